@@ -1,0 +1,132 @@
+"""The backend registry: names, aliases, extras, the active backend, lazy loading.
+
+A backend is one module of this package (``d2lconv/backends/<name>.py``), the
+"tab" of the book for one framework. Nothing here imports a framework: a backend
+module, and with it its framework, is imported the first time it is loaded.
+
+The active backend is **process-wide** (one setting shared by all threads), as a
+framework's own global state (default device, dtype, seed) is. It starts from the
+``D2LCONV_BACKEND`` environment variable, else ``"numpy"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+BACKENDS: tuple[str, ...] = ("numpy", "torch", "tensorflow", "mxnet", "paddle")
+ALIASES: dict[str, str] = {"pytorch": "torch", "tf": "tensorflow", "mx": "mxnet", "paddlepaddle": "paddle"}
+ENV_VAR = "D2LCONV_BACKEND"
+DEFAULT_BACKEND = "numpy"
+
+# The module each framework is imported as, and the pip extra that installs it.
+_FRAMEWORK_MODULE: dict[str, str] = {name: name for name in BACKENDS}
+_EXTRA: dict[str, str | None] = {"numpy": None, "torch": "torch", "tensorflow": "tensorflow",
+                                 "mxnet": "mxnet", "paddle": "paddle"}
+# Importing paddle after tensorflow in one process segfaults (the other order works),
+# so loading tensorflow imports paddle first when it is installed.
+_IMPORT_FIRST: dict[str, tuple[str, ...]] = {"tensorflow": ("paddle",)}
+
+_active: str | None = None
+
+
+class BackendError(ValueError):
+    """An unknown backend name, or a backend whose framework is missing or broken."""
+
+
+def _valid_names() -> str:
+    aliases = ", ".join(f"{alias} -> {name}" for alias, name in ALIASES.items())
+    return f"valid names: {', '.join(BACKENDS)} (aliases: {aliases})"
+
+
+def canonical_name(name: str) -> str:
+    """The backend name for ``name`` or one of its aliases, case-insensitive."""
+    key = str(name).strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; {_valid_names()}")
+    return key
+
+
+def install_hint(name: str) -> str:
+    """The pip command that installs the framework of backend ``name``."""
+    extra = _EXTRA[canonical_name(name)]
+    return f'pip install "d2lconv[{extra}]"' if extra else "pip install d2lconv"
+
+
+def is_installed(name: str) -> bool:
+    """Whether the framework of ``name`` can be found, without importing it."""
+    module = _FRAMEWORK_MODULE[canonical_name(name)]
+    return module in sys.modules or importlib.util.find_spec(module) is not None
+
+
+def available_backends() -> tuple[str, ...]:
+    """The backends whose framework is installed here; imports no framework."""
+    return tuple(name for name in BACKENDS if is_installed(name))
+
+
+def _require_installed(name: str, given: str) -> str:
+    if not is_installed(name):
+        shown = name if given == name else f"{given!r} ({name})"
+        raise BackendError(f"backend {shown} is not installed: {install_hint(name)}; "
+                           f"installed here: {', '.join(available_backends())}")
+    return name
+
+
+def load_backend(name: str) -> ModuleType:
+    """The adapter module of backend ``name`` (its "tab"), importing its framework."""
+    backend = _require_installed(canonical_name(name), name)
+    module_name = f"{__name__}.{backend}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    if backend == "paddle" and "tensorflow" in sys.modules and "paddle" not in sys.modules:
+        raise BackendError("backend 'paddle' cannot be loaded: tensorflow is already imported in this "
+                           "process, and importing paddle after tensorflow crashes (segfault). Use paddle "
+                           "in a fresh process, or load it before tensorflow.")
+    for first in _IMPORT_FIRST.get(backend, ()):
+        if is_installed(first) and _FRAMEWORK_MODULE[first] not in sys.modules:
+            load_backend(first)
+    try:
+        return importlib.import_module(module_name)
+    except Exception as error:  # a broken install raises more than ImportError
+        raise BackendError(f"backend {backend!r} is installed but failed to import "
+                           f"({type(error).__name__}: {error}); reinstall it with {install_hint(backend)}") from error
+
+
+def get_backend() -> str:
+    """The active backend's name: the last ``set_backend``, else ``D2LCONV_BACKEND``, else numpy."""
+    if _active is not None:
+        return _active
+    given = os.environ.get(ENV_VAR, "").strip() or DEFAULT_BACKEND
+    try:
+        return _require_installed(canonical_name(given), given)
+    except BackendError as error:
+        raise BackendError(f"{ENV_VAR}={given!r}: {error}") from None
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` (or an alias) the active backend for the whole process."""
+    global _active
+    _active = _require_installed(canonical_name(name), name)
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[ModuleType]:
+    """Use backend ``name`` inside a ``with`` block; the previous one is restored on exit."""
+    global _active
+    previous = _active
+    set_backend(name)
+    try:
+        yield active_module()
+    finally:
+        _active = previous
+
+
+def active_module() -> ModuleType:
+    """The adapter module of the active backend."""
+    return load_backend(get_backend())

@@ -1,0 +1,113 @@
+"""The book's data and the framework-neutral half of learning a kernel.
+
+Dive into Deep Learning, section "Convolutions for Images": figure 6.2.1, the
+edge image and kernel, and ``learn_kernel``'s arguments, seeded initial
+weights and divergence check. Each backend's own ``learn_kernel`` runs the
+training loop in its framework's idiom.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .checks import as_float32_array, check_2d, check_same_shape, pair
+
+FIGURE_X = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
+FIGURE_K = [[0.0, 1.0], [2.0, 3.0]]
+FIGURE_Y = [[19.0, 25.0], [37.0, 43.0]]
+LAYERS = ("builtin", "custom")
+
+
+def edge_image() -> np.ndarray:
+    """The 6x8 image of the book: ones, with columns 2..5 black (zero)."""
+    X = np.ones((6, 8), dtype=np.float32)
+    X[:, 2:6] = 0
+    return X
+
+
+def edge_kernel() -> np.ndarray:
+    """The 1x2 kernel [[1, -1]] that is non-zero where neighbours in a row differ."""
+    return np.array([[1.0, -1.0]], dtype=np.float32)
+
+
+def initial_weight(seed: int, kernel_size: tuple[int, int]) -> np.ndarray:
+    """Initial kernel weights drawn from ``seed`` by NumPy, uniform in [-1, 1), float32.
+
+    Every backend loads these into its layer, so one seed gives one loss curve.
+    """
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, kernel_size).astype(np.float32)
+
+
+def patch_index(x_shape: tuple[int, int], k_shape: tuple[int, int]) -> np.ndarray:
+    """Indices into the flattened X of every kernel-sized patch, shape (out_h * out_w, kh * kw).
+
+    With it, cross-correlation is one matrix product (the chapter's exercise):
+    ``corr2d(X, K) == (X.ravel()[patch_index] @ K.ravel()).reshape(out_h, out_w)``.
+    """
+    (h, w), (kh, kw) = x_shape, k_shape
+    rows = np.arange(h - kh + 1)[:, None, None, None] + np.arange(kh)[None, None, :, None]
+    cols = np.arange(w - kw + 1)[None, :, None, None] + np.arange(kw)[None, None, None, :]
+    return (rows * w + cols).reshape((h - kh + 1) * (w - kw + 1), kh * kw)
+
+
+# A loss this many times its first value means SGD is diverging (lr above 2 / curvature).
+DIVERGENCE_FACTOR = 100.0
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss of ``learn_kernel`` became inf or NaN, or grew ``DIVERGENCE_FACTOR``-fold."""
+
+
+@dataclass
+class KernelFit:
+    """What ``learn_kernel`` learned: one loss per epoch (before its update), the kernel, the bias."""
+
+    losses: list[float]
+    kernel: np.ndarray
+    bias: float | None
+    backend: str = ""
+    layer: str = "builtin"
+    lr: float = 3e-2
+    initial_kernel: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+
+def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any = (1, 2),
+                 lr: float = 3e-2, epochs: int = 10, seed: int = 0, layer: str = "builtin") -> KernelFit:
+    """Check the arguments, seed the weights, run ``tab.learn_kernel`` and check the losses."""
+    kernel_size = pair(kernel_size, "kernel_size")
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    X = edge_image() if X is None else as_float32_array(X, "X")
+    check_2d(X.shape, "X")
+    if X.shape[0] < kernel_size[0] or X.shape[1] < kernel_size[1]:
+        raise ValueError(f"kernel_size {kernel_size} is larger than X of shape {X.shape}")
+    if Y is None:
+        if kernel_size != (1, 2):
+            raise ValueError(f"Y is required when kernel_size is {kernel_size}: the default Y is the edge map, "
+                             "made by the (1, 2) edge kernel")
+        Y = tab.to_numpy(tab.corr2d(X, edge_kernel()))
+    Y = as_float32_array(Y, "Y")
+    check_same_shape(Y.shape, (X.shape[0] - kernel_size[0] + 1, X.shape[1] - kernel_size[1] + 1), "Y")
+
+    weight = initial_weight(seed, kernel_size)
+    bias = 0.0 if layer == "custom" else None
+    losses, kernel, bias = tab.learn_kernel(X, Y, layer, weight.copy(), bias, float(lr), epochs)
+    losses = [float(loss) for loss in losses]
+    bad = [epoch for epoch, loss in enumerate(losses, 1)
+           if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(losses[0], 1e-12)]
+    if bad or not np.all(np.isfinite(kernel)):
+        what = (f"the loss became {losses[bad[0] - 1]:.4g} at epoch {bad[0]} (from {losses[0]:.4g})" if bad
+                else f"the kernel became inf or NaN after epoch {len(losses)}")
+        raise TrainingDivergedError(f"learn_kernel diverged: {what} with lr={lr} ({layer} layer); "
+                                    f"try a smaller lr, e.g. {lr / 3:.2g}")
+    return KernelFit(losses, np.asarray(kernel, np.float32).reshape(kernel_size),
+                     None if bias is None else float(bias), tab.NAME, layer, float(lr), weight)

@@ -1,0 +1,86 @@
+"""Input validation shared by every backend: one message for one mistake, everywhere.
+
+Adapters call these before touching their framework, so a bad input raises the
+same ``ValueError`` or ``TypeError`` on every backend and never a framework's own
+exception.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+Shape = Sequence[int]
+
+
+def to_array(data: Any) -> np.ndarray:
+    """A NumPy array from any framework's tensor (grad-tracking ones too) or an array-like."""
+    if hasattr(data, "asnumpy"):  # mxnet
+        return data.asnumpy()
+    if hasattr(data, "detach") and hasattr(data, "cpu"):  # torch, paddle
+        return data.detach().cpu().numpy()
+    if hasattr(data, "numpy") and not isinstance(data, np.ndarray):  # tensorflow
+        return data.numpy()
+    try:
+        return np.asarray(data)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"data must be rectangular (every row the same length): {error}") from None
+
+
+def as_float32_array(data: Any, name: str = "data") -> np.ndarray:
+    """``data`` as a float32 NumPy array; a ``TypeError`` naming ``name`` if it is not numeric."""
+    array = to_array(data)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
+    return array.astype(np.float32, copy=False)
+
+
+def check_real_dtype(dtype_name: str, name: str) -> None:
+    """Reject a native tensor whose dtype is not a real number type (complex, string, ...)."""
+    lowered = dtype_name.lower()
+    if not any(kind in lowered for kind in ("float", "int", "bool", "half")) or "complex" in lowered:
+        raise TypeError(f"{name} must hold real numbers, got {dtype_name} data")
+
+
+def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    """``value`` (an int or a pair of ints) as a pair, each at least ``minimum``."""
+    values = (value, value) if is_int(value) else value
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray) or len(values) != 2 \
+            or not all(is_int(v) for v in values):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def check_corr2d(x_shape: Shape, k_shape: Shape) -> None:
+    """Check that a 2-D kernel fits inside a 2-D input for a 'valid' cross-correlation."""
+    x_shape, k_shape = tuple(x_shape), tuple(k_shape)
+    check_2d(x_shape, "X")
+    check_2d(k_shape, "K")
+    if 0 in k_shape:
+        raise ValueError(f"K is empty (shape {k_shape}); a kernel needs at least one element")
+    if k_shape[0] > x_shape[0] or k_shape[1] > x_shape[1]:
+        raise ValueError(f"K of shape {k_shape} is larger than X of shape {x_shape}; "
+                         "a 'valid' cross-correlation needs the kernel to fit inside the input")
+
+
+def check_2d(shape: Shape, name: str) -> None:
+    """Check that ``shape`` is that of a matrix (height, width)."""
+    shape = tuple(shape)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D (height, width), got {len(shape)}-D shape {shape}")
+
+
+def check_same_shape(shape: Shape, expected: Shape, name: str) -> None:
+    """Check that ``shape`` equals ``expected``."""
+    if tuple(shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(shape)}")
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (NumPy's included) and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -1,0 +1,258 @@
+"""Argument normalisation for ``conv2d``, ``conv_transpose2d`` and pooling, written once.
+
+Every backend turns the many forms of ``stride``, ``padding``, ``dilation`` and
+``kernel_size`` into the same explicit numbers here, then pads explicitly and
+calls its framework's 'valid' operation: one meaning of ``'same'``, of asymmetric
+padding and of ceil mode, whatever each framework's own convention is.
+
+Layouts are NCHW for data, OIHW for convolution weights and (C_in, C_out/groups,
+kh, kw) for transposed-convolution weights. Padding is ``(top, bottom, left, right)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from .checks import is_int, pair
+
+Pair = tuple[int, int]
+Pads = tuple[int, int, int, int]
+PaddingArg = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
+IntOrPair = Union[int, Sequence[int]]
+_PADDING_FORMS = "an int, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), 'valid' or 'same'"
+
+
+def effective_size(kernel: int, dilation: int) -> int:
+    """The extent of a dilated kernel: ``dilation * (kernel - 1) + 1``."""
+    return dilation * (kernel - 1) + 1
+
+
+def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
+                     dilation: IntOrPair = 1, ceil_mode: bool = False) -> int | Pair:
+    """Output size of a convolution or pooling: ints in, an int out; pairs in, a pair out.
+
+    ``floor((n + pad_total - dilation*(k-1) - 1) / stride) + 1`` (ceil with ``ceil_mode``,
+    dropping a last window that would start inside the bottom/right padding, as torch does).
+    """
+    scalar = all(is_int(v) for v in (in_size, kernel_size, stride, dilation)) \
+        and (is_int(padding) or isinstance(padding, str))
+    size, kernel = pair(in_size, "in_size", 0), pair(kernel_size, "kernel_size")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = explicit_padding(padding, size, kernel, stride, dilation)
+    out = tuple(_output_length(size[i], kernel[i], stride[i], pads[2 * i], pads[2 * i + 1], dilation[i], ceil_mode)
+                for i in range(2))
+    return out[0] if scalar else out
+
+
+def _output_length(n: int, k: int, s: int, before: int, after: int, d: int, ceil_mode: bool) -> int:
+    span = n + before + after - effective_size(k, d)
+    if span < 0:
+        return 0
+    out = (math.ceil if ceil_mode else math.floor)(span / s) + 1
+    if ceil_mode and (out - 1) * s >= n + before:
+        out -= 1  # the last window would start in the padding: torch and ONNX drop it
+    return out
+
+
+def explicit_padding(padding: Any, in_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> Pads:
+    """``padding`` in any accepted form as ``(top, bottom, left, right)``.
+
+    ``'same'`` gives ``ceil(n / stride)`` outputs with the odd row/column at the
+    bottom/right (TensorFlow, ONNX SAME_UPPER), for any stride and dilation.
+    """
+    if isinstance(padding, str):
+        word = padding.lower()
+        if word == "valid":
+            return (0, 0, 0, 0)
+        if word == "same":
+            pads: list[int] = []
+            for n, k, s, d in zip(in_hw, kernel, stride, dilation):
+                total = max((math.ceil(n / s) - 1) * s + effective_size(k, d) - n, 0)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)  # type: ignore[return-value]
+        raise ValueError(f"padding must be {_PADDING_FORMS}; unknown word {padding!r}")
+    if is_int(padding):
+        pads = [padding] * 4
+    elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2 and all(is_int(p) for p in padding):
+        pads = [padding[0], padding[0], padding[1], padding[1]]
+    elif isinstance(padding, Sequence) and len(padding) == 2 and all(
+            isinstance(p, Sequence) and len(p) == 2 and all(is_int(v) for v in p) for p in padding):
+        pads = [padding[0][0], padding[0][1], padding[1][0], padding[1][1]]
+    else:
+        raise TypeError(f"padding must be {_PADDING_FORMS}, got {padding!r}")
+    if min(pads) < 0:
+        raise ValueError(f"padding must not be negative, got {padding!r}")
+    return tuple(int(p) for p in pads)  # type: ignore[return-value]
+
+
+def _check_4d(shape: Sequence[int], name: str, layout: str) -> tuple[int, int, int, int]:
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 4:
+        raise ValueError(f"{name} must be 4-D {layout}, got {len(shape)}-D shape {shape}")
+    return shape  # type: ignore[return-value]
+
+
+def _check_groups(groups: Any) -> int:
+    if not is_int(groups):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"groups must be at least 1, got {groups}")
+    return int(groups)
+
+
+def _check_bias(bias_shape: Sequence[int] | None, channels: int) -> None:
+    if bias_shape is not None and tuple(bias_shape) != (channels,):
+        raise ValueError(f"bias must have shape ({channels},), one value per output channel, got {tuple(bias_shape)}")
+
+
+def _check_output(out: Sequence[int], in_hw: Pair, pads: Pads, extent: Pair) -> Pair:
+    if min(out) < 1:
+        padded = (in_hw[0] + pads[0] + pads[1], in_hw[1] + pads[2] + pads[3])
+        raise ValueError(f"the kernel (extent {extent} with dilation) is larger than the padded input {padded}")
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class ConvArgs:
+    """Explicit arguments of a 2-D convolution: pad by ``pads``, then a 'valid' convolution."""
+
+    stride: Pair
+    dilation: Pair
+    pads: Pads
+    groups: int
+    out_hw: Pair
+
+
+def conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
+                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1) -> ConvArgs:
+    """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit."""
+    n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
+    o, cg, kh, kw = _check_4d(weight_shape, "weight", "(C_out, C_in/groups, kh, kw)")
+    groups = _check_groups(groups)
+    if c % groups or o % groups:
+        raise ValueError(f"groups={groups} must divide both the input channels ({c}) and the output channels ({o})")
+    if cg != c // groups:
+        raise ValueError(f"weight has {cg} input channels per group but x has {c} channels in {groups} group(s) "
+                         f"({c // groups} per group)")
+    if kh < 1 or kw < 1 or o < 1:
+        raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
+    _check_bias(bias_shape, o)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
+    extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
+    out = [_output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, False)
+           for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation))]
+    return ConvArgs(stride, dilation, pads, groups, _check_output(out, (h, w), pads, extent))
+
+
+@dataclass(frozen=True)
+class ConvTransposeArgs:
+    """Explicit arguments of a transposed convolution.
+
+    Compute the full transposed convolution (no padding), then keep rows
+    ``crops[0] : crops[0] + out_hw[0]`` and columns ``crops[2] : crops[2] + out_hw[1]``,
+    zero-extending at the bottom/right where ``output_padding`` reaches past it.
+    """
+
+    stride: Pair
+    dilation: Pair
+    crops: Pads
+    groups: int
+    out_channels: int
+    full_hw: Pair
+    out_hw: Pair
+
+
+def conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
+                          stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
+                          groups: Any = 1) -> ConvTransposeArgs:
+    """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit."""
+    n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
+    ci, og, kh, kw = _check_4d(weight_shape, "weight", "(C_in, C_out/groups, kh, kw)")
+    groups = _check_groups(groups)
+    if ci != c:
+        raise ValueError(f"weight has {ci} input channels but x has {c}")
+    if c % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c})")
+    if kh < 1 or kw < 1 or og < 1:
+        raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
+    _check_bias(bias_shape, og * groups)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    extra = pair(output_padding, "output_padding", minimum=0)
+    for e, s, d in zip(extra, stride, dilation):
+        if e >= max(s, d):
+            raise ValueError(f"output_padding {output_padding!r} must be smaller than stride or dilation")
+    extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
+    full = ((h - 1) * stride[0] + extent[0], (w - 1) * stride[1] + extent[1])
+    if isinstance(padding, str) and padding.lower() == "same":
+        crops: list[int] = []
+        for e, s, k in zip(extra, stride, extent):
+            total = k + e - s
+            if total < 0:
+                raise ValueError(f"padding='same' needs a kernel extent >= stride, got extent {extent}, stride {stride}")
+            crops += [total // 2, total - total // 2]
+        pads: Pads = tuple(crops)  # type: ignore[assignment]
+    else:
+        pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
+    out = (full[0] - pads[0] - pads[1] + extra[0], full[1] - pads[2] - pads[3] + extra[1])
+    return ConvTransposeArgs(stride, dilation, pads, groups, og * groups, full,
+                             _check_output(out, full, (0, 0, 0, 0), extent))
+
+
+@dataclass(frozen=True)
+class PoolArgs:
+    """Explicit arguments of a pooling: pad by ``padded`` (padding plus the ceil-mode
+    overhang at the bottom/right), then a 'valid' pooling gives ``out_hw`` windows."""
+
+    kernel: Pair
+    stride: Pair
+    dilation: Pair
+    pads: Pads
+    padded: Pads
+    out_hw: Pair
+
+
+def pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, padding: Any = 0,
+                dilation: Any = 1, ceil_mode: bool = False) -> PoolArgs:
+    """Validate pooling arguments (NCHW input) and make them explicit.
+
+    Padding may reach ``dilation * (kernel_size - 1)`` on each side (ONNX's rule:
+    every window still sees one real element); torch stops at half the window.
+    """
+    n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    dilation = pair(dilation, "dilation")
+    pads = explicit_padding(padding, (h, w), kernel, stride, dilation)
+    extent = (effective_size(kernel[0], dilation[0]), effective_size(kernel[1], dilation[1]))
+    if max(pads[0], pads[1]) >= extent[0] or max(pads[2], pads[3]) >= extent[1]:
+        raise ValueError(f"pooling padding {pads} (top, bottom, left, right) must be smaller than the window "
+                         f"{extent}, so that every window sees at least one real element")
+    out = [_output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, bool(ceil_mode))
+           for i, (size, k, s, d) in enumerate(zip((h, w), kernel, stride, dilation))]
+    out_hw = _check_output(out, (h, w), pads, extent)
+    overhang = [max(0, (o - 1) * s + e - (size + pads[2 * i] + pads[2 * i + 1]))
+                for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w)))]
+    padded = (pads[0], pads[1] + overhang[0], pads[2], pads[3] + overhang[1])
+    return PoolArgs(kernel, stride, dilation, pads, padded, out_hw)
+
+
+def avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> np.ndarray:
+    """The divisor of each average-pooling window, shape ``out_hw``, float32.
+
+    It counts the window's real elements, plus its padding when ``count_include_pad``;
+    never the ceil-mode overhang past the padding (torch's rule).
+    """
+    counts = []
+    for axis in range(2):
+        k, s, n = args.kernel[axis], args.stride[axis], in_hw[axis]
+        before, after = args.pads[2 * axis], args.pads[2 * axis + 1]
+        low, high = (-before, n + after) if count_include_pad else (0, n)
+        starts = np.arange(args.out_hw[axis]) * s - before
+        counts.append(np.clip(np.minimum(starts + k, high) - np.maximum(starts, low), 0, None))
+    return np.outer(counts[0], counts[1]).astype(np.float32)
