@@ -9,7 +9,7 @@ training loop in its framework's idiom.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -73,12 +73,16 @@ class KernelFit:
     backend: str = ""
     layer: str = "builtin"
     lr: float = 3e-2
-    initial_kernel: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    initial_kernel: np.ndarray | None = None
 
 
 def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any = (1, 2),
-                 lr: float = 3e-2, epochs: int = 10, seed: int = 0, layer: str = "builtin") -> KernelFit:
-    """Check the arguments, seed the weights, run ``tab.learn_kernel`` and check the losses."""
+                 lr: float = 3e-2, epochs: int = 10, seed: int | None = 0, layer: str = "builtin") -> KernelFit:
+    """Check the arguments, seed the weights, run ``tab.learn_kernel`` and check the losses.
+
+    ``seed=None`` keeps the framework's own default initialisation, as the book does
+    (each framework draws differently, so the curves differ between backends).
+    """
     kernel_size = pair(kernel_size, "kernel_size")
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
@@ -98,9 +102,10 @@ def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any
     Y = as_float32_array(Y, "Y")
     check_same_shape(Y.shape, (X.shape[0] - kernel_size[0] + 1, X.shape[1] - kernel_size[1] + 1), "Y")
 
-    weight = initial_weight(seed, kernel_size)
+    weight = None if seed is None else initial_weight(seed, kernel_size)
     bias = 0.0 if layer == "custom" else None
-    losses, kernel, bias = tab.learn_kernel(X, Y, layer, weight.copy(), bias, float(lr), epochs)
+    losses, kernel, bias = tab.learn_kernel(X, Y, layer, kernel_size, None if weight is None else weight.copy(),
+                                            bias, float(lr), epochs)
     losses = [float(loss) for loss in losses]
     bad = [epoch for epoch, loss in enumerate(losses, 1)
            if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(losses[0], 1e-12)]

@@ -9,7 +9,7 @@ from importlib import metadata
 
 import numpy as np
 
-from . import backends, chapter
+from . import backends, chapter, parity
 
 # The pip distributions that provide each framework, first found wins.
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -79,7 +79,8 @@ def demo(args: argparse.Namespace) -> int:
 
         print(f"3. Learning a kernel: the framework's own conv layer, no bias, lr {args.lr}, seed {args.seed}")
         fit = dc.learn_kernel(lr=args.lr, epochs=args.epochs, seed=args.seed)
-        print(f"initial kernel {np.array2string(fit.initial_kernel, precision=4)}")
+        if fit.initial_kernel is not None:
+            print(f"initial kernel {np.array2string(fit.initial_kernel, precision=4)}")
         for epoch, loss in enumerate(fit.losses, 1):
             if epoch % 2 == 0:
                 print(f"epoch {epoch}, loss {loss:.3f}")
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     info_parser = commands.add_parser("info", help="list backends, installed or not, with versions")
     info_parser.set_defaults(run=info)
+
+    parity.add_parser(commands)
     return parser
 
 

@@ -120,11 +120,16 @@ def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarr
     return dX, net.weight_grad
 
 
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, weight: np.ndarray, bias: float | None,
-                 lr: float, epochs: int) -> tuple[list[float], np.ndarray, float | None]:
-    """The book's training loop: squared error, gradients by hand, plain SGD."""
-    net = Conv2D(weight.shape, bias=layer == "custom")
-    net.weight[...] = weight
+def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
+                 weight: np.ndarray | None, bias: float | None, lr: float,
+                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+    """The book's training loop: squared error, gradients by hand, plain SGD.
+
+    ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps its own initialisation.
+    """
+    net = Conv2D(kernel_size, bias=layer == "custom")
+    if weight is not None:
+        net.weight[...] = weight
     if net.bias is not None:
         net.bias[...] = bias
     losses = []
