@@ -9,22 +9,12 @@ from importlib import metadata
 
 import numpy as np
 
-from . import backends, chapter, parity
-
-# The pip distributions that provide each framework, first found wins.
-DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "numpy": ("numpy",), "torch": ("torch",), "tensorflow": ("tensorflow-cpu", "tensorflow"),
-    "mxnet": ("mxnet",), "paddle": ("paddlepaddle", "paddlepaddle-gpu"),
-}
-
+from . import backends, bench, chapter, parity
 
 def framework_version(name: str) -> str | None:
     """The installed version of backend ``name``'s framework, read without importing it."""
-    for distribution in DISTRIBUTIONS[name]:
-        try:
-            return metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            continue
+    for distribution in metadata.packages_distributions().get(backends.framework_module(name), []):
+        return distribution_version(distribution)
     return None
 
 
@@ -34,8 +24,7 @@ def info(args: argparse.Namespace) -> int:
         active = backends.get_backend()
     except backends.BackendError as error:
         active = f"none ({error})"
-    print(f"d2lconv {metadata.version('d2lconv') if _installed() else '(not installed)'}, "
-          f"Python {sys.version.split()[0]}; active backend: {active}")
+    print(f"d2lconv {distribution_version('d2lconv')}, Python {sys.version.split()[0]}; active backend: {active}")
     for name in backends.BACKENDS:
         version = framework_version(name) if backends.is_installed(name) else None
         status = f"installed, {version or 'version unknown'}" if backends.is_installed(name) \
@@ -44,12 +33,12 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _installed() -> bool:
+def distribution_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or "(not installed)"."""
     try:
-        metadata.version("d2lconv")
-        return True
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return False
+        return "(not installed)"
 
 
 def _show(title: str, array: np.ndarray) -> None:
@@ -130,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_parser.set_defaults(run=info)
 
     parity.add_parser(commands)
+    bench.add_parser(commands)
     return parser
 
 

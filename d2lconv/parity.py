@@ -473,7 +473,8 @@ def progress(names: Sequence[str], what: str) -> Iterator[tuple[Callable[[str], 
         yield start, finish
 
 
-def _outcome(entry: dict[str, Any]) -> str:
+def outcome(entry: dict[str, Any]) -> str:
+    """One backend's status, detail and time on one line, for progress."""
     text = entry["status"] + (f", {entry['detail']}" if entry["detail"] else "")
     return text + (f" ({entry['seconds']:.1f} s)" if entry["seconds"] is not None else "")
 
@@ -481,35 +482,40 @@ def _outcome(entry: dict[str, Any]) -> str:
 def _kernel_text(fit: Any) -> str:
     if not isinstance(fit, dict) or "kernel" not in fit:
         return "error"
-    return np.array2string(np.asarray(fit["kernel"]).ravel(), precision=4, separator=", ", floatmode="fixed")
+    return " ".join(f"{value:.4f}" for value in np.asarray(fit["kernel"]).ravel())
 
 
 def _final_loss(fit: Any) -> str:
-    return f"{fit['losses'][-1]:.6g}" if isinstance(fit, dict) and fit.get("losses") else "error"
+    return f"{fit['losses'][-1]:.4g}" if isinstance(fit, dict) and fit.get("losses") else "error"
 
 
 def render(report: dict[str, Any], console: Any) -> None:
     """Print the report for a person: backends, the checks table, the learned kernels, the verdict."""
+    from rich import box
     from rich.table import Table
 
     entries = report["backends"]
     status = Table(title="Backends", title_justify="left")
-    for column in ("backend", "status", "version", "seconds", "detail"):
-        status.add_column(column)
+    for column in ("backend", "status", "version", "seconds"):
+        status.add_column(column, no_wrap=True)
     colours = {"ok": "green", "not installed": "dim", "not requested": "dim"}
     for name, entry in entries.items():
         colour = colours.get(entry["status"], "bold red")
         status.add_row(name + (" (reference)" if name == REFERENCE else ""),
                        f"[{colour}]{entry['status']}[/]", entry["version"] or "",
-                       "" if entry["seconds"] is None else f"{entry['seconds']:.1f}", entry["detail"])
+                       "" if entry["seconds"] is None else f"{entry['seconds']:.1f}")
     console.print(status)
+    for name, entry in entries.items():
+        if entry["detail"]:
+            colour = "dim" if entry["status"] in ("not installed", "not requested") else "red"
+            console.print(f"[{colour}]{name}: {entry['detail']}[/]", highlight=False)
 
     compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
     if report["checks"] and compared:
-        tol = report["tolerance"]
-        table = Table(title=f"Agreement with {REFERENCE} (rtol {tol['rtol']:g}, atol {tol['atol']:g}): "
-                            "✓ or the max |difference|", title_justify="left")
-        table.add_column("check")
+        tol = ", ".join(f"{name} {value:.0e}".replace("e-0", "e-") for name, value in report["tolerance"].items())
+        table = Table(title=f"Agreement with {REFERENCE} ({tol})", title_justify="left",
+                      caption="✓ within tolerance, else the max |difference|", caption_justify="left")
+        table.add_column("check", no_wrap=True)
         for name in compared:
             table.add_column(name, justify="center")
         for check in report["checks"]:
@@ -526,19 +532,15 @@ def render(report: dict[str, Any], console: Any) -> None:
 
     shown = [name for name in entries if entries[name]["status"] == "ok"]
     if shown:
-        fits = Table(title="Learned kernels (seed 0): builtin lr 0.03 x 10 epochs, custom lr 0.01 x 40",
-                     title_justify="left")
-        fits.add_column("")
+        fits = Table(title="Learned kernels and final losses, seed 0\n(builtin: lr 0.03, 10 epochs; "
+                           "custom: lr 0.01, 40 epochs)", title_justify="left", box=box.SIMPLE_HEAD)
+        for column in ("backend", "builtin kernel", "loss", "custom kernel", "bias", "loss"):
+            fits.add_column(column, justify="right", no_wrap=True)
         for name in shown:
-            fits.add_column(name, justify="right")
-        rows = {"builtin kernel": lambda r: _kernel_text(r.get("learn_builtin")),
-                "builtin final loss": lambda r: _final_loss(r.get("learn_builtin")),
-                "custom kernel": lambda r: _kernel_text(r.get("learn_custom")),
-                "custom bias": lambda r: (f"{r['learn_custom']['bias']:.4g}" if isinstance(r.get("learn_custom"), dict)
-                                          and isinstance(r["learn_custom"].get("bias"), float) else "error"),
-                "custom final loss": lambda r: _final_loss(r.get("learn_custom"))}
-        for label, text in rows.items():
-            fits.add_row(label, *(text(entries[name]["results"]) for name in shown))
+            builtin, custom = (entries[name]["results"].get(key) for key in ("learn_builtin", "learn_custom"))
+            bias = custom.get("bias") if isinstance(custom, dict) else None
+            fits.add_row(name, _kernel_text(builtin), _final_loss(builtin), _kernel_text(custom),
+                         "error" if bias is None else f"{bias:.3g}", _final_loss(custom))
         console.print(fits)
     console.print(_verdict(report), highlight=False)
 
@@ -582,7 +584,7 @@ def parity_command(args: argparse.Namespace) -> int:
     to_run = [name for name, what in plan(requested, backends.available_backends()).items() if what == "run"]
     with progress(to_run, "running") as (start, finish):
         report = run_parity(requested, timeout=args.timeout, on_start=start,
-                            on_done=lambda name, entry: finish(name, _outcome(entry)))
+                            on_done=lambda name, entry: finish(name, outcome(entry)))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

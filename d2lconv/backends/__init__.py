@@ -19,15 +19,19 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-BACKENDS: tuple[str, ...] = ("numpy", "torch", "tensorflow", "mxnet", "paddle")
-ALIASES: dict[str, str] = {"pytorch": "torch", "tf": "tensorflow", "mx": "mxnet", "paddlepaddle": "paddle"}
+# One line per backend: name -> (the module its framework is imported as, the pip extra
+# that installs it, its aliases). The adapter is the module d2lconv/backends/<name>.py.
+_REGISTRY: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
+    "numpy": ("numpy", None, ()),
+    "torch": ("torch", "torch", ("pytorch",)),
+    "tensorflow": ("tensorflow", "tensorflow", ("tf",)),
+    "mxnet": ("mxnet", "mxnet", ("mx",)),
+    "paddle": ("paddle", "paddle", ("paddlepaddle",)),
+}
+BACKENDS: tuple[str, ...] = tuple(_REGISTRY)
+ALIASES: dict[str, str] = {alias: name for name, (_, _, aliases) in _REGISTRY.items() for alias in aliases}
 ENV_VAR = "D2LCONV_BACKEND"
 DEFAULT_BACKEND = "numpy"
-
-# The module each framework is imported as, and the pip extra that installs it.
-_FRAMEWORK_MODULE: dict[str, str] = {name: name for name in BACKENDS}
-_EXTRA: dict[str, str | None] = {"numpy": None, "torch": "torch", "tensorflow": "tensorflow",
-                                 "mxnet": "mxnet", "paddle": "paddle"}
 # Importing paddle after tensorflow in one process segfaults (the other order works),
 # so loading tensorflow imports paddle first when it is installed.
 _IMPORT_FIRST: dict[str, tuple[str, ...]] = {"tensorflow": ("paddle",)}
@@ -55,14 +59,19 @@ def canonical_name(name: str) -> str:
 
 def install_hint(name: str) -> str:
     """The pip command that installs the framework of backend ``name``."""
-    extra = _EXTRA[canonical_name(name)]
+    extra = _REGISTRY[canonical_name(name)][1]
     return f'pip install "d2lconv[{extra}]"' if extra else "pip install d2lconv"
 
 
 def is_installed(name: str) -> bool:
     """Whether the framework of ``name`` can be found, without importing it."""
-    module = _FRAMEWORK_MODULE[canonical_name(name)]
+    module = framework_module(name)
     return module in sys.modules or importlib.util.find_spec(module) is not None
+
+
+def framework_module(name: str) -> str:
+    """The top-level module that backend ``name``'s framework is imported as."""
+    return _REGISTRY[canonical_name(name)][0]
 
 
 def available_backends() -> tuple[str, ...]:
@@ -89,7 +98,7 @@ def load_backend(name: str) -> ModuleType:
                            "process, and importing paddle after tensorflow crashes (segfault). Use paddle "
                            "in a fresh process, or load it before tensorflow.")
     for first in _IMPORT_FIRST.get(backend, ()):
-        if is_installed(first) and _FRAMEWORK_MODULE[first] not in sys.modules:
+        if is_installed(first) and framework_module(first) not in sys.modules:
             load_backend(first)
     try:
         return importlib.import_module(module_name)

@@ -158,6 +158,9 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     x, weight = tensor(x), tensor(weight)
     bias = None if bias is None else tensor(bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    if x.shape[1] == 0:  # no input channels: Paddle gives 0 output channels (and fails adding a bias)
+        y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype="float32")
+        return y if bias is None else y + bias.reshape([1, -1, 1, 1])
     # Explicit (top, bottom, left, right) pads, never 'SAME' (Paddle drops the dilation with it).
     return F.conv2d(x, weight, bias, args.stride, list(args.pads), args.dilation, args.groups)
 

@@ -28,7 +28,7 @@ FRAMEWORK = torch
 def tensor(data: Any) -> torch.Tensor:
     """A float32 tensor; a torch tensor is cast (keeping its autograd history), anything else copied in."""
     if isinstance(data, torch.Tensor):
-        check_real_dtype(str(data.dtype), "data")
+        check_real_dtype(str(data.dtype).removeprefix("torch."), "data")
         return data.float()
     return torch.from_numpy(as_float32_array(data).copy())
 

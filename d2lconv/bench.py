@@ -1,0 +1,342 @@
+"""``d2lconv bench``: the book's loop vs our ``corr2d`` vs each framework's own convolution.
+
+Each backend is measured in its own fresh worker process, one at a time (two at
+once would share the two cores and skew the timings): ``python -m d2lconv.bench
+--worker NAME ...`` times loading the backend (importing its framework), then,
+on square float32 images with a 3x3 kernel, ``corr2d_loop`` (small sizes only:
+it is slow), ``corr2d`` and ``native_corr2d`` (the framework's own convolution
+called directly; ``scipy.signal.correlate2d`` for NumPy). Every time is the median
+over repeated samples after a warm-up call; the ratios come from the same run.
+``import d2lconv`` is timed in fresh interpreters, which also check that it
+imports no framework.
+
+``d2lconv bench --json`` prints::
+
+    {
+      "config": {"sizes": [32, 64], "kernel": [3, 3], "loop_max_size": 64, "repeat": 7},
+      "import_d2lconv": {"ms": 80.0, "heavy_modules": [], "target_ms": 150.0, "met": true},
+      "backends": {                  # every backend of d2lconv.BACKENDS, in that order
+        "numpy": {
+          "status": "ok", "detail": "", "version": "1.26.4", "seconds": 2.0,   # as in ``parity``
+          "import_ms": 1.2,          # loading the backend: importing its framework and adapter
+          "timings": [{"size": 32, "corr2d_loop_ms": 2.1, "corr2d_ms": 0.01, "native_corr2d_ms": 0.02,
+                       "corr2d_over_native": 0.5, "loop_over_corr2d": 210.0}, ...],   # null: not run
+          "errors": {}               # method -> "<type>: <message>" for a method that raised
+        }, ...
+      },
+      "targets": [{"backend": "numpy", "ratio": "corr2d_over_native", "size": 512, "value": 0.3,
+                   "limit": 0.5, "met": true}, ...],   # limit: at most for corr2d_over_native, at least for loop
+      "exit_code": 0                 # 2 when a requested backend is missing, crashed, timed out or failed
+    }
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backends
+from .parity import FAILED, json_stdout, outcome, parse_backends, plan, progress, require_rich, run_worker
+
+DEFAULT_SIZES = (32, 64, 128, 256, 512, 1024)
+KERNEL = (3, 3)
+LOOP_MAX_SIZE = 64
+REPEAT = 7
+DEFAULT_TIMEOUT = 600.0
+SAMPLE_SECONDS = 0.02  # each sample repeats the call until it lasts this long
+SLOW_SECONDS = 0.5     # a call slower than this gets 3 samples, not ``repeat``
+METHODS = ("corr2d_loop", "corr2d", "native_corr2d")
+HEAVY_MODULES = ("torch", "tensorflow", "keras", "mxnet", "paddle", "scipy", "matplotlib")
+# Targets: corr2d / native at 512 at most 1.5 (NumPy: 0.5, twice as fast as scipy); loop / corr2d at 64
+# at least 100; ``import d2lconv`` under 150 ms.
+NATIVE_SIZE, NATIVE_LIMIT, NUMPY_NATIVE_LIMIT = 512, 1.5, 0.5
+LOOP_SIZE, LOOP_LIMIT = 64, 100.0
+IMPORT_LIMIT_MS = 150.0
+NATIVE_NOTE = "native: the framework's own convolution (numpy: scipy.signal.correlate2d)"
+
+
+# --- the worker: one backend, in its own process ---------------------------------------------------------------
+
+def block(result: Any) -> Any:
+    """Wait until ``result`` is computed: MXNet runs asynchronously, the other frameworks do not on CPU."""
+    wait = getattr(result, "wait_to_read", None)
+    if wait is not None:
+        wait()
+    return result
+
+
+def median_ms(call: Callable[[], Any], repeat: int = REPEAT) -> float:
+    """The median time of one ``call`` in ms, after a warm-up call, over ``repeat`` samples."""
+    block(call())
+    start = time.perf_counter()
+    block(call())
+    first = time.perf_counter() - start
+    number = max(1, math.ceil(SAMPLE_SECONDS / max(first, 1e-9)))
+    samples = []
+    for _ in range(min(repeat, 3) if first > SLOW_SECONDS else repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            block(call())
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples) * 1e3
+
+
+def measure(name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE,
+            repeat: int = REPEAT) -> dict[str, Any]:
+    """Load backend ``name`` (timed) and time its three methods at every size; a raising method is recorded."""
+    start = time.perf_counter()
+    tab = backends.load_backend(name)
+    import_ms = (time.perf_counter() - start) * 1e3
+    rng = np.random.default_rng(0)
+    K = tab.tensor(rng.random(KERNEL, dtype=np.float32))
+    timings, errors = [], {}
+    for size in sizes:
+        X = tab.tensor(rng.random((size, size), dtype=np.float32))
+        row: dict[str, Any] = {"size": size}
+        for method in METHODS:
+            row[f"{method}_ms"] = None
+            if method in errors or (method == "corr2d_loop" and size > loop_max_size):
+                continue
+            function = getattr(tab, method)
+            try:
+                row[f"{method}_ms"] = median_ms(lambda: function(X, K), repeat)
+            except Exception as error:  # recorded: the other methods and sizes still count
+                errors[method] = f"{type(error).__name__}: {error}"
+        timings.append(row)
+    return {"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "import_ms": import_ms,
+            "timings": timings, "errors": errors}
+
+
+def worker_command(name: str, sizes: Sequence[int], loop_max_size: int, repeat: int) -> list[str]:
+    """The command that runs backend ``name``'s bench worker."""
+    return [sys.executable, "-m", "d2lconv.bench", "--worker", name, "--sizes", *map(str, sizes),
+            "--loop-max", str(loop_max_size), "--repeat", str(repeat)]
+
+
+IMPORT_PROBE = (
+    "import json, sys, time\n"
+    "start = time.perf_counter()\n"
+    "import d2lconv\n"
+    "ms = (time.perf_counter() - start) * 1e3\n"
+    "print(json.dumps({'ms': ms, 'heavy_modules': sorted(m for m in %r if m in sys.modules)}))\n"
+)
+
+
+def import_time(runs: int = 5, timeout: float = 60.0) -> dict[str, Any]:
+    """``import d2lconv`` in ``runs`` fresh interpreters: the median ms and any heavy module it pulled in."""
+    probes = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", IMPORT_PROBE % (HEAVY_MODULES,)], capture_output=True,
+                              text=True, timeout=timeout, check=True)
+        probes.append(json.loads(done.stdout))
+    ms = statistics.median(probe["ms"] for probe in probes)
+    heavy = sorted({module for probe in probes for module in probe["heavy_modules"]})
+    return {"ms": ms, "heavy_modules": heavy, "target_ms": IMPORT_LIMIT_MS, "met": ms < IMPORT_LIMIT_MS and not heavy}
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def with_ratios(timings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The timing rows with ``corr2d_over_native`` and ``loop_over_corr2d`` added."""
+    return [{**row, "corr2d_over_native": _ratio(row["corr2d_ms"], row["native_corr2d_ms"]),
+             "loop_over_corr2d": _ratio(row["corr2d_loop_ms"], row["corr2d_ms"])} for row in timings]
+
+
+def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The speed targets of every measured backend, at the sizes that were run."""
+    found = []
+    for name, entry in entries.items():
+        rows = {row["size"]: row for row in entry.get("timings", [])}
+        native_limit = NUMPY_NATIVE_LIMIT if name == "numpy" else NATIVE_LIMIT
+        for ratio, size, limit, at_most in (("corr2d_over_native", NATIVE_SIZE, native_limit, True),
+                                            ("loop_over_corr2d", LOOP_SIZE, LOOP_LIMIT, False)):
+            value = rows.get(size, {}).get(ratio)
+            if value is not None:
+                found.append({"backend": name, "ratio": ratio, "size": size, "value": value, "limit": limit,
+                              "met": value <= limit if at_most else value >= limit})
+    return found
+
+
+def run_bench(requested: Sequence[str] | None = None, sizes: Sequence[int] = DEFAULT_SIZES,
+              loop_max_size: int = LOOP_MAX_SIZE, repeat: int = REPEAT, timeout: float = DEFAULT_TIMEOUT,
+              on_start: Callable[[str], None] | None = None,
+              on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Measure ``import d2lconv``, then each planned backend in its own worker, one at a time: the report."""
+    entries: dict[str, dict[str, Any]] = {}
+    for name, decision in plan(requested, backends.available_backends()).items():
+        if decision != "run":
+            hint = backends.install_hint(name) if decision in ("missing", "not installed") else ""
+            entries[name] = {"status": decision, "detail": hint, "version": None, "seconds": None,
+                             "import_ms": None, "timings": [], "errors": {}}
+            continue
+        if on_start:
+            on_start(name)
+        done = run_worker(worker_command(name, sizes, loop_max_size, repeat), timeout)
+        output = done.output if isinstance(done.output, dict) else {}
+        entries[name] = {"status": done.status, "detail": done.detail, "version": output.get("version"),
+                         "seconds": done.seconds, "import_ms": output.get("import_ms"),
+                         "timings": with_ratios(output.get("timings", [])), "errors": output.get("errors", {})}
+        if on_done:
+            on_done(name, entries[name])
+    failed = any(entry["status"] in FAILED for entry in entries.values())
+    return {"config": {"sizes": list(sizes), "kernel": list(KERNEL), "loop_max_size": loop_max_size,
+                       "repeat": repeat},
+            "import_d2lconv": import_time(), "backends": {name: entries[name] for name in backends.BACKENDS},
+            "targets": targets(entries), "exit_code": 2 if failed else 0}
+
+
+# --- presenting -----------------------------------------------------------------------------------------------------
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+
+
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x" if value < 10 else f"{value:,.0f}x"
+
+
+def _target_text(target: dict[str, Any] | None) -> str:
+    if target is None:
+        return ""
+    return f"[{'green' if target['met'] else 'bold red'}]{_times(target['value'])} {'✓' if target['met'] else '✗'}[/]"
+
+
+def render(report: dict[str, Any], console: Any) -> None:
+    """Print the timings table, the targets and the import times."""
+    from rich.table import Table
+
+    table = Table(title=f"Time per call, median ms ({KERNEL[0]}x{KERNEL[1]} kernel, square float32 images)",
+                  title_justify="left", caption=NATIVE_NOTE, caption_justify="left")
+    for column in ("backend", "size", "loop", "corr2d", "native", "corr2d/native", "loop/corr2d"):
+        table.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
+    for name, entry in report["backends"].items():
+        if entry["status"] != "ok":
+            continue
+        for index, row in enumerate(entry["timings"]):
+            table.add_row(name if index == 0 else "", str(row["size"]), _ms(row["corr2d_loop_ms"]),
+                          _ms(row["corr2d_ms"]), _ms(row["native_corr2d_ms"]), _times(row["corr2d_over_native"]),
+                          _times(row["loop_over_corr2d"]))
+        table.add_section()
+    console.print(table)
+
+    summary = Table(title="Import time and targets", title_justify="left")
+    for column in ("backend", "status", "import ms", f"corr2d/native @{NATIVE_SIZE}\n≤ {NATIVE_LIMIT:g} "
+                   f"(numpy ≤ {NUMPY_NATIVE_LIMIT:g})", f"loop/corr2d @{LOOP_SIZE}\n≥ {LOOP_LIMIT:g}"):
+        summary.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
+    found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
+    skipped = {}
+    for name, entry in report["backends"].items():
+        if entry["status"] in ("not installed", "not requested"):
+            skipped.setdefault(entry["status"], []).append(name)
+            continue
+        cells = [_target_text(found.get((name, ratio))) for ratio in ("corr2d_over_native", "loop_over_corr2d")]
+        colour = "green" if entry["status"] == "ok" else "bold red"
+        summary.add_row(name, f"[{colour}]{entry['status']}[/]", _ms(entry["import_ms"]), *cells)
+    console.print(summary)
+    if skipped:
+        console.print("[dim]" + "; ".join(f"{status}: {', '.join(names)}" for status, names in skipped.items()) + "[/]")
+    for name, entry in report["backends"].items():
+        problems = ([entry["detail"]] if entry["status"] in FAILED else []) + \
+            [f"{method}: {error}" for method, error in entry["errors"].items()]
+        for problem in problems:
+            console.print(f"[red]{name}: {problem}[/]", highlight=False)
+    probe = report["import_d2lconv"]
+    heavy = f"imported {', '.join(probe['heavy_modules'])}" if probe["heavy_modules"] else "no framework imported"
+    console.print(f"import d2lconv: [{'green' if probe['met'] else 'bold red'}]{probe['ms']:.0f} ms[/] "
+                  f"(target < {probe['target_ms']:g} ms), {heavy}", highlight=False)
+
+
+def plot(report: dict[str, Any], path: str) -> None:
+    """Write a log-log plot of time per call vs image size, per backend and method, as PNG."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit('d2lconv: error: --plot needs matplotlib: pip install "d2lconv[plot]"') from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = {"corr2d_loop": ":", "corr2d": "-", "native_corr2d": "--"}
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for index, (name, entry) in enumerate(report["backends"].items()):
+        for method, style in styles.items():
+            points = [(row["size"], row[f"{method}_ms"]) for row in entry["timings"] if row[f"{method}_ms"]]
+            if points:
+                ax.loglog(*zip(*points), style, marker="o", markersize=3, color=f"C{index}",
+                          label=f"{name} {method}")
+    ax.set(xlabel="image size N (N x N)", ylabel="median time per call (ms)",
+           title=f"2-D cross-correlation with a {KERNEL[0]}x{KERNEL[1]} kernel")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """``d2lconv bench``: measure, then print a table or JSON, and write the plot if asked."""
+    requested = parse_backends(args.backends)
+    if min(args.size) < max(KERNEL):
+        raise SystemExit(f"d2lconv: error: --size must be at least {max(KERNEL)} (the kernel is {KERNEL})")
+    if not args.json:
+        require_rich()
+    to_run = [name for name, what in plan(requested, backends.available_backends()).items() if what == "run"]
+    with progress(to_run, "measuring") as (start, finish):
+        report = run_bench(requested, args.size, args.loop_max, args.repeat, args.timeout, on_start=start,
+                           on_done=lambda name, entry: finish(name, outcome(entry)))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        from rich.console import Console
+
+        render(report, Console())
+    if args.plot:
+        plot(report, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return report["exit_code"]
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``d2lconv bench`` on the CLI's subcommands."""
+    parser = commands.add_parser("bench", help="time the book's loop, corr2d and the native conv per backend")
+    parser.add_argument("--size", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="N",
+                        help=f"image sizes N (N x N) (default: {' '.join(map(str, DEFAULT_SIZES))})")
+    parser.add_argument("--backends", metavar="A,B", help="comma-separated backends (default: every installed one)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="write a log-log plot of time vs size as PNG")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help=f"samples per median (default: {REPEAT})")
+    parser.add_argument("--loop-max", type=int, default=LOOP_MAX_SIZE, metavar="N",
+                        help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
+    parser.set_defaults(run=bench_command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m d2lconv.bench --worker NAME --sizes N ...``: the worker process of one backend."""
+    parser = argparse.ArgumentParser(prog="python -m d2lconv.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", required=True, metavar="NAME")
+    parser.add_argument("--sizes", type=int, nargs="+", required=True)
+    parser.add_argument("--loop-max", type=int, default=LOOP_MAX_SIZE)
+    parser.add_argument("--repeat", type=int, default=REPEAT)
+    args = parser.parse_args(argv)
+    with json_stdout() as write:
+        write(measure(args.worker, args.sizes, args.loop_max, args.repeat))
+
+
+if __name__ == "__main__":
+    main()
