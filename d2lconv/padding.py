@@ -51,8 +51,8 @@ def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPa
 
 def _output_length(n: int, k: int, s: int, before: int, after: int, d: int, ceil_mode: bool) -> int:
     span = n + before + after - effective_size(k, d)
-    if span < 0:
-        return 0
+    if span < 0 and not (ceil_mode and span > -s):
+        return 0  # no window fits (in ceil mode torch still keeps one that overhangs by less than a stride)
     out = (math.ceil if ceil_mode else math.floor)(span / s) + 1
     if ceil_mode and (out - 1) * s >= n + before:
         out -= 1  # the last window would start in the padding: torch and ONNX drop it

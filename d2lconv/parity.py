@@ -76,7 +76,9 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
+import d2lconv as dc
+
+from . import backends, chapter
 
 REFERENCE = "numpy"
 RTOL, ATOL = 1e-4, 1e-5
@@ -170,8 +172,6 @@ RESULT_KEYS: tuple[str, ...] = CHAPTER_KEYS + tuple(case.key for case in CASES)
 
 def _plain(value: Any) -> Any:
     """A tensor, array or fit as plain JSON (nested lists of floats)."""
-    import d2lconv as dc
-
     if isinstance(value, dict):
         return {name: _plain(item) for name, item in value.items()}
     if value is None or isinstance(value, float):
@@ -181,9 +181,6 @@ def _plain(value: Any) -> Any:
 
 def _chapter_computations() -> dict[str, Callable[[], Any]]:
     """What the worker computes for each chapter key, through the public API of the active backend."""
-    import d2lconv as dc
-    from . import chapter
-
     rng = np.random.default_rng(SEED)
     X = rng.standard_normal((7, 9)).astype(np.float32)
     K = rng.standard_normal((3, 2)).astype(np.float32)
@@ -211,24 +208,20 @@ def _chapter_computations() -> dict[str, Callable[[], Any]]:
 
 
 def _run_case(case: Case) -> Any:
-    import d2lconv as dc
-
     return getattr(dc, case.op)(*case.inputs(), **case.kwargs)
 
 
 def compute_results(name: str) -> dict[str, Any]:
     """Every result of backend ``name`` as plain JSON; a failing computation becomes ``{"error": ...}``."""
-    import d2lconv as dc
-
-    dc.set_backend(name)
     computations = _chapter_computations()
     computations.update({case.key: (lambda case=case: _run_case(case)) for case in CASES})
     results: dict[str, Any] = {}
-    for key in RESULT_KEYS:
-        try:
-            results[key] = _plain(computations[key]())
-        except Exception as error:  # recorded per case: one failing op must not hide the others
-            results[key] = {"error": f"{type(error).__name__}: {error}"}
+    with dc.use_backend(name):
+        for key in RESULT_KEYS:
+            try:
+                results[key] = _plain(computations[key]())
+            except Exception as error:  # recorded per case: one failing op must not hide the others
+                results[key] = {"error": f"{type(error).__name__}: {error}"}
     return results
 
 
@@ -247,8 +240,6 @@ def json_stdout() -> Iterator[Callable[[Any], None]]:
 def worker_main(name: str) -> None:
     """Compute backend ``name``'s results and write them, with its version, as one JSON object."""
     with json_stdout() as write:
-        import d2lconv as dc
-
         tab = dc.load_backend(name)
         write({"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name)})
 
@@ -431,14 +422,14 @@ def run_parity(requested: Sequence[str] | None = None, **options: Any) -> dict[s
 
 # --- presenting -----------------------------------------------------------------------------------------------------
 
-def require_rich() -> Any:
-    """The ``rich`` console module, or ``SystemExit(2)`` with the pip command that installs it."""
+def has_rich() -> bool:
+    """Whether ``rich`` (the ``cli`` extra) is importable; if not, say how to install it on stderr."""
     try:
-        import rich.console
+        import rich.console  # noqa: F401
     except ImportError:
         print(RICH_HINT, file=sys.stderr)
-        raise SystemExit(2) from None
-    return rich.console
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -450,13 +441,14 @@ def progress(names: Sequence[str], what: str) -> Iterator[tuple[Callable[[str], 
     """
     try:
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     except ImportError:
         yield (lambda name: None), (lambda name, outcome: print(f"{name}: {outcome}", file=sys.stderr, flush=True))
         return
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield (lambda name: None), (lambda name, outcome: console.print(f"{name}: {outcome}", highlight=False))
+        yield (lambda name: None), (lambda name, outcome: console.print(f"{name}: {outcome}", markup=False, highlight=False))
         return
     with Progress(SpinnerColumn(finished_text=" "), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console) as bar:
@@ -467,7 +459,7 @@ def progress(names: Sequence[str], what: str) -> Iterator[tuple[Callable[[str], 
             bar.start_task(tasks[name])
 
         def finish(name: str, outcome: str) -> None:
-            bar.update(tasks[name], description=f"{name}: {outcome}", completed=1)
+            bar.update(tasks[name], description=escape(f"{name}: {outcome}"), completed=1)
             bar.stop_task(tasks[name])
 
         yield start, finish
@@ -492,6 +484,7 @@ def _final_loss(fit: Any) -> str:
 def render(report: dict[str, Any], console: Any) -> None:
     """Print the report for a person: backends, the checks table, the learned kernels, the verdict."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     entries = report["backends"]
@@ -508,7 +501,7 @@ def render(report: dict[str, Any], console: Any) -> None:
     for name, entry in entries.items():
         if entry["detail"]:
             colour = "dim" if entry["status"] in ("not installed", "not requested") else "red"
-            console.print(f"[{colour}]{name}: {entry['detail']}[/]", highlight=False)
+            console.print(f"[{colour}]{escape(name + ': ' + entry['detail'])}[/]", highlight=False)
 
     compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
     if report["checks"] and compared:
@@ -528,7 +521,7 @@ def render(report: dict[str, Any], console: Any) -> None:
         errors = [(check["name"], name, check["cells"][name]["error"]) for check in report["checks"]
                   for name in compared if "error" in check["cells"][name]]
         for key, name, error in errors:
-            console.print(f"[red]{name} {key}:[/] {error}", highlight=False)
+            console.print(f"[red]{name} {key}:[/] {escape(error)}", highlight=False)
 
     shown = [name for name in entries if entries[name]["status"] == "ok"]
     if shown:
@@ -579,8 +572,8 @@ def parse_backends(text: str | None) -> list[str] | None:
 def parity_command(args: argparse.Namespace) -> int:
     """``d2lconv parity``: run, compare, print (a table or JSON); the exit code of the report."""
     requested = parse_backends(args.backends)
-    if not args.json:
-        require_rich()
+    if not args.json and not has_rich():
+        return 2
     to_run = [name for name, what in plan(requested, backends.available_backends()).items() if what == "run"]
     with progress(to_run, "running") as (start, finish):
         report = run_parity(requested, timeout=args.timeout, on_start=start,

@@ -213,3 +213,12 @@ def test_bad_native_tensor_is_the_same_error(backend):
     layer = dc.Conv2D((1, 2))
     with pytest.raises(ValueError, match=r"X must be 2-D"):
         layer(dc.tensor(np.ones((1, 1, 6, 8))))
+
+
+@pytest.mark.parametrize("name", ["convolve2d", "corr2d_matmul", "native_corr2d", "corr2d_grads"])
+def test_every_tab_function_validates_its_input(backend, name):
+    extra = (np.ones((2, 2)),) if name == "corr2d_grads" else ()
+    with pytest.raises(ValueError, match=r"K must be 2-D"):
+        getattr(backend, name)(np.ones((3, 3)), np.ones(2), *extra)
+    with pytest.raises(ValueError, match=r"K is empty"):
+        getattr(backend, name)(np.ones((3, 3)), np.ones((0, 2)), *extra)

@@ -182,9 +182,11 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     x, weight = tensor(x), tensor(weight)
     bias = None if bias is None else tensor(bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
-    return npx.convolution(_pad_hw(x, args.pads), weight, bias, kernel=weight.shape[2:], stride=args.stride,
-                           dilate=args.dilation, num_filter=weight.shape[0], num_group=args.groups,
-                           no_bias=bias is None)
+    if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
+        return _add_bias(mnp.zeros((x.shape[0], weight.shape[0], *args.out_hw)), bias)
+    y = npx.convolution(_pad_hw(x, args.pads), weight, kernel=weight.shape[2:], stride=args.stride,
+                        dilate=args.dilation, num_filter=weight.shape[0], num_group=args.groups, no_bias=True)
+    return _add_bias(y, bias)
 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
@@ -194,24 +196,27 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     bias = None if bias is None else tensor(bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
-    weight = _dilate(weight, args.dilation)  # deconvolution's own dilate is wrong with stride > 1 without MKLDNN
-    full = npx.deconvolution(x, weight, kernel=weight.shape[2:], stride=args.stride, num_filter=args.out_channels,
-                             num_group=args.groups, no_bias=True)
+    if x.size == 0:  # MXNet's deconvolution fails on an empty input; the full output is zeros
+        full = mnp.zeros((x.shape[0], args.out_channels, *args.full_hw))
+    else:  # deconvolution's own dilate is wrong with stride > 1 when MKLDNN is off: dilate the kernel instead
+        weight = _dilate(weight, args.dilation)
+        full = npx.deconvolution(x, weight, kernel=weight.shape[2:], stride=args.stride,
+                                 num_filter=args.out_channels, num_group=args.groups, no_bias=True)
     top, _, left, _ = args.crops
     out_h, out_w = args.out_hw
     grow = (0, max(0, top + out_h - full.shape[2]), 0, max(0, left + out_w - full.shape[3]))
-    y = _pad_hw(full, grow)[:, :, top:top + out_h, left:left + out_w]
-    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+    return _add_bias(_pad_hw(full, grow)[:, :, top:top + out_h, left:left + out_w], bias)
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False) -> mnp.ndarray:
-    """Max pooling; padding and the ceil-mode overhang count as -inf. Dilated: a max over strided slices."""
+    """Max pooling: the largest of the strided slices, one per window element, of the -inf padded input.
+
+    Not ``npx.pooling``: it has no dilation, skips NaN and turns an all -inf window into -3.4e38.
+    """
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     x = _pad_hw(x, args.padded, -onp.inf)
-    if args.dilation == (1, 1):
-        return _pool(x, args.kernel, args.stride, args.out_hw, "max")
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
     return mnp.stack([x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
                       for a in range(kh) for b in range(kw)]).max(axis=0)
@@ -222,7 +227,8 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     """Average pooling: MXNet's window sum over the zero-padded input, divided by the shared divisor."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    total = _pool(_pad_hw(x, args.padded), args.kernel, args.stride, args.out_hw, "sum")
+    total = npx.pooling(_pad_hw(x, args.padded), kernel=args.kernel, stride=args.stride, pool_type="sum",
+                        pooling_convention="valid")[:, :, :args.out_hw[0], :args.out_hw[1]]
     return total / mnp.array(avg_pool_divisor(args, x.shape[2:], count_include_pad))
 
 
@@ -242,13 +248,6 @@ def _pad_hw(x: mnp.ndarray, pads: tuple[int, int, int, int], value: float = 0.0)
     return padded + mnp.array(border)
 
 
-def _pool(x: mnp.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int],
-          pool_type: str) -> mnp.ndarray:
-    """MXNet's 'valid' pooling of an already padded NCHW array, cut to ``out_hw`` windows."""
-    y = npx.pooling(x, kernel=kernel, stride=stride, pool_type=pool_type, pooling_convention="valid")
-    return y[:, :, :out_hw[0], :out_hw[1]]
-
-
 def _dilate(weight: mnp.ndarray, dilation: tuple[int, int]) -> mnp.ndarray:
     """The kernel with ``dilation - 1`` zeros between neighbouring taps: an undilated kernel of the dilated extent."""
     (c, o, kh, kw), (dh, dw) = weight.shape, dilation
@@ -256,3 +255,7 @@ def _dilate(weight: mnp.ndarray, dilation: tuple[int, int]) -> mnp.ndarray:
     spread = mnp.concatenate([spread, mnp.zeros((c, o, kh, dh - 1, kw, 1))], axis=3)
     spread = mnp.concatenate([spread, mnp.zeros((c, o, kh, dh, kw, dw - 1))], axis=5)
     return spread.reshape(c, o, kh * dh, kw * dw)[:, :, :(kh - 1) * dh + 1, :(kw - 1) * dw + 1]
+
+
+def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)

@@ -58,7 +58,9 @@ def corr2d_loop(X: Any, K: Any) -> np.ndarray:
 
 def convolve2d(X: Any, K: Any) -> np.ndarray:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    return corr2d(X, tensor(K)[::-1, ::-1])
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    return corr2d(X, K[::-1, ::-1])
 
 
 def corr2d_matmul(X: Any, K: Any) -> np.ndarray:
@@ -73,6 +75,8 @@ def native_corr2d(X: Any, K: Any) -> np.ndarray:
     """The library routine for the same job, for benchmarks: ``scipy.signal.correlate2d``."""
     from scipy.signal import correlate2d
 
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
     return correlate2d(X, K, mode="valid")
 
 
@@ -113,8 +117,10 @@ class Conv2D:
 
 def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
     """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``Conv2D.backward``."""
-    net = Conv2D(tensor(K).shape, bias=False)
-    net.weight[...] = tensor(K)
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    net = Conv2D(K.shape, bias=False)
+    net.weight[...] = K
     net(X)
     dX = net.backward(grad_output)
     return dX, net.weight_grad

@@ -1,0 +1,312 @@
+"""The TensorFlow tab: the chapter in TensorFlow 2 / Keras 3, eager, with ``GradientTape``.
+
+Quirks it works around:
+
+- The book's ``corr2d`` fills a ``tf.Variable`` with ``assign``, which a ``GradientTape``
+  cannot differentiate (the gradient is silently ``None``): it stays as ``corr2d_loop``,
+  and ``corr2d`` calls ``tf.nn.conv2d``, differentiable w.r.t. both X and K.
+- The book's ``Conv2D(tf.keras.layers.Layer)`` defines ``build(self, kernel_size)``, but Keras
+  calls ``build`` with the input's shape, so its kernel gets the image's shape. Ours takes
+  ``kernel_size`` in the constructor and creates ``weight`` and ``bias`` there.
+- Keras rewrites the message of any error raised in ``call`` and takes only tensors
+  positionally, so ``Conv2D.__call__`` converts and checks its input first.
+- TensorFlow is NHWC / HWIO: data and weights are transposed inside, in ``_to_nhwc``,
+  ``_to_nchw`` and ``_to_hwio`` only. Without oneDNN (``TF_ENABLE_ONEDNN_OPTS=0``, or CPUs
+  where it is off by default) NCHW convolution, dilated transposed convolution and grouped
+  transposed convolution fail on CPU, so none of them is used: the transposed-convolution
+  kernel is dilated by inserting zeros, and groups are split and concatenated.
+- Pooling has no ceil mode, no ``count_include_pad``, no explicit padding, and no dilation
+  with a stride: pad explicitly, pool 'VALID', divide by the shared divisor, and take dilated
+  max pooling as the max over the kernel's strided slices.
+- ``TF_CPP_MIN_LOG_LEVEL`` defaults to 1 (no C++ INFO lines; warnings and errors show), and
+  the oneDNN notice that TensorFlow 2.21 prints at import whatever that level is, is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..chapter import patch_index
+from ..checks import as_float32_array, check_corr2d, check_real_dtype, check_same_shape, pair
+from ..padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# The two lines TensorFlow writes to stderr at import whatever TF_CPP_MIN_LOG_LEVEL says.
+_IMPORT_NOTICES = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog() is called")
+
+
+@contextlib.contextmanager
+def _stderr_without(notices: tuple[str, ...]) -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 in the block, then write it out without
+    the lines that contain one of ``notices``: C++ logs bypass Python's ``warnings``."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True)
+                    if not any(notice.encode() in line for notice in notices)]
+            os.write(2, b"".join(kept))
+
+
+with _stderr_without(_IMPORT_NOTICES):
+    import tensorflow as tf
+
+NAME = "tensorflow"
+FRAMEWORK = tf
+
+
+def tensor(data: Any) -> tf.Tensor:
+    """A float32 ``tf.Tensor`` from nested lists, NumPy, any framework's tensor, or a TF tensor or
+    variable (cast, so a ``GradientTape`` still follows it)."""
+    if tf.is_tensor(data):  # tf.Tensor, tf.Variable, Keras variables
+        check_real_dtype(tf.as_dtype(data.dtype).name, "data")
+        return tf.cast(data, tf.float32)
+    return tf.constant(as_float32_array(data))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A float32 NumPy array from a TF tensor or variable (``.numpy()``) or any array-like."""
+    return as_float32_array(x)
+
+
+def corr2d(X: Any, K: Any) -> tf.Tensor:
+    """2-D cross-correlation, 'valid': ``tf.nn.conv2d`` on the (1, H, W, 1) view of X."""
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    # The conv op, not a shift-sum: eager shift-sum is 3-4x the native conv at 512x512, this is 1.0x.
+    return _conv_valid(X, K)
+
+
+def corr2d_loop(X: Any, K: Any) -> tf.Tensor:
+    """2-D cross-correlation as the book writes it: one ``assign`` per output pixel.
+
+    Not differentiable: ``GradientTape`` does not see through ``Variable.assign`` and
+    returns ``None`` for the gradient of K (the chapter's exercise); use ``corr2d``.
+    """
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    h, w = K.shape
+    Y = tf.Variable(tf.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1)))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j].assign(tf.reduce_sum(X[i: i + h, j: j + w] * K))
+    return tf.convert_to_tensor(Y)
+
+
+def convolve2d(X: Any, K: Any) -> tf.Tensor:
+    """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    return corr2d(X, K[::-1, ::-1])
+
+
+def corr2d_matmul(X: Any, K: Any) -> tf.Tensor:
+    """2-D cross-correlation as one matrix product: the patches of X (``tf.gather``) times vec(K)."""
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    patches = tf.gather(tf.reshape(X, [-1]), patch_index(tuple(X.shape), tuple(K.shape)))
+    return tf.reshape(patches @ tf.reshape(K, (-1, 1)), (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1))
+
+
+def native_corr2d(X: Any, K: Any) -> tf.Tensor:
+    """TensorFlow's own convolution, ``tf.nn.conv2d`` on (1, H, W, 1) and (kh, kw, 1, 1), for benchmarks."""
+    X, K = tensor(X), tensor(K)
+    check_corr2d(X.shape, K.shape)
+    return _conv_valid(X, K)
+
+
+class Conv2D(tf.keras.layers.Layer):
+    """The book's convolutional layer, ``y = corr2d(x, weight) + bias``, as a Keras layer.
+
+    The weights are created in the constructor from ``kernel_size`` (the book's
+    ``build(self, kernel_size)`` would receive the input's shape from Keras instead):
+    ``weight`` uniform in [0, 1), ``bias`` zero, both trainable.
+    """
+
+    def __init__(self, kernel_size: Any, **kwargs: Any) -> None:
+        kernel_size = pair(kernel_size, "kernel_size")
+        super().__init__(**kwargs)
+        self.weight = self.add_weight(name="weight", shape=kernel_size,
+                                      initializer=tf.keras.initializers.RandomUniform(0.0, 1.0))
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
+        """Accept what ``corr2d`` accepts and raise its errors as they are (Keras would reword them)."""
+        x = tensor(x)
+        check_corr2d(x.shape, self.weight.shape)
+        return super().__call__(x, *args, **kwargs)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """``corr2d(x, weight) + bias``."""
+        return corr2d(x, self.weight) + self.bias
+
+
+def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``tf.GradientTape``."""
+    X, K, dY = tensor(X), tensor(K), tensor(grad_output)
+    check_corr2d(X.shape, K.shape)
+    check_same_shape(dY.shape, (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), "grad_output")
+    with tf.GradientTape() as tape:
+        tape.watch([X, K])
+        loss = tf.reduce_sum(corr2d(X, K) * dY)
+    dX, dK = tape.gradient(loss, [X, K])
+    return dX.numpy(), dK.numpy()
+
+
+def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
+                 weight: np.ndarray | None, bias: float | None, lr: float,
+                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+    """The book's training loop: ``GradientTape`` on the summed squared error, Keras SGD.
+
+    "builtin" is the book's ``tf.keras.layers.Conv2D(1, kernel_size, use_bias=False)`` on NHWC
+    data (1, H, W, 1); "custom" is our ``Conv2D`` on the 2-D data. ``weight`` (and ``bias``) are
+    loaded into the layer; ``weight=None`` keeps Keras's own initialisation. Keras ``SGD``
+    without momentum is exactly the book's ``w -= lr * grad``.
+    """
+    if layer == "builtin":
+        net = tf.keras.layers.Conv2D(1, kernel_size, use_bias=False)
+        X, Y = tf.reshape(X, (1, *X.shape, 1)), tf.reshape(Y, (1, *Y.shape, 1))
+        net.build(X.shape)
+        kernel = net.kernel
+    else:
+        net = Conv2D(kernel_size)
+        kernel = net.weight
+        net.bias.assign([bias])
+    if weight is not None:
+        kernel.assign(tf.reshape(weight, kernel.shape))
+    optimizer = tf.keras.optimizers.SGD(learning_rate=lr)
+    losses = []
+    for _ in range(epochs):
+        with tf.GradientTape() as tape:
+            l = (net(X) - Y) ** 2  # noqa: E741 - the book's name
+            loss = tf.reduce_sum(l)
+        losses.append(float(loss))
+        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
+    return losses, to_numpy(kernel).reshape(kernel_size), None if bias is None else float(to_numpy(net.bias)[0])
+
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> tf.Tensor:
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``.
+
+    ``tf.nn.conv2d`` with explicit pads; it groups by itself when the filter has C/groups input channels.
+    """
+    x, weight = tensor(x), tensor(weight)
+    bias = None if bias is None else tensor(bias)
+    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    top, bottom, left, right = args.pads
+    y = tf.nn.conv2d(_to_nhwc(x), _to_hwio(weight), strides=args.stride,
+                     padding=[[0, 0], [top, bottom], [left, right], [0, 0]], dilations=args.dilation)
+    return _to_nchw(_add_bias(y, bias))
+
+
+def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> tf.Tensor:
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)), as torch's ``conv_transpose2d``.
+
+    The full 'VALID' ``tf.nn.conv2d_transpose``, cropped; the kernel is dilated by inserting
+    zeros and the groups are split and concatenated, as TF's CPU kernels do neither everywhere.
+    """
+    x, weight = tensor(x), tensor(weight)
+    bias = None if bias is None else tensor(bias)
+    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
+                                 output_padding, dilation, groups)
+    n, per_group = x.shape[0], weight.shape[1]
+    kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
+    full = tf.concat([tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride,
+                                             padding="VALID")
+                      for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels)], axis=3)
+    top, _, left, _ = args.crops
+    out_h, out_w = args.out_hw
+    grow = [[0, 0], [0, max(0, top + out_h - full.shape[1])], [0, max(0, left + out_w - full.shape[2])], [0, 0]]
+    y = tf.pad(full, grow)[:, top:top + out_h, left:left + out_w]
+    return _to_nchw(_add_bias(y, bias))
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> tf.Tensor:
+    """Max pooling; padding and the ceil-mode overhang count as -inf.
+
+    Dilated windows: the max over the kernel's strided slices (TF pools dilated only with stride 1).
+    """
+    x = tensor(x)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    x = _pad_hw(_to_nhwc(x), args.padded, -np.inf)
+    if args.dilation == (1, 1):
+        y = tf.nn.max_pool2d(x, args.kernel, args.stride, "VALID")
+    else:
+        y = tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)), axis=0)
+    return _to_nchw(y)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> tf.Tensor:
+    """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``).
+
+    The window sum is TF's 'VALID' mean times the window size, over the zero-padded input.
+    """
+    x = tensor(x)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    kh, kw = args.kernel
+    total = tf.nn.avg_pool2d(_pad_hw(_to_nhwc(x), args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
+    return _to_nchw(total) / avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad)
+
+
+def _conv_valid(X: tf.Tensor, K: tf.Tensor) -> tf.Tensor:
+    """'valid' cross-correlation of 2-D X and K by ``tf.nn.conv2d`` on one image, one channel."""
+    (h, w), (kh, kw) = X.shape, K.shape
+    Y = tf.nn.conv2d(tf.reshape(X, (1, h, w, 1)), tf.reshape(K, (kh, kw, 1, 1)), strides=1, padding="VALID")
+    return tf.reshape(Y, (h - kh + 1, w - kw + 1))
+
+
+def _to_nhwc(x: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(x, (0, 2, 3, 1))
+
+
+def _to_nchw(y: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(y, (0, 3, 1, 2))
+
+
+def _to_hwio(weight: tf.Tensor) -> tf.Tensor:
+    """OIHW -> HWIO for ``conv2d``; the same transpose turns a transposed-convolution weight
+    (C_in, C_out/groups, kh, kw) into ``conv2d_transpose``'s (kh, kw, C_out/groups, C_in)."""
+    return tf.transpose(weight, (2, 3, 1, 0))
+
+
+def _dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
+    """A (kh, kw, ...) kernel with ``dilation - 1`` zeros between its taps."""
+    (kh, kw), (dh, dw) = kernel.shape[:2], dilation
+    spread = tf.pad(kernel[:, None, :, None], [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]])
+    return tf.reshape(spread, (kh * dh, kw * dw, *kernel.shape[2:]))[:(kh - 1) * dh + 1, :(kw - 1) * dw + 1]
+
+
+def _pad_hw(x: tf.Tensor, pads: tuple[int, int, int, int], value: float) -> tf.Tensor:
+    top, bottom, left, right = pads
+    return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=value)
+
+
+def _window_taps(x: tf.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                 out_hw: tuple[int, int]) -> list[tf.Tensor]:
+    """One strided slice (N, out_h, out_w, C) of a padded NHWC tensor per kernel element."""
+    (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
+    return [x[:, a * dh:a * dh + (oh - 1) * sh + 1:sh, b * dw:b * dw + (ow - 1) * sw + 1:sw]
+            for a in range(kernel[0]) for b in range(kernel[1])]
+
+
+def _add_bias(y: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
+    return y if bias is None else tf.nn.bias_add(y, bias)

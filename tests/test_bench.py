@@ -1,0 +1,93 @@
+"""``d2lconv bench``: the report's structure, the ratios and targets, the plot; and pytest-benchmark timings.
+
+No test asserts a time: machines differ. The ``benchmark`` tests run once as plain
+tests (``--benchmark-disable`` in the pytest options); ``pytest --benchmark-enable
+tests/test_bench.py`` times them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import d2lconv as dc
+from d2lconv import bench, cli
+
+TINY = ["--backends", "numpy", "--size", "4", "8", "--loop-max", "4", "--repeat", "1"]
+
+
+def test_bench_json_structure_and_plot(tmp_path, capsys):
+    plot = tmp_path / "bench.png"
+    assert cli.main(["bench", *TINY, "--json", "--plot", str(plot)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(report) == {"config", "import_d2lconv", "backends", "targets", "exit_code"}
+    assert report["config"] == {"sizes": [4, 8], "kernel": [3, 3], "loop_max_size": 4, "repeat": 1}
+    assert list(report["backends"]) == list(dc.BACKENDS) and report["exit_code"] == 0
+    numpy = report["backends"]["numpy"]
+    assert set(numpy) == {"status", "detail", "version", "seconds", "import_ms", "timings", "errors"}
+    assert (numpy["status"], numpy["errors"]) == ("ok", {}) and numpy["version"] == np.__version__
+    assert [row["size"] for row in numpy["timings"]] == [4, 8]
+    small, large = numpy["timings"]
+    for row in numpy["timings"]:
+        assert set(row) == {"size", "corr2d_loop_ms", "corr2d_ms", "native_corr2d_ms", "corr2d_over_native",
+                            "loop_over_corr2d"}
+        assert row["corr2d_ms"] > 0 and row["native_corr2d_ms"] > 0
+        assert row["corr2d_over_native"] == pytest.approx(row["corr2d_ms"] / row["native_corr2d_ms"])
+    assert small["loop_over_corr2d"] == pytest.approx(small["corr2d_loop_ms"] / small["corr2d_ms"])
+    assert large["corr2d_loop_ms"] is None and large["loop_over_corr2d"] is None  # above --loop-max
+    for name, entry in report["backends"].items():
+        if name != "numpy":
+            assert entry["status"] in ("not requested", "not installed") and entry["timings"] == []
+    assert report["targets"] == []  # neither 512 nor 64 was measured
+    probe = report["import_d2lconv"]
+    assert set(probe) == {"ms", "numpy_ms", "heavy_modules", "target_ms", "met"}
+    assert probe["ms"] > 0 and probe["heavy_modules"] == [] and probe["target_ms"] == 150.0
+
+
+def test_bench_table(capsys):
+    assert cli.main(["bench", *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "corr2d/native" in out and "loop/corr2d" in out
+    assert "import d2lconv:" in out and "no framework imported" in out
+
+
+def test_bench_rejects_a_size_smaller_than_the_kernel(capsys):
+    assert cli.main(["bench", "--backends", "numpy", "--size", "2", "--json"]) == 2
+    assert "--size must be at least 3" in capsys.readouterr().err
+
+
+def test_ratios_and_targets_from_recorded_timings():
+    rows = bench.with_ratios([{"size": 64, "corr2d_loop_ms": 50.0, "corr2d_ms": 0.25, "native_corr2d_ms": 0.2},
+                              {"size": 512, "corr2d_loop_ms": None, "corr2d_ms": 3.0, "native_corr2d_ms": 4.0}])
+    assert [(row["corr2d_over_native"], row["loop_over_corr2d"]) for row in rows] == [(1.25, 200.0), (0.75, None)]
+    found = bench.targets({"numpy": {"timings": rows}, "torch": {"timings": rows}, "mxnet": {"timings": []}})
+    assert {(t["backend"], t["ratio"], t["size"], t["limit"], t["met"]) for t in found} == {
+        ("numpy", "corr2d_over_native", 512, 0.5, False), ("numpy", "loop_over_corr2d", 64, 100.0, True),
+        ("torch", "corr2d_over_native", 512, 1.5, True), ("torch", "loop_over_corr2d", 64, 100.0, True)}
+
+
+def test_median_ms_warms_up_and_waits_for_asynchronous_results():
+    class Lazy:
+        waited = 0
+
+        def wait_to_read(self) -> None:
+            Lazy.waited += 1
+
+    calls = []
+    assert bench.median_ms(lambda: calls.append(1) or Lazy(), repeat=3) > 0
+    assert len(calls) >= 5 and Lazy.waited == len(calls)  # warm-up, calibration, 3 samples
+
+
+@pytest.mark.parametrize("method", ["corr2d", "native_corr2d"])
+def test_benchmark_corr2d_vs_native_at_512(benchmark, backend, method):
+    """Our corr2d and the framework's own convolution at 512x512 with a 3x3 kernel."""
+    rng = np.random.default_rng(0)
+    X, K = rng.random((512, 512), dtype=np.float32), rng.random((3, 3), dtype=np.float32)
+    function = getattr(backend, method)
+    x, k = backend.tensor(X), backend.tensor(K)
+    benchmark.group = f"corr2d 512x512, {backend.NAME}"
+    result = benchmark(lambda: bench.block(function(x, k)))
+    np.testing.assert_allclose(backend.to_numpy(result), dc.load_backend("numpy").corr2d(X, K), rtol=1e-4, atol=1e-4)
