@@ -8,7 +8,8 @@ it is slow), ``corr2d`` and ``native_corr2d`` (the framework's own convolution
 called directly; ``scipy.signal.correlate2d`` for NumPy). Every time is the median
 over repeated samples after a warm-up call; the ratios come from the same run.
 ``import d2lconv`` is timed in fresh interpreters, which also check that it
-imports no framework.
+imports no framework. Workers inherit the environment: on a busy machine,
+``OMP_NUM_THREADS=1 d2lconv bench`` gives steadier single-threaded figures.
 
 ``d2lconv bench --json`` prints::
 
@@ -18,7 +19,8 @@ imports no framework.
       "backends": {                  # every backend of d2lconv.BACKENDS, in that order
         "numpy": {
           "status": "ok", "detail": "", "version": "1.26.4", "seconds": 2.0,   # as in ``parity``
-          "import_ms": 1.2,          # loading the backend: importing its framework and adapter
+          "import_ms": 1.2,          # loading the backend: its framework and adapter (for tensorflow
+                                     #  also paddle, which the registry imports first when installed)
           "timings": [{"size": 32, "corr2d_loop_ms": 2.1, "corr2d_ms": 0.01, "native_corr2d_ms": 0.02,
                        "corr2d_over_native": 0.5, "loop_over_corr2d": 210.0}, ...],   # null: not run
           "errors": {}               # method -> "<type>: <message>" for a method that raised
@@ -33,6 +35,7 @@ imports no framework.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -106,9 +109,8 @@ def measure(name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE,
             row[f"{method}_ms"] = None
             if method in errors or (method == "corr2d_loop" and size > loop_max_size):
                 continue
-            function = getattr(tab, method)
             try:
-                row[f"{method}_ms"] = median_ms(lambda: function(X, K), repeat)
+                row[f"{method}_ms"] = median_ms(functools.partial(getattr(tab, method), X, K), repeat)
             except Exception as error:  # recorded: the other methods and sizes still count
                 errors[method] = f"{type(error).__name__}: {error}"
         timings.append(row)
@@ -181,7 +183,7 @@ def run_bench(requested: Sequence[str] | None = None, sizes: Sequence[int] = DEF
               on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Measure ``import d2lconv``, then each planned backend in its own worker, one at a time: the report."""
     entries: dict[str, dict[str, Any]] = {}
-    for name, decision in plan(requested, backends.available_backends()).items():
+    for name, decision in plan(requested, backends.available_backends(), always=()).items():
         if decision != "run":
             hint = backends.install_hint(name) if decision in ("missing", "not installed") else ""
             entries[name] = {"status": decision, "detail": hint, "version": None, "seconds": None,
@@ -218,7 +220,8 @@ def _times(value: float | None) -> str:
 def _target_text(target: dict[str, Any] | None) -> str:
     if target is None:
         return ""
-    return f"[{'green' if target['met'] else 'bold red'}]{_times(target['value'])} {'✓' if target['met'] else '✗'}[/]"
+    colour, mark = ("green", "✓") if target["met"] else ("bold red", "✗")
+    return f"[{colour}]{_times(target['value'])} {mark}[/]"
 
 
 def render(report: dict[str, Any], console: Any) -> None:
@@ -264,8 +267,7 @@ def render(report: dict[str, Any], console: Any) -> None:
     probe = report["import_d2lconv"]
     heavy = f"imported {', '.join(probe['heavy_modules'])}" if probe["heavy_modules"] else "no framework imported"
     console.print(f"import d2lconv: [{'green' if probe['met'] else 'bold red'}]{probe['ms']:.0f} ms[/] "
-                  f"(target < {probe['target_ms']:g} ms; importing numpy alone: {probe['numpy_ms']:.0f} ms), {heavy}",
-                  highlight=False)
+                  f"(numpy {probe['numpy_ms']:.0f} ms), target < {probe['target_ms']:g} ms, {heavy}", highlight=False)
 
 
 def plot(report: dict[str, Any], path: str) -> None:
@@ -283,7 +285,7 @@ def plot(report: dict[str, Any], path: str) -> None:
         for method, style in styles.items():
             points = [(row["size"], row[f"{method}_ms"]) for row in entry["timings"] if row[f"{method}_ms"]]
             if points:
-                ax.loglog(*zip(*points), style, marker="o", markersize=3, color=f"C{index}",
+                ax.loglog(*zip(*points, strict=True), style, marker="o", markersize=3, color=f"C{index}",
                           label=f"{name} {method}")
     ax.set(xlabel="image size N (N x N)", ylabel="median time per call (ms)",
            title=f"2-D cross-correlation with a {KERNEL[0]}x{KERNEL[1]} kernel")
@@ -304,7 +306,8 @@ def bench_command(args: argparse.Namespace) -> int:
         return 2
     if not args.json and not has_rich():
         return 2
-    to_run = [name for name, what in plan(requested, backends.available_backends()).items() if what == "run"]
+    to_run = [name for name, what in plan(requested, backends.available_backends(), always=()).items()
+              if what == "run"]
     with progress(to_run, "measuring") as (start, finish):
         report = run_bench(requested, args.size, args.loop_max, args.repeat, args.timeout, on_start=start,
                            on_done=lambda name, entry: finish(name, outcome(entry)))

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import backends, bench, chapter, parity
 
+
 def framework_version(name: str) -> str | None:
     """The installed version of backend ``name``'s framework, read without importing it."""
     for distribution in metadata.packages_distributions().get(backends.framework_module(name), []):

@@ -225,6 +225,8 @@ def pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, pa
     every window still sees one real element); torch stops at half the window.
     """
     n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
+    if h < 1 or w < 1:
+        raise ValueError(f"x must have a positive height and width to pool, got shape {tuple(x_shape)}")
     kernel = pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else pair(stride, "stride")
     dilation = pair(dilation, "dilation")

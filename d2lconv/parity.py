@@ -121,33 +121,34 @@ class Case:
         return [x, weight, bias]
 
 
+# Names: k kernel, s stride, p padding, d dilation, op output_padding (AxB: height x width).
 CASES: tuple[Case, ...] = (
-    Case("conv2d", "k3", (2, 3, 7, 8), (4, 3, 3, 3), bias=True),
-    Case("conv2d", "stride2_pad1", (2, 3, 7, 8), (4, 3, 3, 3), kwargs={"stride": 2, "padding": 1}),
-    Case("conv2d", "pair_stride_pair_pad", (1, 2, 9, 7), (3, 2, 3, 2),
+    Case("conv2d", "k3_bias", (2, 3, 7, 8), (4, 3, 3, 3), bias=True),
+    Case("conv2d", "s2_p1", (2, 3, 7, 8), (4, 3, 3, 3), kwargs={"stride": 2, "padding": 1}),
+    Case("conv2d", "s2x1_p1x2", (1, 2, 9, 7), (3, 2, 3, 2),
          kwargs={"stride": (2, 1), "padding": (1, 2)}),
-    Case("conv2d", "asymmetric_pad", (1, 2, 6, 7), (3, 2, 3, 3), bias=True,
+    Case("conv2d", "p_asymmetric_bias", (1, 2, 6, 7), (3, 2, 3, 3), bias=True,
          kwargs={"padding": ((1, 2), (0, 3))}),
     Case("conv2d", "valid", (1, 3, 6, 6), (2, 3, 2, 4), kwargs={"padding": "valid"}),
-    Case("conv2d", "same_stride2", (2, 3, 7, 8), (4, 3, 4, 3), kwargs={"padding": "same", "stride": 2}),
-    Case("conv2d", "same_dilation2", (1, 2, 8, 9), (3, 2, 3, 3), kwargs={"padding": "same", "dilation": 2}),
-    Case("conv2d", "dilation2_pad2", (1, 2, 9, 9), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 2}),
-    Case("conv2d", "groups2", (2, 4, 6, 6), (6, 2, 3, 3), bias=True, kwargs={"groups": 2, "padding": 1}),
-    Case("conv2d", "depthwise", (1, 4, 6, 7), (4, 1, 3, 3), kwargs={"groups": 4, "stride": 2}),
-    Case("conv_transpose2d", "k3", (2, 3, 4, 5), (3, 2, 3, 3), bias=True),
-    Case("conv_transpose2d", "stride2_pad1_output_padding1", (1, 3, 4, 4), (3, 2, 3, 3),
+    Case("conv2d", "same_s2", (2, 3, 7, 8), (4, 3, 4, 3), kwargs={"padding": "same", "stride": 2}),
+    Case("conv2d", "same_d2", (1, 2, 8, 9), (3, 2, 3, 3), kwargs={"padding": "same", "dilation": 2}),
+    Case("conv2d", "d2_p2", (1, 2, 9, 9), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 2}),
+    Case("conv2d", "groups2_p1_bias", (2, 4, 6, 6), (6, 2, 3, 3), bias=True, kwargs={"groups": 2, "padding": 1}),
+    Case("conv2d", "depthwise_s2", (1, 4, 6, 7), (4, 1, 3, 3), kwargs={"groups": 4, "stride": 2}),
+    Case("conv_transpose2d", "k3_bias", (2, 3, 4, 5), (3, 2, 3, 3), bias=True),
+    Case("conv_transpose2d", "s2_p1_op1", (1, 3, 4, 4), (3, 2, 3, 3),
          kwargs={"stride": 2, "padding": 1, "output_padding": 1}),
-    Case("conv_transpose2d", "pair_stride_output_padding", (1, 2, 3, 4), (2, 3, 3, 2),
+    Case("conv_transpose2d", "s2x3_p0x1_op1x2", (1, 2, 3, 4), (2, 3, 3, 2),
          kwargs={"stride": (2, 3), "padding": (0, 1), "output_padding": (1, 2)}),
-    Case("conv_transpose2d", "groups2_stride2", (1, 4, 4, 4), (4, 3, 3, 3), bias=True,
+    Case("conv_transpose2d", "groups2_s2_op1_bias", (1, 4, 4, 4), (4, 3, 3, 3), bias=True,
          kwargs={"groups": 2, "stride": 2, "output_padding": 1}),
-    Case("conv_transpose2d", "dilation2", (1, 2, 4, 5), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 1}),
+    Case("conv_transpose2d", "d2_p1", (1, 2, 4, 5), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 1}),
     Case("max_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
     Case("max_pool2d", "k3_s2_ceil", (2, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "ceil_mode": True}),
     Case("max_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
          kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
-    Case("max_pool2d", "k3_pad2", (1, 2, 5, 6), kwargs={"kernel_size": 3, "stride": 1, "padding": 2}),
-    Case("max_pool2d", "k3_s2_dilation2_pad1", (1, 2, 9, 8),
+    Case("max_pool2d", "k3_p2", (1, 2, 5, 6), kwargs={"kernel_size": 3, "stride": 1, "padding": 2}),
+    Case("max_pool2d", "k3_s2_d2_p1", (1, 2, 9, 8),
          kwargs={"kernel_size": 3, "stride": 2, "dilation": 2, "padding": 1}),
     Case("max_pool2d", "same_s2", (1, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "padding": "same"}),
     Case("avg_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
@@ -285,18 +286,19 @@ def run_worker(command: Sequence[str], timeout: float) -> WorkerRun:
         return WorkerRun("error", "the worker printed no JSON result", seconds)
 
 
-def plan(requested: Sequence[str] | None, installed: Sequence[str]) -> dict[str, str]:
+def plan(requested: Sequence[str] | None, installed: Sequence[str],
+         always: Sequence[str] = (REFERENCE,)) -> dict[str, str]:
     """What to do with each backend: ``"run"`` or the status it gets without running.
 
-    ``requested=None`` means every installed backend. The reference always runs.
-    Unknown names raise ``BackendError``.
+    ``requested=None`` means every installed backend; the ``always`` ones (the reference)
+    run whether requested or not. Unknown names raise ``BackendError``.
     """
     wanted = None if requested is None else {backends.canonical_name(name) for name in requested}
     decisions = {}
     for name in backends.BACKENDS:
         if name not in installed:
             decisions[name] = "missing" if wanted is not None and name in wanted else "not installed"
-        elif wanted is None or name in wanted or name == REFERENCE:
+        elif wanted is None or name in wanted or name in always:
             decisions[name] = "run"
         else:
             decisions[name] = "not requested"
@@ -448,7 +450,8 @@ def progress(names: Sequence[str], what: str) -> Iterator[tuple[Callable[[str], 
         return
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield (lambda name: None), (lambda name, outcome: console.print(f"{name}: {outcome}", markup=False, highlight=False))
+        yield (lambda name: None), (lambda name, outcome: console.print(f"{name}: {outcome}", markup=False,
+                                                                        highlight=False))
         return
     with Progress(SpinnerColumn(finished_text=" "), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console) as bar:
@@ -506,16 +509,20 @@ def render(report: dict[str, Any], console: Any) -> None:
     compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
     if report["checks"] and compared:
         tol = ", ".join(f"{name} {value:.0e}".replace("e-0", "e-") for name, value in report["tolerance"].items())
-        table = Table(title=f"Agreement with {REFERENCE} ({tol})", title_justify="left",
+        table = Table(title=f"Agreement with {REFERENCE} ({tol})", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="✓ within tolerance, else the max |difference|", caption_justify="left")
         table.add_column("check", no_wrap=True)
         for name in compared:
-            table.add_column(name, justify="center")
+            table.add_column(name, justify="center", no_wrap=True)
+        section = ""
         for check in report["checks"]:
-            table.add_row(check["name"], *(_cell_text(check["cells"][name]) for name in compared))
+            op, _, case = check["name"].rpartition("/")
+            if op != section:
+                table.add_row(f"[bold]{op}[/]")
+                section = op
+            table.add_row(f"  {case}" if op else case, *(_cell_text(check["cells"][name]) for name in compared))
         largest = [max((check["cells"][name]["max_abs_diff"] or 0.0 for check in report["checks"]), default=0.0)
                    for name in compared]
-        table.add_section()
         table.add_row("[dim]largest |difference|[/]", *(f"[dim]{value:.1e}[/]" for value in largest))
         console.print(table)
         errors = [(check["name"], name, check["cells"][name]["error"]) for check in report["checks"]
@@ -526,9 +533,10 @@ def render(report: dict[str, Any], console: Any) -> None:
     shown = [name for name in entries if entries[name]["status"] == "ok"]
     if shown:
         fits = Table(title="Learned kernels and final losses, seed 0\n(builtin: lr 0.03, 10 epochs; "
-                           "custom: lr 0.01, 40 epochs)", title_justify="left", box=box.SIMPLE_HEAD)
+                           "custom: lr 0.01, 40 epochs)", title_justify="left", box=box.SIMPLE_HEAD,
+                     pad_edge=False, collapse_padding=True)
         for column in ("backend", "builtin kernel", "loss", "custom kernel", "bias", "loss"):
-            fits.add_column(column, justify="right", no_wrap=True)
+            fits.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
         for name in shown:
             builtin, custom = (entries[name]["results"].get(key) for key in ("learn_builtin", "learn_custom"))
             bias = custom.get("bias") if isinstance(custom, dict) else None

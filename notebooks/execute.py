@@ -67,10 +67,18 @@ def execute(path: str | Path, backend: str | None = None, timeout: int = CELL_TI
         # A kernel spec naming sys.executable, so the kernel runs in this environment whatever
         # other "python3" kernels the user has installed.
         write_kernel_spec(os.path.join(kernels, KERNEL_NAME))
-        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
+        # IPC sockets in the same private directory: local only, and no "running over TCP" warning.
+        # A kernel that loaded tensorflow and paddle can take seconds to exit: wait, rather than SIGTERM it.
+        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]),
+                           transport="ipc", ip=os.path.join(kernels, "ipc"), shutdown_wait_time=30.0)
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL_NAME, allow_errors=False,
                                 record_timing=False, resources={"metadata": {"path": str(path.parent)}})
-        client.execute(env=kernel_env(backend))
+        try:
+            # cleanup_kc: shut the kernel down at the end (nbclient keeps a kernel it did not start alive).
+            client.execute(env=kernel_env(backend), cleanup_kc=True)
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     return nb
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import d2lconv as dc
-from d2lconv import bench, cli
+from d2lconv import backends, bench, cli
 
 TINY = ["--backends", "numpy", "--size", "4", "8", "--loop-max", "4", "--repeat", "1"]
 
@@ -52,6 +52,13 @@ def test_bench_table(capsys):
     out = capsys.readouterr().out
     assert "corr2d/native" in out and "loop/corr2d" in out
     assert "import d2lconv:" in out and "no framework imported" in out
+
+
+def test_bench_exit_2_for_a_requested_backend_that_is_missing(monkeypatch, capsys):
+    monkeypatch.setattr(backends, "available_backends", lambda: ("numpy",))
+    assert cli.main(["bench", "--backends", "mxnet", "--size", "4", "--json"]) == 2
+    entries = json.loads(capsys.readouterr().out)["backends"]
+    assert entries["mxnet"]["status"] == "missing" and entries["numpy"]["status"] == "not requested"
 
 
 def test_bench_rejects_a_size_smaller_than_the_kernel(capsys):

@@ -47,7 +47,7 @@ def test_cases_are_named_seeded_data(recorded):
     assert len(set(keys)) == len(keys)
     assert {case.op for case in parity.CASES} == {"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"}
     first, again = parity.CASES[0].inputs(), parity.CASES[0].inputs()
-    assert all((a is None and b is None) or (a == b).all() for a, b in zip(first, again))
+    assert all((a is None and b is None) or (a == b).all() for a, b in zip(first, again, strict=True))
     assert list(recorded) == list(parity.RESULT_KEYS)
     assert not [key for key, value in recorded.items() if parity._is_error(value)]
     assert recorded["figure_6_2_1"] == [[19.0, 25.0], [37.0, 43.0]]
@@ -69,13 +69,13 @@ def test_identical_and_float32_close_results_agree(recorded):
 
 def test_a_differing_value_is_caught(recorded):
     wrong = copy.deepcopy(recorded)
-    wrong["conv2d/groups2"][1][3][2][0] += 1e-3
+    wrong["conv2d/groups2_p1_bias"][1][3][2][0] += 1e-3
     report = parity.build_report(entries_with(recorded, torch=recorded, mxnet=wrong))
     assert report["exit_code"] == 1 and not report["agree"]
-    found = cell(report, "conv2d/groups2", "mxnet")
+    found = cell(report, "conv2d/groups2_p1_bias", "mxnet")
     assert not found["ok"] and found["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
-    assert cell(report, "conv2d/groups2", "torch")["ok"]
-    assert all(cell(report, key, "mxnet")["ok"] for key in parity.RESULT_KEYS if key != "conv2d/groups2")
+    assert cell(report, "conv2d/groups2_p1_bias", "torch")["ok"]
+    assert all(cell(report, key, "mxnet")["ok"] for key in parity.RESULT_KEYS if key != "conv2d/groups2_p1_bias")
 
 
 def test_a_diverging_loss_curve_is_caught(recorded):
@@ -87,7 +87,7 @@ def test_a_diverging_loss_curve_is_caught(recorded):
 
 @pytest.mark.parametrize("change, error", [
     (lambda r: r.update(edge_map=r["edge_map"][:-1]), "shape (5, 7), reference (6, 7)"),
-    (lambda r: r.update({"conv2d/k3": {"error": "ValueError: boom"}}), "ValueError: boom"),
+    (lambda r: r.update({"conv2d/k3_bias": {"error": "ValueError: boom"}}), "ValueError: boom"),
     (lambda r: r["learn_builtin"].update(bias=0.5), "bias: 0.5 where the reference has None"),
     (lambda r: r.pop("max_pool2d/k2"), "no result"),
 ])
@@ -106,6 +106,7 @@ def test_plan_separates_missing_from_not_installed():
                                              "mxnet": "not installed", "paddle": "run"}
     assert parity.plan(["tf", "pytorch"], installed) == {"numpy": "run", "torch": "run", "tensorflow": "missing",
                                                          "mxnet": "not installed", "paddle": "not requested"}
+    assert parity.plan(["torch"], installed, always=())["numpy"] == "not requested"
     with pytest.raises(backends.BackendError, match="theano"):
         parity.plan(["theano"], installed)
 
@@ -182,7 +183,7 @@ def test_cli_exit_1_when_a_value_differs(tmp_path, recorded, only, capsys):
     only({"numpy": parity.worker_command("numpy"), "torch": fake_worker(tmp_path, wrong)})
     assert cli.main(["parity"]) == 1
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if "max_pool2d/k3_s2_ceil" in line)
+    row = next(line for line in out.splitlines() if line.strip().startswith("k3_s2_ceil"))
     assert "0.5" in row
     assert "values differ on torch" in out
 

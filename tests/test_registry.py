@@ -160,3 +160,11 @@ def test_paddle_after_a_users_tensorflow_import_is_refused_not_a_crash():
                         "except dc.BackendError as e:\n    print(e)")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "importing paddle after tensorflow crashes" in result.stdout
+
+
+@pytest.mark.skipif(not backends.is_installed("tensorflow"), reason="tensorflow is not installed")
+def test_tensorflow_backend_after_a_users_own_tensorflow_import():
+    result = run_python("import tensorflow, d2lconv as dc\ndc.set_backend('tf')\n"
+                        "print(dc.to_numpy(dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])).tolist())")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[[19.0, 25.0], [37.0, 43.0]]"

@@ -97,9 +97,11 @@ def load_backend(name: str) -> ModuleType:
         raise BackendError("backend 'paddle' cannot be loaded: tensorflow is already imported in this "
                            "process, and importing paddle after tensorflow crashes (segfault). Use paddle "
                            "in a fresh process, or load it before tensorflow.")
-    for first in _IMPORT_FIRST.get(backend, ()):
-        if is_installed(first) and framework_module(first) not in sys.modules:
-            load_backend(first)
+    if framework_module(backend) not in sys.modules:
+        for first in _IMPORT_FIRST.get(backend, ()):
+            if is_installed(first) and framework_module(first) not in sys.modules:
+                with contextlib.suppress(BackendError):  # a broken paddle must not stop tensorflow
+                    load_backend(first)
     try:
         return importlib.import_module(module_name)
     except Exception as error:  # a broken install raises more than ImportError

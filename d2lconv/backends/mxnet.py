@@ -11,10 +11,15 @@ This is the reference tab of the book's Chinese edition. Quirks worked around he
   layout conversion is needed.
 - ``mxnet.numpy.pad`` ignores ``constant_values`` (it always pads with 0), so
   ``_pad_hw`` adds the border value after padding.
-- ``npx.deconvolution`` with ``dilate > 1`` and ``stride > 1`` is wrong when MKLDNN
-  is off, and ``npx.pooling`` has no dilation and keeps a ceil-mode window that
-  starts in the padding: kernels are dilated by inserting zeros, dilated max
-  pooling is a max over strided slices, and pooling always pads explicitly.
+- ``npx.deconvolution`` is wrong for dilation > 1 with stride > 1 when MKLDNN is
+  off, and its MKLDNN backward fails for a computed weight: the transposed
+  convolution is built per kernel element instead.
+- ``npx.pooling`` has no dilation, keeps a ceil-mode window that starts in the
+  padding, skips NaN and turns an all -inf window into -3.4e38: pooling pads
+  explicitly; max pooling is a max over strided slices; average pooling uses
+  the 'sum' pool and the shared divisor.
+- ``npx.convolution`` fails on an input with no channels: ``conv2d`` of an
+  empty input is the bias alone.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def corr2d(X: Any, K: Any) -> mnp.ndarray:
     """2-D cross-correlation, 'valid': MXNet's own convolution on the (1, 1, H, W) reshaped input."""
     X, K = tensor(X), tensor(K)
     check_corr2d(X.shape, K.shape)
-    # At 512x512 with a 3x3 kernel a shift-sum takes 3.6x and im2col 1.6x the native convolution's time.
+    # The native op: at 512x512 with a 3x3 kernel a shift-sum takes 3-4x, im2col 1.4-2x its time.
     Y = npx.convolution(X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape), kernel=K.shape, num_filter=1,
                         no_bias=True)
     return Y.reshape(X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
@@ -156,14 +161,14 @@ def learn_kernel(X: onp.ndarray, Y: onp.ndarray, layer: str, kernel_size: tuple[
         net = nn.Conv2D(1, kernel_size=kernel_size, in_channels=1, use_bias=False)
         net.initialize()
         if weight is not None:
-            net.weight.set_data(mnp.array(weight).reshape(1, 1, *kernel_size))
-        X, Y = mnp.array(X).reshape(1, 1, *X.shape), mnp.array(Y).reshape(1, 1, *Y.shape)
+            net.weight.set_data(tensor(weight).reshape(1, 1, *kernel_size))
+        X, Y = tensor(X).reshape(1, 1, *X.shape), tensor(Y).reshape(1, 1, *Y.shape)
     else:
         net = Conv2D(kernel_size)
         if weight is not None:
-            net.weight.set_data(mnp.array(weight))
-        net.bias.set_data(mnp.array([bias]))
-        X, Y = mnp.array(X), mnp.array(Y)
+            net.weight.set_data(tensor(weight))
+        net.bias.set_data(tensor([bias]))
+        X, Y = tensor(X), tensor(Y)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
     losses = []
     for _ in range(epochs):
@@ -191,20 +196,29 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> mnp.ndarray:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): the full ``npx.deconvolution``, cropped."""
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): each input pixel scatters the kernel.
+
+    Built per kernel element, not with ``npx.deconvolution``: without MKLDNN that is wrong for
+    dilation > 1 with stride > 1, and with MKLDNN its backward fails for a computed weight.
+    """
     x, weight = tensor(x), tensor(weight)
     bias = None if bias is None else tensor(bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
-    if x.size == 0:  # MXNet's deconvolution fails on an empty input; the full output is zeros
-        full = mnp.zeros((x.shape[0], args.out_channels, *args.full_hw))
-    else:  # deconvolution's own dilate is wrong with stride > 1 when MKLDNN is off: dilate the kernel instead
-        weight = _dilate(weight, args.dilation)
-        full = npx.deconvolution(x, weight, kernel=weight.shape[2:], stride=args.stride,
-                                 num_filter=args.out_channels, num_group=args.groups, no_bias=True)
+    n, c, h, w = x.shape
+    g, (kh, kw), (sh, sw), (dh, dw) = args.groups, weight.shape[2:], args.stride, args.dilation
+    (full_h, full_w), span_h, span_w = args.full_hw, (h - 1) * sh + 1, (w - 1) * sw + 1
+    xg = x.reshape(n, g, c // g, h, w)
+    wg = weight.reshape(g, c // g, weight.shape[1], kh, kw)
+    full = mnp.zeros((n, args.out_channels, full_h, full_w))
+    for a in range(kh):
+        for b in range(kw):
+            tap = mnp.einsum("ngcij,gco->ngoij", xg, wg[..., a, b]).reshape(n, args.out_channels, h, w)
+            full = full + _pad_hw(_spread(tap, args.stride),
+                                  (a * dh, full_h - a * dh - span_h, b * dw, full_w - b * dw - span_w))
     top, _, left, _ = args.crops
     out_h, out_w = args.out_hw
-    grow = (0, max(0, top + out_h - full.shape[2]), 0, max(0, left + out_w - full.shape[3]))
+    grow = (0, max(0, top + out_h - full_h), 0, max(0, left + out_w - full_w))
     return _add_bias(_pad_hw(full, grow)[:, :, top:top + out_h, left:left + out_w], bias)
 
 
@@ -248,13 +262,15 @@ def _pad_hw(x: mnp.ndarray, pads: tuple[int, int, int, int], value: float = 0.0)
     return padded + mnp.array(border)
 
 
-def _dilate(weight: mnp.ndarray, dilation: tuple[int, int]) -> mnp.ndarray:
-    """The kernel with ``dilation - 1`` zeros between neighbouring taps: an undilated kernel of the dilated extent."""
-    (c, o, kh, kw), (dh, dw) = weight.shape, dilation
-    spread = weight.reshape(c, o, kh, 1, kw, 1)
-    spread = mnp.concatenate([spread, mnp.zeros((c, o, kh, dh - 1, kw, 1))], axis=3)
-    spread = mnp.concatenate([spread, mnp.zeros((c, o, kh, dh, kw, dw - 1))], axis=5)
-    return spread.reshape(c, o, kh * dh, kw * dw)[:, :, :(kh - 1) * dh + 1, :(kw - 1) * dw + 1]
+def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
+    """A 4-D array with ``factor - 1`` zeros between neighbours along axes 2 and 3 (a stride's spread)."""
+    if factors == (1, 1):
+        return t
+    (n, c, h, w), (fh, fw) = t.shape, factors
+    spread = t.reshape(n, c, h, 1, w, 1)
+    spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh - 1, w, 1))], axis=3)
+    spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh, w, fw - 1))], axis=5)
+    return spread.reshape(n, c, h * fh, w * fw)[:, :, :(h - 1) * fh + 1, :(w - 1) * fw + 1]
 
 
 def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
