@@ -22,7 +22,6 @@ from .checks import is_int, pair
 
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]
-PaddingArg = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
 IntOrPair = Union[int, Sequence[int]]
 _PADDING_FORMS = "an int, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), 'valid' or 'same'"
 
