@@ -56,8 +56,8 @@ def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
-def check_corr2d(x_shape: Shape, k_shape: Shape) -> None:
-    """Check that a 2-D kernel fits inside a 2-D input for a 'valid' cross-correlation."""
+def check_corr2d(x_shape: Shape, k_shape: Shape) -> tuple[int, int]:
+    """Check that a 2-D kernel fits inside a 2-D input; return the 'valid' output shape."""
     x_shape, k_shape = tuple(x_shape), tuple(k_shape)
     check_2d(x_shape, "X")
     check_2d(k_shape, "K")
@@ -66,6 +66,7 @@ def check_corr2d(x_shape: Shape, k_shape: Shape) -> None:
     if k_shape[0] > x_shape[0] or k_shape[1] > x_shape[1]:
         raise ValueError(f"K of shape {k_shape} is larger than X of shape {x_shape}; "
                          "a 'valid' cross-correlation needs the kernel to fit inside the input")
+    return int(x_shape[0] - k_shape[0] + 1), int(x_shape[1] - k_shape[1] + 1)
 
 
 def check_2d(shape: Shape, name: str) -> None:

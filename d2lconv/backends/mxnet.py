@@ -72,11 +72,11 @@ def to_numpy(x: Any) -> onp.ndarray:
 def corr2d(X: Any, K: Any) -> mnp.ndarray:
     """2-D cross-correlation, 'valid': MXNet's own convolution on the (1, 1, H, W) reshaped input."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
+    out_shape = check_corr2d(X.shape, K.shape)
     # The native op: at 512x512 with a 3x3 kernel a shift-sum takes 3-4x, im2col 1.4-2x its time.
     Y = npx.convolution(X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape), kernel=K.shape, num_filter=1,
                         no_bias=True)
-    return Y.reshape(X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
+    return Y.reshape(out_shape)
 
 
 def corr2d_loop(X: Any, K: Any) -> mnp.ndarray:
@@ -106,9 +106,9 @@ def convolve2d(X: Any, K: Any) -> mnp.ndarray:
 def corr2d_matmul(X: Any, K: Any) -> mnp.ndarray:
     """2-D cross-correlation as one matrix product: the patches of X (gathered, one per row) times vec(K)."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
+    out_shape = check_corr2d(X.shape, K.shape)
     patches = X.reshape(-1)[mnp.array(patch_index(X.shape, K.shape))]
-    return (patches @ K.reshape(-1)).reshape(X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
+    return (patches @ K.reshape(-1)).reshape(out_shape)
 
 
 def native_corr2d(X: Any, K: Any) -> mnp.ndarray:
@@ -139,8 +139,7 @@ class Conv2D(nn.Block):
 def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[onp.ndarray, onp.ndarray]:
     """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by MXNet's autograd."""
     X, K, dY = tensor(X).copy(), tensor(K).copy(), tensor(grad_output)
-    check_corr2d(X.shape, K.shape)
-    check_same_shape(dY.shape, (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), "grad_output")
+    check_same_shape(dY.shape, check_corr2d(X.shape, K.shape), "grad_output")
     X.attach_grad()
     K.attach_grad()
     with autograd.record():

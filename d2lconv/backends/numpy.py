@@ -34,9 +34,8 @@ def to_numpy(x: Any) -> np.ndarray:
 def corr2d(X: Any, K: Any) -> np.ndarray:
     """2-D cross-correlation, 'valid': a sum of shifted copies of X, one per kernel element."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
+    out_h, out_w = check_corr2d(X.shape, K.shape)
     h, w = K.shape
-    out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
     Y = np.zeros((out_h, out_w), dtype=np.float32)
     for a in range(h):
         for b in range(w):
@@ -66,9 +65,9 @@ def convolve2d(X: Any, K: Any) -> np.ndarray:
 def corr2d_matmul(X: Any, K: Any) -> np.ndarray:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
+    out_shape = check_corr2d(X.shape, K.shape)
     patches = X.reshape(-1)[patch_index(X.shape, K.shape)]
-    return (patches @ K.reshape(-1)).reshape(X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
+    return (patches @ K.reshape(-1)).reshape(out_shape)
 
 
 def native_corr2d(X: Any, K: Any) -> np.ndarray:
@@ -108,7 +107,7 @@ class Conv2D:
             raise RuntimeError("Conv2D.backward needs a forward call first")
         dY = tensor(grad_output)
         h, w = self.weight.shape
-        check_same_shape(dY.shape, (self._x.shape[0] - h + 1, self._x.shape[1] - w + 1), "grad_output")
+        check_same_shape(dY.shape, check_corr2d(self._x.shape, self.weight.shape), "grad_output")
         self.weight_grad = corr2d(self._x, dY)
         if self.bias is not None:
             self.bias_grad = dY.sum(keepdims=True).reshape(1)

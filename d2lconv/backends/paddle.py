@@ -58,10 +58,10 @@ def to_numpy(x: Any) -> np.ndarray:
 def corr2d(X: Any, K: Any) -> paddle.Tensor:
     """2-D cross-correlation, 'valid': the patches of X (``F.unfold``, one per column) weighted by K."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
+    out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
     # unfold + matmul is Paddle's own im2col path: ~1.0x F.conv2d; a shift-sum is 3-7x slower (op overhead).
     patches = F.unfold(X.reshape([1, 1, *X.shape]), list(K.shape))  # (1, kh * kw, out_h * out_w)
-    return (K.reshape([1, 1, -1]) @ patches).reshape([X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1])
+    return (K.reshape([1, 1, -1]) @ patches).reshape(list(out_shape))
 
 
 def corr2d_loop(X: Any, K: Any) -> paddle.Tensor:
@@ -86,10 +86,10 @@ def convolve2d(X: Any, K: Any) -> paddle.Tensor:
 def corr2d_matmul(X: Any, K: Any) -> paddle.Tensor:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
+    out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
     index = patch_index(tuple(X.shape), tuple(K.shape))
     patches = paddle.gather(X.reshape([-1]), paddle.to_tensor(index.reshape(-1))).reshape(index.shape)
-    return (patches @ K.reshape([-1])).reshape([X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1])
+    return (patches @ K.reshape([-1])).reshape(list(out_shape))
 
 
 def native_corr2d(X: Any, K: Any) -> paddle.Tensor:
@@ -117,8 +117,7 @@ class Conv2D(nn.Layer):
 def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
     """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by Paddle's autograd."""
     X, K, dY = tensor(X).detach(), tensor(K).detach(), tensor(grad_output)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
-    check_same_shape(tuple(dY.shape), (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), "grad_output")
+    check_same_shape(tuple(dY.shape), check_corr2d(tuple(X.shape), tuple(K.shape)), "grad_output")
     X.stop_gradient = K.stop_gradient = False
     dX, dK = paddle.grad((corr2d(X, K) * dY).sum(), [X, K])
     return dX.numpy(), dK.numpy()

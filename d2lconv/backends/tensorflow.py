@@ -118,9 +118,9 @@ def convolve2d(X: Any, K: Any) -> tf.Tensor:
 def corr2d_matmul(X: Any, K: Any) -> tf.Tensor:
     """2-D cross-correlation as one matrix product: the patches of X (``tf.gather``) times vec(K)."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
+    out_shape = check_corr2d(X.shape, K.shape)
     patches = tf.gather(tf.reshape(X, [-1]), patch_index(tuple(X.shape), tuple(K.shape)))
-    return tf.reshape(patches @ tf.reshape(K, (-1, 1)), (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1))
+    return tf.reshape(patches @ tf.reshape(K, (-1, 1)), out_shape)
 
 
 def native_corr2d(X: Any, K: Any) -> tf.Tensor:
@@ -159,8 +159,7 @@ class Conv2D(tf.keras.layers.Layer):
 def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
     """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``tf.GradientTape``."""
     X, K, dY = tensor(X), tensor(K), tensor(grad_output)
-    check_corr2d(X.shape, K.shape)
-    check_same_shape(dY.shape, (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), "grad_output")
+    check_same_shape(dY.shape, check_corr2d(X.shape, K.shape), "grad_output")
     with tf.GradientTape() as tape:
         tape.watch([X, K])
         loss = tf.reduce_sum(corr2d(X, K) * dY)

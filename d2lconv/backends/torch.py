@@ -45,11 +45,10 @@ def to_numpy(x: Any) -> np.ndarray:
 def corr2d(X: Any, K: Any) -> torch.Tensor:
     """2-D cross-correlation, 'valid': a sum of shifted copies of X, one per kernel element."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
+    out_h, out_w = check_corr2d(tuple(X.shape), tuple(K.shape))
     # Shift-sum, one fused multiply-add per kernel element (Y += K[a, b] * shifted X): at 512x512 it is
     # 3-20x faster than F.conv2d, which is slow on a single-channel image on CPU.
     h, w = K.shape
-    out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
     Y = X.new_zeros((out_h, out_w))
     for a in range(h):
         for b in range(w):
@@ -83,9 +82,9 @@ def convolve2d(X: Any, K: Any) -> torch.Tensor:
 def corr2d_matmul(X: Any, K: Any) -> torch.Tensor:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
     X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
+    out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
     patches = X.reshape(-1)[torch.from_numpy(patch_index(tuple(X.shape), tuple(K.shape)))]
-    return (patches @ K.reshape(-1)).reshape(X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
+    return (patches @ K.reshape(-1)).reshape(out_shape)
 
 
 def native_corr2d(X: Any, K: Any) -> torch.Tensor:
