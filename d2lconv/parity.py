@@ -69,104 +69,27 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import d2lconv as dc
 
-from . import backends, chapter
+from . import backends, sections
 
 REFERENCE = "numpy"
-RTOL, ATOL = 1e-4, 1e-5
-SEED = 0
+RTOL, ATOL = sections.RTOL, sections.ATOL
 DEFAULT_TIMEOUT = 300.0
 JOBS = 2
 FAILED = ("missing", "crashed", "timed out", "error")  # statuses that make the exit code 2
 RICH_HINT = 'd2lconv: error: this command needs rich: pip install "d2lconv[cli]"'
 
 
-@dataclass(frozen=True)
-class Case:
-    """One batched operation: ``op(x, [weight, bias,] **kwargs)`` on seeded NCHW inputs.
-
-    ``weight`` is OIHW for conv2d and (C_in, C_out/groups, kh, kw) for conv_transpose2d;
-    ``bias`` adds one value per output channel. Pooling cases have no weight.
-    """
-
-    op: str
-    name: str
-    x: tuple[int, int, int, int]
-    weight: tuple[int, int, int, int] | None = None
-    bias: bool = False
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        """The result key, ``"<op>/<name>"``."""
-        return f"{self.op}/{self.name}"
-
-    def inputs(self) -> list[np.ndarray | None]:
-        """The positional arguments, drawn from ``SEED`` and the key (so reordering changes nothing)."""
-        rng = np.random.default_rng([SEED, zlib.crc32(self.key.encode())])
-        x = rng.standard_normal(self.x).astype(np.float32)
-        if self.weight is None:
-            return [x]
-        weight = rng.standard_normal(self.weight).astype(np.float32)
-        channels = self.weight[0] if self.op == "conv2d" else self.weight[1] * self.kwargs.get("groups", 1)
-        bias = rng.standard_normal(channels).astype(np.float32) if self.bias else None
-        return [x, weight, bias]
-
-
-# Names: k kernel, s stride, p padding, d dilation, op output_padding (AxB: height x width).
-CASES: tuple[Case, ...] = (
-    Case("conv2d", "k3_bias", (2, 3, 7, 8), (4, 3, 3, 3), bias=True),
-    Case("conv2d", "s2_p1", (2, 3, 7, 8), (4, 3, 3, 3), kwargs={"stride": 2, "padding": 1}),
-    Case("conv2d", "s2x1_p1x2", (1, 2, 9, 7), (3, 2, 3, 2),
-         kwargs={"stride": (2, 1), "padding": (1, 2)}),
-    Case("conv2d", "p_asymmetric_bias", (1, 2, 6, 7), (3, 2, 3, 3), bias=True,
-         kwargs={"padding": ((1, 2), (0, 3))}),
-    Case("conv2d", "valid", (1, 3, 6, 6), (2, 3, 2, 4), kwargs={"padding": "valid"}),
-    Case("conv2d", "same_s2", (2, 3, 7, 8), (4, 3, 4, 3), kwargs={"padding": "same", "stride": 2}),
-    Case("conv2d", "same_d2", (1, 2, 8, 9), (3, 2, 3, 3), kwargs={"padding": "same", "dilation": 2}),
-    Case("conv2d", "d2_p2", (1, 2, 9, 9), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 2}),
-    Case("conv2d", "groups2_p1_bias", (2, 4, 6, 6), (6, 2, 3, 3), bias=True, kwargs={"groups": 2, "padding": 1}),
-    Case("conv2d", "depthwise_s2", (1, 4, 6, 7), (4, 1, 3, 3), kwargs={"groups": 4, "stride": 2}),
-    Case("conv_transpose2d", "k3_bias", (2, 3, 4, 5), (3, 2, 3, 3), bias=True),
-    Case("conv_transpose2d", "s2_p1_op1", (1, 3, 4, 4), (3, 2, 3, 3),
-         kwargs={"stride": 2, "padding": 1, "output_padding": 1}),
-    Case("conv_transpose2d", "s2x3_p0x1_op1x2", (1, 2, 3, 4), (2, 3, 3, 2),
-         kwargs={"stride": (2, 3), "padding": (0, 1), "output_padding": (1, 2)}),
-    Case("conv_transpose2d", "groups2_s2_op1_bias", (1, 4, 4, 4), (4, 3, 3, 3), bias=True,
-         kwargs={"groups": 2, "stride": 2, "output_padding": 1}),
-    Case("conv_transpose2d", "d2_p1", (1, 2, 4, 5), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 1}),
-    Case("max_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
-    Case("max_pool2d", "k3_s2_ceil", (2, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "ceil_mode": True}),
-    Case("max_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
-         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
-    Case("max_pool2d", "k3_p2", (1, 2, 5, 6), kwargs={"kernel_size": 3, "stride": 1, "padding": 2}),
-    Case("max_pool2d", "k3_s2_d2_p1", (1, 2, 9, 8),
-         kwargs={"kernel_size": 3, "stride": 2, "dilation": 2, "padding": 1}),
-    Case("max_pool2d", "same_s2", (1, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "padding": "same"}),
-    Case("avg_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
-    Case("avg_pool2d", "k3_s2_p1_include_pad", (2, 3, 7, 8),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": True}),
-    Case("avg_pool2d", "k3_s2_p1_exclude_pad", (2, 3, 7, 8),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
-    Case("avg_pool2d", "k3_s2_p2_ceil_include_pad", (1, 2, 8, 7),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": True}),
-    Case("avg_pool2d", "k3_s2_p2_ceil_exclude_pad", (1, 2, 8, 7),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": False}),
-    Case("avg_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
-         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
-)
-
-CHAPTER_KEYS = ("figure_6_2_1", "edge_map", "transposed_edge_map", "corr2d_loop", "convolve2d", "corr2d_matmul",
-                "corr2d_grads", "learn_builtin", "learn_custom")
-RESULT_KEYS: tuple[str, ...] = CHAPTER_KEYS + tuple(case.key for case in CASES)
+def result_keys() -> list[str]:
+    """The keys of every section's parity checks, in report order."""
+    return [check.key for check in sections.parity_checks()]
 
 
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
@@ -180,49 +103,15 @@ def _plain(value: Any) -> Any:
     return dc.to_numpy(value).astype(np.float64).tolist()
 
 
-def _chapter_computations() -> dict[str, Callable[[], Any]]:
-    """What the worker computes for each chapter key, through the public API of the active backend."""
-    rng = np.random.default_rng(SEED)
-    X = rng.standard_normal((7, 9)).astype(np.float32)
-    K = rng.standard_normal((3, 2)).astype(np.float32)
-    grad = rng.standard_normal((5, 8)).astype(np.float32)
-
-    def fit(layer: str, lr: float, epochs: int) -> dict[str, Any]:
-        result = dc.learn_kernel(seed=SEED, lr=lr, epochs=epochs, layer=layer)
-        return {"losses": result.losses, "kernel": result.kernel, "bias": result.bias}
-
-    def grads() -> dict[str, Any]:
-        dX, dK = dc.load_backend(dc.get_backend()).corr2d_grads(X, K, grad)
-        return {"dX": dX, "dK": dK}
-
-    return {
-        "figure_6_2_1": lambda: dc.corr2d(chapter.FIGURE_X, chapter.FIGURE_K),
-        "edge_map": lambda: dc.corr2d(dc.edge_image(), dc.edge_kernel()),
-        "transposed_edge_map": lambda: dc.corr2d(chapter.edge_image().T, dc.edge_kernel()),
-        "corr2d_loop": lambda: dc.corr2d_loop(X, K),
-        "convolve2d": lambda: dc.convolve2d(X, K),
-        "corr2d_matmul": lambda: dc.corr2d_matmul(X, K),
-        "corr2d_grads": grads,
-        "learn_builtin": lambda: fit("builtin", 3e-2, 10),
-        "learn_custom": lambda: fit("custom", 1e-2, 40),
-    }
-
-
-def _run_case(case: Case) -> Any:
-    return getattr(dc, case.op)(*case.inputs(), **case.kwargs)
-
-
 def compute_results(name: str) -> dict[str, Any]:
     """Every result of backend ``name`` as plain JSON; a failing computation becomes ``{"error": ...}``."""
-    computations = _chapter_computations()
-    computations.update({case.key: (lambda case=case: _run_case(case)) for case in CASES})
     results: dict[str, Any] = {}
     with dc.use_backend(name):
-        for key in RESULT_KEYS:
+        for check in sections.parity_checks():
             try:
-                results[key] = _plain(computations[key]())
+                results[check.key] = _plain(check.compute())
             except Exception as error:  # recorded per case: one failing op must not hide the others
-                results[key] = {"error": f"{type(error).__name__}: {error}"}
+                results[check.key] = {"error": f"{type(error).__name__}: {error}"}
     return results
 
 
@@ -406,7 +295,8 @@ def build_report(entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     checks = []
     if reference["status"] == "ok":
         ref_results = reference["results"]
-        for key in list(RESULT_KEYS) + sorted(set(ref_results) - set(RESULT_KEYS)):
+        keys = result_keys()
+        for key in keys + sorted(set(ref_results) - set(keys)):
             if key in ref_results:
                 checks.append({"name": key, "cells": {
                     name: compare(ref_results[key], entries[name]["results"].get(key, {"error": "no result"}))

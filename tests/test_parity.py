@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import d2lconv as dc
-from d2lconv import backends, cli, parity
+from d2lconv import backends, cases, cli, parity
 
 SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 
@@ -43,12 +43,12 @@ def fake_worker(tmp_path, results: dict, name: str = "fake") -> list[str]:
 
 
 def test_cases_are_named_seeded_data(recorded):
-    keys = [case.key for case in parity.CASES]
+    keys = [case.key for case in cases.CASES]
     assert len(set(keys)) == len(keys)
-    assert {case.op for case in parity.CASES} == {"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"}
-    first, again = parity.CASES[0].inputs(), parity.CASES[0].inputs()
+    assert {case.op for case in cases.CASES} == {"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"}
+    first, again = cases.CASES[0].inputs(), cases.CASES[0].inputs()
     assert all((a is None and b is None) or (a == b).all() for a, b in zip(first, again, strict=True))
-    assert list(recorded) == list(parity.RESULT_KEYS)
+    assert list(recorded) == parity.result_keys()
     assert not [key for key, value in recorded.items() if parity._is_error(value)]
     assert recorded["figure_6_2_1"] == [[19.0, 25.0], [37.0, 43.0]]
     assert recorded["transposed_edge_map"] == [[0.0] * 5] * 8
@@ -60,7 +60,7 @@ def test_identical_and_float32_close_results_agree(recorded):
     close["learn_builtin"]["losses"][-1] *= 1 + 1e-6
     report = parity.build_report(entries_with(recorded, torch=recorded, paddle=close))
     assert report["exit_code"] == 0 and report["agree"]
-    assert [check["name"] for check in report["checks"]] == list(parity.RESULT_KEYS)
+    assert [check["name"] for check in report["checks"]] == parity.result_keys()
     assert set(report["checks"][0]["cells"]) == {"torch", "paddle"}
     assert cell(report, "edge_map", "torch") == {"ok": True, "max_abs_diff": 0.0}
     assert cell(report, "edge_map", "paddle")["max_abs_diff"] == pytest.approx(3e-6)
@@ -75,7 +75,7 @@ def test_a_differing_value_is_caught(recorded):
     found = cell(report, "conv2d/groups2_p1_bias", "mxnet")
     assert not found["ok"] and found["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
     assert cell(report, "conv2d/groups2_p1_bias", "torch")["ok"]
-    assert all(cell(report, key, "mxnet")["ok"] for key in parity.RESULT_KEYS if key != "conv2d/groups2_p1_bias")
+    assert all(cell(report, key, "mxnet")["ok"] for key in parity.result_keys() if key != "conv2d/groups2_p1_bias")
 
 
 def test_a_diverging_loss_curve_is_caught(recorded):
@@ -142,7 +142,7 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
     assert all(entries[name]["results"] == {} for name in ("torch", "tensorflow", "paddle"))
     assert finished["torch"] == entries["torch"]
     assert report["exit_code"] == 2 and not report["agree"]
-    assert [set(check["cells"]) for check in report["checks"]] == [{"mxnet"}] * len(parity.RESULT_KEYS)
+    assert [set(check["cells"]) for check in report["checks"]] == [{"mxnet"}] * len(parity.result_keys())
     assert all(check["cells"]["mxnet"]["ok"] for check in report["checks"])
 
 

@@ -129,13 +129,22 @@ def _public_names(module) -> list[str]:
             and value.__module__ == module.__name__]
 
 
+def _sections(tab) -> list[str]:
+    """The tab's section modules (its submodules), in the order its package imports them."""
+    return [name for name, value in vars(tab).items() if inspect.ismodule(value) and value.__name__.startswith(tab.__name__)]
+
+
 def test_every_adapter_defines_the_contract_in_the_same_order(backend, reference):
     assert backend.NAME == dc.get_backend()
-    assert _public_names(backend) == _public_names(reference)
-    for name in _public_names(reference):
-        if inspect.isfunction(getattr(reference, name)):
-            ours = list(inspect.signature(getattr(backend, name)).parameters)
-            assert ours == list(inspect.signature(getattr(reference, name)).parameters), name
+    assert _sections(backend) == _sections(reference)
+    assert backend.__all__ == reference.__all__
+    for section in _sections(reference):
+        ours, theirs = getattr(backend, section), getattr(reference, section)
+        assert _public_names(ours) == _public_names(theirs), section
+        for name in _public_names(theirs):
+            if inspect.isfunction(getattr(theirs, name)):
+                assert list(inspect.signature(getattr(ours, name)).parameters) == \
+                    list(inspect.signature(getattr(theirs, name)).parameters), f"{section}.{name}"
 
 
 def test_load_backend_returns_the_tab(backend):

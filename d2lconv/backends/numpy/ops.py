@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..chapter import patch_index
-from ..checks import as_float32_array, check_corr2d, check_same_shape, pair
-from ..padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...checks import as_float32_array
+from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "numpy"
 FRAMEWORK = np
@@ -29,123 +28,6 @@ def tensor(data: Any) -> np.ndarray:
 def to_numpy(x: Any) -> np.ndarray:
     """A NumPy array (here: the array itself)."""
     return as_float32_array(x)
-
-
-def corr2d(X: Any, K: Any) -> np.ndarray:
-    """2-D cross-correlation, 'valid': a sum of shifted copies of X, one per kernel element."""
-    X, K = tensor(X), tensor(K)
-    out_h, out_w = check_corr2d(X.shape, K.shape)
-    h, w = K.shape
-    Y = np.zeros((out_h, out_w), dtype=np.float32)
-    for a in range(h):
-        for b in range(w):
-            Y += K[a, b] * X[a:a + out_h, b:b + out_w]
-    return Y
-
-
-def corr2d_loop(X: Any, K: Any) -> np.ndarray:
-    """2-D cross-correlation as the book writes it: one output pixel per loop step."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
-    h, w = K.shape
-    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=np.float32)
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
-    return Y
-
-
-def convolve2d(X: Any, K: Any) -> np.ndarray:
-    """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
-    return corr2d(X, K[::-1, ::-1])
-
-
-def corr2d_matmul(X: Any, K: Any) -> np.ndarray:
-    """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
-    X, K = tensor(X), tensor(K)
-    out_shape = check_corr2d(X.shape, K.shape)
-    patches = X.reshape(-1)[patch_index(X.shape, K.shape)]
-    return (patches @ K.reshape(-1)).reshape(out_shape)
-
-
-def native_corr2d(X: Any, K: Any) -> np.ndarray:
-    """The library routine for the same job, for benchmarks: ``scipy.signal.correlate2d``."""
-    from scipy.signal import correlate2d
-
-    X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
-    return correlate2d(X, K, mode="valid")
-
-
-class Conv2D:
-    """The book's convolutional layer, ``y = corr2d(x, weight) + bias``, with a hand-derived backward.
-
-    ``bias=False`` makes the bias-free layer that stands in for a framework's
-    built-in ``Conv2d(1, 1, kernel_size, bias=False)``.
-    """
-
-    def __init__(self, kernel_size: Any, bias: bool = True) -> None:
-        self.weight = np.random.default_rng().random(pair(kernel_size, "kernel_size"), dtype=np.float32)
-        self.bias = np.zeros(1, dtype=np.float32) if bias else None
-        self.weight_grad = np.zeros_like(self.weight)
-        self.bias_grad = None if self.bias is None else np.zeros_like(self.bias)
-        self._x: np.ndarray | None = None
-
-    def forward(self, x: Any) -> np.ndarray:
-        """``corr2d(x, weight) + bias``; remembers ``x`` for ``backward``."""
-        self._x = tensor(x)
-        y = corr2d(self._x, self.weight)
-        return y if self.bias is None else y + self.bias
-
-    __call__ = forward
-
-    def backward(self, grad_output: Any) -> np.ndarray:
-        """Store the gradients of weight and bias; return the gradient of the input."""
-        if self._x is None:
-            raise RuntimeError("Conv2D.backward needs a forward call first")
-        dY = tensor(grad_output)
-        h, w = self.weight.shape
-        check_same_shape(dY.shape, check_corr2d(self._x.shape, self.weight.shape), "grad_output")
-        self.weight_grad = corr2d(self._x, dY)
-        if self.bias is not None:
-            self.bias_grad = dY.sum(keepdims=True).reshape(1)
-        return corr2d(np.pad(dY, ((h - 1, h - 1), (w - 1, w - 1))), self.weight[::-1, ::-1])
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``Conv2D.backward``."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
-    net = Conv2D(K.shape, bias=False)
-    net.weight[...] = K
-    net(X)
-    dX = net.backward(grad_output)
-    return dX, net.weight_grad
-
-
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
-    """The book's training loop: squared error, gradients by hand, plain SGD.
-
-    ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps its own initialisation.
-    """
-    net = Conv2D(kernel_size, bias=layer == "custom")
-    if weight is not None:
-        net.weight[...] = weight
-    if net.bias is not None:
-        net.bias[...] = bias
-    losses = []
-    for _ in range(epochs):
-        error = net(X) - Y
-        losses.append(float((error ** 2).sum()))
-        net.backward(2 * error)
-        net.weight -= lr * net.weight_grad
-        if net.bias is not None:
-            net.bias -= lr * net.bias_grad
-    return losses, net.weight, None if net.bias is None else float(net.bias[0])
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,

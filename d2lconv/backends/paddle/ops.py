@@ -30,11 +30,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
     import paddle
 import paddle.nn.functional as F
-from paddle import nn
 
-from ..chapter import patch_index
-from ..checks import as_float32_array, check_corr2d, check_real_dtype, check_same_shape, pair
-from ..padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...checks import as_float32_array, check_real_dtype
+from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "paddle"
 FRAMEWORK = paddle
@@ -53,103 +51,6 @@ def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, paddle.Tensor):
         return tensor(x).detach().numpy()
     return as_float32_array(x)
-
-
-def corr2d(X: Any, K: Any) -> paddle.Tensor:
-    """2-D cross-correlation, 'valid': the patches of X (``F.unfold``, one per column) weighted by K."""
-    X, K = tensor(X), tensor(K)
-    out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
-    # unfold + matmul is Paddle's own im2col path: ~1.0x F.conv2d; a shift-sum is 3-7x slower (op overhead).
-    patches = F.unfold(X.reshape([1, 1, *X.shape]), list(K.shape))  # (1, kh * kw, out_h * out_w)
-    return (K.reshape([1, 1, -1]) @ patches).reshape(list(out_shape))
-
-
-def corr2d_loop(X: Any, K: Any) -> paddle.Tensor:
-    """The book's Paddle ``corr2d``: one output pixel per loop step (differentiable in Paddle)."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
-    h, w = K.shape
-    Y = paddle.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype="float32")
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
-    return Y
-
-
-def convolve2d(X: Any, K: Any) -> paddle.Tensor:
-    """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
-    return corr2d(X, paddle.flip(K, axis=[0, 1]))
-
-
-def corr2d_matmul(X: Any, K: Any) -> paddle.Tensor:
-    """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
-    X, K = tensor(X), tensor(K)
-    out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
-    index = patch_index(tuple(X.shape), tuple(K.shape))
-    patches = paddle.gather(X.reshape([-1]), paddle.to_tensor(index.reshape(-1))).reshape(index.shape)
-    return (patches @ K.reshape([-1])).reshape(list(out_shape))
-
-
-def native_corr2d(X: Any, K: Any) -> paddle.Tensor:
-    """Paddle's own convolution, ``F.conv2d``, on X and K reshaped to (1, 1, H, W): the benchmark baseline."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(tuple(X.shape), tuple(K.shape))
-    Y = F.conv2d(X.reshape([1, 1, *X.shape]), K.reshape([1, 1, *K.shape]))
-    return Y.reshape(Y.shape[2:])
-
-
-class Conv2D(nn.Layer):
-    """The book's convolutional layer, ``y = corr2d(x, weight) + bias``, with real Paddle parameters."""
-
-    def __init__(self, kernel_size: Any) -> None:
-        super().__init__()
-        self.weight = self.create_parameter(list(pair(kernel_size, "kernel_size")), dtype="float32",
-                                            default_initializer=nn.initializer.Uniform(0.0, 1.0))
-        self.bias = self.create_parameter([1], dtype="float32", is_bias=True,
-                                          default_initializer=nn.initializer.Constant(0.0))
-
-    def forward(self, x: Any) -> paddle.Tensor:
-        return corr2d(x, self.weight) + self.bias
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by Paddle's autograd."""
-    X, K, dY = tensor(X).detach(), tensor(K).detach(), tensor(grad_output)
-    check_same_shape(tuple(dY.shape), check_corr2d(tuple(X.shape), tuple(K.shape)), "grad_output")
-    X.stop_gradient = K.stop_gradient = False
-    dX, dK = paddle.grad((corr2d(X, K) * dY).sum(), [X, K])
-    return dX.numpy(), dK.numpy()
-
-
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
-    """The book's Paddle training loop: squared error, ``backward``, manual SGD under ``no_grad``.
-
-    ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps its own initialisation.
-    """
-    if layer == "builtin":  # the book's cell without its bias (bias_attr=False), as in the other tabs
-        net = nn.Conv2D(1, 1, kernel_size=kernel_size, bias_attr=False)
-        X, Y = X.reshape(1, 1, *X.shape), Y.reshape(1, 1, *Y.shape)
-    else:
-        net = Conv2D(kernel_size)
-        net.bias.set_value(np.array([bias], dtype=np.float32))
-    if weight is not None:
-        net.weight.set_value(weight.reshape(net.weight.shape))
-    X, Y = paddle.to_tensor(X), paddle.to_tensor(Y)
-    losses = []
-    for _ in range(epochs):
-        l = (net(X) - Y) ** 2
-        losses.append(float(l.sum()))
-        net.clear_gradients()
-        l.sum().backward()
-        with paddle.no_grad():
-            for param in net.parameters():
-                param[:] -= lr * param.grad
-    kernel = net.weight.numpy().reshape(kernel_size)
-    return losses, kernel, None if layer == "builtin" else float(net.bias.numpy()[0])
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,

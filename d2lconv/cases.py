@@ -1,0 +1,106 @@
+"""The batched operations' samples, declared once (as PyTorch's OpInfo does).
+
+Each ``Case`` is one call of ``conv2d``, ``conv_transpose2d``, ``max_pool2d`` or
+``avg_pool2d`` on seeded NCHW inputs. The same declarations drive ``d2lconv parity``
+(forward values on every backend) and the tests, so a new sample is one line here.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .sections import ParityCheck
+
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One batched operation: ``op(x, [weight, bias,] **kwargs)`` on seeded NCHW inputs.
+
+    ``weight`` is OIHW for conv2d and (C_in, C_out/groups, kh, kw) for conv_transpose2d;
+    ``bias`` adds one value per output channel. Pooling cases have no weight.
+    """
+
+    op: str
+    name: str
+    x: tuple[int, int, int, int]
+    weight: tuple[int, int, int, int] | None = None
+    bias: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The result key, ``"<op>/<name>"``."""
+        return f"{self.op}/{self.name}"
+
+    def inputs(self) -> list[np.ndarray | None]:
+        """The positional arguments, drawn from ``SEED`` and the key (so reordering changes nothing)."""
+        rng = np.random.default_rng([SEED, zlib.crc32(self.key.encode())])
+        x = rng.standard_normal(self.x).astype(np.float32)
+        if self.weight is None:
+            return [x]
+        weight = rng.standard_normal(self.weight).astype(np.float32)
+        channels = self.weight[0] if self.op == "conv2d" else self.weight[1] * self.kwargs.get("groups", 1)
+        bias = rng.standard_normal(channels).astype(np.float32) if self.bias else None
+        return [x, weight, bias]
+
+
+# Names: k kernel, s stride, p padding, d dilation, op output_padding (AxB: height x width).
+CASES: tuple[Case, ...] = (
+    Case("conv2d", "k3_bias", (2, 3, 7, 8), (4, 3, 3, 3), bias=True),
+    Case("conv2d", "s2_p1", (2, 3, 7, 8), (4, 3, 3, 3), kwargs={"stride": 2, "padding": 1}),
+    Case("conv2d", "s2x1_p1x2", (1, 2, 9, 7), (3, 2, 3, 2),
+         kwargs={"stride": (2, 1), "padding": (1, 2)}),
+    Case("conv2d", "p_asymmetric_bias", (1, 2, 6, 7), (3, 2, 3, 3), bias=True,
+         kwargs={"padding": ((1, 2), (0, 3))}),
+    Case("conv2d", "valid", (1, 3, 6, 6), (2, 3, 2, 4), kwargs={"padding": "valid"}),
+    Case("conv2d", "same_s2", (2, 3, 7, 8), (4, 3, 4, 3), kwargs={"padding": "same", "stride": 2}),
+    Case("conv2d", "same_d2", (1, 2, 8, 9), (3, 2, 3, 3), kwargs={"padding": "same", "dilation": 2}),
+    Case("conv2d", "d2_p2", (1, 2, 9, 9), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 2}),
+    Case("conv2d", "groups2_p1_bias", (2, 4, 6, 6), (6, 2, 3, 3), bias=True, kwargs={"groups": 2, "padding": 1}),
+    Case("conv2d", "depthwise_s2", (1, 4, 6, 7), (4, 1, 3, 3), kwargs={"groups": 4, "stride": 2}),
+    Case("conv_transpose2d", "k3_bias", (2, 3, 4, 5), (3, 2, 3, 3), bias=True),
+    Case("conv_transpose2d", "s2_p1_op1", (1, 3, 4, 4), (3, 2, 3, 3),
+         kwargs={"stride": 2, "padding": 1, "output_padding": 1}),
+    Case("conv_transpose2d", "s2x3_p0x1_op1x2", (1, 2, 3, 4), (2, 3, 3, 2),
+         kwargs={"stride": (2, 3), "padding": (0, 1), "output_padding": (1, 2)}),
+    Case("conv_transpose2d", "groups2_s2_op1_bias", (1, 4, 4, 4), (4, 3, 3, 3), bias=True,
+         kwargs={"groups": 2, "stride": 2, "output_padding": 1}),
+    Case("conv_transpose2d", "d2_p1", (1, 2, 4, 5), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 1}),
+    Case("max_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
+    Case("max_pool2d", "k3_s2_ceil", (2, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+    Case("max_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
+         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
+    Case("max_pool2d", "k3_p2", (1, 2, 5, 6), kwargs={"kernel_size": 3, "stride": 1, "padding": 2}),
+    Case("max_pool2d", "k3_s2_d2_p1", (1, 2, 9, 8),
+         kwargs={"kernel_size": 3, "stride": 2, "dilation": 2, "padding": 1}),
+    Case("max_pool2d", "same_s2", (1, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "padding": "same"}),
+    Case("avg_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
+    Case("avg_pool2d", "k3_s2_p1_include_pad", (2, 3, 7, 8),
+         kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": True}),
+    Case("avg_pool2d", "k3_s2_p1_exclude_pad", (2, 3, 7, 8),
+         kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
+    Case("avg_pool2d", "k3_s2_p2_ceil_include_pad", (1, 2, 8, 7),
+         kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": True}),
+    Case("avg_pool2d", "k3_s2_p2_ceil_exclude_pad", (1, 2, 8, 7),
+         kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": False}),
+    Case("avg_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
+         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
+)
+
+
+def run_case(case: Case) -> Any:
+    """``case``'s op on its inputs, through the public API of the active backend."""
+    import d2lconv as dc
+
+    return getattr(dc, case.op)(*case.inputs(), **case.kwargs)
+
+
+def parity_checks() -> list[ParityCheck]:
+    """One forward check per case, keyed ``"<op>/<name>"``."""
+    return [ParityCheck(case.key, lambda case=case: run_case(case)) for case in CASES]
