@@ -38,6 +38,25 @@ def as_float32_array(data: Any, name: str = "data") -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
+DTYPES = ("float32", "float64")
+
+
+def float_dtype(dtype_name: str, dtype: str | None = None) -> str:
+    """The float type d2lconv computes in for data of ``dtype_name``: ``dtype`` when given
+    (``"float32"`` or ``"float64"``), else float64 for float64 data and float32 for
+    anything else (lists, integers, booleans, float16)."""
+    if dtype is not None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        return dtype
+    return "float64" if "float64" in str(dtype_name).lower() or str(dtype_name).lower() == "double" else "float32"
+
+
+def common_dtype(*dtype_names: str) -> str:
+    """float64 if any input is float64 (float64 wins when float32 and float64 mix), else float32."""
+    return "float64" if any(float_dtype(name) == "float64" for name in dtype_names) else "float32"
+
+
 def check_real_dtype(dtype_name: str, name: str) -> None:
     """Reject a native tensor whose dtype is not a real number type (complex, string, ...)."""
     lowered = dtype_name.lower()
