@@ -116,7 +116,7 @@ def measure(name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE,
             try:
                 row[f"{method}_ms"] = median_ms(functools.partial(getattr(tab, method), X, K), repeat)
             except ModuleNotFoundError as error:  # numpy's native_corr2d is SciPy's, an optional dependency
-                errors[method] = f"needs {error.name}: {BENCH_HINT}"
+                errors[method] = f"needs {(error.name or 'scipy').split('.')[0]}: {BENCH_HINT}"
             except Exception as error:  # recorded: the other methods and sizes still count
                 errors[method] = f"{type(error).__name__}: {error}"
         timings.append(row)
