@@ -10,9 +10,10 @@ import subprocess
 import sys
 
 import pytest
+from rich.console import Console
 
 import d2lconv as dc
-from d2lconv import backends, cases, cli, console, parity, parity_compare, runner
+from d2lconv import backends, cases, cli, console, parity, parity_compare, parity_render, runner, sections
 
 SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 
@@ -247,3 +248,91 @@ def test_every_installed_backend_agrees_with_numpy(request):
                  for check in report["checks"] if not all(cell["ok"] for cell in check["cells"].values())}
     assert (problems, differing) == ({}, {})
     assert done.returncode == report["exit_code"] == 0
+
+
+# --- the JSON schema, level by level ---------------------------------------------------------------------------------
+
+NUMBER = (int, float)
+
+
+def assert_plain_result(value) -> None:
+    """A recorded result: None, a number, nested lists of numbers, an error, or a dict of those."""
+    if isinstance(value, dict):
+        if "error" in value:
+            assert set(value) == {"error"} and isinstance(value["error"], str)
+            return
+        for item in value.values():
+            assert_plain_result(item)
+    elif isinstance(value, list):
+        for item in value:
+            assert_plain_result(item)
+    else:
+        assert value is None or isinstance(value, NUMBER), value
+
+
+def assert_schema(report: dict) -> None:
+    """Every key and type of the report documented in ``d2lconv.parity``'s docstring."""
+    assert list(report) == ["reference", "tolerance", "backends", "checks", "agree", "exit_code"]
+    assert report["reference"] == "numpy"
+    assert set(report["tolerance"]) == {"rtol", "atol"} and all(isinstance(v, float) for v in report["tolerance"].values())
+    assert list(report["backends"]) == list(dc.BACKENDS)
+    statuses = {"ok", "not installed", "not requested", "missing", "crashed", "timed out", "error"}
+    for entry in report["backends"].values():
+        assert list(entry) == ["status", "detail", "version", "seconds", "results"]
+        assert entry["status"] in statuses and isinstance(entry["detail"], str)
+        assert entry["version"] is None or isinstance(entry["version"], str)
+        assert entry["seconds"] is None or isinstance(entry["seconds"], NUMBER)
+        assert isinstance(entry["results"], dict) and (entry["status"] == "ok" or entry["results"] == {})
+        for key, value in entry["results"].items():
+            assert isinstance(key, str)
+            assert_plain_result(value)
+    compared = {name for name, entry in report["backends"].items() if entry["status"] == "ok" and name != "numpy"}
+    for row in report["checks"]:
+        assert set(row) - {"tolerance", "informational"} == {"name", "cells"} and isinstance(row["name"], str)
+        if "tolerance" in row:
+            assert set(row["tolerance"]) == {"rtol", "atol"} and row["tolerance"] != report["tolerance"]
+        assert row.get("informational", True) is True
+        assert set(row["cells"]) == compared
+        for cell in row["cells"].values():
+            assert {"ok", "max_abs_diff"} <= set(cell) <= {"ok", "max_abs_diff", "max_rel_diff", "error"}
+            assert isinstance(cell["ok"], bool)
+            assert cell["max_abs_diff"] is None or isinstance(cell["max_abs_diff"], float)
+            assert isinstance(cell.get("max_rel_diff", 0.0), float) and isinstance(cell.get("error", ""), str)
+            assert ("error" in cell) == (cell["max_abs_diff"] is None)
+    assert isinstance(report["agree"], bool) and report["exit_code"] in (0, 1, 2)
+
+
+def test_the_json_report_follows_its_documented_schema_at_every_level(tmp_path, recorded, only, capsys):
+    wrong = copy.deepcopy(recorded)
+    wrong["edge_map"][0][0] += 1.0
+    wrong["conv2d/k3_bias"] = {"error": "ValueError: boom"}
+    only({"numpy": parity.worker_command("numpy"), "torch": fake_worker(tmp_path, recorded, "torch"),
+          "paddle": fake_worker(tmp_path, wrong, "paddle"), "mxnet": SEGFAULT})
+    assert cli.main(["parity", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert_schema(report)
+    assert [report["backends"][name]["status"] for name in dc.BACKENDS] == \
+        ["ok", "ok", "not installed", "crashed", "ok"]
+    assert cell(report, "edge_map", "paddle")["max_abs_diff"] == 1.0
+    assert "max_rel_diff" in cell(report, "learn_custom", "torch")
+
+
+def test_per_check_tolerances_and_informational_rows(recorded):
+    checks = [sections.ParityCheck("figure_6_2_1", lambda: None, rtol=0.0, atol=1e-9),
+              sections.ParityCheck("edge_map", lambda: None, informational=True)]
+    reference = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[1.0, -1.0]]}
+    close = {"figure_6_2_1": [[19.0, 25.0 + 1e-7]], "edge_map": [[1.0, -1.0]]}  # within 1e-5 but not 1e-9
+    report = parity_compare.build_report(entries_with(reference, torch=close), checks)
+    assert report["checks"][0] == {"name": "figure_6_2_1", "tolerance": {"rtol": 0.0, "atol": 1e-9},
+                                   "cells": {"torch": {"ok": False, "max_abs_diff": pytest.approx(1e-7)}}}
+    assert report["exit_code"] == 1
+    ties = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[0.0, -1.0]]}  # an informational row differs
+    report = parity_compare.build_report(entries_with(reference, torch=ties), checks)
+    assert report["checks"][1]["informational"] is True and not report["checks"][1]["cells"]["torch"]["ok"]
+    assert (report["agree"], report["exit_code"]) == (True, 0)
+    assert_schema(report)
+    console = Console(record=True, width=200)
+    parity_render.render(report, console)
+    text = console.export_text()
+    assert "figure_6_2_1 (rtol 0e+00, atol 1e-9)" in text and "edge_map (informational)" in text
+    assert "agree: torch = numpy on 2 checks (exit 0)" in text
