@@ -16,9 +16,11 @@ from .backends import (ALIASES, BACKENDS, BackendError, available_backends, get_
                        set_backend, use_backend)
 from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
+from .checks import names_inputs
 from .padding import conv_output_size
 
 __version__ = "0.1.0"
+_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "np", "names_inputs")
 
 __all__ = [
     "ALIASES", "BACKENDS", "BackendError", "KernelFit", "TrainingDivergedError", "Conv2D",
@@ -38,21 +40,25 @@ def to_numpy(x: Any) -> np.ndarray:
     return _tab().to_numpy(x)
 
 
+@names_inputs("X", "K")
 def corr2d(X: Any, K: Any) -> Any:
     """2-D cross-correlation of X with K, 'valid'; vectorised and differentiable."""
     return _tab().corr2d(X, K)
 
 
+@names_inputs("X", "K")
 def corr2d_loop(X: Any, K: Any) -> Any:
     """2-D cross-correlation as the book's double loop, in the active framework's idiom."""
     return _tab().corr2d_loop(X, K)
 
 
+@names_inputs("X", "K")
 def convolve2d(X: Any, K: Any) -> Any:
     """Strict 2-D convolution, 'valid': ``corr2d`` with K flipped on both axes."""
     return _tab().convolve2d(X, K)
 
 
+@names_inputs("X", "K")
 def corr2d_matmul(X: Any, K: Any) -> Any:
     """2-D cross-correlation as one matrix product (the chapter's exercise): ``W @ vec(X)``."""
     return _tab().corr2d_matmul(X, K)
@@ -84,25 +90,35 @@ def learn_kernel(X: Any = None, Y: Any = None, kernel_size: Any = (1, 2), lr: fl
     return chapter.learn_kernel(_tab(), X, Y, kernel_size, lr, epochs, seed, layer)
 
 
+@names_inputs("x", "weight", "bias")
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> Any:
     """Batched multi-channel cross-correlation: NCHW x, OIHW weight; as ``torch.nn.functional.conv2d``."""
     return _tab().conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
+@names_inputs("x", "weight", "bias")
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Any:
     """Transposed convolution: NCHW x, weight (C_in, C_out/groups, kh, kw); as torch's."""
     return _tab().conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation, groups)
 
 
+@names_inputs("x")
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False) -> Any:
     """2-D max pooling of NCHW x; padding counts as -inf and may reach ``kernel_size - 1``."""
     return _tab().max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
+@names_inputs("x")
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Any:
     """2-D average pooling of NCHW x; ``count_include_pad=False`` leaves padding out of the divisor."""
     return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def __dir__() -> list[str]:
+    """``dir(d2lconv)``: the public API and the submodules, not the names d2lconv imports for its own code."""
+    return sorted(name for name in globals()
+                  if name not in _IMPORTED_FOR_OWN_USE and (name.startswith("__") or not name.startswith("_")))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_float32_array, check_2d, check_same_shape, pair
+from .checks import as_float32_array, check_2d, check_same_shape, check_seed, pair
 from .sections import ParityCheck
 
 FIGURE_X = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
@@ -77,6 +77,39 @@ class KernelFit:
     initial_kernel: np.ndarray | None = None
 
 
+def stable_lr(X: np.ndarray, kernel_size: tuple[int, int], layer: str = "builtin") -> tuple[float, float]:
+    """(the largest stable SGD step, the fastest-converging one) for learning a kernel on image ``X``.
+
+    The summed squared error ``|P w - y|^2`` is quadratic in the weights ``w`` (the kernel,
+    and the bias for the custom layer), ``P`` holding X's kernel-sized patches (and a
+    column of ones for the bias). Its Hessian is ``H = 2 P^T P``, whatever Y is, and SGD
+    with step lr converges exactly when ``lr < 2 / max eig(H)``; the step
+    ``2 / (max eig(H) + min eig(H))`` contracts the slowest and fastest directions alike.
+    """
+    patches = np.asarray(X, np.float64).ravel()[patch_index(X.shape, kernel_size)]
+    if layer == "custom":
+        patches = np.hstack([patches, np.ones((len(patches), 1))])
+    eigenvalues = np.linalg.eigvalsh(2 * patches.T @ patches)
+    return 2 / eigenvalues[-1], 2 / (eigenvalues[-1] + eigenvalues[0])
+
+
+def _round_down(value: float) -> float:
+    """``value`` rounded down to two significant digits (a suggestion must stay below its limit)."""
+    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    return math.floor(value / scale) * scale
+
+
+def lr_advice(X: np.ndarray, kernel_size: tuple[int, int], layer: str, lr: float) -> str:
+    """What to try after SGD diverged with ``lr``: the stability limit on this X and a step that converges."""
+    limit, fastest = stable_lr(X, kernel_size, layer)
+    suggestion = float(f"{_round_down(min(fastest, 0.9 * limit)):.2g}")
+    if lr < limit:
+        return (f"lr is below this loss's stability limit {limit:.3g}, so the numbers themselves overflow: "
+                f"check the scale of X and Y")
+    return (f"SGD on this loss (quadratic in the weights) is stable only for lr < {limit:.3g} "
+            f"(2 / the largest eigenvalue of its Hessian on this X); try lr={suggestion:g}")
+
+
 def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any = (1, 2),
                  lr: float = 3e-2, epochs: int = 10, seed: int | None = 0, layer: str = "builtin") -> KernelFit:
     """Check the arguments, seed the weights, run ``tab.learn_kernel`` and check the losses.
@@ -91,8 +124,11 @@ def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
+    check_seed(seed)
     X = edge_image() if X is None else as_float32_array(X, "X")
     check_2d(X.shape, "X")
+    if 0 in X.shape:
+        raise ValueError(f"X is empty (shape {X.shape}); an image needs at least one row and one column")
     if X.shape[0] < kernel_size[0] or X.shape[1] < kernel_size[1]:
         raise ValueError(f"kernel_size {kernel_size} is larger than X of shape {X.shape}")
     if Y is None:
@@ -102,11 +138,15 @@ def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any
         Y = tab.to_numpy(tab.corr2d(X, edge_kernel()))
     Y = as_float32_array(Y, "Y")
     check_same_shape(Y.shape, (X.shape[0] - kernel_size[0] + 1, X.shape[1] - kernel_size[1] + 1), "Y")
+    for name, data in (("X", X), ("Y", Y)):
+        if not np.isfinite(data).all():  # the loss would be NaN whatever the lr: say so, do not blame the lr
+            raise ValueError(f"{name} holds NaN or inf; learn_kernel needs finite data")
 
     weight = None if seed is None else initial_weight(seed, kernel_size)
     bias = 0.0 if layer == "custom" else None
-    losses, kernel, bias = tab.learn_kernel(X, Y, layer, kernel_size, None if weight is None else weight.copy(),
-                                            bias, float(lr), epochs)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below, in one message
+        losses, kernel, bias = tab.learn_kernel(X, Y, layer, kernel_size, None if weight is None else weight.copy(),
+                                                bias, float(lr), epochs)
     losses = [float(loss) for loss in losses]
     bad = [epoch for epoch, loss in enumerate(losses, 1)
            if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(losses[0], 1e-12)]
@@ -114,7 +154,7 @@ def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any
         what = (f"the loss became {losses[bad[0] - 1]:.4g} at epoch {bad[0]} (from {losses[0]:.4g})" if bad
                 else f"the kernel became inf or NaN after epoch {len(losses)}")
         raise TrainingDivergedError(f"learn_kernel diverged: {what} with lr={lr} ({layer} layer); "
-                                    f"try a smaller lr, e.g. {lr / 3:.2g}")
+                                    + lr_advice(X, kernel_size, layer, lr))
     return KernelFit(losses, np.asarray(kernel, np.float32).reshape(kernel_size),
                      None if bias is None else float(bias), tab.NAME, layer, float(lr), weight)
 

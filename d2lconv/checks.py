@@ -7,17 +7,20 @@ exception.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 Shape = Sequence[int]
+Function = TypeVar("Function", bound=Callable[..., Any])
 
 
-def to_array(data: Any) -> np.ndarray:
-    """A NumPy array from any framework's tensor (grad-tracking ones too) or an array-like."""
+def to_array(data: Any, name: str = "data") -> np.ndarray:
+    """A NumPy array from any framework's tensor (grad-tracking ones too) or an array-like (called ``name``)."""
     if hasattr(data, "asnumpy"):  # mxnet
         return data.asnumpy()
     if hasattr(data, "detach") and hasattr(data, "cpu"):  # torch, paddle
@@ -26,13 +29,13 @@ def to_array(data: Any) -> np.ndarray:
         return data.numpy()
     try:
         return np.asarray(data)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"data must be rectangular (every row the same length): {error}") from None
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{name} must be rectangular: a nested list whose rows differ in length") from None
 
 
 def as_float32_array(data: Any, name: str = "data") -> np.ndarray:
     """``data`` as a float32 NumPy array; a ``TypeError`` naming ``name`` if it is not numeric."""
-    array = to_array(data)
+    array = to_array(data, name)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
     return array.astype(np.float32, copy=False)
@@ -80,6 +83,8 @@ def check_corr2d(x_shape: Shape, k_shape: Shape) -> tuple[int, int]:
     x_shape, k_shape = tuple(x_shape), tuple(k_shape)
     check_2d(x_shape, "X")
     check_2d(k_shape, "K")
+    if 0 in x_shape:
+        raise ValueError(f"X is empty (shape {x_shape}); an image needs at least one row and one column")
     if 0 in k_shape:
         raise ValueError(f"K is empty (shape {k_shape}); a kernel needs at least one element")
     if k_shape[0] > x_shape[0] or k_shape[1] > x_shape[1]:
@@ -99,6 +104,47 @@ def check_same_shape(shape: Shape, expected: Shape, name: str) -> None:
     """Check that ``shape`` equals ``expected``."""
     if tuple(shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(shape)}")
+
+
+def check_seed(seed: Any, name: str = "seed") -> None:
+    """Check a seed of NumPy's generator: ``None`` or a non-negative int (NumPy's integers too)."""
+    if seed is None:
+        return
+    if not is_int(seed):
+        raise TypeError(f"{name} must be a non-negative int or None, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative int or None, got {seed!r}")
+
+
+def names_inputs(*names: str) -> Callable[[Function], Function]:
+    """Decorate a public function so that a conversion error about "data" names the culprit input.
+
+    The adapters convert every input with ``tensor(data)``, whose message says "data";
+    on that failure path only, the inputs ``names`` are checked one by one and the first
+    bad one's own error is raised instead ("K must hold real numbers, got <U2 data").
+    """
+    def decorate(function: Function) -> Function:
+        parameters = list(inspect.signature(function).parameters)
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except (TypeError, ValueError) as error:
+                if not str(error).startswith("data "):
+                    raise
+                given = {**dict(zip(parameters, args, strict=False)), **kwargs}
+                for name in names:
+                    if given.get(name) is not None:
+                        try:
+                            as_float32_array(given[name], name)
+                        except (TypeError, ValueError) as named:  # this input is the bad one
+                            raise named from None
+                raise
+
+        return call  # type: ignore[return-value]
+
+    return decorate
 
 
 def is_int(value: Any) -> bool:

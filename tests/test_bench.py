@@ -8,6 +8,7 @@ tests/test_bench.py`` times them.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -63,7 +64,8 @@ def test_bench_exit_2_for_a_requested_backend_that_is_missing(monkeypatch, capsy
 
 def test_bench_rejects_a_size_smaller_than_the_kernel(capsys):
     assert cli.main(["bench", "--backends", "numpy", "--size", "2", "--json"]) == 2
-    assert "--size must be at least 3" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("d2lconv: error: argument --size: must be an integer >= 3, the kernel's "
+                                       "size, got '2' (see: d2lconv bench --help)\n")
 
 
 def test_ratios_and_targets_from_recorded_timings():
@@ -98,3 +100,18 @@ def test_benchmark_corr2d_vs_native_at_512(benchmark, backend, method):
     benchmark.group = f"corr2d 512x512, {backend.NAME}"
     result = benchmark(lambda: bench.block(function(x, k)))
     np.testing.assert_allclose(backend.to_numpy(result), dc.load_backend("numpy").corr2d(X, K), rtol=1e-4, atol=1e-4)
+
+
+def test_without_scipy_numpy_is_measured_and_the_native_column_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy.signal", None)  # as if SciPy were not installed
+    measured = bench.measure("numpy", [4], loop_max_size=4, repeat=1)
+    assert measured["errors"] == {"native_corr2d": 'needs scipy: pip install "d2lconv[bench]"'}
+    row = measured["timings"][0]
+    assert row["corr2d_ms"] > 0 and row["corr2d_loop_ms"] > 0 and row["native_corr2d_ms"] is None
+
+
+def test_bench_plot_without_a_suffix_gets_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert cli.main(["bench", *TINY, "--json", "--plot", str(tmp_path / "timings")]) == 0
+    assert (tmp_path / "timings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().err.strip().endswith(f"wrote {tmp_path / 'timings.png'}")

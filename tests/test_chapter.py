@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy import signal
@@ -171,9 +173,48 @@ def test_framework_default_initialisation_still_learns(backend):
     assert fit.initial_kernel is None and fit.losses[-1] < fit.losses[0]
 
 
-def test_diverging_training_is_an_error(backend):
-    with pytest.raises(dc.TrainingDivergedError, match=r"diverged.*try a smaller lr"):
-        dc.learn_kernel(layer="custom")  # the bias gradient sums over 42 pixels: lr 0.03 is too large
+@pytest.mark.parametrize("layer, lr, limit", [("builtin", 1.0, 1 / 30), ("builtin", 0.1, 1 / 30),
+                                               ("custom", 3e-2, 0.01609)])
+def test_diverging_training_states_the_limit_and_suggests_an_lr_that_converges(backend, layer, lr, limit):
+    """Summed squared error on the edge image: H = 2 P^T P, whose largest eigenvalue is 60 for the
+    kernel alone (limit 2 / 60) and 124.3 with the bias (the custom layer's bias gradient sums 42 pixels)."""
+    with pytest.raises(dc.TrainingDivergedError, match=rf"diverged.* with lr={lr} \({layer} layer\)") as caught:
+        dc.learn_kernel(layer=layer, lr=lr, epochs=40)
+    message = str(caught.value)
+    stated = float(re.search(r"stable only for lr < (\S+) ", message).group(1))
+    assert stated == pytest.approx(limit, rel=1e-3)
+    suggested = float(re.search(r"try lr=(\S+)$", message).group(1))
+    assert 0.5 * limit < suggested < limit
+    fit = dc.learn_kernel(layer=layer, lr=suggested, epochs=40)
+    assert fit.losses[-1] < 1e-3 * fit.losses[0]  # it converges, to the edge kernel
+    np.testing.assert_allclose(fit.kernel, [[1.0, -1.0]], atol=0.01)
+
+
+def test_the_stability_limit_is_two_over_the_largest_hessian_eigenvalue(rng):
+    """Checked another way: the Hessian by finite differences of the summed squared error."""
+    X = rng.standard_normal((5, 6))
+    Y = rng.standard_normal((4, 4))
+
+    def loss(w: np.ndarray) -> float:
+        return float(((signal.correlate2d(X, w[:-1].reshape(2, 3), "valid") + w[-1] - Y) ** 2).sum())
+
+    step, w0 = 1e-3, rng.standard_normal(7)
+    basis = np.eye(7) * step
+    hessian = np.array([[(loss(w0 + a + b) - loss(w0 + a - b) - loss(w0 - a + b) + loss(w0 - a - b)) / (4 * step ** 2)
+                         for b in basis] for a in basis])
+    limit, fastest = chapter.stable_lr(X, (2, 3), "custom")
+    assert limit == pytest.approx(2 / np.linalg.eigvalsh(hessian).max(), rel=1e-5)
+    assert fastest < limit
+
+
+@pytest.mark.parametrize("name", ["X", "Y"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_the_data_is_named_not_blamed_on_the_lr(backend, name, bad):
+    data = {"X": chapter.edge_image(), "Y": np.asarray(dc.to_numpy(dc.corr2d(dc.edge_image(), dc.edge_kernel())))}
+    data[name] = data[name].copy()
+    data[name][1, 1] = bad
+    with pytest.raises(ValueError, match=rf"^{name} holds NaN or inf; learn_kernel needs finite data$"):
+        dc.learn_kernel(data["X"], data["Y"])
 
 
 # --- bad input: the same exception and message on every backend -------------------------------
@@ -183,9 +224,16 @@ BAD_INPUTS = [
     (dc.corr2d, (np.ones((3, 3)), [1.0, 2.0]), ValueError, r"K must be 2-D .* got 1-D shape \(2,\)"),
     (dc.corr2d, (np.ones((2, 2)), np.ones((3, 1))), ValueError, r"K of shape \(3, 1\) is larger than X"),
     (dc.corr2d, (np.ones((2, 2)), np.ones((0, 1))), ValueError, r"K is empty"),
-    (dc.corr2d, ([["a", "b"], ["c", "d"]], [[1.0]]), TypeError, r"must hold real numbers, got <U1"),
-    (dc.corr2d, (np.ones((2, 2)) * 1j, [[1.0]]), TypeError, r"must hold real numbers, got complex128"),
-    (dc.corr2d, ([[1.0, 2.0], [3.0]], [[1.0]]), ValueError, r"rectangular"),
+    (dc.corr2d, ([["a", "b"], ["c", "d"]], [[1.0]]), TypeError, r"^X must hold real numbers, got <U1 data$"),
+    (dc.corr2d, ([[1.0]], [["a", "b"]]), TypeError, r"^K must hold real numbers, got <U1 data$"),
+    (dc.corr2d, (np.ones((2, 2)) * 1j, [[1.0]]), TypeError, r"^X must hold real numbers, got complex128"),
+    (dc.corr2d, ([[1.0, 2.0], [3.0]], [[1.0]]), ValueError,
+     r"^X must be rectangular: a nested list whose rows differ in length$"),
+    (dc.convolve2d, ([[1.0, 2.0], [3.0, 4.0]], [[1.0], [2.0, 3.0]]), ValueError, r"^K must be rectangular"),
+    (dc.corr2d, (np.ones((0, 3)), [[1.0]]), ValueError,
+     r"^X is empty \(shape \(0, 3\)\); an image needs at least one row and one column$"),
+    (dc.conv2d, (np.ones((1, 1, 3, 3)), "ab"), TypeError, r"^weight must hold real numbers"),
+    (dc.max_pool2d, ([[[[1.0, 2.0], [3.0]]]], 1), ValueError, r"^x must be rectangular"),
     (dc.corr2d_loop, (np.ones((3,)), np.ones((1, 1))), ValueError, r"X must be 2-D"),
     (dc.convolve2d, (np.ones((2, 2)), np.ones((2, 3))), ValueError, r"larger than X"),
     (dc.corr2d_matmul, (np.ones((2, 2)), np.ones((0, 0))), ValueError, r"K is empty"),
@@ -196,6 +244,12 @@ BAD_INPUTS = [
     (dc.learn_kernel, (None, None, (1, 2), -1.0), ValueError, r"lr must be a positive number"),
     (dc.learn_kernel, (None, np.ones((6, 6))), ValueError, r"Y must have shape \(6, 7\), got \(6, 6\)"),
     (dc.learn_kernel, (None, None, (2, 2)), ValueError, r"Y is required"),
+    (dc.learn_kernel, (np.ones((0, 3)),), ValueError, r"^X is empty \(shape \(0, 3\)\)"),
+    (dc.learn_kernel, (None, None, (1, 2), 3e-2, 10, -1), ValueError,
+     r"^seed must be a non-negative int or None, got -1$"),
+    (dc.learn_kernel, (None, None, (1, 2), 3e-2, 10, 1.5), TypeError,
+     r"^seed must be a non-negative int or None, got 1.5$"),
+    (dc.learn_kernel, (None, None, (1, 2), 3e-2, 10, True), TypeError, r"^seed must be a non-negative int"),
 ]
 
 

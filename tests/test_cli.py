@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import re
 import subprocess
 import sys
@@ -47,3 +49,105 @@ def test_info_lists_every_backend(capsys):
         line = next(line for line in out.splitlines() if line.split() and line.split()[0] == name)
         assert ("installed," in line) == (name in dc.available_backends())
         assert ("not installed" in line) == (name not in dc.available_backends())
+
+
+# --- every failure is one line and an exit code, never a traceback ------------------------------------------------
+
+def one_line_error(capsys, argv: list[str], code: int) -> str:
+    """Run ``d2lconv argv`` in-process; check the exit code and that stderr is one line; return that line."""
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["demo", "--lr", "-1"], "argument --lr: must be a positive number, got '-1'"),
+    (["demo", "--lr", "nan"], "argument --lr: must be a positive number, got 'nan'"),
+    (["demo", "--lr", "fast"], "argument --lr: must be a positive number, got 'fast'"),
+    (["demo", "--seed", "-1"], "argument --seed: must be a non-negative integer, got '-1'"),
+    (["demo", "--epochs", "-3"], "argument --epochs: must be a non-negative integer, got '-3'"),
+    (["demo", "--plot", "/nonexistent/dir/x.png"],
+     "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'"),
+    (["demo", "--plot", "figure.docx"], "argument --plot: must end in one of .png, .pdf"),
+    (["bench", "--plot", "/nonexistent/dir/x.png"],
+     "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'"),
+    (["bench", "--repeat", "0"], "argument --repeat: must be a positive integer, got '0'"),
+    (["bench", "--loop-max", "-1"], "argument --loop-max: must be a non-negative integer, got '-1'"),
+    (["bench", "--timeout", "0"], "argument --timeout: must be a positive number, got '0'"),
+    (["parity", "--timeout", "-1"], "argument --timeout: must be a positive number, got '-1'"),
+    (["parity", "--backends", "numpy,theano"], "argument --backends/--backend: unknown backend 'theano'"),
+    (["demo", "--backend", "theano"], "argument --backend/--backends: unknown backend 'theano'"),
+    (["demo", "--colour"], "unrecognized arguments: --colour"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_a_bad_argument_is_one_line_and_exit_2_before_any_work(capsys, monkeypatch, argv, expected):
+    monkeypatch.setattr(dc, "learn_kernel", lambda *a, **k: pytest.fail("the demo ran"))
+    line = one_line_error(capsys, argv, 2)
+    assert line.startswith(f"d2lconv: error: {expected}") and line.endswith("--help)")
+    assert capsys.readouterr().out == ""
+
+
+def test_a_diverging_demo_is_one_line_with_advice_and_exit_1(capsys):
+    assert cli.main(["demo", "--lr", "1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("d2lconv: learn_kernel diverged: the loss became")
+    assert "stable only for lr < 0.0333" in captured.err and captured.err.strip().endswith("try lr=0.027")
+    assert "1. Cross-correlation" in captured.out  # the demo ran up to the training
+
+
+@pytest.mark.parametrize("argv", [["demo", "--lr", "1"], ["demo", "--seed", "-1"], ["parity", "--timeout", "-1"],
+                                  ["bench", "--repeat", "0"], ["demo", "--plot", "/nonexistent/dir/x.png"]])
+def test_the_installed_command_prints_no_traceback(argv):
+    done = subprocess.run([sys.executable, "-m", "d2lconv.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == (1 if "--lr" in argv else 2)
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("d2lconv: ")
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_1(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the framework fell over\nwith a second line")
+    monkeypatch.setattr(dc, "learn_kernel", broken)
+    line = one_line_error(capsys, ["demo"], 1)
+    assert line == "d2lconv: demo failed: RuntimeError: the framework fell over with a second line"
+
+
+def test_plot_without_a_suffix_gets_png_and_says_where(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert cli.main(["demo", "--plot", str(tmp_path / "noext")]) == 0
+    written = tmp_path / "noext.png"
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "noext").exists()
+    assert f"wrote {written}" in capsys.readouterr().out
+
+
+def test_plot_without_matplotlib_fails_before_the_demo(capsys, monkeypatch, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    line = one_line_error(capsys, ["demo", "--plot", str(tmp_path / "x.png")], 2)
+    assert line.startswith('d2lconv: error: argument --plot: needs matplotlib: pip install "d2lconv[plot]"')
+
+
+def test_version_and_help(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"d2lconv {dc.__version__}\n"
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    assert {"demo", "info", "parity", "bench"} <= set(commands.choices)
+    for name, subparser in commands.choices.items():
+        assert subparser.description, f"d2lconv {name} has no description"
+    assert cli.main(["parity", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 every compared backend agrees with numpy; 1 a value differs; 2 a requested backend" in text
+    assert cli.main(["bench", "--help"]) == 0
+    assert "3x3 kernel" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("option", ["--backend", "--backends"])
+def test_backend_and_backends_are_one_option(capsys, option):
+    assert cli.main(["demo", option, "numpy", "--epochs", "1"]) == 0
+    assert "backend 'numpy'" in capsys.readouterr().out
+    args = cli.build_parser().parse_args(["parity", option, "numpy,torch", option, "tf"])
+    assert args.backends == ["numpy", "torch", "tensorflow"]
+    assert cli.build_parser().parse_args(["bench", option, "pytorch"]).backends == ["torch"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
+from rich.console import Console
 
 import d2lconv as dc
-from d2lconv import backends, cases, cli, parity
+from d2lconv import backends, cases, cli, console, parity, parity_compare, parity_render, runner, sections
 
 SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 
@@ -24,10 +26,10 @@ def recorded() -> dict:
 
 def entries_with(reference: dict, **others: dict) -> dict:
     """The ``backends`` part of a report: numpy and ``others`` ok with these results, the rest not installed."""
-    entries = {name: parity._entry("not installed") for name in dc.BACKENDS}
-    entries["numpy"] = parity._entry("ok", version="1", seconds=0.1, results=reference)
+    entries = {name: parity_compare.entry("not installed") for name in dc.BACKENDS}
+    entries["numpy"] = parity_compare.entry("ok", version="1", seconds=0.1, results=reference)
     for name, results in others.items():
-        entries[name] = parity._entry("ok", version="1", seconds=0.1, results=results)
+        entries[name] = parity_compare.entry("ok", version="1", seconds=0.1, results=results)
     return entries
 
 
@@ -39,7 +41,9 @@ def fake_worker(tmp_path, results: dict, name: str = "fake") -> list[str]:
     """A worker command that prints recorded results as a real worker does."""
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"backend": name, "version": "0", "results": results}))
-    return [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read())", str(path)]
+    script = ("import json, sys\nfrom d2lconv.runner import result_channel\nprint('framework noise')\n"
+              "with result_channel() as write:\n    write(json.load(open(sys.argv[1])))\n")
+    return [sys.executable, "-c", script, str(path)]
 
 
 def test_cases_are_named_seeded_data(recorded):
@@ -49,7 +53,7 @@ def test_cases_are_named_seeded_data(recorded):
     first, again = cases.CASES[0].inputs(), cases.CASES[0].inputs()
     assert all((a is None and b is None) or (a == b).all() for a, b in zip(first, again, strict=True))
     assert list(recorded) == parity.result_keys()
-    assert not [key for key, value in recorded.items() if parity._is_error(value)]
+    assert not [key for key, value in recorded.items() if parity_compare.is_error(value)]
     assert recorded["figure_6_2_1"] == [[19.0, 25.0], [37.0, 43.0]]
     assert recorded["transposed_edge_map"] == [[0.0] * 5] * 8
 
@@ -102,22 +106,22 @@ def test_a_wrong_shape_a_raising_case_or_a_missing_result_is_an_error_cell(recor
 
 def test_plan_separates_missing_from_not_installed():
     installed = ("numpy", "torch", "paddle")
-    assert parity.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
+    assert runner.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
                                              "mxnet": "not installed", "paddle": "run"}
-    assert parity.plan(["tf", "pytorch"], installed) == {"numpy": "run", "torch": "run", "tensorflow": "missing",
-                                                         "mxnet": "not installed", "paddle": "not requested"}
-    assert parity.plan(["torch"], installed, always=())["numpy"] == "not requested"
+    assert runner.plan(["tf", "pytorch"], installed, always=("numpy",)) == {
+        "numpy": "run", "torch": "run", "tensorflow": "missing", "mxnet": "not installed", "paddle": "not requested"}
+    assert runner.plan(["torch"], installed)["numpy"] == "not requested"
     with pytest.raises(backends.BackendError, match="theano"):
-        parity.plan(["theano"], installed)
+        runner.plan(["theano"], installed)
 
 
 def test_missing_or_crashed_backends_give_exit_2(recorded):
     entries = entries_with(recorded, torch=recorded)
-    entries["mxnet"] = parity._entry("missing", 'pip install "d2lconv[mxnet]"')
+    entries["mxnet"] = parity_compare.entry("missing", 'pip install "d2lconv[mxnet]"')
     report = parity.build_report(entries)
     assert report["exit_code"] == 2 and not report["agree"]
     assert all(check["cells"]["torch"]["ok"] for check in report["checks"])
-    entries["mxnet"] = parity._entry("crashed", "killed by signal SIGSEGV", seconds=1.0)
+    entries["mxnet"] = parity_compare.entry("crashed", "killed by signal SIGSEGV", seconds=1.0)
     assert parity.build_report(entries)["exit_code"] == 2
 
 
@@ -146,10 +150,20 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
     assert all(check["cells"]["mxnet"]["ok"] for check in report["checks"])
 
 
-def test_worker_stdout_carries_only_the_json():
-    script = ("import os, sys\nfrom d2lconv.parity import json_stdout\nwith json_stdout() as write:\n"
-              "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    write({'a': [1.0]})\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+NOISY_WORKER = ("import os, sys\nfrom d2lconv.runner import result_channel\nwith result_channel() as write:\n"
+                "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    os.write(2, b'err noise\\n')\n"
+                "    write({'a': [1.0]})\n")
+
+
+def test_run_worker_reads_the_json_from_its_own_fd_whatever_the_worker_prints():
+    done = runner.run_worker([sys.executable, "-c", NOISY_WORKER], timeout=60)
+    assert (done.status, done.output) == ("ok", {"a": [1.0]})
+
+
+def test_a_worker_run_by_hand_writes_only_the_json_on_stdout():
+    env = {key: value for key, value in os.environ.items() if key != runner.RESULT_FD_VAR}
+    done = subprocess.run([sys.executable, "-c", NOISY_WORKER], capture_output=True, text=True, timeout=60,
+                          check=True, env=env)
     assert json.loads(done.stdout) == {"a": [1.0]}
     assert "framework noise" in done.stderr and "raw noise" in done.stderr
 
@@ -216,7 +230,7 @@ def test_cli_without_rich_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "rich", None)
     monkeypatch.setitem(sys.modules, "rich.console", None)
     assert cli.main(["parity", "--backends", "numpy"]) == 2
-    assert capsys.readouterr().err == parity.RICH_HINT + "\n"
+    assert capsys.readouterr().err == console.RICH_HINT + "\n"
 
 
 @pytest.mark.parity
@@ -234,3 +248,91 @@ def test_every_installed_backend_agrees_with_numpy(request):
                  for check in report["checks"] if not all(cell["ok"] for cell in check["cells"].values())}
     assert (problems, differing) == ({}, {})
     assert done.returncode == report["exit_code"] == 0
+
+
+# --- the JSON schema, level by level ---------------------------------------------------------------------------------
+
+NUMBER = (int, float)
+
+
+def assert_plain_result(value) -> None:
+    """A recorded result: None, a number, nested lists of numbers, an error, or a dict of those."""
+    if isinstance(value, dict):
+        if "error" in value:
+            assert set(value) == {"error"} and isinstance(value["error"], str)
+            return
+        for item in value.values():
+            assert_plain_result(item)
+    elif isinstance(value, list):
+        for item in value:
+            assert_plain_result(item)
+    else:
+        assert value is None or isinstance(value, NUMBER), value
+
+
+def assert_schema(report: dict) -> None:
+    """Every key and type of the report documented in ``d2lconv.parity``'s docstring."""
+    assert list(report) == ["reference", "tolerance", "backends", "checks", "agree", "exit_code"]
+    assert report["reference"] == "numpy"
+    assert set(report["tolerance"]) == {"rtol", "atol"} and all(isinstance(v, float) for v in report["tolerance"].values())
+    assert list(report["backends"]) == list(dc.BACKENDS)
+    statuses = {"ok", "not installed", "not requested", "missing", "crashed", "timed out", "error"}
+    for entry in report["backends"].values():
+        assert list(entry) == ["status", "detail", "version", "seconds", "results"]
+        assert entry["status"] in statuses and isinstance(entry["detail"], str)
+        assert entry["version"] is None or isinstance(entry["version"], str)
+        assert entry["seconds"] is None or isinstance(entry["seconds"], NUMBER)
+        assert isinstance(entry["results"], dict) and (entry["status"] == "ok" or entry["results"] == {})
+        for key, value in entry["results"].items():
+            assert isinstance(key, str)
+            assert_plain_result(value)
+    compared = {name for name, entry in report["backends"].items() if entry["status"] == "ok" and name != "numpy"}
+    for row in report["checks"]:
+        assert set(row) - {"tolerance", "informational"} == {"name", "cells"} and isinstance(row["name"], str)
+        if "tolerance" in row:
+            assert set(row["tolerance"]) == {"rtol", "atol"} and row["tolerance"] != report["tolerance"]
+        assert row.get("informational", True) is True
+        assert set(row["cells"]) == compared
+        for cell in row["cells"].values():
+            assert {"ok", "max_abs_diff"} <= set(cell) <= {"ok", "max_abs_diff", "max_rel_diff", "error"}
+            assert isinstance(cell["ok"], bool)
+            assert cell["max_abs_diff"] is None or isinstance(cell["max_abs_diff"], float)
+            assert isinstance(cell.get("max_rel_diff", 0.0), float) and isinstance(cell.get("error", ""), str)
+            assert ("error" in cell) == (cell["max_abs_diff"] is None)
+    assert isinstance(report["agree"], bool) and report["exit_code"] in (0, 1, 2)
+
+
+def test_the_json_report_follows_its_documented_schema_at_every_level(tmp_path, recorded, only, capsys):
+    wrong = copy.deepcopy(recorded)
+    wrong["edge_map"][0][0] += 1.0
+    wrong["conv2d/k3_bias"] = {"error": "ValueError: boom"}
+    only({"numpy": parity.worker_command("numpy"), "torch": fake_worker(tmp_path, recorded, "torch"),
+          "paddle": fake_worker(tmp_path, wrong, "paddle"), "mxnet": SEGFAULT})
+    assert cli.main(["parity", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert_schema(report)
+    assert [report["backends"][name]["status"] for name in dc.BACKENDS] == \
+        ["ok", "ok", "not installed", "crashed", "ok"]
+    assert cell(report, "edge_map", "paddle")["max_abs_diff"] == 1.0
+    assert "max_rel_diff" in cell(report, "learn_custom", "torch")
+
+
+def test_per_check_tolerances_and_informational_rows(recorded):
+    checks = [sections.ParityCheck("figure_6_2_1", lambda: None, rtol=0.0, atol=1e-9),
+              sections.ParityCheck("edge_map", lambda: None, informational=True)]
+    reference = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[1.0, -1.0]]}
+    close = {"figure_6_2_1": [[19.0, 25.0 + 1e-7]], "edge_map": [[1.0, -1.0]]}  # within 1e-5 but not 1e-9
+    report = parity_compare.build_report(entries_with(reference, torch=close), checks)
+    assert report["checks"][0] == {"name": "figure_6_2_1", "tolerance": {"rtol": 0.0, "atol": 1e-9},
+                                   "cells": {"torch": {"ok": False, "max_abs_diff": pytest.approx(1e-7)}}}
+    assert report["exit_code"] == 1
+    ties = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[0.0, -1.0]]}  # an informational row differs
+    report = parity_compare.build_report(entries_with(reference, torch=ties), checks)
+    assert report["checks"][1]["informational"] is True and not report["checks"][1]["cells"]["torch"]["ok"]
+    assert (report["agree"], report["exit_code"]) == (True, 0)
+    assert_schema(report)
+    console = Console(record=True, width=200)
+    parity_render.render(report, console)
+    text = console.export_text()
+    assert "figure_6_2_1 (rtol 0e+00, atol 1e-9)" in text and "edge_map (informational)" in text
+    assert "agree: torch = numpy on 2 checks (exit 0)" in text
