@@ -17,7 +17,17 @@ import numpy as np
 from ...checks import check_corr2d, check_same_shape
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 from . import conv_layer, ops
-from .ops import _col2im, _im2col, _in_common_dtype, _offset_slices, _pad_channels_first, _pad_hw, _real
+from .ops import (
+    _col2im,
+    _from_spatial_first,
+    _im2col,
+    _in_common_dtype,
+    _offset_slices,
+    _pad_channels_first,
+    _pad_spatial_first,
+    _real,
+    _window_max,
+)
 
 
 def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -97,46 +107,54 @@ def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, s
 def _max_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                          dilation: Any = 1, ceil_mode: bool = False) -> tuple:
     """Each output is one element of its window, so dY goes to that element: the first maximal one
-    in row-major window order (PyTorch's rule for ties; a NaN counts as the maximum, as in torch).
-    Padding and the ceil-mode overhang are -inf, so they win only where the window has no larger real value."""
-    inputs = [_real(x, "x")]
-    x = inputs[0]
+    in row-major window order (PyTorch's rule for ties; where the window holds a NaN, the NaN, as in torch).
+    Padding and the ceil-mode overhang are -inf, so they never win over a real element."""
+    x = _real(x, "x")
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
-    padded = _pad_hw(x, args.padded, -np.inf)
+    padded = _pad_spatial_first(x, args.padded, -np.inf)
     windows = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
-    best, winner = padded[windows[0]].copy(), np.zeros(dy.shape, np.min_scalar_type(len(windows)))
-    for offset, window in enumerate(windows[1:], start=1):
-        candidate = padded[window]
-        wins = (candidate > best) | np.isnan(candidate)
-        np.copyto(best, candidate, where=wins)
-        winner[wins] = offset
+    y = _window_max(padded, windows)
+    winner, hit = np.zeros(y.shape, np.min_scalar_type(len(windows))), np.empty(y.shape, bool)
+    for offset in reversed(range(len(windows))):  # the first maximal offset is written last
+        np.equal(padded[windows[offset]], y, out=hit)
+        np.copyto(winner, offset, where=hit)
+    if np.isnan(y).any():  # NaN == NaN is False: give a NaN window's gradient to its (last) NaN, as torch does
+        for offset, window in enumerate(windows):
+            np.copyto(winner, offset, where=np.isnan(padded[window]))
+    dy, share = _to_spatial_first(dy), np.empty_like(y)
     dpadded = np.zeros_like(padded)
     for offset, window in enumerate(windows):
-        dpadded[window] += np.where(winner == offset, dy, 0)
-    return _like((_crop_hw(dpadded, args.padded),), inputs)
+        np.multiply(dy, np.equal(winner, offset, out=hit), out=share)
+        dpadded[window] += share
+    return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
 
 
 def _avg_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                          ceil_mode: bool = False, count_include_pad: bool = True) -> tuple:
     """Each output is the sum of its window over a fixed divisor, so every element of the window
     receives dY / divisor (padding's share is dropped; the divisor is the forward's)."""
-    inputs = [_real(x, "x")]
-    x = inputs[0]
+    x = _real(x, "x")
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
-    share = dy / avg_pool_divisor(args, x.shape[2:], count_include_pad).astype(x.dtype)
+    share = _to_spatial_first(dy) / avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
     top, bottom, left, right = args.padded
-    dpadded = np.zeros((*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), x.dtype)
+    dpadded = np.zeros((x.shape[2] + top + bottom, x.shape[3] + left + right, share.shape[2]), x.dtype)
     for window in _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw):
         dpadded[window] += share
-    return _like((_crop_hw(dpadded, args.padded),), inputs)
+    return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
+
+
+def _to_spatial_first(y: np.ndarray) -> np.ndarray:
+    """An NCHW array as a contiguous (H, W, N*C) one, the layout of ``ops._pad_spatial_first``."""
+    n, c, h, w = y.shape
+    return np.ascontiguousarray(y.reshape(n * c, h, w).transpose(1, 2, 0))
 
 
 def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """The inverse of ``ops._pad_hw``: the real (unpadded) part of an NCHW array."""
+    """The real (unpadded) part of a padded (H, W, ...) array."""
     top, bottom, left, right = pads
-    return padded[:, :, top:padded.shape[2] - bottom, left:padded.shape[3] - right]
+    return padded[top:padded.shape[0] - bottom, left:padded.shape[1] - right]
 
 
 _BACKWARD = {"corr2d": _corr2d_backward, "convolve2d": _convolve2d_backward, "conv2d": _conv2d_backward,

@@ -67,12 +67,9 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     """Max pooling; padding and the ceil-mode overhang count as -inf."""
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    padded = _pad_hw(x, args.padded, -np.inf)
-    first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
-    y = padded[first].copy()
-    for window in rest:
-        np.maximum(y, padded[window], out=y)
-    return y
+    padded = _pad_spatial_first(x, args.padded, -np.inf)
+    return _from_spatial_first(_window_max(padded, _offset_slices(args.kernel, args.stride, args.dilation,
+                                                                  args.out_hw)), x.shape)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -80,13 +77,13 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    padded = _pad_hw(x, args.padded, 0.0)
+    padded = _pad_spatial_first(x, args.padded, 0.0)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
     for window in rest:
         y += padded[window]
-    y /= avg_pool_divisor(args, x.shape[2:], count_include_pad).astype(x.dtype)
-    return y
+    y /= avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
+    return _from_spatial_first(y, x.shape)
 
 
 def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
@@ -104,9 +101,28 @@ def _in_common_dtype(**named: Any) -> list[Any]:
     return [None if a is None else a.astype(dtype, copy=False) for a in arrays]
 
 
-def _pad_hw(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
+def _pad_spatial_first(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
+    """NCHW ``x`` padded with ``value`` and laid out (H, W, N*C), in one copy: pooling's
+    strided slices then run over long contiguous rows (on NCHW they crawl along short ones)."""
+    n, c, h, w = x.shape
     top, bottom, left, right = pads
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    padded = np.full((h + top + bottom, w + left + right, n * c), value, x.dtype)
+    padded[top:top + h, left:left + w] = x.reshape(n * c, h, w).transpose(1, 2, 0)
+    return padded
+
+
+def _from_spatial_first(y: np.ndarray, nchw: tuple[int, ...]) -> np.ndarray:
+    """A (H, W, N*C) array back as a contiguous NCHW array (N and C from ``nchw``)."""
+    return np.ascontiguousarray(y.transpose(2, 0, 1)).reshape(*nchw[:2], *y.shape[:2])
+
+
+def _window_max(padded: np.ndarray, windows: list[tuple[slice, slice]]) -> np.ndarray:
+    """The maximum over the kernel offsets' slices of ``padded`` (a NaN propagates)."""
+    first, *rest = windows
+    y = padded[first].copy()
+    for window in rest:
+        np.maximum(y, padded[window], out=y)
+    return y
 
 
 def _pad_channels_first(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
@@ -141,16 +157,16 @@ def _col2im(cols: np.ndarray, size: tuple[int, int], stride: tuple[int, int],
     out = np.zeros((c, n, *size), cols.dtype)
     if cols.size:
         offsets = cols.reshape(c, kh * kw, n, oh, ow)
-        for offset, window in enumerate(_offset_slices((kh, kw), stride, dilation, (oh, ow))):
-            out[window] += offsets[:, offset]
+        for offset, (rows, cols_) in enumerate(_offset_slices((kh, kw), stride, dilation, (oh, ow))):
+            out[:, :, rows, cols_] += offsets[:, offset]
     return out
 
 
 def _offset_slices(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-                   out_hw: tuple[int, int]) -> list[tuple[Any, slice, slice]]:
-    """For each kernel offset (a, b), row-major, the index ``[..., rows, cols]`` of the padded input
-    elements it meets: ``[..., a*dh + i*sh, b*dw + j*sw]`` for every output (i, j)."""
-    return [(Ellipsis, slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
+                   out_hw: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """For each kernel offset (a, b), row-major, the (rows, columns) of the padded input it meets:
+    ``a*dh + i*sh`` and ``b*dw + j*sw`` for every output (i, j)."""
+    return [(slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
              slice(b * dilation[1], b * dilation[1] + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
             for a, b in np.ndindex(*kernel)]
 
