@@ -9,7 +9,7 @@ framework's autograd is checked against.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,6 @@ from .ops import (
     _pad_channels_first,
     _pad_spatial_first,
     _real,
-    _window_max,
 )
 
 
@@ -41,7 +40,8 @@ def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.n
 
 def _like(gradients: Sequence[np.ndarray | None], inputs: Sequence[np.ndarray | None]) -> tuple:
     """Each gradient in its input's dtype (None for a None input)."""
-    return tuple(None if x is None else g.astype(x.dtype, copy=False) for g, x in zip(gradients, inputs, strict=True))
+    return tuple(None if x is None or g is None else g.astype(x.dtype, copy=False)
+                 for g, x in zip(gradients, inputs, strict=True))
 
 
 def _corr2d_backward(dy: Any, X: Any, K: Any) -> tuple:
@@ -114,15 +114,17 @@ def _max_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, 
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
     padded = _pad_spatial_first(x, args.padded, -np.inf)
     windows = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
-    y = _window_max(padded, windows)
-    winner, hit = np.zeros(y.shape, np.min_scalar_type(len(windows))), np.empty(y.shape, bool)
-    for offset in reversed(range(len(windows))):  # the first maximal offset is written last
-        np.equal(padded[windows[offset]], y, out=hit)
-        np.copyto(winner, offset, where=hit)
-    if np.isnan(y).any():  # NaN == NaN is False: give a NaN window's gradient to its (last) NaN, as torch does
+    best = padded[windows[0]].copy()
+    winner, hit = np.zeros(best.shape, np.min_scalar_type(len(windows))), np.empty(best.shape, bool)
+    offsets = np.empty_like(winner)
+    for offset, window in enumerate(windows[1:], start=1):  # a strictly larger element wins: ties stay first
+        np.greater(padded[window], best, out=hit)
+        np.maximum(best, padded[window], out=best)
+        np.maximum(winner, np.multiply(hit, winner.dtype.type(offset), out=offsets), out=winner)  # offsets only grow
+    if np.isnan(best).any():  # a NaN never compares greater: give its window's gradient to the (last) NaN, as torch
         for offset, window in enumerate(windows):
             np.copyto(winner, offset, where=np.isnan(padded[window]))
-    dy, share = _to_spatial_first(dy), np.empty_like(y)
+    dy, share = _to_spatial_first(dy), np.empty_like(best)
     dpadded = np.zeros_like(padded)
     for offset, window in enumerate(windows):
         np.multiply(dy, np.equal(winner, offset, out=hit), out=share)
@@ -157,16 +159,20 @@ def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return padded[top:padded.shape[0] - bottom, left:padded.shape[1] - right]
 
 
-_BACKWARD = {"corr2d": _corr2d_backward, "convolve2d": _convolve2d_backward, "conv2d": _conv2d_backward,
-             "conv_transpose2d": _conv_transpose2d_backward, "max_pool2d": _max_pool2d_backward,
-             "avg_pool2d": _avg_pool2d_backward}
-_FORWARD = {"corr2d": conv_layer.corr2d, "convolve2d": conv_layer.convolve2d, "conv2d": ops.conv2d,
-            "conv_transpose2d": ops.conv_transpose2d, "max_pool2d": ops.max_pool2d, "avg_pool2d": ops.avg_pool2d}
+# op -> (its forward, whose signature binds the inputs, and its backward pass)
+_OPS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., tuple]]] = {
+    "corr2d": (conv_layer.corr2d, _corr2d_backward),
+    "convolve2d": (conv_layer.convolve2d, _convolve2d_backward),
+    "conv2d": (ops.conv2d, _conv2d_backward),
+    "conv_transpose2d": (ops.conv_transpose2d, _conv_transpose2d_backward),
+    "max_pool2d": (ops.max_pool2d, _max_pool2d_backward),
+    "avg_pool2d": (ops.avg_pool2d, _avg_pool2d_backward),
+}
 
 
 def vjp(op: str, inputs: Sequence[Any], grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """One gradient per input of ``sum(op(*inputs, **kwargs) * grad_output)``, by the hand-derived backward
     passes above; None for an input that is None or not a tensor (kernel_size, ...)."""
-    arguments = inspect.signature(_FORWARD[op]).bind(*inputs, **(kwargs or {})).arguments
-    gradients = _BACKWARD[op](grad_output, **arguments)
+    forward, backward = _OPS[op]
+    gradients = backward(grad_output, **inspect.signature(forward).bind(*inputs, **(kwargs or {})).arguments)
     return tuple(gradients[i] if i < len(gradients) else None for i in range(len(inputs)))
