@@ -262,3 +262,17 @@ def test_conv2d_holds_one_im2col_buffer_at_a_time():
         finally:
             tracemalloc.stop()
         assert im2col < peak < im2col + 6 * x.nbytes  # plus x-sized copies (padding, upstream, gradients)
+
+
+@pytest.mark.parametrize("name, inputs, kwargs", [
+    ("conv2d", (np.zeros((0, 4, 6, 6)), np.ones((2, 4, 3, 3)), np.ones(2)), {"padding": 1}),
+    ("conv2d", (np.zeros((2, 0, 6, 6)), np.ones((3, 0, 3, 3))), {}),
+    ("conv_transpose2d", (np.zeros((0, 4, 6, 6)), np.ones((4, 2, 3, 3)), np.ones(2)), {"stride": 2}),
+    ("conv_transpose2d", (np.zeros((2, 0, 6, 6)), np.ones((0, 2, 3, 3))), {}),
+    ("max_pool2d", (np.zeros((0, 4, 6, 6)), 2), {}),
+    ("avg_pool2d", (np.zeros((2, 0, 6, 6)), 2), {})], ids=lambda value: value if isinstance(value, str) else "")
+def test_empty_batch_or_channels(name, inputs, kwargs):
+    y = getattr(tab, name)(*inputs, **kwargs)  # no input channels: sums of nothing, zeros
+    assert not y.any() and y.dtype == np.float64
+    for x, grad in zip(inputs, tab.vjp(name, inputs, None, kwargs), strict=True):
+        assert grad is None if not isinstance(x, np.ndarray) else (grad.shape == x.shape and not grad.any())

@@ -25,6 +25,7 @@ from .ops import (
     _offset_slices,
     _pad_channels_first,
     _pad_spatial_first,
+    _per_group,
     _real,
 )
 
@@ -68,12 +69,12 @@ def _conv2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     (n, c, h, w), (o, _, kh, kw), g = x.shape, weight.shape, args.groups
     dy = _upstream(dy, (n, o, *args.out_hw), x.dtype)
-    dy_rows = dy.transpose(1, 0, 2, 3).reshape(g, o // g, -1)  # (g, O/g, N*oh*ow), one copy
+    dy_rows = _per_group(dy.transpose(1, 0, 2, 3), g)  # (g, O/g, N*oh*ow), one copy
     padded = _pad_channels_first(x, args.pads)
     cols = _im2col(padded, (kh, kw), args.stride, args.dilation, args.out_hw, g)
     dweight = np.matmul(dy_rows, cols.transpose(0, 2, 1)).reshape(weight.shape)
     del cols  # one im2col-sized buffer at a time
-    dcols = np.matmul(weight.reshape(g, o // g, -1).transpose(0, 2, 1), dy_rows)
+    dcols = np.matmul(_per_group(weight, g).transpose(0, 2, 1), dy_rows)
     dpadded = _col2im(dcols.reshape(c, kh, kw, n, *args.out_hw), padded.shape[2:], args.stride, args.dilation)
     top, _, left, _ = args.pads
     dx = dpadded[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
@@ -97,8 +98,8 @@ def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, s
     dfull = np.zeros((args.out_channels, n, *args.full_hw), x.dtype)
     dfull[:, :, top:top + rows, left:left + cols_] = dy[:, :, :rows, :cols_].transpose(1, 0, 2, 3)
     dcols = _im2col(dfull, weight.shape[2:], args.stride, args.dilation, (h, w), g)  # (g, C_out/g*kh*kw, N*H*W)
-    x_rows = x.transpose(1, 0, 2, 3).reshape(g, c // g, -1)
-    dx = np.matmul(weight.reshape(g, c // g, -1), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
+    x_rows = _per_group(x.transpose(1, 0, 2, 3), g)
+    dx = np.matmul(_per_group(weight, g), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
     dweight = np.matmul(x_rows, dcols.transpose(0, 2, 1)).reshape(weight.shape)
     dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
     return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)

@@ -4,7 +4,8 @@ A convolution is im2col and one BLAS matrix product per group: the windows of th
 padded input are copied once into a contiguous matrix (C/groups*kh*kw rows, one
 column per output pixel) and multiplied by the weight. A transposed convolution is
 its adjoint: one matrix product, then col2im adds each kernel offset's rows back into
-the (uncropped) output. Pooling reduces one strided slice per kernel offset. The same
+the (uncropped) output. Pooling reduces one strided slice per kernel offset, on an
+(H, W, N*C) copy of the input so that each slice runs over long contiguous rows. The same
 helpers give the hand-derived backward passes in ``grads``.
 
 Every op computes in the common dtype of its inputs: float64 if any is float64, else float32.
@@ -41,7 +42,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     cols = _im2col(_pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw,
                    args.groups)
-    y = np.matmul(weight.reshape(args.groups, weight.shape[0] // args.groups, -1), cols)  # (g, O/g, N*oh*ow)
+    y = np.matmul(_per_group(weight, args.groups), cols)  # (g, O/g, N*oh*ow)
     return _to_nchw(y.reshape(weight.shape[0], x.shape[0], *args.out_hw), bias)
 
 
@@ -53,8 +54,8 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
                                  output_padding, dilation, groups)
     n, c, h, w = x.shape
     g, kernel = args.groups, weight.shape[2:]
-    rows = x.transpose(1, 0, 2, 3).reshape(g, c // g, n * h * w)
-    cols = np.matmul(weight.reshape(g, c // g, -1).transpose(0, 2, 1), rows)  # (g, C_out/g*kh*kw, N*H*W)
+    rows = _per_group(x.transpose(1, 0, 2, 3), g)  # (g, C_in/g, N*H*W)
+    cols = np.matmul(_per_group(weight, g).transpose(0, 2, 1), rows)  # (g, C_out/g*kh*kw, N*H*W)
     top, _, left, _ = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     size = (max(full_h, top + out_h), max(full_w, left + out_w))  # output_padding may reach past the full output
@@ -68,8 +69,11 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     padded = _pad_spatial_first(x, args.padded, -np.inf)
-    return _from_spatial_first(_window_max(padded, _offset_slices(args.kernel, args.stride, args.dilation,
-                                                                  args.out_hw)), x.shape)
+    first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
+    y = padded[first].copy()
+    for window in rest:
+        np.maximum(y, padded[window], out=y)  # a NaN propagates
+    return _from_spatial_first(y, x.shape)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -116,15 +120,6 @@ def _from_spatial_first(y: np.ndarray, nchw: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(y.transpose(2, 0, 1)).reshape(*nchw[:2], *y.shape[:2])
 
 
-def _window_max(padded: np.ndarray, windows: list[tuple[slice, slice]]) -> np.ndarray:
-    """The maximum over the kernel offsets' slices of ``padded`` (a NaN propagates)."""
-    first, *rest = windows
-    y = padded[first].copy()
-    for window in rest:
-        np.maximum(y, padded[window], out=y)
-    return y
-
-
 def _pad_channels_first(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     """NCHW ``x`` zero-padded and transposed to (C, N, H, W), in one copy."""
     n, c, h, w = x.shape
@@ -146,7 +141,7 @@ def _im2col(padded: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
                 ::dilation[0], ::dilation[1]]  # (C, N, oh, ow, kh, kw)
     cols = np.empty((c, *kernel, n, *out_hw), padded.dtype)
     np.copyto(cols, view.transpose(0, 4, 5, 1, 2, 3))
-    return cols.reshape(groups, -1, n * out_hw[0] * out_hw[1])
+    return cols.reshape(groups, c // groups * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1])
 
 
 def _col2im(cols: np.ndarray, size: tuple[int, ...], stride: tuple[int, int],
@@ -169,6 +164,11 @@ def _offset_slices(kernel: tuple[int, int], stride: tuple[int, int], dilation: t
     return [(slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
              slice(b * dilation[1], b * dilation[1] + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
             for a, b in np.ndindex(*kernel)]
+
+
+def _per_group(a: np.ndarray, groups: int) -> np.ndarray:
+    """``a``'s first axis split into ``groups`` equal blocks, its other axes flattened: (groups, rows, columns)."""
+    return a.reshape(groups, a.shape[0] // groups, int(np.prod(a.shape[1:])))
 
 
 def _to_nchw(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
