@@ -91,11 +91,12 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
 
 
 def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
-    """``data`` as a float32 or float64 array (``checks.float_dtype``); a ``TypeError`` naming ``name`` if not real."""
+    """``data`` as a float32 or float64 array (``checks.float_dtype`` of its own dtype: lists and Python
+    numbers have none, so they are float32); a ``TypeError`` naming ``name`` if it is not real."""
     array = to_array(data)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
-    return array.astype(float_dtype(array.dtype.name, dtype), copy=False)
+    return array.astype(float_dtype(str(getattr(data, "dtype", "float32")), dtype), copy=False)
 
 
 def _in_common_dtype(**named: Any) -> list[Any]:
