@@ -65,7 +65,7 @@ def normal(seed, *shape):
 
 # --- every backward pass against finite differences ---------------------------------------------
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(h=st.integers(1, 6), w=st.integers(1, 6), kh=small, kw=small, seed=st.integers(0, 2**16),
        convolve=st.booleans())
 def test_corr2d_and_convolve2d_backward(h, w, kh, kw, seed, convolve):
@@ -73,7 +73,7 @@ def test_corr2d_and_convolve2d_backward(h, w, kh, kw, seed, convolve):
     check_against_finite_differences("convolve2d" if convolve else "corr2d", (X, K), {}, seed)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 2), groups=small, cg=st.integers(1, 2), og=st.integers(1, 2), kh=small, kw=small,
        extra_h=st.integers(0, 3), extra_w=st.integers(0, 3), stride=pairs, padding=paddings, dilation=dilations,
        bias=st.booleans(), seed=st.integers(0, 2**16))
@@ -86,7 +86,7 @@ def test_conv2d_backward(n, groups, cg, og, kh, kw, extra_h, extra_w, stride, pa
                                                            groups=groups), seed)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 2), groups=st.integers(1, 2), cg=st.integers(1, 2), og=st.integers(1, 2), kh=small,
        kw=small, h=st.integers(1, 4), w=st.integers(1, 4), stride=pairs, padding=paddings, dilation=dilations,
        output_padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), bias=st.booleans(),
@@ -116,7 +116,7 @@ def pool_inputs(n, c, h, w, kernel_size, stride, padding, dilation, ceil_mode, s
     return normal(seed, n, c, h, w), dict(stride=stride, padding=padding, ceil_mode=ceil_mode)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(dilation=dilations, **pool_arguments)
 def test_max_pool2d_backward(n, c, h, w, kernel_size, stride, padding, dilation, ceil_mode, seed):
     x, kwargs = pool_inputs(n, c, h, w, kernel_size, stride, padding, dilation, ceil_mode, seed)
@@ -125,7 +125,7 @@ def test_max_pool2d_backward(n, c, h, w, kernel_size, stride, padding, dilation,
     check_against_finite_differences("max_pool2d", (x, kernel_size), dict(kwargs, dilation=dilation), seed)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(count_include_pad=st.booleans(), **pool_arguments)
 def test_avg_pool2d_backward(n, c, h, w, kernel_size, stride, padding, ceil_mode, count_include_pad, seed):
     x, kwargs = pool_inputs(n, c, h, w, kernel_size, stride, padding, 1, ceil_mode, seed)
@@ -155,7 +155,7 @@ def test_max_pool_padding_never_takes_the_gradient_and_a_nan_does():
 
 # --- conv_transpose2d is the adjoint of conv2d --------------------------------------------------
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(groups=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 3), kh=small, kw=small,
        h=st.integers(3, 9), w=st.integers(3, 9), stride=pairs, padding=paddings, dilation=dilations,
        seed=st.integers(0, 2**16))
