@@ -9,7 +9,7 @@ from importlib import metadata
 
 import numpy as np
 
-from . import backends, bench, chapter, parity
+from . import backends, bench, chapter, parity, section_demos
 
 
 def framework_version(name: str) -> str | None:
@@ -51,6 +51,8 @@ def demo(args: argparse.Namespace) -> int:
     import d2lconv as dc
 
     name = backends.canonical_name(args.backend) if args.backend else backends.get_backend()
+    if args.section:
+        return section_demos.walk(args.section, name)
     with dc.use_backend(name) as tab:
         print(f"d2lconv demo on backend '{name}' ({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__})\n")
         print("1. Cross-correlation (figure 6.2.1)")
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--lr", type=float, default=3e-2, help="learning rate (default: the book's 0.03)")
     demo_parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     demo_parser.add_argument("--seed", type=int, default=0, help="seed of the initial kernel (default: 0)")
+    demo_parser.add_argument("--section", choices=section_demos.SECTIONS,
+                             help="walk section 6.3, 6.4 or 6.5 instead of 6.2")
     demo_parser.set_defaults(run=demo)
 
     info_parser = commands.add_parser("info", help="list backends, installed or not, with versions")
