@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", default=list(NOTEBOOKS), help="default: all")
-    parser.add_argument("--backend", help=f"backend for {CHAPTER_NOTEBOOK} and the section notebooks (default: {STORED_BACKEND})")
+    parser.add_argument("--backend",
+                        help=f"backend for {CHAPTER_NOTEBOOK} and the section notebooks (default: {STORED_BACKEND})")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help="store the executed notebooks with their outputs")
     action.add_argument("--check", action="store_true", help="exit 1 if a stored notebook's outputs are stale")

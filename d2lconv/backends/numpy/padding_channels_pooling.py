@@ -26,7 +26,7 @@ def corr2d_multi_in(X: Any, K: Any) -> np.ndarray:
     """Cross-correlation of a multi-channel X (c, h, w) with K (c, kh, kw): one per channel, summed."""
     X, K = tensor(X), tensor(K)
     check_multi_in(X.shape, K.shape)
-    return sum(corr2d(x, k) for x, k in zip(X, K))
+    return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
 
 
 def corr2d_multi_in_out(X: Any, K: Any) -> np.ndarray:
