@@ -18,7 +18,6 @@ Quirks it works around:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -123,7 +122,7 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     kernel = kernel.reshape(g * c_out_g, c_in // g, kh, kw)[:, :, ::-1, ::-1]
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
-    extent_h, extent_w = (d * (k - 1) for d, k in zip(args.dilation, (kh, kw)))
+    extent_h, extent_w = (d * (k - 1) for d, k in zip(args.dilation, (kh, kw), strict=True))
     # Full output: pad (extent - 1) on both sides; a crop is a negative pad, output_padding a positive one.
     pads = [(extent_h - top, extent_h - full_h + top + out_h), (extent_w - left, extent_w - full_w + left + out_w)]
     y = lax.conv_general_dilated(x, kernel, (1, 1), pads, lhs_dilation=args.stride, rhs_dilation=args.dilation,
