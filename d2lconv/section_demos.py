@@ -46,15 +46,15 @@ def channels() -> None:
     """6.4: cross-correlation summed over input channels, one kernel per output channel, and 1x1 as a matmul."""
     import d2lconv as dc
 
-    X, K = dc.tensor(pcp.MULTI_IN_X), dc.tensor(pcp.MULTI_IN_K)
-    _show("X, 2 channels of 3x3 =", dc.to_numpy(X))
-    _show("K, 2 channels of 2x2 =", dc.to_numpy(K))
+    X, K = pcp.MULTI_IN_X, pcp.MULTI_IN_K
+    _show("X, 2 channels of 3x3 =", X)
+    _show("K, 2 channels of 2x2 =", K)
     _show("corr2d_multi_in(X, K): one corr2d per channel, summed =", dc.to_numpy(dc.corr2d_multi_in(X, K)))
-    K3 = np.stack([dc.to_numpy(K) + i for i in range(3)])
+    K3 = np.stack([np.asarray(K, np.float32) + i for i in range(3)])
     print(f"K = stack((K, K + 1, K + 2)): shape {K3.shape} (out channels, in channels, height, width)\n")
     _show("corr2d_multi_in_out(X, K) =", dc.to_numpy(dc.corr2d_multi_in_out(X, K3)))
     rng = np.random.default_rng(0)
-    X1, K1 = rng.standard_normal((3, 3, 3)), rng.standard_normal((2, 3, 1, 1))
+    X1, K1 = rng.standard_normal((3, 3, 3), np.float32), rng.standard_normal((2, 3, 1, 1), np.float32)
     Y1, Y2 = dc.to_numpy(dc.corr2d_multi_in_out_1x1(X1, K1)), dc.to_numpy(dc.corr2d_multi_in_out(X1, K1))
     print(f"1x1 kernels: corr2d_multi_in_out_1x1 (one matrix product) vs corr2d_multi_in_out: "
           f"sum |Y1 - Y2| = {np.abs(Y1 - Y2).sum():.2e}")
@@ -64,8 +64,8 @@ def pooling() -> None:
     """6.5: the book's pooling loop, the framework layers' padding and stride, and channels pooled apart."""
     import d2lconv as dc
 
-    X = dc.tensor(pcp.POOL_X)
-    _show("X =", dc.to_numpy(X))
+    X = pcp.POOL_X
+    _show("X =", X)
     _show("pool2d(X, (2, 2)) =", dc.to_numpy(dc.pool2d(X, (2, 2))))
     _show("pool2d(X, (2, 2), 'avg') =", dc.to_numpy(dc.pool2d(X, (2, 2), "avg")))
     X4 = pcp.pool_input()

@@ -7,6 +7,7 @@ from typing import Any
 from mxnet import np as mnp
 from mxnet.gluon import nn
 
+from ...checks import same_dtype_tensors
 from ...padding_channels_pooling import (COMP_CONV2D_INPUT, check_comp_conv2d, check_multi_in, check_multi_in_out,
                                          check_multi_in_out_1x1, check_pool2d)
 from .conv_layer import corr2d
@@ -26,21 +27,21 @@ def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[in
 
 def corr2d_multi_in(X: Any, K: Any) -> mnp.ndarray:
     """Cross-correlation of a multi-channel X (c, h, w) with K (c, kh, kw): one per channel, summed."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_multi_in(X.shape, K.shape)
     return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
 
 
 def corr2d_multi_in_out(X: Any, K: Any) -> mnp.ndarray:
     """One ``corr2d_multi_in`` per output channel of K (co, c, kh, kw), stacked: (co, oh, ow)."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_multi_in_out(X.shape, K.shape)
     return mnp.stack([corr2d_multi_in(X, k) for k in K], 0)
 
 
 def corr2d_multi_in_out_1x1(X: Any, K: Any) -> mnp.ndarray:
     """A 1x1 convolution as one matrix product: K (co, c) times X (c, h * w), the fully connected layer."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     c_o, h, w = check_multi_in_out_1x1(X.shape, K.shape)
     c_i = X.shape[0]
     return mnp.matmul(K.reshape((c_o, c_i)), X.reshape((c_i, h * w))).reshape((c_o, h, w))
