@@ -179,9 +179,10 @@ def test_zero_padding_is_right_only_for_non_negative_inputs(backend, kernel, str
 
 def test_float64_stays_float64_and_wins_over_float32(backend, rng):
     X, K = rng.standard_normal((2, 4, 4)), rng.standard_normal((3, 2, 2, 2))
-    outputs = [dc.corr2d_multi_in(X, K[0]), dc.corr2d_multi_in_out(X, K), dc.corr2d_multi_in_out_1x1(X, K[:, :, :1, :1]),
-               dc.pool2d(X[0], (2, 2)), dc.pool2d(X[0], (2, 2), "avg"),
-               dc.corr2d_multi_in_out(X.astype(np.float32), K), dc.corr2d_multi_in_out_1x1(X, K[:, :, :1, :1].astype(np.float32))]
+    K1 = K[:, :, :1, :1]
+    outputs = [dc.corr2d_multi_in(X, K[0]), dc.corr2d_multi_in_out(X, K), dc.corr2d_multi_in_out_1x1(X, K1),
+               dc.pool2d(X[0], (2, 2)), dc.pool2d(X[0], (2, 2), "avg"), dc.corr2d_multi_in_out(X.astype(np.float32), K),
+               dc.corr2d_multi_in_out_1x1(X, K1.astype(np.float32))]
     assert [dc.to_numpy(Y).dtype for Y in outputs] == [np.float64] * len(outputs)
     expected = np.stack([sum(correlate2d(X[c], K[o, c], mode="valid") for c in range(2)) for o in range(3)])
     np.testing.assert_allclose(dc.to_numpy(outputs[1]), expected, rtol=1e-12)
