@@ -28,6 +28,7 @@ __all__ = [
     "tensor", "to_numpy", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "edge_image", "edge_kernel",
     "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_output_size",
     "vjp",
+    "comp_conv2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1", "pool2d",
 ]
 
 
@@ -124,6 +125,32 @@ def __dir__() -> list[str]:
     """``dir(d2lconv)``: the public API and the submodules, not the names d2lconv imports for its own code."""
     return sorted(name for name in globals()
                   if name not in _IMPORTED_FOR_OWN_USE and (name.startswith("__") or not name.startswith("_")))
+def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
+    """The book's helper (6.3): the output (h, w) of the framework's own conv layer, 1 in and 1 out
+    channel, on an 8x8 input; ``padding`` (an int or (ph, pw)) goes on both sides."""
+    return _tab().comp_conv2d(kernel_size, padding, stride)
+
+
+def corr2d_multi_in(X: Any, K: Any) -> Any:
+    """Cross-correlation of X (c, h, w) with K (c, kh, kw): one ``corr2d`` per channel, summed (6.4)."""
+    return _tab().corr2d_multi_in(X, K)
+
+
+def corr2d_multi_in_out(X: Any, K: Any) -> Any:
+    """Cross-correlation of X (c, h, w) with K (co, c, kh, kw): one ``corr2d_multi_in`` per output channel."""
+    return _tab().corr2d_multi_in_out(X, K)
+
+
+def corr2d_multi_in_out_1x1(X: Any, K: Any) -> Any:
+    """A 1x1 convolution, K (co, c, 1, 1), as one matrix product: (co, c) @ (c, h * w), shaped (co, h, w)."""
+    return _tab().corr2d_multi_in_out_1x1(X, K)
+
+
+def pool2d(X: Any, pool_size: Any, mode: str = "max") -> Any:
+    """The book's pooling loop (6.5) over a 2-D X; ``mode`` is "max" or "avg"; no padding, stride 1."""
+    return _tab().pool2d(X, pool_size, mode)
+
+
 def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[Any, ...]:
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` with respect to each input.
 

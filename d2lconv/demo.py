@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, chapter
+from . import backends, chapter, section_demos
 from .cli_args import add_backend_option, non_negative_int, plot_path, positive_float
 
 
@@ -21,6 +21,8 @@ def demo(args: argparse.Namespace) -> int:
     import d2lconv as dc
 
     name = args.backend or backends.get_backend()
+    if args.section:
+        return section_demos.walk(args.section, name)
     with dc.use_backend(name) as tab:
         print(f"d2lconv demo on backend '{name}' ({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__})\n")
         print("1. Cross-correlation (figure 6.2.1)")
@@ -83,4 +85,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--lr", type=positive_float, default=3e-2, help="learning rate (default: the book's 0.03)")
     parser.add_argument("--epochs", type=non_negative_int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the initial kernel (default: 0)")
+    parser.add_argument("--section", choices=section_demos.SECTIONS,
+                        help="walk section 6.3, 6.4 or 6.5 instead of 6.2")
     parser.set_defaults(run=demo)

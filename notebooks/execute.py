@@ -25,12 +25,14 @@ from typing import Any
 import nbformat
 
 HERE = Path(__file__).resolve().parent
-NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb")
+# Sections 6.3 to 6.5, one notebook each; like conv_layer.ipynb they follow D2LCONV_BACKEND.
+SECTION_NOTEBOOKS = ("padding_and_strides.ipynb", "channels.ipynb", "pooling.ipynb")
+NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb", *SECTION_NOTEBOOKS)
 # The notebook that follows the chapter on D2LCONV_BACKEND; its stored outputs come from this backend.
 CHAPTER_NOTEBOOK = "conv_layer.ipynb"
 STORED_BACKEND = "numpy"
 # Notebooks whose outputs are the same on every run here (compare_backends shows timings).
-DETERMINISTIC = ("conv_layer.ipynb",)
+DETERMINISTIC = ("conv_layer.ipynb", *SECTION_NOTEBOOKS)
 CELL_TIMEOUT = 900  # seconds; compare_backends runs every backend's parity worker in one cell
 KERNEL_NAME = "python3"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL_NAME}
@@ -158,14 +160,15 @@ def _merge_streams(outputs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def _backend_for(name: str, backend: str | None) -> str | None:
-    return (backend or STORED_BACKEND) if name == CHAPTER_NOTEBOOK else None
+    return (backend or STORED_BACKEND) if name in (CHAPTER_NOTEBOOK, *SECTION_NOTEBOOKS) else None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="*", default=list(NOTEBOOKS), help="default: both")
-    parser.add_argument("--backend", help=f"backend for {CHAPTER_NOTEBOOK} (default: {STORED_BACKEND})")
+    parser.add_argument("notebooks", nargs="*", default=list(NOTEBOOKS), help="default: all")
+    parser.add_argument("--backend",
+                        help=f"backend for {CHAPTER_NOTEBOOK} and the section notebooks (default: {STORED_BACKEND})")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help="store the executed notebooks with their outputs")
     action.add_argument("--check", action="store_true", help="exit 1 if a stored notebook's outputs are stale")

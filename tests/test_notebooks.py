@@ -158,3 +158,99 @@ def test_compare_backends_shows_every_backend_agreeing():
     for cell_id in ("edge-maps", "loss-curves", "kernels", "book-defaults", "bench"):
         assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
     assert "frameworks imported in this kernel: none" in text("isolation")
+
+
+# Sections 6.3 to 6.5: what each notebook must print on every backend (cell id -> lines), and its figures.
+SECTION_PRINTS = {
+    "padding_and_strides.ipynb": {
+        "comp-conv2d": ["kernel 3, padding 1: (8, 8)  (formula: (8, 8))",
+                        "kernel (5, 3), padding (2, 1): (8, 8)  (formula: (8, 8))"],
+        "stride-figure": ["output: [[0.0, 8.0], [6.0, 8.0]]"],
+        "strided-shapes": ["kernel 3, padding 1, stride 2: (4, 4)  (formula: (4, 4))",
+                           "kernel (3, 5), padding (0, 1), stride (3, 4): (2, 2)  (formula: (2, 2))"],
+        "tabs-differ": ["(1, 1, 1, 1)                (4, 4)   'same'   (0, 1, 0, 1)   (4, 4)   False",
+                        "(0, 0, 1, 1)                (2, 2)   'valid'  (0, 0, 0, 0)   (2, 1)   False"],
+        "ex-formula": ["exercise 1: 2 2 -> (2, 2)", "formula == dc.conv_output_size in all 824 cases: True",
+                       "formula == the framework's own layer (dc.comp_conv2d) in all 12 sampled cases: True"],
+        "ex-mirror": ["scipy correlate2d(boundary='symm'): True"],
+        "ex-half-code": ["== np.kron(X, ones(2, 2)): True"],
+    },
+    "channels.ipynb": {
+        "multi-in": ["56", "72", "104", "120"],
+        "multi-out": ["K.shape = (3, 2, 2, 2)", "76", "100", "148", "172", "96", "128", "192", "224"],
+        "one-by-one": ["Y1 == Y2 to 1e-6: True; shape (2, 3, 3)"],
+        "dense": ["1x1 convolution == a dense layer on each pixel: True"],
+        "ex-compose": ["== one kernel of shape (4, 4): True"],
+        "ex-cost-code": ["im2col matmul == dc.conv2d: True", "multiply-adds: formula 442,368, matmul 442,368",
+                         "doubling c_i and c_o: 4.0 x"],
+        "ex-exact-code": ["both within 1e-5 of the float64 answer: True"],
+        "ex-blocks-code": ["block-diagonal matrix product: True"],
+    },
+    "pooling.ipynb": {
+        "pool-check": ["'max') == dc.max_pool2d(X, (2, 3), stride=1): True",
+                       "'avg') == dc.avg_pool2d(X, (2, 3), stride=1): True"],
+        "padding-k3": ["10."],
+        "tabs-differ": ["padding=1 (torch, MXNet, Paddle tabs)     [[5.0, 7.0], [13.0, 15.0]]",
+                        "tf.pad zeros [1, 0], 'valid' (TF tab)     [[5.0, 7.0], [13.0, 15.0]]",
+                        "padding=1 (torch, MXNet, Paddle tabs)     [[-1.0, -2.0], [-5.0, -6.0]]",
+                        "tf.pad zeros [1, 0], 'valid' (TF tab)     [[0.0, 0.0], [0.0, -6.0]]",
+                        "Keras padding='same'                      [[10.0, 11.0], [14.0, 15.0]]"],
+        "ex-avg-conv": ["window 2, stride 2, padding 0: conv2d == avg_pool2d: True",
+                        "window 3, stride 1, padding 1: conv2d == avg_pool2d: True",
+                        "window (2, 3), stride (2, 1), padding (1, 0): conv2d == avg_pool2d: True"],
+        "ex-max-relu-code": ["convolution + two ReLU layers == max_pool2d(X, 2): True"],
+        "ex-min-code": ["min pooling == -max_pool2d(-X): True"],
+        "ex-gradient": ["== the winner-takes-the-gradient rule: True"],
+    },
+}
+SECTION_NUMBERS = {  # cells whose printed decimals are the book's numbers
+    ("channels.ipynb", "multi-in"): [56.0, 72.0, 104.0, 120.0],
+    ("pooling.ipynb", "pool-max"): [4.0, 5.0, 7.0, 8.0],
+    ("pooling.ipynb", "pool-avg"): [2.0, 3.0, 5.0, 6.0],
+    ("pooling.ipynb", "padding-p1-s2"): [5.0, 7.0, 13.0, 15.0],
+    ("pooling.ipynb", "padding-rect"): [5.0, 7.0, 13.0, 15.0],
+    ("pooling.ipynb", "channels"): [5.0, 7.0, 13.0, 15.0, 6.0, 8.0, 14.0, 16.0],
+}
+SECTION_FIGURES = {
+    "padding_and_strides.ipynb": ("padding-figure", "stride-figure", "ex-mirror"),
+    "channels.ipynb": ("multi-in-figure", "dense"),
+    "pooling.ipynb": ("pool-figure", "padding-figure", "ex-gradient"),
+}
+
+
+def printed(nb: Any, cell_id: str) -> str:
+    """What a cell printed and displayed; stream pieces joined as printed (the kernel may split one print)."""
+    cell = next(cell for cell in nb.cells if cell.get("id") == cell_id)
+    return "".join(output.text if output.output_type == "stream" else
+                   "\n".join(output.get("data", {}).get(kind, "") for kind in ("text/plain", "text/markdown"))
+                   for output in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("notebook", nbrun.SECTION_NOTEBOOKS)
+@pytest.mark.parametrize("name", backends.BACKENDS)
+def test_section_notebook_runs_the_section(name, notebook, request):
+    if name not in chosen_backends(request.config):
+        pytest.skip(f"not chosen with --backend ({', '.join(chosen_backends(request.config))})")
+    if not backends.is_installed(name):
+        pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")
+    nb = executed(notebook, name)
+    assert f"backend {name!r}" in printed(nb, "setup")
+    for cell_id, lines in SECTION_PRINTS[notebook].items():
+        text = printed(nb, cell_id)
+        for line in lines:
+            assert line in text, f"{notebook} cell {cell_id} on {name}: {line!r} not in {text!r}"
+    for (book, cell_id), expected in SECTION_NUMBERS.items():
+        if book == notebook:
+            assert numbers(printed(nb, cell_id)).tolist() == expected, cell_id
+    for cell_id in SECTION_FIGURES[notebook]:
+        assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
+    assert not stderr_of(nb), f"framework noise reached the notebook: {stderr_of(nb)}"
+
+
+@pytest.mark.parametrize("notebook", nbrun.SECTION_NOTEBOOKS)
+def test_section_notebook_stored_outputs_are_current(notebook):
+    stored = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+    fresh = nbrun.normalise(executed(notebook, nbrun.STORED_BACKEND))
+    assert nbrun.comparable(stored) == nbrun.comparable(fresh), (
+        f"the stored outputs of {notebook} are stale: regenerate them with "
+        f"python notebooks/execute.py --write {notebook}")
