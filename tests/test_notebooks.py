@@ -24,7 +24,7 @@ for _module in ("nbformat", "nbclient", "ipykernel", "matplotlib"):
 import nbformat  # noqa: E402
 
 import d2lconv as dc  # noqa: E402
-from d2lconv import backends  # noqa: E402
+from d2lconv import backends, runner  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 _spec = importlib.util.spec_from_file_location("d2lconv_notebooks_execute", NOTEBOOKS / "execute.py")
@@ -78,16 +78,17 @@ def stderr_of(nb: Any) -> list[str]:
             if output.output_type == "stream" and output.name == "stderr"]
 
 
-def chosen_backends(config: pytest.Config) -> list[str]:
-    return [backends.canonical_name(name) for name in config.getoption("backend", default=None) or backends.BACKENDS]
+def kernel_plan(config: pytest.Config) -> dict[str, str]:
+    """Which backends get a kernel of their own: those chosen with --backend, or every installed one."""
+    return runner.plan(config.getoption("backend", default=None) or None, backends.available_backends())
 
 
 @pytest.mark.parametrize("name", backends.BACKENDS)
 def test_conv_layer_runs_the_chapter(name, request):
-    if name not in chosen_backends(request.config):
-        pytest.skip(f"not chosen with --backend ({', '.join(chosen_backends(request.config))})")
-    if not backends.is_installed(name):
-        pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")
+    decision = kernel_plan(request.config)[name]
+    if decision != "run":
+        detail = runner.skip_detail(decision, name) or "not chosen with --backend"
+        pytest.skip(f"{name} {decision} ({detail})")
     nb = executed(CHAPTER, name)
     text = lambda cell_id: nbrun.cell_text(nb, cell_id)  # noqa: E731
 
