@@ -159,3 +159,20 @@ def test_compare_backends_shows_every_backend_agreeing():
     for cell_id in ("edge-maps", "loss-curves", "kernels", "book-defaults", "bench"):
         assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
     assert "frameworks imported in this kernel: none" in text("isolation")
+
+
+def test_check_says_what_it_checked_and_what_not():
+    """``execute.py --check``'s verdict, on the stored notebooks standing in for fresh runs (no kernel)."""
+    for name in (CHAPTER, COMPARE):
+        stored = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert nbrun.check_stored(NOTEBOOKS / name, nbrun.normalise(stored)) == []
+    chapter = " ".join(nbrun.checked_lines(CHAPTER, stored, "numpy"))
+    assert "run without error in a fresh kernel on numpy" in chapter and "stored outputs of all" in chapter
+    compare = nbrun.checked_lines(COMPARE, nbformat.read(NOTEBOOKS / COMPARE, as_version=4), None)
+    assert any(line.startswith("NOT checked: the stored outputs") for line in compare)
+    assert f"installed here: {', '.join(dc.available_backends())}" in " ".join(compare)
+    changed = nbrun.normalise(nbformat.read(NOTEBOOKS / CHAPTER, as_version=4))
+    cell = next(cell for cell in changed.cells if cell.get("id") == "learn-custom")
+    cell.outputs[0]["text"] = "a different number\n"
+    assert nbrun.check_stored(NOTEBOOKS / CHAPTER, changed) == [
+        "stored outputs differ from a fresh run in cells: learn-custom"]
