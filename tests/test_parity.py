@@ -274,7 +274,8 @@ def assert_schema(report: dict) -> None:
     """Every key and type of the report documented in ``d2lconv.parity``'s docstring."""
     assert list(report) == ["reference", "tolerance", "backends", "checks", "agree", "exit_code"]
     assert report["reference"] == "numpy"
-    assert set(report["tolerance"]) == {"rtol", "atol"} and all(isinstance(v, float) for v in report["tolerance"].values())
+    assert set(report["tolerance"]) == {"rtol", "atol"}
+    assert all(isinstance(value, float) for value in report["tolerance"].values())
     assert list(report["backends"]) == list(dc.BACKENDS)
     statuses = {"ok", "not installed", "not requested", "missing", "crashed", "timed out", "error"}
     for entry in report["backends"].values():
