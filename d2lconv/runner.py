@@ -101,17 +101,17 @@ def result_channel() -> Iterator[Callable[[Any], None]]:
     what a framework prints cannot mix with it.
     """
     fd = os.environ.get(RESULT_FD_VAR)
-    if fd is not None:
-        with os.fdopen(int(fd), "w") as out:
-            yield lambda value: (json.dump(value, out), out.flush())
-        return
-    sys.stdout.flush()
-    out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    try:
-        yield lambda value: (json.dump(value, out), out.flush())
-    finally:
-        out.close()
+    if fd is None:  # run by hand: the real stdout carries the JSON, fd 1 goes to stderr
+        sys.stdout.flush()
+        fd = str(os.dup(1))
+        os.dup2(2, 1)
+    with os.fdopen(int(fd), "w") as out:
+
+        def write(value: Any) -> None:
+            json.dump(value, out)
+            out.flush()
+
+        yield write
 
 
 # --- in the parent -------------------------------------------------------------------------------------------------
