@@ -337,3 +337,22 @@ def test_per_check_tolerances_and_informational_rows(recorded):
     text = console.export_text()
     assert "figure_6_2_1 (rtol 0e+00, atol 1e-9)" in text and "edge_map (informational)" in text
     assert "agree: torch = numpy on 2 checks (exit 0)" in text
+
+
+def test_an_interrupted_run_leaves_no_worker_behind(tmp_path):
+    """Ctrl-C in the parent: the workers lead their own sessions, so the runner kills them itself."""
+    pids = tmp_path / "pids"
+    sleeper = [sys.executable, "-c", f"import os, time; open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n'); "
+               "time.sleep(60)"]
+
+    def interrupt(name: str) -> None:
+        if name == "torch":
+            import threading
+            threading.Timer(2.0, signal.raise_signal, (signal.SIGINT,)).start()
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_planned({"numpy": "run", "torch": "run"}, lambda name: sleeper, timeout=60, jobs=2,
+                           on_start=interrupt)
+    for pid in map(int, pids.read_text().split()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
