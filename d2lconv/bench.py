@@ -254,7 +254,7 @@ def render(report: dict[str, Any], console: Any) -> None:
                    f"(numpy ≤ {NUMPY_NATIVE_LIMIT:g})", f"loop/corr2d @{LOOP_SIZE}\n≥ {LOOP_LIMIT:g}"):
         summary.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
     found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
-    skipped = {}
+    skipped: dict[str, list[str]] = {}
     for name, entry in report["backends"].items():
         if entry["status"] in SKIPPED:
             skipped.setdefault(entry["status"], []).append(name)

@@ -86,7 +86,8 @@ def stable_lr(X: np.ndarray, kernel_size: tuple[int, int], layer: str = "builtin
     with step lr converges exactly when ``lr < 2 / max eig(H)``; the step
     ``2 / (max eig(H) + min eig(H))`` contracts the slowest and fastest directions alike.
     """
-    patches = np.asarray(X, np.float64).ravel()[patch_index(X.shape, kernel_size)]
+    height, width = X.shape
+    patches = np.asarray(X, np.float64).ravel()[patch_index((height, width), kernel_size)]
     if layer == "custom":
         patches = np.hstack([patches, np.ones((len(patches), 1))])
     eigenvalues = np.linalg.eigvalsh(2 * patches.T @ patches)

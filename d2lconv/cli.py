@@ -11,6 +11,7 @@ is ``d2lconv: ...`` and exit 1. Never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def _one_line(error: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(error).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("d2lconv: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (d2lconv demo | head): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:  # noqa: BLE001 - the command line shows one line, never a traceback
         print(f"d2lconv: {args.command} failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
         return 1

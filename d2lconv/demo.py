@@ -12,7 +12,7 @@ from . import backends, chapter, section_demos
 from .cli_args import add_backend_option, non_negative_int, plot_path, positive_float
 
 
-def _show(title: str, array: np.ndarray) -> None:
+def _show(title: str, array: Any) -> None:
     print(f"{title}\n{np.array2string(np.asarray(array), precision=4, suppress_small=True)}\n")
 
 

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,17 +102,17 @@ def result_channel() -> Iterator[Callable[[Any], None]]:
     what a framework prints cannot mix with it.
     """
     fd = os.environ.get(RESULT_FD_VAR)
-    if fd is not None:
-        with os.fdopen(int(fd), "w") as out:
-            yield lambda value: (json.dump(value, out), out.flush())
-        return
-    sys.stdout.flush()
-    out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    try:
-        yield lambda value: (json.dump(value, out), out.flush())
-    finally:
-        out.close()
+    if fd is None:  # run by hand: the real stdout carries the JSON, fd 1 goes to stderr
+        sys.stdout.flush()
+        fd = str(os.dup(1))
+        os.dup2(2, 1)
+    with os.fdopen(int(fd), "w") as out:
+
+        def write(value: Any) -> None:
+            json.dump(value, out)
+            out.flush()
+
+        yield write
 
 
 # --- in the parent -------------------------------------------------------------------------------------------------
@@ -134,11 +135,24 @@ def signal_name(number: int) -> str:
         return str(number)
 
 
+_running: set[subprocess.Popen] = set()  # live workers, killed if the parent is interrupted
+_running_lock = threading.Lock()
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     """Kill the worker and whatever it started (it leads its own process group)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def kill_running() -> None:
+    """Kill every worker still running (on Ctrl-C: workers lead their own sessions, so none saw it)."""
+    with _running_lock:
+        running = list(_running)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> WorkerRun:
@@ -150,6 +164,8 @@ def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | 
         process = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, errors="replace", env=environment,
                                    pass_fds=(channel.fileno(),), start_new_session=True)
+        with _running_lock:
+            _running.add(process)
         try:
             printed, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -158,6 +174,9 @@ def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | 
         except BaseException:  # KeyboardInterrupt included: never leave a worker behind
             _kill_group(process)
             raise
+        finally:
+            with _running_lock:
+                _running.discard(process)
         seconds = round(time.perf_counter() - start, 2)
         if process.returncode < 0:
             return WorkerRun("crashed", f"killed by signal {signal_name(-process.returncode)}", seconds)
@@ -193,4 +212,10 @@ def run_planned(decisions: Mapping[str, str], command: Callable[[str], Sequence[
         return {name: run(name) for name in names}
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {name: pool.submit(run, name) for name in names}
-        return {name: future.result() for name, future in futures.items()}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:  # Ctrl-C reaches this thread only: end the workers so the pool can close
+            for future in futures.values():
+                future.cancel()
+            kill_running()
+            raise

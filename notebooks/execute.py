@@ -3,7 +3,8 @@
     python notebooks/execute.py                  # run both notebooks, report, write nothing
     python notebooks/execute.py --backend torch  # conv_layer.ipynb on another backend
     python notebooks/execute.py --write          # regenerate the stored outputs
-    python notebooks/execute.py --check          # are the stored outputs current? (exit 1 if not)
+    python notebooks/execute.py --check          # are the stored notebooks current? says what it checked
+                                                 #   and what not (exit 1 if stale)
 
 The notebooks are stored WITH their outputs, so that they read well on a code host,
 in a normal form that does not change from one run to the next: no timing metadata,
@@ -163,6 +164,44 @@ def _backend_for(name: str, backend: str | None) -> str | None:
     return (backend or STORED_BACKEND) if name in (CHAPTER_NOTEBOOK, *SECTION_NOTEBOOKS) else None
 
 
+def _installed_backends() -> str:
+    """The backends a notebook that runs ``d2lconv parity`` compares here, and those it cannot."""
+    from d2lconv import backends, runner
+
+    decisions = runner.plan(None, backends.available_backends())
+    absent = [name for name, decision in decisions.items() if decision != "run"]
+    return ", ".join(runner.to_run(decisions)) + (f" (not installed here: {', '.join(absent)})" if absent else "")
+
+
+def check_stored(path: Path, executed: Any) -> list[str]:
+    """Why the stored notebook at ``path`` is stale compared with a fresh run (empty: it is not)."""
+    stored = nbformat.read(path, as_version=4)
+    problems = []
+    if normalise(stored) != stored:
+        problems.append("not stored in normal form (run metadata, execution counts or kernel spec differ)")
+    if path.name in DETERMINISTIC:
+        fresh = dict(comparable(executed))
+        differing = [cell_id for cell_id, outputs in comparable(stored) if fresh.get(cell_id) != outputs]
+        if differing or len(fresh) != len(comparable(stored)):
+            problems.append(f"stored outputs differ from a fresh run in cells: {', '.join(differing) or 'the list'}")
+    return problems
+
+
+def checked_lines(name: str, executed: Any, backend: str | None) -> list[str]:
+    """What ``--check`` verified for notebook ``name``, and what it did not, in plain words."""
+    cells = sum(cell.cell_type == "code" for cell in executed.cells)
+    ran = f"on {backend}" if backend else f"on the backends installed here: {_installed_backends()}"
+    lines = [f"checked: all {cells} code cells run without error in a fresh kernel {ran}",
+             "checked: the stored file is in normal form"]
+    if name in DETERMINISTIC:
+        lines.append(f"checked: the stored outputs of all {cells} code cells equal this run's "
+                     f"(numbers as printed, figures by type)")
+    else:
+        lines.append("NOT checked: the stored outputs (they hold timings and the backends of the machine "
+                     "that wrote them); the tests compare this run's numbers: pytest tests/test_notebooks.py")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -171,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"backend for {CHAPTER_NOTEBOOK} and the section notebooks (default: {STORED_BACKEND})")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help="store the executed notebooks with their outputs")
-    action.add_argument("--check", action="store_true", help="exit 1 if a stored notebook's outputs are stale")
+    action.add_argument("--check", action="store_true", help="exit 1 if a stored notebook is stale; prints what "
+                        "was checked (conv_layer: every output; compare_backends: that it runs, not its timings)")
     args = parser.parse_args(argv)
     if args.write and args.backend not in (None, STORED_BACKEND):
         parser.error(f"the stored {CHAPTER_NOTEBOOK} is run on {STORED_BACKEND}; --write takes no --backend")
@@ -179,20 +219,21 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.notebooks:
         path = HERE / Path(name).name
         backend = _backend_for(path.name, args.backend)
-        print(f"executing {path.name}" + (f" on {backend}" if backend else ""), flush=True)
+        print(f"executing {path.name} " + (f"on {backend}" if backend else f"on {_installed_backends()}"), flush=True)
         executed = normalise(execute(path, backend))
         if args.write:
             nbformat.validate(executed)
             nbformat.write(executed, path)
             print(f"  wrote {path}")
         elif args.check:
-            stored = nbformat.read(path, as_version=4)
-            outdated = path.name in DETERMINISTIC and comparable(stored) != comparable(executed)
-            if outdated or normalise(stored) != stored:
+            problems = check_stored(path, executed)
+            for line in problems or checked_lines(path.name, executed, backend):
+                print(f"  {line}")
+            if problems:
                 stale.append(path.name)
-                print(f"  STALE: {path.name}; regenerate with: python notebooks/execute.py --write {path.name}")
+                print(f"  STALE: regenerate with: python notebooks/execute.py --write {path.name}")
             else:
-                print("  stored outputs are current")
+                print("  current, as far as checked above")
         else:
             print(f"  ok: {len(images(executed))} figures")
     return 1 if stale else 0

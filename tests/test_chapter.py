@@ -276,3 +276,10 @@ def test_every_tab_function_validates_its_input(backend, name):
         getattr(backend, name)(np.ones((3, 3)), np.ones(2))
     with pytest.raises(ValueError, match=r"K is empty"):
         getattr(backend, name)(np.ones((3, 3)), np.ones((0, 2)))
+
+
+def test_dir_shows_the_api_not_the_names_d2lconv_imports_for_itself():
+    shown = dir(dc)
+    assert not {"Any", "annotations", "np", "names_inputs"} & set(shown)
+    assert set(dc.__all__) <= set(shown) and "__version__" in shown and "backends" in shown
+    assert dc.np is np  # still there for code that used it, just not advertised

@@ -24,7 +24,7 @@ for _module in ("nbformat", "nbclient", "ipykernel", "matplotlib"):
 import nbformat  # noqa: E402
 
 import d2lconv as dc  # noqa: E402
-from d2lconv import backends  # noqa: E402
+from d2lconv import backends, runner  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 _spec = importlib.util.spec_from_file_location("d2lconv_notebooks_execute", NOTEBOOKS / "execute.py")
@@ -78,16 +78,17 @@ def stderr_of(nb: Any) -> list[str]:
             if output.output_type == "stream" and output.name == "stderr"]
 
 
-def chosen_backends(config: pytest.Config) -> list[str]:
-    return [backends.canonical_name(name) for name in config.getoption("backend", default=None) or backends.BACKENDS]
+def kernel_plan(config: pytest.Config) -> dict[str, str]:
+    """Which backends get a kernel of their own: those chosen with --backend, or every installed one."""
+    return runner.plan(config.getoption("backend", default=None) or None, backends.available_backends())
 
 
 @pytest.mark.parametrize("name", backends.BACKENDS)
 def test_conv_layer_runs_the_chapter(name, request):
-    if name not in chosen_backends(request.config):
-        pytest.skip(f"not chosen with --backend ({', '.join(chosen_backends(request.config))})")
-    if not backends.is_installed(name):
-        pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")
+    decision = kernel_plan(request.config)[name]
+    if decision != "run":
+        detail = runner.skip_detail(decision, name) or "not chosen with --backend"
+        pytest.skip(f"{name} {decision} ({detail})")
     nb = executed(CHAPTER, name)
     text = lambda cell_id: nbrun.cell_text(nb, cell_id)  # noqa: E731
 
@@ -229,10 +230,10 @@ def printed(nb: Any, cell_id: str) -> str:
 @pytest.mark.parametrize("notebook", nbrun.SECTION_NOTEBOOKS)
 @pytest.mark.parametrize("name", backends.BACKENDS)
 def test_section_notebook_runs_the_section(name, notebook, request):
-    if name not in chosen_backends(request.config):
-        pytest.skip(f"not chosen with --backend ({', '.join(chosen_backends(request.config))})")
-    if not backends.is_installed(name):
-        pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")
+    decision = kernel_plan(request.config)[name]
+    if decision != "run":
+        detail = runner.skip_detail(decision, name) or "not chosen with --backend"
+        pytest.skip(f"{name} {decision} ({detail})")
     nb = executed(notebook, name)
     assert f"backend {name!r}" in printed(nb, "setup")
     for cell_id, lines in SECTION_PRINTS[notebook].items():
@@ -254,3 +255,18 @@ def test_section_notebook_stored_outputs_are_current(notebook):
     assert nbrun.comparable(stored) == nbrun.comparable(fresh), (
         f"the stored outputs of {notebook} are stale: regenerate them with "
         f"python notebooks/execute.py --write {notebook}")
+def test_check_says_what_it_checked_and_what_not():
+    """``execute.py --check``'s verdict, on the stored notebooks standing in for fresh runs (no kernel)."""
+    for name in (CHAPTER, COMPARE):
+        stored = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert nbrun.check_stored(NOTEBOOKS / name, nbrun.normalise(stored)) == []
+    chapter = " ".join(nbrun.checked_lines(CHAPTER, stored, "numpy"))
+    assert "run without error in a fresh kernel on numpy" in chapter and "stored outputs of all" in chapter
+    compare = nbrun.checked_lines(COMPARE, nbformat.read(NOTEBOOKS / COMPARE, as_version=4), None)
+    assert any(line.startswith("NOT checked: the stored outputs") for line in compare)
+    assert f"installed here: {', '.join(dc.available_backends())}" in " ".join(compare)
+    changed = nbrun.normalise(nbformat.read(NOTEBOOKS / CHAPTER, as_version=4))
+    cell = next(cell for cell in changed.cells if cell.get("id") == "learn-custom")
+    cell.outputs[0]["text"] = "a different number\n"
+    assert nbrun.check_stored(NOTEBOOKS / CHAPTER, changed) == [
+        "stored outputs differ from a fresh run in cells: learn-custom"]

@@ -244,7 +244,7 @@ def test_every_installed_backend_agrees_with_numpy(request):
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     report = json.loads(done.stdout)
     problems = {name: (entry["status"], entry["detail"]) for name, entry in report["backends"].items()
-                if entry["status"] in parity.FAILED}
+                if entry["status"] in runner.FAILED}
     differing = {check["name"]: {name: cell for name, cell in check["cells"].items() if not cell["ok"]}
                  for check in report["checks"] if not all(cell["ok"] for cell in check["cells"].values())}
     assert (problems, differing) == ({}, {})
@@ -275,7 +275,8 @@ def assert_schema(report: dict) -> None:
     """Every key and type of the report documented in ``d2lconv.parity``'s docstring."""
     assert list(report) == ["reference", "tolerance", "backends", "checks", "agree", "exit_code"]
     assert report["reference"] == "numpy"
-    assert set(report["tolerance"]) == {"rtol", "atol"} and all(isinstance(v, float) for v in report["tolerance"].values())
+    assert set(report["tolerance"]) == {"rtol", "atol"}
+    assert all(isinstance(value, float) for value in report["tolerance"].values())
     assert list(report["backends"]) == list(dc.BACKENDS)
     statuses = {"ok", "not installed", "not requested", "missing", "crashed", "timed out", "error"}
     for entry in report["backends"].values():
@@ -337,3 +338,22 @@ def test_per_check_tolerances_and_informational_rows(recorded):
     text = console.export_text()
     assert "figure_6_2_1 (rtol 0e+00, atol 1e-9)" in text and "edge_map (informational)" in text
     assert "agree: torch = numpy on 2 checks (exit 0)" in text
+
+
+def test_an_interrupted_run_leaves_no_worker_behind(tmp_path):
+    """Ctrl-C in the parent: the workers lead their own sessions, so the runner kills them itself."""
+    pids = tmp_path / "pids"
+    sleeper = [sys.executable, "-c", f"import os, time; open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n'); "
+               "time.sleep(60)"]
+
+    def interrupt(name: str) -> None:
+        if name == "torch":
+            import threading
+            threading.Timer(2.0, signal.raise_signal, (signal.SIGINT,)).start()
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_planned({"numpy": "run", "torch": "run"}, lambda name: sleeper, timeout=60, jobs=2,
+                           on_start=interrupt)
+    for pid in map(int, pids.read_text().split()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
