@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from . import chapter
+from . import chapter, lenet
 from .backends import (ALIASES, BACKENDS, BackendError, available_backends, get_backend, load_backend,
                        set_backend, use_backend)
 from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
+from .lenet import Digits, LeNetFit, digits
 from .padding import conv_output_size
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "available_backends", "get_backend", "load_backend", "set_backend", "use_backend",
     "tensor", "to_numpy", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "edge_image", "edge_kernel",
     "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_output_size",
+    "Digits", "LeNetFit", "LeNet", "layer_summary", "digits", "train_lenet",
 ]
 
 
@@ -106,3 +108,29 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
                count_include_pad: bool = True) -> Any:
     """2-D average pooling of NCHW x; ``count_include_pad=False`` leaves padding out of the divisor."""
     return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def LeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
+    """The book's LeNet-5 (sigmoid, average pooling) in the active framework's own layers.
+
+    Xavier-uniform weights and zero biases are drawn from ``seed`` by NumPy and loaded in
+    the framework's layouts, so every backend starts from the same network.
+    """
+    return _tab().LeNet(seed)
+
+
+def layer_summary(net: Any) -> list[tuple[str, tuple[int, ...]]]:
+    """[(layer name, output shape), ...] of a LeNet for one 1x28x28 image, shapes as (C, H, W) or (features,)."""
+    return _tab().layer_summary(net)
+
+
+def train_lenet(data: Any = None, epochs: int = lenet.EPOCHS, lr: float | None = None, batch_size: int | None = None,
+                seed: int = 0, on_epoch: Any = None) -> LeNetFit:
+    """Train the seeded LeNet by plain minibatch SGD on the cross-entropy, on the active backend.
+
+    ``data``: ``(train_x, train_y, test_x, test_y)`` (images (N, 1, 28, 28), labels 0..9), by
+    default ``digits()``; ``lr`` and ``batch_size`` default to 0.9 and 32 (chosen for the digits).
+    One ``seed`` gives the same loss curve on every backend. ``on_epoch(epoch, fit)`` is called
+    after each epoch (for a progress bar).
+    """
+    return lenet.train_lenet(_tab(), data, epochs, lr, batch_size, seed, on_epoch)

@@ -1,0 +1,81 @@
+"""Section 6.6, LeNet, in the tensorflow tab: ``keras.Sequential`` on NHWC images, ``GradientTape``, Keras SGD.
+
+Keras keeps images channels-last, so NCHW batches are transposed to NHWC on the way in,
+and the writer loads the first dense layer with its rows permuted from d2lconv's
+flatten order (C, H, W) to Keras's (H, W, C).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from ...lenet import IMAGE_SHAPE, lenet_network
+from .network import build_network
+
+
+def LeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 as Keras's own ``Sequential`` (NHWC); weights drawn from ``seed`` by NumPy."""
+    return build_network(lenet_network(seed))
+
+
+def to_nhwc(X: np.ndarray) -> tf.Tensor:
+    """NCHW images as the NHWC tensor Keras layers take."""
+    return tf.constant(np.ascontiguousarray(X.transpose(0, 2, 3, 1)))
+
+
+def layer_summary(net: tf.keras.Sequential) -> list[tuple[str, tuple[int, ...]]]:
+    """Each layer's name and output shape (C, H, W or features) for one 1x28x28 image; activations left out."""
+    X = to_nhwc(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    summary = []
+    for layer in net.layers:
+        X = layer(X)
+        if not isinstance(layer, tf.keras.layers.Activation):
+            shape = tuple(X.shape[1:])
+            summary.append((type(layer).__name__, (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape))
+    return summary
+
+
+def predict(net: tf.keras.Sequential, X: np.ndarray) -> np.ndarray:
+    """The logits of NCHW images ``X``, as NumPy."""
+    return net(to_nhwc(X), training=False).numpy()
+
+
+def evaluate_accuracy(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of images whose largest logit is their label."""
+    return float(np.mean(predict(net, X).argmax(1) == y))
+
+
+class Trainer:
+    """Plain minibatch SGD on the cross-entropy: ``GradientTape`` and Keras SGD, in one ``tf.function``."""
+
+    def __init__(self, net: tf.keras.Sequential, lr: float) -> None:
+        self.net = net
+        self.loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.optimizer = tf.keras.optimizers.SGD(learning_rate=lr)
+        self.optimizer.build(net.trainable_variables)
+        self._update = tf.function(self._update_eagerly, reduce_retracing=True)
+
+    def _update_eagerly(self, X: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            y_hat = self.net(X, training=True)
+            l = self.loss(y, y_hat)  # noqa: E741 - the book's name
+        grads = tape.gradient(l, self.net.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
+        return l, tf.reduce_sum(tf.cast(tf.argmax(y_hat, 1) == y, tf.int32))
+
+    def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
+        l, right = self._update(to_nhwc(X), tf.constant(y))  # noqa: E741 - the book's name
+        return float(l), int(right)
+
+
+def book_train_epoch(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int) -> float:
+    """One epoch of the book's own loop (``compile`` and ``fit`` on a shuffled ``tf.data`` pipeline); its mean loss.
+
+    For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
+    """
+    net.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=lr),
+                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    data = tf.data.Dataset.from_tensor_slices((to_nhwc(X), y)).shuffle(len(y)).batch(batch_size)
+    return float(net.fit(data, epochs=1, verbose=0).history["loss"][-1])
