@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
+from . import backends, bench_lenet
 from .parity import FAILED, has_rich, json_stdout, outcome, parse_backends, plan, progress, run_worker
 
 DEFAULT_SIZES = (32, 64, 128, 256, 512, 1024)
@@ -337,6 +337,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
     parser.set_defaults(run=bench_command)
+    bench_lenet.add_flag(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

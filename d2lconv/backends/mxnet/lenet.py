@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as onp
 from mxnet import autograd, gluon, np as mnp
 from mxnet.gluon import nn
@@ -57,20 +59,24 @@ class Trainer:
         return float(l.mean()), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train_epoch(net: nn.Sequential, X: onp.ndarray, y: onp.ndarray, lr: float, batch_size: int) -> float:
-    """One epoch of the book's own loop (``gluon.data.DataLoader``, the Gluon Trainer, a loss sum per step).
+def book_train(net: nn.Sequential, X: onp.ndarray, y: onp.ndarray, lr: float, batch_size: int,
+               epochs: int) -> list[float]:
+    """The book's own loop (``gluon.data.DataLoader``, the Gluon Trainer, a loss sum per step); seconds per epoch.
 
-    For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against; its mean loss.
+    For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
     data = gluon.data.DataLoader(gluon.data.ArrayDataset(mnp.array(X), mnp.array(y)), batch_size=batch_size,
                                  shuffle=True)
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
-    total = 0.0
-    for X_batch, y_batch in data:
-        with autograd.record():
-            l = loss(net(X_batch), y_batch)  # noqa: E741 - the book's name
-        l.backward()
-        trainer.step(X_batch.shape[0])
-        total += float(l.sum())
-    return total / len(y)
+    seconds = []
+    for _ in range(epochs):
+        start, total = time.perf_counter(), 0.0
+        for X_batch, y_batch in data:
+            with autograd.record():
+                l = loss(net(X_batch), y_batch)  # noqa: E741 - the book's name
+            l.backward()
+            trainer.step(X_batch.shape[0])
+            total += float(l.sum())
+        seconds.append(time.perf_counter() - start)
+    return seconds

@@ -6,6 +6,8 @@ initializer and applies nothing; here the seeded Xavier weights are loaded expli
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import paddle
 from paddle import nn
@@ -63,19 +65,23 @@ class Trainer:
         return float(l), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train_epoch(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int) -> float:
-    """One epoch of the book's own loop (``io.DataLoader``, ``optimizer.SGD``, a loss sum per step); its mean loss.
+def book_train(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
+               epochs: int) -> list[float]:
+    """The book's own loop (``io.DataLoader``, ``optimizer.SGD``, a loss sum per step); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
     data = paddle.io.DataLoader(paddle.io.TensorDataset([paddle.to_tensor(X), paddle.to_tensor(y)]),
                                 batch_size=batch_size, shuffle=True)
     loss, optimizer = nn.CrossEntropyLoss(), paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
-    total = 0.0
-    for X_batch, y_batch in data:
-        optimizer.clear_grad()
-        l = loss(net(X_batch), y_batch)  # noqa: E741 - the book's name
-        l.backward()
-        optimizer.step()
-        total += float(l) * len(y_batch)
-    return total / len(y)
+    seconds = []
+    for _ in range(epochs):
+        start, total = time.perf_counter(), 0.0
+        for X_batch, y_batch in data:
+            optimizer.clear_grad()
+            l = loss(net(X_batch), y_batch)  # noqa: E741 - the book's name
+            l.backward()
+            optimizer.step()
+            total += float(l) * len(y_batch)
+        seconds.append(time.perf_counter() - start)
+    return seconds

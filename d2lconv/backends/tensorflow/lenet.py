@@ -7,6 +7,8 @@ flatten order (C, H, W) to Keras's (H, W, C).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -70,12 +72,23 @@ class Trainer:
         return float(l), int(right)
 
 
-def book_train_epoch(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int) -> float:
-    """One epoch of the book's own loop (``compile`` and ``fit`` on a shuffled ``tf.data`` pipeline); its mean loss.
+def book_train(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
+               epochs: int) -> list[float]:
+    """The book's own loop (``compile`` and ``fit`` on a shuffled ``tf.data`` pipeline); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
+
+    class EpochTimer(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            seconds.append(time.perf_counter() - self.start)
+
+    seconds: list[float] = []
     net.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=lr),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     data = tf.data.Dataset.from_tensor_slices((to_nhwc(X), y)).shuffle(len(y)).batch(batch_size)
-    return float(net.fit(data, epochs=1, verbose=0).history["loss"][-1])
+    net.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+    return seconds
