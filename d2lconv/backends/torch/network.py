@@ -1,0 +1,156 @@
+"""The PyTorch tab's network writer and reader: ``nn.Sequential`` <-> d2lconv's ``Network``.
+
+PyTorch is d2lconv's own layout (NCHW data, OIHW kernels, ``Linear`` weight (out, in),
+flatten in C, H, W order), so weights copy over unchanged. ``build_network`` writes each
+layer as the book's PyTorch tab would (``nn.Conv2d(1, 6, kernel_size=5, padding=2)``) from
+the same source text ``network_code`` shows, so the code and the model cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...network import Layer, Network, conv, infer_input_shape, pool
+from ...port_rules import plan, unsupported
+from .ops import NAME
+
+LAYOUT = "NCHW"
+_ACTIVATIONS = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()"}
+
+
+def _pair_source(value: tuple[int, int]) -> str:
+    return str(value[0]) if value[0] == value[1] else str(tuple(value))
+
+
+def _layer_source(layer: Layer) -> str:
+    """One layer as the book's PyTorch tab writes it."""
+    a, kind = layer.args, layer.kind
+    if kind in _ACTIVATIONS:
+        return _ACTIVATIONS[kind]
+    if kind == "flatten":
+        return "nn.Flatten()"
+    if kind == "linear":
+        return f"nn.Linear({a['in_features']}, {a['out_features']}{'' if a['bias'] else ', bias=False'})"
+    if kind in ("zero_pad2d", "constant_pad2d"):
+        top, bottom, left, right = a["padding"]
+        value = "" if kind == "zero_pad2d" else f", {'-math.inf' if a['value'] == -np.inf else a['value']!r}"
+        name = "ZeroPad2d" if kind == "zero_pad2d" else "ConstantPad2d"
+        return f"nn.{name}(({left}, {right}, {top}, {bottom}){value})"
+    options = []
+    padding = a["padding"]
+    padding = "'same'" if padding == "same" else _pair_source((padding[0], padding[2]))
+    if kind in ("conv2d", "conv_transpose2d"):
+        head = f"nn.{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, " \
+               f"kernel_size={_pair_source(a['kernel_size'])}"
+        options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options += [f"padding={padding}"] if padding != "0" else []
+        if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
+            options.append(f"output_padding={_pair_source(a['output_padding'])}")
+        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+        options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
+        options += [] if a["bias"] else ["bias=False"]
+        return ", ".join([head, *options]) + ")"
+    head = f"nn.{'MaxPool2d' if kind == 'max_pool2d' else 'AvgPool2d'}(kernel_size={_pair_source(a['kernel_size'])}"
+    options += [f"stride={_pair_source(a['stride'])}"]
+    options += [f"padding={padding}"] if padding != "0" else []
+    options += [f"dilation={_pair_source(a['dilation'])}"] if a.get("dilation", (1, 1)) != (1, 1) else []
+    options += ["ceil_mode=True"] if a["ceil_mode"] else []
+    options += ["count_include_pad=False"] if not a.get("count_include_pad", True) else []
+    return ", ".join([head, *options]) + ")"
+
+
+def _source(net: Network) -> str:
+    lines = "".join(f"    {_layer_source(layer)},\n" for layer in net.layers)
+    return f"nn.Sequential(\n{lines})"
+
+
+def build_network(net: Network) -> nn.Sequential:
+    """``net`` as an ``nn.Sequential`` of torch's own layers, its weights loaded (float64 stays float64)."""
+    planned = plan(net, NAME).network
+    model = eval(_source(planned), {"nn": nn, "math": __import__("math")})  # the very text network_code shows
+    model = model.double() if planned.dtype == np.float64 else model
+    with torch.no_grad():
+        for index, layer in enumerate(planned.layers):
+            for name, array in layer.weights.items():
+                getattr(model[index], name).copy_(torch.from_numpy(np.ascontiguousarray(array)))
+    return model
+
+
+def network_code(net: Network) -> str:
+    """Source that builds ``net`` the way the book's PyTorch tab would, and loads the weights file."""
+    planned = plan(net, NAME).network
+    dtype = "\nnet = net.double()" if planned.dtype == np.float64 else ""
+    source = _source(planned)
+    return (("import math\n\n" if "math." in source else "")
+            + "import numpy as np\nimport torch\nfrom torch import nn\n\n"
+            f"net = {source}{dtype}\n"
+            "weights = np.load('weights.npz')  # written by ported.save_weights\n"
+            "with torch.no_grad():\n"
+            "    for name, parameter in net.named_parameters():\n"
+            "        parameter.copy_(torch.from_numpy(weights[name]))\n")
+
+
+def native_weights(model: nn.Sequential) -> dict[str, np.ndarray]:
+    """The model's parameters as NumPy arrays in torch's layouts, named as ``named_parameters`` names them."""
+    return {name: parameter.detach().numpy().copy() for name, parameter in model.named_parameters()}
+
+
+def _read_layer(index: int, module: nn.Module) -> Layer:
+    def array(parameter: Any) -> np.ndarray:
+        return parameter.detach().numpy().copy()
+
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        if module.padding_mode != "zeros":
+            raise unsupported(index, module, f"padding_mode={module.padding_mode!r} (only zero padding ports)")
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+        layer = conv(module.in_channels, module.out_channels, module.kernel_size, module.stride, padding,
+                     module.dilation, module.groups, array(module.weight),
+                     None if module.bias is None else array(module.bias))
+        if isinstance(module, nn.ConvTranspose2d):
+            layer = Layer("conv_transpose2d", {**layer.args, "output_padding": tuple(module.output_padding)},
+                          layer.weights)
+        return layer
+    if isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
+        if getattr(module, "return_indices", False) or getattr(module, "divisor_override", None):
+            raise unsupported(index, module, "return_indices / divisor_override")
+        kind = "max_pool2d" if isinstance(module, nn.MaxPool2d) else "avg_pool2d"
+        extra = {"dilation": module.dilation} if kind == "max_pool2d" else \
+            {"count_include_pad": bool(module.count_include_pad)}
+        return pool(kind, module.kernel_size, module.stride, module.padding, bool(module.ceil_mode), **extra)
+    if isinstance(module, nn.ZeroPad2d | nn.ConstantPad2d):
+        left, right, top, bottom = module.padding
+        value = float(module.value)
+        return Layer("zero_pad2d", {"padding": (top, bottom, left, right)}) if value == 0 else \
+            Layer("constant_pad2d", {"padding": (top, bottom, left, right), "value": value})
+    if isinstance(module, nn.Flatten):
+        if module.start_dim != 1 or module.end_dim != -1:
+            raise unsupported(index, module, "a flatten that keeps dimensions other than the batch")
+        return Layer("flatten")
+    if isinstance(module, nn.Linear):
+        weights = {"weight": array(module.weight), **({} if module.bias is None else {"bias": array(module.bias)})}
+        return Layer("linear", {"in_features": module.in_features, "out_features": module.out_features,
+                                "bias": module.bias is not None}, weights)
+    for kind, cls in (("relu", nn.ReLU), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh)):
+        if isinstance(module, cls):
+            return Layer(kind)
+    raise unsupported(index, module)
+
+
+def read_network(model: nn.Sequential) -> Network:
+    """The description of a torch ``nn.Sequential`` (nested ones are unrolled)."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"port needs a sequential network (nn.Sequential); got {type(model).__name__}")
+    modules = [module for module in model.modules() if not isinstance(module, nn.Sequential)]
+    layers = [_read_layer(index, module) for index, module in enumerate(modules)]
+    return Network(infer_input_shape(layers), layers)
+
+
+def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype)."""
+    dtype = next(model.parameters(), torch.empty(0)).dtype
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(x)).to(dtype)).numpy()
