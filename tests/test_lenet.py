@@ -8,6 +8,7 @@ from scipy import ndimage
 
 import d2lconv as dc
 from d2lconv import lenet
+from d2lconv.network import flatten_permutation
 
 SUMMARY_SHAPES = [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (400,), (120,), (84,), (10,)]
 
@@ -102,21 +103,23 @@ def test_seeded_lenet_computes_the_same_function_as_numpy(backend, reference, sm
     # The first dense layer of an NHWC framework (Keras, Flax) only matches with its rows permuted
     # to the HWC flatten order: without the permutation this test fails there.
     X = small_data.test_x[:16]
-    expected = reference.predict(reference.LeNet(3), X)
-    np.testing.assert_allclose(backend.predict(backend.LeNet(3), X), expected, rtol=1e-4, atol=1e-5)
-    assert not np.allclose(backend.predict(backend.LeNet(4), X), expected, rtol=1e-2, atol=1e-3)
+    expected = reference.run_network(reference.LeNet(3), X)
+    np.testing.assert_allclose(backend.run_network(backend.LeNet(3), X), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(backend.run_network(backend.LeNet(4), X), expected, rtol=1e-2, atol=1e-3)
 
 
 def test_flatten_order_changes_the_function(small_data):
-    # What an NHWC framework computes when the first dense layer's rows are loaded unpermuted.
+    # What an NHWC framework computes when the first dense layer is loaded without permuting its rows:
+    # its flatten hands the features over in (H, W, C) order, so the test above can tell the difference.
     network = lenet.lenet_network(0)
     dense = network.layers[7]
+    unpermuted = np.empty_like(dense.weights["weight"])
+    unpermuted[:, flatten_permutation((16, 5, 5))] = dense.weights["weight"]
     with dc.use_backend("numpy") as tab:
         X = small_data.test_x[:16]
-        right = tab.predict(tab.LeNet(0), X)
-        rows = dense.weights["weight"].reshape(120, 16, 5, 5).transpose(0, 2, 3, 1).reshape(120, 400)
-        dense.weights["weight"] = np.ascontiguousarray(rows)
-        wrong = tab.predict(tab.build_network(network), X)
+        right = tab.run_network(tab.LeNet(0), X)
+        dense.weights["weight"] = unpermuted
+        wrong = tab.run_network(tab.build_network(network), X)
     assert np.abs(right - wrong).max() > 1e-2
 
 

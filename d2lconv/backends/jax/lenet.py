@@ -19,7 +19,7 @@ import optax
 from flax import linen as nn
 
 from ...lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network
+from .network import build_network, run_network
 
 ACTIVATIONS = (nn.sigmoid, nn.relu, nn.tanh)
 
@@ -50,14 +50,9 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     return summary
 
 
-def predict(net: nn.Sequential, X: np.ndarray) -> np.ndarray:
-    """The logits of NCHW images ``X``, as NumPy."""
-    return np.asarray(net(to_nhwc(X)))
-
-
 def evaluate_accuracy(net: nn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
     """The fraction of images whose largest logit is their label."""
-    return float(np.mean(predict(net, X).argmax(1) == y))
+    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 def _sgd_step(module: nn.Sequential, lr: float) -> Any:

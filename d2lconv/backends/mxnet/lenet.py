@@ -9,7 +9,7 @@ from mxnet import autograd, gluon, np as mnp
 from mxnet.gluon import nn
 
 from ...lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network
+from .network import build_network, run_network
 
 ACTIVATIONS = (nn.Activation,)
 
@@ -30,14 +30,9 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     return summary
 
 
-def predict(net: nn.Sequential, X: onp.ndarray) -> onp.ndarray:
-    """The logits of NCHW images ``X``, as NumPy."""
-    return net(mnp.array(X)).asnumpy()
-
-
 def evaluate_accuracy(net: nn.Sequential, X: onp.ndarray, y: onp.ndarray) -> float:
     """The fraction of images whose largest logit is their label."""
-    return float(onp.mean(predict(net, X).argmax(1) == y))
+    return float(onp.mean(run_network(net, X).argmax(1) == y))
 
 
 class Trainer:

@@ -13,7 +13,7 @@ import paddle
 from paddle import nn
 
 from ...lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network
+from .network import build_network, run_network
 
 ACTIVATIONS = (nn.Sigmoid, nn.ReLU, nn.Tanh)
 
@@ -35,15 +35,9 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     return summary
 
 
-def predict(net: nn.Sequential, X: np.ndarray) -> np.ndarray:
-    """The logits of NCHW images ``X``, as NumPy."""
-    with paddle.no_grad():
-        return net(paddle.to_tensor(X)).numpy()
-
-
 def evaluate_accuracy(net: nn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
     """The fraction of images whose largest logit is their label."""
-    return float(np.mean(predict(net, X).argmax(1) == y))
+    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 class Trainer:

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ...lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network
+from .network import build_network, run_network
 
 
 def LeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
@@ -38,14 +38,9 @@ def layer_summary(net: tf.keras.Sequential) -> list[tuple[str, tuple[int, ...]]]
     return summary
 
 
-def predict(net: tf.keras.Sequential, X: np.ndarray) -> np.ndarray:
-    """The logits of NCHW images ``X``, as NumPy."""
-    return net(to_nhwc(X), training=False).numpy()
-
-
 def evaluate_accuracy(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray) -> float:
     """The fraction of images whose largest logit is their label."""
-    return float(np.mean(predict(net, X).argmax(1) == y))
+    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 class Trainer:

@@ -9,8 +9,10 @@ from .ops import FRAMEWORK, NAME, avg_pool2d, conv2d, conv_transpose2d, max_pool
 from .conv_layer import (Conv2D, convolve2d, corr2d, corr2d_grads, corr2d_loop, corr2d_matmul, learn_kernel,
                          native_corr2d)
 from .network import build_network, native_weights, network_code, read_network, run_network
+from .lenet import LeNet, Trainer, book_train, evaluate_accuracy, layer_summary
 
 __all__ = ["NAME", "FRAMEWORK", "tensor", "to_numpy", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul",
            "native_corr2d", "Conv2D", "corr2d_grads", "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d",
            "avg_pool2d",
-           "build_network", "read_network", "network_code", "native_weights", "run_network"]
+           "build_network", "read_network", "network_code", "native_weights", "run_network",
+           "LeNet", "layer_summary", "evaluate_accuracy", "Trainer", "book_train"]

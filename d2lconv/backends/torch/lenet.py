@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network
+from .network import build_network, run_network
 
 ACTIVATIONS = (nn.Sigmoid, nn.ReLU, nn.Tanh)
 
@@ -31,15 +31,9 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     return summary
 
 
-def predict(net: nn.Sequential, X: np.ndarray) -> np.ndarray:
-    """The logits of NCHW images ``X``, as NumPy."""
-    with torch.no_grad():
-        return net(torch.from_numpy(X)).numpy()
-
-
 def evaluate_accuracy(net: nn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
     """The fraction of images whose largest logit is their label."""
-    return float(np.mean(predict(net, X).argmax(1) == y))
+    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 class Trainer:
