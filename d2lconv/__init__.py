@@ -129,7 +129,7 @@ def train_lenet(data: Any = None, epochs: int = lenet.EPOCHS, lr: float | None =
     """Train the seeded LeNet by plain minibatch SGD on the cross-entropy, on the active backend.
 
     ``data``: ``(train_x, train_y, test_x, test_y)`` (images (N, 1, 28, 28), labels 0..9), by
-    default ``digits()``; ``lr`` and ``batch_size`` default to 0.9 and 32 (chosen for the digits).
+    default ``digits()``; ``lr`` and ``batch_size`` default to 2.0 and 32 (chosen for the digits).
     One ``seed`` gives the same loss curve on every backend. ``on_epoch(epoch, fit)`` is called
     after each epoch (for a progress bar).
     """

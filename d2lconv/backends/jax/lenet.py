@@ -35,7 +35,10 @@ def to_nhwc(X: np.ndarray) -> jax.Array:
 
 
 def _name(layer: Any) -> str:
-    return type(layer).__name__ if isinstance(layer, nn.Module) else getattr(layer, "__name__", type(layer).__name__)
+    """A module's class name; for a function (pooling, flatten), its name, through ``functools.partial``."""
+    if isinstance(layer, nn.Module):
+        return type(layer).__name__
+    return getattr(getattr(layer, "func", layer), "__name__", type(layer).__name__).lstrip("_")
 
 
 def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
