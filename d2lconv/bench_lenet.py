@@ -35,6 +35,15 @@ OURS_LIMIT, NUMPY_LIMIT = 1.2, 5.0
 DEFAULT_TIMEOUT = 900.0
 
 
+def _epoch_seconds(epochs: int) -> list[float]:
+    """The training seconds of each epoch of one default ``train_lenet`` run on the active backend."""
+    import d2lconv as dc
+
+    marks = [0.0]
+    dc.train_lenet(epochs=epochs, on_epoch=lambda epoch, fit: marks.append(fit.seconds))
+    return [end - start for start, end in zip(marks[:-1], marks[1:], strict=True)]
+
+
 def measure(name: str, epochs: int = EPOCHS, rounds: int = ROUNDS) -> dict[str, Any]:
     """Backend ``name``'s median seconds per epoch: d2lconv's driver and the framework's own loop, alternated."""
     import d2lconv as dc
@@ -43,9 +52,7 @@ def measure(name: str, epochs: int = EPOCHS, rounds: int = ROUNDS) -> dict[str, 
     ours, book = [], []
     with dc.use_backend(name) as tab:
         for _ in range(rounds):
-            marks = [0.0]
-            dc.train_lenet(epochs=epochs, on_epoch=lambda epoch, fit: marks.append(fit.seconds))
-            ours += [end - start for start, end in zip(marks[1:-1], marks[2:])]
+            ours += _epoch_seconds(epochs)[1:]
             book += tab.book_train(tab.LeNet(0), data.train_x, data.train_y, lenet.LR, lenet.BATCH_SIZE, epochs)[1:]
         version = str(tab.FRAMEWORK.__version__)
     ours_s, book_s = statistics.median(ours), statistics.median(book)

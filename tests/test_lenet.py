@@ -42,7 +42,7 @@ def test_digits_shapes_dtypes_labels_and_split():
 
 def test_digits_are_deterministic_copies():
     first, second = dc.digits(), dc.digits()
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
     first.train_x[:] = 0
     assert dc.digits().train_x.std() > 0.5

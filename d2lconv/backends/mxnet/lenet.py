@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as onp
-from mxnet import autograd, gluon, np as mnp
+from mxnet import autograd, gluon
+from mxnet import np as mnp
 from mxnet.gluon import nn
 
 from ...lenet import IMAGE_SHAPE, lenet_network

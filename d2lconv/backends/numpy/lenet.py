@@ -40,7 +40,7 @@ def evaluate_accuracy(net: layers.Sequential, X: np.ndarray, y: np.ndarray) -> f
     return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
-def cross_entropy(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def _cross_entropy(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """The mean cross-entropy of logits ``y_hat`` against labels ``y``, and its gradient for ``y_hat``."""
     shifted = y_hat - y_hat.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -59,7 +59,7 @@ class Trainer:
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
         y_hat = self.net.forward(X)
-        l, grad = cross_entropy(y_hat, y)  # noqa: E741 - the book's name
+        l, grad = _cross_entropy(y_hat, y)  # noqa: E741 - the book's name
         self.net.backward(grad)
         for layer in self.net:
             for name, param in layer.params.items():
