@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 import d2lconv as dc
-from d2lconv import lenet
+from d2lconv import cli, lenet
 from d2lconv.network import flatten_permutation
 
 SUMMARY_SHAPES = [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (400,), (120,), (84,), (10,)]
@@ -136,3 +136,28 @@ def test_defaults_reach_95_percent(backend):
     fit = dc.train_lenet()
     assert len(fit.test_acc) == lenet.EPOCHS
     assert fit.test_acc[-1] >= 0.95, fit.test_acc
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs must be a positive int, got '0'"),
+    (["--epochs", "ten"], "--epochs must be a positive int, got 'ten'"),
+    (["--lr", "-0.5"], "--lr must be a positive number, got '-0.5'"),
+    (["--batch-size", "2.5"], "--batch-size must be a positive int, got '2.5'"),
+    (["--plot", "/no/such/folder/curves.png"], "the folder '/no/such/folder' does not exist"),
+    (["--backend", "caffe"], "unknown backend 'caffe'"),
+])
+def test_cli_rejects_bad_arguments_before_training(argv, message, capsys):
+    assert cli.main(["lenet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("d2lconv: error: ") and message in err and err.count("\n") == 1
+
+
+def test_cli_trains_and_plots(tmp_path, capsys):
+    plot = tmp_path / "curves.png"
+    assert cli.main(["lenet", "--backend", "numpy", "--epochs", "1", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    for shape in ("6 x 28 x 28", "16 x 5 x 5", "400", "84"):
+        assert shape in out
+    assert "test acc" in out and plot.read_bytes().startswith(b"\x89PNG")

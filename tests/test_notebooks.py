@@ -158,3 +158,30 @@ def test_compare_backends_shows_every_backend_agreeing():
     for cell_id in ("edge-maps", "loss-curves", "kernels", "book-defaults", "bench"):
         assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
     assert "frameworks imported in this kernel: none" in text("isolation")
+
+
+LENET = "lenet.ipynb"
+
+
+@pytest.mark.parity
+@pytest.mark.slow
+@pytest.mark.parametrize("name", backends.BACKENDS)
+def test_lenet_notebook_trains_and_compares(name, request):
+    if name not in chosen_backends(request.config):
+        pytest.skip(f"not chosen with --backend ({', '.join(chosen_backends(request.config))})")
+    if not backends.is_installed(name):
+        pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")
+    nb = executed(LENET, name)
+    text = lambda cell_id: nbrun.cell_text(nb, cell_id)  # noqa: E731
+
+    assert f"backend {name!r}" in text("setup")
+    shapes = [line.split("output shape: ")[1] for line in text("summary").splitlines() if "output shape" in line]
+    assert shapes == ["6 x 28 x 28", "6 x 14 x 14", "16 x 10 x 10", "16 x 5 x 5", "400", "120", "84", "10"]
+    assert "(at least 0.95: True)" in text("train")
+    assert f"backends compared: numpy, {name}" in text("parity") or name == "numpy"
+    assert "(at most 1e-3: True)" in text("parity")
+    right, wrong = (float(value) for value in re.findall(r"test accuracy (\S+)", text("flatten")))
+    assert right >= 0.95 and wrong < right - 0.3  # the unpermuted dense layer computes another function
+    for cell_id in ("data", "train", "parity"):
+        assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
+    assert not stderr_of(nb), f"framework noise reached the notebook: {stderr_of(nb)}"
