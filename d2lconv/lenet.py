@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .chapter import TrainingDivergedError
 from .checks import is_int, to_array
 from .network import Layer, Network
 from .sections import ParityCheck
@@ -68,10 +69,6 @@ class LeNetFit:
     lr: float = LR
     batch_size: int = BATCH_SIZE
     model: Any = field(default=None, repr=False)
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The loss of ``train_lenet`` became inf or NaN, or far above chance level."""
 
 
 # --- the data --------------------------------------------------------------------------------------------------

@@ -161,3 +161,8 @@ def test_cli_trains_and_plots(tmp_path, capsys):
     for shape in ("6 x 28 x 28", "16 x 5 x 5", "400", "84"):
         assert shape in out
     assert "test acc" in out and plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_diverging_lr_says_so(small_data):
+    with np.errstate(over="ignore"), pytest.raises(dc.TrainingDivergedError, match="train_lenet diverged.*lr=1000000"):
+        dc.train_lenet(small_data, epochs=1, lr=1e6)
