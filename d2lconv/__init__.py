@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from . import chapter
+from . import chapter, lenet
 from .backends import (ALIASES, BACKENDS, BackendError, available_backends, get_backend, load_backend,
                        set_backend, use_backend)
 from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
 from .checks import check_op, names_inputs
+from .lenet import Digits, LeNetFit, digits
 from .padding import conv_output_size
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_output_size",
     "vjp",
     "comp_conv2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1", "pool2d",
+    "Digits", "LeNetFit", "LeNet", "layer_summary", "digits", "train_lenet",
 ]
 
 
@@ -125,6 +127,8 @@ def __dir__() -> list[str]:
     """``dir(d2lconv)``: the public API and the submodules, not the names d2lconv imports for its own code."""
     return sorted(name for name in globals()
                   if name not in _IMPORTED_FOR_OWN_USE and (name.startswith("__") or not name.startswith("_")))
+
+
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The book's helper (6.3): the output (h, w) of the framework's own conv layer, 1 in and 1 out
     channel, on an 8x8 input; ``padding`` (an int or (ph, pw)) goes on both sides."""
@@ -161,3 +165,29 @@ def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[
     backward passes.
     """
     return _tab().vjp(check_op(op), inputs, grad_output, kwargs)
+
+
+def LeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
+    """The book's LeNet-5 (sigmoid, average pooling) in the active framework's own layers.
+
+    Xavier-uniform weights and zero biases are drawn from ``seed`` by NumPy and loaded in
+    the framework's layouts, so every backend starts from the same network.
+    """
+    return _tab().LeNet(seed)
+
+
+def layer_summary(net: Any) -> list[tuple[str, tuple[int, ...]]]:
+    """[(layer name, output shape), ...] of a LeNet for one 1x28x28 image, shapes as (C, H, W) or (features,)."""
+    return _tab().layer_summary(net)
+
+
+def train_lenet(data: Any = None, epochs: int = lenet.EPOCHS, lr: float | None = None, batch_size: int | None = None,
+                seed: int = 0, on_epoch: Any = None) -> LeNetFit:
+    """Train the seeded LeNet by plain minibatch SGD on the cross-entropy, on the active backend.
+
+    ``data``: ``(train_x, train_y, test_x, test_y)`` (images (N, 1, 28, 28), labels 0..9), by
+    default ``digits()``; ``lr`` and ``batch_size`` default to 2.0 and 32 (chosen for the digits).
+    One ``seed`` gives the same loss curve on every backend. ``on_epoch(epoch, fit)`` is called
+    after each epoch (for a progress bar).
+    """
+    return lenet.train_lenet(_tab(), data, epochs, lr, batch_size, seed, on_epoch)

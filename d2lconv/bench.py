@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, runner
+from . import backends, bench_lenet, runner
 from .cli_args import add_backends_option, int_at_least, non_negative_int, plot_path, positive_float, positive_int
 from .console import has_rich, outcome, progress
 from .runner import FAILED, SKIPPED
@@ -347,6 +347,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
     parser.set_defaults(run=bench_command)
+    bench_lenet.add_flag(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__, backends, bench, demo, info, parity
+from . import __version__, backends, bench, demo, info, lenet_cli, parity
 from .chapter import TrainingDivergedError
 from .cli_args import CommandError, Parser, RunFailed
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(commands)
     parity.add_parser(commands)
     bench.add_parser(commands)
+    lenet_cli.add_parser(commands)
     return parser
 
 

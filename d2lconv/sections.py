@@ -18,7 +18,8 @@ from typing import Any
 RTOL, ATOL = 1e-4, 1e-5
 RTOL64, ATOL64 = 1e-10, 1e-12
 
-SECTION_MODULES: tuple[str, ...] = ("d2lconv.chapter", "d2lconv.cases", "d2lconv.padding_channels_pooling")
+SECTION_MODULES: tuple[str, ...] = ("d2lconv.chapter", "d2lconv.cases", "d2lconv.padding_channels_pooling",
+                                   "d2lconv.lenet")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,115 @@
+"""Section 6.6, LeNet, in the jax tab: a flax.linen ``nn.Sequential`` on NHWC images, ``jax.value_and_grad``.
+
+As the book's JAX tab: the parameters live outside the module, a jitted step computes the
+loss and its gradient with ``jax.value_and_grad`` and updates every parameter with
+``jax.tree_util.tree_map(lambda p, g: p - lr * g, ...)`` (``jax.tree_map`` is gone since JAX 0.6).
+Flax keeps images channels-last, so NCHW batches are transposed on the way in, and the
+writer loads the first dense layer with its rows permuted to the (H, W, C) flatten order.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+
+from ...lenet import IMAGE_SHAPE, lenet_network
+from .network import build_network, run_network
+
+ACTIVATIONS = (nn.sigmoid, nn.relu, nn.tanh)
+
+
+def LeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 as flax's own ``nn.Sequential`` (NHWC), bound to parameters drawn from ``seed``."""
+    return build_network(lenet_network(seed))
+
+
+def _to_nhwc(X: np.ndarray) -> jax.Array:
+    """NCHW images as the NHWC array flax layers take."""
+    return jnp.asarray(X.transpose(0, 2, 3, 1))
+
+
+def _name(layer: Any) -> str:
+    """A module's class name; for a function (pooling, flatten), its name, through ``functools.partial``."""
+    if isinstance(layer, nn.Module):
+        return type(layer).__name__
+    return getattr(getattr(layer, "func", layer), "__name__", type(layer).__name__).lstrip("_")
+
+
+def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
+    """Each layer's name and output shape (C, H, W or features) for one 1x28x28 image; activations left out."""
+    X = _to_nhwc(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    summary = []
+    for layer in net.layers:
+        X = layer(X)
+        if not any(layer is activation for activation in ACTIVATIONS):
+            shape = tuple(X.shape[1:])
+            summary.append((_name(layer), (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape))
+    return summary
+
+
+def evaluate_accuracy(net: nn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of images whose largest logit is their label."""
+    return float(np.mean(run_network(net, X).argmax(1) == y))
+
+
+def _sgd_step(module: nn.Sequential, lr: float) -> Any:
+    """The jitted update: cross-entropy, ``jax.value_and_grad``, ``params - lr * grads`` by ``tree_map``."""
+
+    def loss(params: Any, X: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        y_hat = module.apply({"params": params}, X)
+        return optax.softmax_cross_entropy_with_integer_labels(y_hat, y).mean(), y_hat
+
+    @jax.jit
+    def step(params: Any, X: jax.Array, y: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        (l, y_hat), grads = jax.value_and_grad(loss, has_aux=True)(params, X, y)  # noqa: E741 - the book's name
+        params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+        return params, l, (y_hat.argmax(1) == y).sum()
+
+    return step
+
+
+class Trainer:
+    """Plain minibatch SGD on the cross-entropy: the parameters, updated functionally by a jitted step."""
+
+    def __init__(self, net: nn.Sequential, lr: float) -> None:
+        self.module, variables = net.unbind()
+        self.params = variables["params"]
+        self._step = _sgd_step(self.module, lr)
+
+    @property
+    def net(self) -> nn.Sequential:
+        """The module bound to the current parameters."""
+        return self.module.bind({"params": self.params})
+
+    def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
+        self.params, l, right = self._step(self.params, _to_nhwc(X), jnp.asarray(y))  # noqa: E741 - the book's name
+        return float(l), int(right)
+
+
+def book_train(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
+               epochs: int) -> list[float]:
+    """The book's own loop (a jitted ``value_and_grad`` step on shuffled device arrays); the seconds of each epoch.
+
+    For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
+    """
+    module, variables = net.unbind()
+    params, step = variables["params"], _sgd_step(module, lr)
+    X, y, key = _to_nhwc(X), jnp.asarray(y), jax.random.key(0)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        key, shuffle = jax.random.split(key)
+        order = jax.random.permutation(shuffle, len(y))
+        for first in range(0, len(y), batch_size):
+            index = order[first:first + batch_size]
+            params, l, _ = step(params, X[index], y[index])  # noqa: E741 - the book's name
+            float(l)  # the book records each minibatch's loss
+        seconds.append(time.perf_counter() - start)
+    return seconds

@@ -1,0 +1,1 @@
+"""Data shipped inside d2lconv (see README.md here for sources and licences)."""

@@ -1,0 +1,91 @@
+"""``d2lconv lenet``: train the seeded LeNet on the bundled digits, with a progress bar and curves."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import backends, lenet
+from .cli_args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int, wrote
+from .console import has_rich
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``d2lconv lenet`` on the ``add_subparsers`` object ``commands``."""
+    summary = "train LeNet (d2l 6.6) on the bundled digits, with a progress bar"
+    parser = commands.add_parser("lenet", help=summary, description=f"{summary.capitalize()}: the seeded network in "
+                                 "the framework's own layers, plain minibatch SGD, loss and accuracy per epoch.",
+                                 epilog="exit codes: 0 trained; 1 the training diverged; 2 a bad argument")
+    add_backend_option(parser, f"backend name or alias (default: ${backends.ENV_VAR} or numpy)")
+    parser.add_argument("--epochs", type=positive_int, default=lenet.EPOCHS,
+                        help=f"training epochs (default: {lenet.EPOCHS})")
+    parser.add_argument("--lr", type=positive_float, default=lenet.LR,
+                        help=f"learning rate of plain SGD (default: {lenet.LR})")
+    parser.add_argument("--batch-size", type=positive_int, default=lenet.BATCH_SIZE,
+                        help=f"minibatch size (default: {lenet.BATCH_SIZE})")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the initial weights and minibatch order (default: 0)")
+    parser.add_argument("--plot", type=plot_path, metavar="FILE",
+                        help="write the loss and accuracy curves (.png added when FILE has no suffix)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train on the chosen backend with a progress bar (the arguments are checked by the parser)."""
+    import d2lconv as dc
+
+    values = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed}
+    name = args.backend or backends.get_backend()
+    if not has_rich():
+        return 2
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console()
+    with dc.use_backend(name) as tab:
+        console.print(f"LeNet on backend '{name}' ({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__}): "
+                      f"plain SGD, lr {values['lr']}, batch {values['batch_size']}, seed {values['seed']}")
+        table = Table("layer", "output shape", title="layer summary (one 1x28x28 image)")
+        for layer, shape in dc.layer_summary(dc.LeNet(values["seed"])):
+            table.add_row(layer, " x ".join(map(str, shape)))
+        console.print(table)
+        columns = (TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("", total=values["epochs"])
+
+            def on_epoch(epoch: int, fit: lenet.LeNetFit) -> None:
+                steps = len(fit.losses) // epoch
+                mean_loss = sum(fit.losses[-steps:]) / steps
+                bar.update(task, completed=epoch, description=f"loss {mean_loss:.3f}, train acc "
+                           f"{fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}")
+
+            fit = dc.train_lenet(on_epoch=on_epoch, **values)
+    console.print(f"train acc {fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}, "
+                  f"{fit.seconds / values['epochs']:.2f} s per epoch ({fit.seconds:.1f} s of training)")
+    if args.plot:
+        plot(args.plot, fit)
+        wrote(args.plot)
+    return 0
+
+
+def plot(path: Any, fit: lenet.LeNetFit) -> None:
+    """The loss of every step and the accuracies of every epoch, side by side, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = len(fit.test_acc)
+    steps = [(step + 1) * epochs / len(fit.losses) for step in range(len(fit.losses))]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(steps, fit.losses, linewidth=0.8)
+    ax_loss.set(title=f"LeNet on {fit.backend}: loss of each minibatch", xlabel="epoch", ylabel="cross-entropy")
+    ax_acc.plot(range(1, epochs + 1), fit.train_acc, marker="o", label="train acc")
+    ax_acc.plot(range(1, epochs + 1), fit.test_acc, marker="s", label="test acc")
+    ax_acc.set(title="accuracy", xlabel="epoch", ylim=(0, 1.02))
+    ax_acc.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
