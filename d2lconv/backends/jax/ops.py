@@ -9,6 +9,8 @@ Quirks it works around:
   ``jax.experimental.enable_x64`` in 0.7), and float32 computations run as the user's JAX
   does. Results keep their dtype after the context ends, but JAX's own ``jnp`` operations on
   them outside it compute in float32 unless the user enables x64: d2lconv's functions do not.
+  The same holds for the user's own ``jax.grad`` around a float64 call (its backward pass runs
+  after the context has ended); ``grads.vjp`` differentiates inside it.
 - ``lax.conv_general_dilated`` and ``lax.reduce_window`` take NCHW / OIHW directly through
   ``dimension_numbers`` and explicit per-side padding, so nothing is transposed; padding with
   the init value -inf makes max pooling ignore the padding.
