@@ -18,8 +18,8 @@ import numpy as np
 from jax import lax
 
 from ...chapter import patch_index
-from ...checks import check_corr2d, check_same_shape, pair
-from .ops import _NCHW, _common, _x64_for_float64, to_numpy
+from ...checks import check_corr2d, pair, same_dtype_tensors
+from .ops import _NCHW, _x64_for_float64, tensor, to_numpy
 
 
 @jax.jit
@@ -37,7 +37,7 @@ def _shift_sum(X: jax.Array, K: jax.Array) -> jax.Array:
 @_x64_for_float64
 def corr2d(X: Any, K: Any) -> jax.Array:
     """2-D cross-correlation, 'valid': a jitted sum of shifted copies of X, one per kernel element."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     # Compiled once per shape; at 512x512 / 3x3 faster than lax.conv on a single-channel image on CPU.
     return _shift_sum(X, K)
@@ -50,7 +50,7 @@ def corr2d_loop(X: Any, K: Any) -> jax.Array:
     ``Y.at[i, j].set(v)`` returns a new array instead of writing in place, so every output
     element is a traced function of X and K.
     """
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     h, w = K.shape
     Y = jnp.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), X.dtype)
@@ -63,7 +63,7 @@ def corr2d_loop(X: Any, K: Any) -> jax.Array:
 @_x64_for_float64
 def convolve2d(X: Any, K: Any) -> jax.Array:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     return corr2d(X, K[::-1, ::-1])
 
@@ -71,7 +71,7 @@ def convolve2d(X: Any, K: Any) -> jax.Array:
 @_x64_for_float64
 def corr2d_matmul(X: Any, K: Any) -> jax.Array:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(X.shape, K.shape)
     patches = X.reshape(-1)[patch_index(X.shape, K.shape)]
     return (patches @ K.reshape(-1)).reshape(out_shape)
@@ -80,7 +80,7 @@ def corr2d_matmul(X: Any, K: Any) -> jax.Array:
 @_x64_for_float64
 def native_corr2d(X: Any, K: Any) -> jax.Array:
     """JAX's own convolution, ``lax.conv_general_dilated`` on (1, 1, H, W), for benchmarks."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     return lax.conv_general_dilated(X[None, None], K[None, None], (1, 1), "VALID", dimension_numbers=_NCHW)[0, 0]
 
@@ -120,16 +120,6 @@ class Conv2D(nn.Module, metaclass=_BoundWhenBuiltAtTopLevel):
 
     def __call__(self, x: Any) -> jax.Array:
         return corr2d(x, self.weight) + self.bias
-
-
-@_x64_for_float64
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``jax.vjp``."""
-    X, K, dY = _common(X, K, grad_output)
-    Y, pullback = jax.vjp(corr2d, X, K)
-    check_same_shape(dY.shape, Y.shape, "grad_output")
-    dX, dK = pullback(dY)
-    return to_numpy(dX), to_numpy(dK)
 
 
 def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],

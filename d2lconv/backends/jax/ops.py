@@ -9,9 +9,13 @@ Quirks it works around:
   ``jax.experimental.enable_x64`` in 0.7), and float32 computations run as the user's JAX
   does. Results keep their dtype after the context ends, but JAX's own ``jnp`` operations on
   them outside it compute in float32 unless the user enables x64: d2lconv's functions do not.
+  The same holds for the user's own ``jax.grad`` around a float64 call (its backward pass runs
+  after the context has ended); ``grads.vjp`` differentiates inside it.
 - ``lax.conv_general_dilated`` and ``lax.reduce_window`` take NCHW / OIHW directly through
   ``dimension_numbers`` and explicit per-side padding, so nothing is transposed; padding with
   the init value -inf makes max pooling ignore the padding.
+- ``reduce_window`` max pooling has no gradient with window dilation: dilated max pooling is the
+  max over the kernel's strided slices.
 - Transposed convolution is the convolution of the input dilated by the stride
   (``lhs_dilation``) with the kernel flipped and its in/out axes swapped; negative padding crops.
 """
@@ -27,14 +31,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...checks import check_real_dtype, common_dtype, float_dtype, to_array
+try:  # the thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.experimental.enable_x64`` before
+    from jax import enable_x64 as _enable_x64
+except ImportError:
+    from jax.experimental import enable_x64 as _enable_x64
+
+from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "jax"
 FRAMEWORK = jax
 
-# The thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.experimental.enable_x64`` before.
-_enable_x64 = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
 _F = TypeVar("_F", bound=Callable[..., Any])
 _NCHW = ("NCHW", "OIHW", "NCHW")
 
@@ -63,41 +70,28 @@ def _x64_for_float64(function: _F) -> _F:
 def tensor(data: Any, dtype: str | None = None) -> jax.Array:
     """A ``jax.Array``: float64 data stays float64, anything else becomes float32; ``dtype`` forces one.
 
-    A JAX array (or a tracer, inside ``jax.grad``) is cast, so differentiation follows it.
+    A JAX array (or a tracer, inside ``jax.grad``) is cast only if its dtype differs, so
+    differentiation follows it; anything else is copied in.
     """
     if isinstance(data, jax.Array):
         check_real_dtype(data.dtype.name, "data")
         target = float_dtype(data.dtype.name, dtype)
         return data if data.dtype == target else data.astype(target)
-    array = to_array(data)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"data must hold real numbers, got {array.dtype} data")
-    return jnp.asarray(array.astype(float_dtype(array.dtype.name, dtype), copy=False))
+    return jnp.asarray(as_float_array(data, dtype))
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy array (float32, or float64 for float64 data) from a JAX array or an array-like."""
+    """A NumPy array (float64 kept) from a JAX array or an array-like."""
     if isinstance(x, jax.Array):
-        check_real_dtype(x.dtype.name, "data")
-        return np.asarray(x).astype(float_dtype(x.dtype.name), copy=False)
-    array = to_array(x)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"data must hold real numbers, got {array.dtype} data")
-    return array.astype(float_dtype(array.dtype.name), copy=False)
-
-
-def _common(*values: Any) -> list[jax.Array | None]:
-    """``values`` as JAX arrays of one dtype: float64 if any is float64, else float32 (None stays None)."""
-    arrays = [None if v is None else tensor(v) for v in values]
-    dtype = common_dtype(*(a.dtype.name for a in arrays if a is not None))
-    return [None if a is None else a.astype(dtype) for a in arrays]
+        return np.asarray(tensor(x))
+    return as_float_array(x)
 
 
 @_x64_for_float64
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> jax.Array:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``lax.conv_general_dilated``."""
-    x, weight, bias = _common(x, weight, bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
                        groups)
     top, bottom, left, right = args.pads
@@ -112,7 +106,7 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> jax.Array:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): a convolution of the input
     dilated by the stride with the flipped kernel, padded to the full output and cropped in one go."""
-    x, weight, bias = _common(x, weight, bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
     c_in, c_out_g, kh, kw = weight.shape
@@ -137,7 +131,19 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     overhang filled with -inf."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    return _reduce_window(x, -jnp.inf, lax.max, args)
+    if args.dilation == (1, 1):
+        return _reduce_window(x, -jnp.inf, lax.max, args)
+    # JAX has no gradient for a dilated reduce_window max: take the max over the kernel's strided
+    # slices instead, keeping the first maximum (and a NaN) so the gradient goes where torch sends it.
+    top, bottom, left, right = args.padded
+    x = jnp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=-jnp.inf)
+    (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
+    best = None
+    for a in range(kh):
+        for b in range(kw):
+            window = x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
+            best = window if best is None else jnp.where((window > best) | jnp.isnan(window), window, best)
+    return best
 
 
 @_x64_for_float64
