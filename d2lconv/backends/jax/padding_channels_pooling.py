@@ -8,10 +8,17 @@ import jax
 from flax import linen as nn
 from jax import numpy as jnp
 
-from ...padding_channels_pooling import (COMP_CONV2D_INPUT, check_comp_conv2d, check_multi_in, check_multi_in_out,
-                                         check_multi_in_out_1x1, check_pool2d)
+from ...checks import same_dtype_tensors
+from ...padding_channels_pooling import (
+    COMP_CONV2D_INPUT,
+    check_comp_conv2d,
+    check_multi_in,
+    check_multi_in_out,
+    check_multi_in_out_1x1,
+    check_pool2d,
+)
 from .conv_layer import corr2d
-from .ops import _common, _x64_for_float64, tensor
+from .ops import _x64_for_float64, tensor
 
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
@@ -31,7 +38,7 @@ def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[in
 @_x64_for_float64
 def corr2d_multi_in(X: Any, K: Any) -> jax.Array:
     """Cross-correlation of a multi-channel X (c, h, w) with K (c, kh, kw): one per channel, summed."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_multi_in(X.shape, K.shape)
     return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
 
@@ -39,7 +46,7 @@ def corr2d_multi_in(X: Any, K: Any) -> jax.Array:
 @_x64_for_float64
 def corr2d_multi_in_out(X: Any, K: Any) -> jax.Array:
     """One ``corr2d_multi_in`` per output channel of K (co, c, kh, kw), stacked: (co, oh, ow)."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_multi_in_out(X.shape, K.shape)
     return jnp.stack([corr2d_multi_in(X, k) for k in K], 0)
 
@@ -47,7 +54,7 @@ def corr2d_multi_in_out(X: Any, K: Any) -> jax.Array:
 @_x64_for_float64
 def corr2d_multi_in_out_1x1(X: Any, K: Any) -> jax.Array:
     """A 1x1 convolution as one matrix product: K (co, c) times X (c, h * w), the fully connected layer."""
-    X, K = _common(X, K)
+    X, K = same_dtype_tensors(tensor, X, K)
     c_o, h, w = check_multi_in_out_1x1(X.shape, K.shape)
     c_i = X.shape[0]
     return jnp.matmul(K.reshape((c_o, c_i)), X.reshape((c_i, h * w))).reshape((c_o, h, w))
