@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
+from . import backends, bench_ops
 from .parity import FAILED, has_rich, json_stdout, outcome, parse_backends, plan, progress, run_worker
 
 DEFAULT_SIZES = (32, 64, 128, 256, 512, 1024)
@@ -300,6 +300,8 @@ def plot(report: dict[str, Any], path: str) -> None:
 
 def bench_command(args: argparse.Namespace) -> int:
     """``d2lconv bench``: measure, then print a table or JSON, and write the plot if asked."""
+    if args.ops:
+        return bench_ops.ops_command(args)
     requested = parse_backends(args.backends)
     if min(args.size) < max(KERNEL):
         print(f"d2lconv: error: --size must be at least {max(KERNEL)}, the kernel's size", file=sys.stderr)
@@ -336,6 +338,7 @@ def add_parser(commands: Any) -> None:
                         help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
+    bench_ops.add_arguments(parser)
     parser.set_defaults(run=bench_command)
 
 

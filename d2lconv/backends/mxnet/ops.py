@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
@@ -38,7 +39,7 @@ with warnings.catch_warnings():
     # mxnet.numpy.fallback touches removed NumPy financial functions; distutils' LooseVersion.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mxnet(\.|$)")
     import mxnet as mx
-    from mxnet import gluon, npx
+    from mxnet import autograd, gluon, npx
     from mxnet import np as mnp
 
 from ...checks import as_float32_array, check_real_dtype
@@ -161,3 +162,41 @@ def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
 
 def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """MXNet's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
+    ``npx.convolution`` / ``npx.deconvolution`` / ``npx.pooling``, or with ``grad_output`` their
+    gradients by ``autograd.record`` and ``backward``.
+
+    ``inputs`` are NCHW arrays, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
+    """
+    stride, pad = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    if op in ("conv2d", "conv_transpose2d"):
+        weight = inputs[1]
+        options = dict(kernel=weight.shape[2:], stride=(stride, stride), pad=(pad, pad), no_bias=True)
+        if op == "conv2d":
+            def call(x: mnp.ndarray, weight: mnp.ndarray) -> mnp.ndarray:
+                return npx.convolution(x, weight, num_filter=weight.shape[0], **options)
+        else:
+            def call(x: mnp.ndarray, weight: mnp.ndarray) -> mnp.ndarray:
+                return npx.deconvolution(x, weight, num_filter=weight.shape[1], **options)
+    else:
+        size = kwargs["kernel_size"]
+        options = dict(kernel=(size, size), stride=(stride or size,) * 2, pad=(pad, pad),
+                       pool_type="max" if op == "max_pool2d" else "avg", pooling_convention="valid")
+
+        def call(x: mnp.ndarray) -> mnp.ndarray:
+            return npx.pooling(x, **options)
+    if grad_output is None:
+        return lambda: call(*inputs)
+    leaves = tuple(t.copy() for t in inputs)
+    for leaf in leaves:
+        leaf.attach_grad()
+
+    def gradients() -> tuple[mnp.ndarray, ...]:
+        with autograd.record():
+            y = call(*leaves)
+        y.backward(grad_output)
+        return tuple(leaf.grad for leaf in leaves)
+    return gradients

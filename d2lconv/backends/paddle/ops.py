@@ -21,7 +21,9 @@ Quirks worked around here:
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -107,3 +109,20 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
 def _pad_hw(x: paddle.Tensor, pads: tuple[int, int, int, int], value: float) -> paddle.Tensor:
     top, bottom, left, right = pads
     return F.pad(x, [left, right, top, bottom], value=value)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """Paddle's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
+    ``F.conv2d`` / ``F.conv2d_transpose`` / ``F.max_pool2d`` / ``F.avg_pool2d`` (``exclusive=False``,
+    torch's default divisor), or with ``grad_output`` their gradients by ``paddle.grad``.
+
+    ``inputs`` are NCHW tensors, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
+    """
+    function = {"conv2d": F.conv2d, "conv_transpose2d": F.conv2d_transpose, "max_pool2d": F.max_pool2d,
+                "avg_pool2d": functools.partial(F.avg_pool2d, exclusive=False)}[op]
+    if grad_output is None:
+        return lambda: function(*inputs, **kwargs)
+    leaves = tuple(t.detach() for t in inputs)
+    for leaf in leaves:
+        leaf.stop_gradient = False
+    return lambda: paddle.grad([function(*leaves, **kwargs)], list(leaves), [grad_output])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -196,3 +196,46 @@ def _window_taps(x: tf.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
 
 def _add_bias(y: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
     return y if bias is None else tf.nn.bias_add(y, bias)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """TensorFlow's own call of a batched ``op`` for ``d2lconv bench --ops``, as a TF user writes it:
+    ``tf.nn`` on NHWC data and an HWIO filter, ``'SAME'`` / ``'VALID'`` padding; with ``grad_output``
+    its gradients by ``GradientTape``. A zero-argument callable; the layouts are converted here, once.
+
+    ``inputs`` are NCHW tensors (a weight in d2lconv's layout), ``kwargs`` int ``stride``/``padding``
+    (``kernel_size`` for pooling); a padding of half the kernel is 'SAME', zero is 'VALID'.
+    """
+    stride, pad = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    x = _to_nhwc(inputs[0])
+    if op in ("conv2d", "conv_transpose2d"):
+        weight = _to_hwio(inputs[1])
+        padding = "VALID" if pad == 0 else "SAME"
+        if op == "conv2d":
+            def call(x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+                return tf.nn.conv2d(x, weight, stride, padding)
+        else:
+            n, h, w, _ = x.shape
+            shape = (n, (h - 1) * stride + weight.shape[0] - 2 * pad, (w - 1) * stride + weight.shape[1] - 2 * pad,
+                     weight.shape[2])
+
+            def call(x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+                return tf.nn.conv2d_transpose(x, weight, shape, stride, padding)
+        leaves = (x, weight)
+    else:
+        pool = tf.nn.max_pool2d if op == "max_pool2d" else tf.nn.avg_pool2d
+        size, padding = kwargs["kernel_size"], "VALID" if pad == 0 else "SAME"
+
+        def call(x: tf.Tensor) -> tf.Tensor:
+            return pool(x, size, stride or size, padding)
+        leaves = (x,)
+    if grad_output is None:
+        return lambda: call(*leaves)
+    grad_nhwc = _to_nhwc(grad_output)
+
+    def gradients() -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(leaves)
+            y = call(*leaves)
+        return tape.gradient(y, leaves, output_gradients=grad_nhwc)
+    return gradients

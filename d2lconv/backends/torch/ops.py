@@ -12,6 +12,7 @@ mis-shapes empty inputs (zero channels), whose answers are written out instead;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -98,3 +99,17 @@ def _pad_hw(x: torch.Tensor, pads: tuple[int, int, int, int], value: float) -> t
 
 def _add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """torch's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
+    ``F.<op>(*inputs, **kwargs)``, or with ``grad_output`` its gradients by ``torch.autograd.grad``.
+
+    ``inputs`` are NCHW torch tensors and ``kwargs`` int ``stride``/``padding`` (``kernel_size``
+    for pooling): torch's own meaning, so they pass through unchanged.
+    """
+    function = getattr(F, op)
+    if grad_output is None:
+        return lambda: function(*inputs, **kwargs)
+    leaves = tuple(t.detach().requires_grad_() for t in inputs)
+    return lambda: torch.autograd.grad(function(*leaves, **kwargs), leaves, grad_output)
