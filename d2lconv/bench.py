@@ -43,12 +43,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import backends, bench_ops
-from .parity import FAILED, has_rich, json_stdout, outcome, parse_backends, plan, progress, run_worker
+from . import backends, bench_ops, runner
+from .cli_args import add_backends_option, int_at_least, non_negative_int, plot_path, positive_float, positive_int
+from .console import has_rich, outcome, progress
+from .runner import FAILED, SKIPPED
 
 DEFAULT_SIZES = (32, 64, 128, 256, 512, 1024)
 KERNEL = (3, 3)
@@ -65,6 +68,7 @@ NATIVE_SIZE, NATIVE_LIMIT, NUMPY_NATIVE_LIMIT = 512, 1.5, 0.5
 LOOP_SIZE, LOOP_LIMIT = 64, 100.0
 IMPORT_LIMIT_MS = 150.0
 NATIVE_NOTE = "native: the framework's own convolution (numpy: scipy.signal.correlate2d)"
+BENCH_HINT = 'pip install "d2lconv[bench]"'  # SciPy, for numpy's native column, and rich
 
 
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
@@ -111,6 +115,8 @@ def measure(name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE,
                 continue
             try:
                 row[f"{method}_ms"] = median_ms(functools.partial(getattr(tab, method), X, K), repeat)
+            except ModuleNotFoundError as error:  # numpy's native_corr2d is SciPy's, an optional dependency
+                errors[method] = f"needs {error.name}: {BENCH_HINT}"
             except Exception as error:  # recorded: the other methods and sizes still count
                 errors[method] = f"{type(error).__name__}: {error}"
         timings.append(row)
@@ -182,22 +188,22 @@ def run_bench(requested: Sequence[str] | None = None, sizes: Sequence[int] = DEF
               on_start: Callable[[str], None] | None = None,
               on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Measure ``import d2lconv``, then each planned backend in its own worker, one at a time: the report."""
-    entries: dict[str, dict[str, Any]] = {}
-    for name, decision in plan(requested, backends.available_backends(), always=()).items():
-        if decision != "run":
-            hint = backends.install_hint(name) if decision in ("missing", "not installed") else ""
-            entries[name] = {"status": decision, "detail": hint, "version": None, "seconds": None,
-                             "import_ms": None, "timings": [], "errors": {}}
-            continue
-        if on_start:
-            on_start(name)
-        done = run_worker(worker_command(name, sizes, loop_max_size, repeat), timeout)
-        output = done.output if isinstance(done.output, dict) else {}
-        entries[name] = {"status": done.status, "detail": done.detail, "version": output.get("version"),
-                         "seconds": done.seconds, "import_ms": output.get("import_ms"),
+    decisions = runner.plan(requested, backends.available_backends())
+    entries: dict[str, dict[str, Any]] = {
+        name: {"status": decision, "detail": runner.skip_detail(decision, name), "version": None, "seconds": None,
+               "import_ms": None, "timings": [], "errors": {}}
+        for name, decision in decisions.items() if decision != "run"}
+
+    def done(name: str, run: runner.WorkerRun) -> None:
+        output = run.output if isinstance(run.output, dict) else {}
+        entries[name] = {"status": run.status, "detail": run.detail, "version": output.get("version"),
+                         "seconds": run.seconds, "import_ms": output.get("import_ms"),
                          "timings": with_ratios(output.get("timings", [])), "errors": output.get("errors", {})}
         if on_done:
             on_done(name, entries[name])
+
+    runner.run_planned(decisions, lambda name: worker_command(name, sizes, loop_max_size, repeat), timeout,
+                       jobs=1, on_start=on_start, on_done=done)
     failed = any(entry["status"] in FAILED for entry in entries.values())
     return {"config": {"sizes": list(sizes), "kernel": list(KERNEL), "loop_max_size": loop_max_size,
                        "repeat": repeat},
@@ -250,7 +256,7 @@ def render(report: dict[str, Any], console: Any) -> None:
     found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
     skipped = {}
     for name, entry in report["backends"].items():
-        if entry["status"] in ("not installed", "not requested"):
+        if entry["status"] in SKIPPED:
             skipped.setdefault(entry["status"], []).append(name)
             continue
         cells = [_target_text(found.get((name, ratio))) for ratio in ("corr2d_over_native", "loop_over_corr2d")]
@@ -270,12 +276,10 @@ def render(report: dict[str, Any], console: Any) -> None:
                   f"(numpy {probe['numpy_ms']:.0f} ms), target < {probe['target_ms']:g} ms, {heavy}", highlight=False)
 
 
-def plot(report: dict[str, Any], path: str) -> None:
-    """Write a log-log plot of time per call vs image size, per backend and method, as PNG."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit('d2lconv: error: --plot needs matplotlib: pip install "d2lconv[plot]"') from None
+def plot(report: dict[str, Any], path: Path | str) -> None:
+    """Write a log-log plot of time per call vs image size, per backend and method (format from the suffix)."""
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -302,16 +306,11 @@ def bench_command(args: argparse.Namespace) -> int:
     """``d2lconv bench``: measure, then print a table or JSON, and write the plot if asked."""
     if args.ops:
         return bench_ops.ops_command(args)
-    requested = parse_backends(args.backends)
-    if min(args.size) < max(KERNEL):
-        print(f"d2lconv: error: --size must be at least {max(KERNEL)}, the kernel's size", file=sys.stderr)
-        return 2
     if not args.json and not has_rich():
         return 2
-    to_run = [name for name, what in plan(requested, backends.available_backends(), always=()).items()
-              if what == "run"]
-    with progress(to_run, "measuring") as (start, finish):
-        report = run_bench(requested, args.size, args.loop_max, args.repeat, args.timeout, on_start=start,
+    names = runner.to_run(runner.plan(args.backends, backends.available_backends()))
+    with progress(names, "measuring") as (start, finish):
+        report = run_bench(args.backends, args.size, args.loop_max, args.repeat, args.timeout, on_start=start,
                            on_done=lambda name, entry: finish(name, outcome(entry)))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -327,16 +326,27 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv bench`` on the CLI's subcommands."""
-    parser = commands.add_parser("bench", help="time the book's loop, corr2d and the native conv per backend")
-    parser.add_argument("--size", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="N",
-                        help=f"image sizes N (N x N) (default: {' '.join(map(str, DEFAULT_SIZES))})")
-    parser.add_argument("--backends", metavar="A,B", help="comma-separated backends (default: every installed one)")
+    kernel = f"{KERNEL[0]}x{KERNEL[1]}"
+    summary = f"time the book's loop, corr2d and the native conv per backend ({kernel} kernel)"
+    parser = commands.add_parser(
+        "bench", help=summary,
+        description=f"Time, per backend and in its own process, the book's loop, our corr2d and the framework's "
+                    f"own convolution on square float32 N x N images with a {kernel} kernel; medians after a "
+                    f"warm-up. NumPy's native column is SciPy's correlate2d: {BENCH_HINT}.",
+        epilog="exit codes: 0 measured; 2 a requested backend is missing, crashed or timed out, or a bad argument")
+    parser.add_argument("--size", type=int_at_least(max(KERNEL), f"an integer >= {max(KERNEL)}, the kernel's size"),
+                        nargs="+", default=list(DEFAULT_SIZES), metavar="N",
+                        help=f"image sizes N (N x N, at least {max(KERNEL)}) "
+                             f"(default: {' '.join(map(str, DEFAULT_SIZES))})")
+    add_backends_option(parser, "backends to time (default: every installed one)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--plot", metavar="FILE", help="write a log-log plot of time vs size as PNG")
-    parser.add_argument("--repeat", type=int, default=REPEAT, help=f"samples per median (default: {REPEAT})")
-    parser.add_argument("--loop-max", type=int, default=LOOP_MAX_SIZE, metavar="N",
+    parser.add_argument("--plot", type=plot_path, metavar="FILE",
+                        help="write a log-log plot of time vs size (.png added when FILE has no suffix)")
+    parser.add_argument("--repeat", type=positive_int, default=REPEAT, metavar="R",
+                        help=f"samples per median (default: {REPEAT})")
+    parser.add_argument("--loop-max", type=non_negative_int, default=LOOP_MAX_SIZE, metavar="N",
                         help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
     bench_ops.add_arguments(parser)
     parser.set_defaults(run=bench_command)
@@ -350,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--loop-max", type=int, default=LOOP_MAX_SIZE)
     parser.add_argument("--repeat", type=int, default=REPEAT)
     args = parser.parse_args(argv)
-    with json_stdout() as write:
+    with runner.result_channel() as write:
         write(measure(args.worker, args.sizes, args.loop_max, args.repeat))
 
 

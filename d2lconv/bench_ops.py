@@ -32,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
-from .parity import FAILED, has_rich, json_stdout, outcome, parse_backends, plan, progress, run_worker
+from . import backends, runner
+from .cli_args import wrote
+from .console import has_rich, outcome, progress
+from .runner import FAILED
 
 OPS = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d")
 MODES = ("forward", "gradient")
@@ -63,17 +65,17 @@ class Layer:
 
     @classmethod
     def parse(cls, spec: str) -> Layer:
-        """``"NxCxHxW:O:K:P"`` as a Layer; a ``ValueError`` naming the form otherwise."""
+        """``"NxCxHxW:O:K:P"`` as a Layer (also the ``--layer`` argparse type); a ``ValueError`` otherwise."""
         try:
             x_text, out_channels, kernel, padding = spec.split(":")
             x_shape = tuple(int(v) for v in x_text.lower().split("x"))
             layer = cls(spec, x_shape, int(out_channels), int(kernel), int(padding))  # type: ignore[arg-type]
         except ValueError:
-            raise ValueError(f"--layer must look like NxCxHxW:O:K:P (e.g. 8x64x56x56:64:3:1), got {spec!r}") from None
+            raise ValueError(f"must look like NxCxHxW:O:K:P (e.g. 8x64x56x56:64:3:1), got {spec!r}") from None
         if len(x_shape) != 4 or min(*x_shape, layer.out_channels, layer.kernel) < 1 or layer.padding < 0 \
                 or 2 * layer.padding >= layer.kernel or min(x_shape[2:]) < layer.kernel:
-            raise ValueError(f"--layer {spec!r}: positive sizes, an image at least as large as the kernel and "
-                             "a padding below half the kernel are needed")
+            raise ValueError(f"needs positive sizes, an image at least as large as the kernel and a padding "
+                             f"below half the kernel, got {spec!r}")
         return layer
 
     def arguments(self, op: str, rng: np.random.Generator) -> tuple[tuple[np.ndarray, ...], dict[str, int]]:
@@ -124,7 +126,7 @@ def interleaved(ours: Callable[[], Any], native: Callable[[], Any] | None, repea
         return {"ours_ms": ours_ms, "native_ms": None, "ratio": None, "overhead_us": None}
     native_ms = statistics.median(samples[1]) * 1e3
     return {"ours_ms": ours_ms, "native_ms": native_ms,
-            "ratio": statistics.median(a / b for a, b in zip(samples[0], samples[1])),
+            "ratio": statistics.median(a / b for a, b in zip(samples[0], samples[1], strict=True)),
             "overhead_us": (ours_ms - native_ms) * 1e3}
 
 
@@ -198,24 +200,23 @@ def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def run_ops_bench(requested: Sequence[str] | None = None, layers: Sequence[Layer] = (), repeat: int = REPEAT,
                   timeout: float = DEFAULT_TIMEOUT, on_start: Callable[[str], None] | None = None,
                   on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Measure each planned backend in its own worker, one at a time: the report."""
+    """Measure each planned backend in its own worker, one at a time (two would share the cores): the report."""
     layers = list(layers) or [Layer.parse(spec) for spec in DEFAULT_LAYERS]
-    entries: dict[str, dict[str, Any]] = {}
-    for name, decision in plan(requested, backends.available_backends(), always=()).items():
-        entry: dict[str, Any] = {"status": decision, "detail": "", "version": None, "seconds": None,
-                                 "baseline": BASELINES.get(name, ""), "rows": []}
-        if decision == "run":
-            if on_start:
-                on_start(name)
-            done = run_worker(worker_command(name, layers, repeat), timeout)
-            output = done.output if isinstance(done.output, dict) else {}
-            entry.update(status=done.status, detail=done.detail, version=output.get("version"),
-                         seconds=done.seconds, rows=output.get("rows", []))
-            if on_done:
-                on_done(name, entry)
-        elif decision in ("missing", "not installed"):
-            entry["detail"] = backends.install_hint(name)
-        entries[name] = entry
+    decisions = runner.plan(requested, backends.available_backends())
+    entries: dict[str, dict[str, Any]] = {
+        name: {"status": decision, "detail": runner.skip_detail(decision, name), "version": None, "seconds": None,
+               "baseline": BASELINES.get(name, ""), "rows": []}
+        for name, decision in decisions.items() if decision != "run"}
+
+    def done(name: str, run: runner.WorkerRun) -> None:
+        output = run.output if isinstance(run.output, dict) else {}
+        entries[name] = {"status": run.status, "detail": run.detail, "version": output.get("version"),
+                         "seconds": run.seconds, "baseline": BASELINES.get(name, ""), "rows": output.get("rows", [])}
+        if on_done:
+            on_done(name, entries[name])
+
+    runner.run_planned(decisions, lambda name: worker_command(name, layers, repeat), timeout, jobs=1,
+                       on_start=on_start, on_done=done)
     failed = any(entry["status"] in FAILED for entry in entries.values())
     return {"config": {"layers": [asdict(layer) for layer in layers], "ops": list(OPS), "modes": list(MODES),
                        "repeat": repeat, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
@@ -287,7 +288,7 @@ def plot(report: dict[str, Any], path: str) -> None:
     names = [name for name, entry in report["backends"].items() if entry["status"] == "ok"]
     fig, axes = plt.subplots(len(layers), 1, figsize=(11, 3 * len(layers)), layout="constrained", squeeze=False)
     width = 0.8 / max(len(names), 1)
-    for ax, layer in zip(axes[:, 0], layers):
+    for ax, layer in zip(axes[:, 0], layers, strict=True):
         for index, name in enumerate(names):
             found = {(row["op"], row["mode"]): row["ratio"] for row in report["backends"][name]["rows"]
                      if row["layer"] == layer}
@@ -307,18 +308,12 @@ def plot(report: dict[str, Any], path: str) -> None:
 
 def ops_command(args: argparse.Namespace) -> int:
     """``d2lconv bench --ops``: measure, then print tables or JSON, and write the plot if asked."""
-    requested = parse_backends(args.backends)
-    try:
-        layers = [Layer.parse(spec) for spec in args.layer or DEFAULT_LAYERS]
-    except ValueError as error:
-        print(f"d2lconv: error: {error}", file=sys.stderr)
-        return 2
+    layers = args.layer or [Layer.parse(spec) for spec in DEFAULT_LAYERS]
     if not args.json and not has_rich():
         return 2
-    to_run = [name for name, what in plan(requested, backends.available_backends(), always=()).items()
-              if what == "run"]
-    with progress(to_run, "measuring") as (start, finish):
-        report = run_ops_bench(requested, layers, args.repeat, args.timeout, on_start=start,
+    names = runner.to_run(runner.plan(args.backends, backends.available_backends()))
+    with progress(names, "measuring") as (start, finish):
+        report = run_ops_bench(args.backends, layers, args.repeat, args.timeout, on_start=start,
                                on_done=lambda name, entry: finish(name, outcome(entry)))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -328,15 +323,24 @@ def ops_command(args: argparse.Namespace) -> int:
         render(report, Console(emoji=False))
     if args.plot:
         plot(report, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
+        wrote(args.plot)
     return report["exit_code"]
 
 
+def layer_argument(text: str) -> Layer:
+    """The argparse type of ``--layer``."""
+    try:
+        return Layer.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``bench``'s options for ``--ops``."""
-    parser.add_argument("--ops", action="store_true",
-                        help="time the batched ops and their gradients against each framework's own call")
-    parser.add_argument("--layer", nargs="+", metavar="NxCxHxW:O:K:P",
+    """``bench``'s options for ``--ops`` (``--backends``, ``--json``, ``--plot``, ``--repeat``, ``--timeout``
+    are shared with the corr2d bench)."""
+    parser.add_argument("--ops", action="store_true", help="time conv2d, conv_transpose2d, max_pool2d and "
+                        "avg_pool2d, forward and gradient (dc.vjp), against each framework's own call")
+    parser.add_argument("--layer", type=layer_argument, nargs="+", metavar="NxCxHxW:O:K:P",
                         help=f"with --ops: the layers (default: {' '.join(DEFAULT_LAYERS)})")
 
 
@@ -347,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--layer", nargs="+", required=True)
     parser.add_argument("--repeat", type=int, default=REPEAT)
     args = parser.parse_args(argv)
-    with json_stdout() as write:
+    with runner.result_channel() as write:
         write(measure(args.worker, [Layer.parse(spec) for spec in args.layer], args.repeat))
 
 

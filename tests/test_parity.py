@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import sys
 import pytest
 
 import d2lconv as dc
-from d2lconv import backends, cases, cli, parity
+from d2lconv import backends, cases, cli, console, parity, parity_compare, runner
 
 SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 
@@ -24,10 +25,10 @@ def recorded() -> dict:
 
 def entries_with(reference: dict, **others: dict) -> dict:
     """The ``backends`` part of a report: numpy and ``others`` ok with these results, the rest not installed."""
-    entries = {name: parity._entry("not installed") for name in dc.BACKENDS}
-    entries["numpy"] = parity._entry("ok", version="1", seconds=0.1, results=reference)
+    entries = {name: parity_compare.entry("not installed") for name in dc.BACKENDS}
+    entries["numpy"] = parity_compare.entry("ok", version="1", seconds=0.1, results=reference)
     for name, results in others.items():
-        entries[name] = parity._entry("ok", version="1", seconds=0.1, results=results)
+        entries[name] = parity_compare.entry("ok", version="1", seconds=0.1, results=results)
     return entries
 
 
@@ -39,7 +40,9 @@ def fake_worker(tmp_path, results: dict, name: str = "fake") -> list[str]:
     """A worker command that prints recorded results as a real worker does."""
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"backend": name, "version": "0", "results": results}))
-    return [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read())", str(path)]
+    script = ("import json, sys\nfrom d2lconv.runner import result_channel\nprint('framework noise')\n"
+              "with result_channel() as write:\n    write(json.load(open(sys.argv[1])))\n")
+    return [sys.executable, "-c", script, str(path)]
 
 
 def test_cases_are_named_seeded_data(recorded):
@@ -49,7 +52,7 @@ def test_cases_are_named_seeded_data(recorded):
     first, again = cases.CASES[0].inputs(), cases.CASES[0].inputs()
     assert all((a is None and b is None) or (a == b).all() for a, b in zip(first, again, strict=True))
     assert list(recorded) == parity.result_keys()
-    assert not [key for key, value in recorded.items() if parity._is_error(value)]
+    assert not [key for key, value in recorded.items() if parity_compare.is_error(value)]
     assert recorded["figure_6_2_1"] == [[19.0, 25.0], [37.0, 43.0]]
     assert recorded["transposed_edge_map"] == [[0.0] * 5] * 8
 
@@ -102,22 +105,22 @@ def test_a_wrong_shape_a_raising_case_or_a_missing_result_is_an_error_cell(recor
 
 def test_plan_separates_missing_from_not_installed():
     installed = ("numpy", "torch", "paddle")
-    assert parity.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
+    assert runner.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
                                              "mxnet": "not installed", "paddle": "run"}
-    assert parity.plan(["tf", "pytorch"], installed) == {"numpy": "run", "torch": "run", "tensorflow": "missing",
-                                                         "mxnet": "not installed", "paddle": "not requested"}
-    assert parity.plan(["torch"], installed, always=())["numpy"] == "not requested"
+    assert runner.plan(["tf", "pytorch"], installed, always=("numpy",)) == {
+        "numpy": "run", "torch": "run", "tensorflow": "missing", "mxnet": "not installed", "paddle": "not requested"}
+    assert runner.plan(["torch"], installed)["numpy"] == "not requested"
     with pytest.raises(backends.BackendError, match="theano"):
-        parity.plan(["theano"], installed)
+        runner.plan(["theano"], installed)
 
 
 def test_missing_or_crashed_backends_give_exit_2(recorded):
     entries = entries_with(recorded, torch=recorded)
-    entries["mxnet"] = parity._entry("missing", 'pip install "d2lconv[mxnet]"')
+    entries["mxnet"] = parity_compare.entry("missing", 'pip install "d2lconv[mxnet]"')
     report = parity.build_report(entries)
     assert report["exit_code"] == 2 and not report["agree"]
     assert all(check["cells"]["torch"]["ok"] for check in report["checks"])
-    entries["mxnet"] = parity._entry("crashed", "killed by signal SIGSEGV", seconds=1.0)
+    entries["mxnet"] = parity_compare.entry("crashed", "killed by signal SIGSEGV", seconds=1.0)
     assert parity.build_report(entries)["exit_code"] == 2
 
 
@@ -146,10 +149,20 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
     assert all(check["cells"]["mxnet"]["ok"] for check in report["checks"])
 
 
-def test_worker_stdout_carries_only_the_json():
-    script = ("import os, sys\nfrom d2lconv.parity import json_stdout\nwith json_stdout() as write:\n"
-              "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    write({'a': [1.0]})\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+NOISY_WORKER = ("import os, sys\nfrom d2lconv.runner import result_channel\nwith result_channel() as write:\n"
+                "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    os.write(2, b'err noise\\n')\n"
+                "    write({'a': [1.0]})\n")
+
+
+def test_run_worker_reads_the_json_from_its_own_fd_whatever_the_worker_prints():
+    done = runner.run_worker([sys.executable, "-c", NOISY_WORKER], timeout=60)
+    assert (done.status, done.output) == ("ok", {"a": [1.0]})
+
+
+def test_a_worker_run_by_hand_writes_only_the_json_on_stdout():
+    env = {key: value for key, value in os.environ.items() if key != runner.RESULT_FD_VAR}
+    done = subprocess.run([sys.executable, "-c", NOISY_WORKER], capture_output=True, text=True, timeout=60,
+                          check=True, env=env)
     assert json.loads(done.stdout) == {"a": [1.0]}
     assert "framework noise" in done.stderr and "raw noise" in done.stderr
 
@@ -216,7 +229,7 @@ def test_cli_without_rich_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "rich", None)
     monkeypatch.setitem(sys.modules, "rich.console", None)
     assert cli.main(["parity", "--backends", "numpy"]) == 2
-    assert capsys.readouterr().err == parity.RICH_HINT + "\n"
+    assert capsys.readouterr().err == console.RICH_HINT + "\n"
 
 
 @pytest.mark.parity

@@ -1,0 +1,196 @@
+"""Running one backend in a process of its own: the plan, the worker's JSON channel, timeouts and signals.
+
+Frameworks collide in one process (paddle imported after tensorflow segfaults; JAX's
+x64 switch and TF's threads are global), so ``d2lconv parity``, ``d2lconv bench`` and
+the notebook tests run each backend as a separate worker process. This module is the
+part they share:
+
+- ``plan`` decides, for every backend of ``d2lconv.BACKENDS``, whether it runs or the
+  status it gets without running ("not installed", "missing", "not requested").
+- A worker writes its one JSON result through ``result_channel()``: to a dedicated file
+  descriptor that the parent opened (``D2LCONV_RESULT_FD``), so whatever a framework
+  prints on stdout or stderr cannot corrupt it. Run by hand (no such fd), it writes to
+  the real stdout and sends the process's own fd 1 to stderr.
+- ``run_worker`` runs one worker command and classifies its end: ``ok`` (with the JSON),
+  ``crashed`` (killed by a signal, named), ``timed out`` (its whole process group is
+  killed) or ``error`` (a non-zero exit; the detail is the last line it printed).
+- ``run_planned`` runs the planned backends, ``jobs`` at a time, reporting progress.
+
+Nothing here imports a framework, the tools, or the CLI.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from . import backends
+
+RESULT_FD_VAR = "D2LCONV_RESULT_FD"
+# Statuses of a backend that make a tool's exit code 2.
+FAILED = ("missing", "crashed", "timed out", "error")
+# Statuses of a backend that did not run and is not a failure.
+SKIPPED = ("not installed", "not requested")
+
+
+def framework_version(name: str) -> str | None:
+    """The installed version of backend ``name``'s framework, read without importing it."""
+    for distribution in metadata.packages_distributions().get(backends.framework_module(name), []):
+        return distribution_version(distribution)
+    return None
+
+
+def distribution_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or "(not installed)"."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def plan(requested: Sequence[str] | None, installed: Sequence[str],
+         always: Sequence[str] = ()) -> dict[str, str]:
+    """What to do with each backend of ``d2lconv.BACKENDS``: ``"run"`` or the status it gets without running.
+
+    ``requested=None`` means every installed backend; the ``always`` ones (a reference)
+    run whether requested or not. A requested backend that is not installed is
+    ``"missing"`` (a failure); one nobody asked for is ``"not installed"``. Unknown
+    names raise ``BackendError``.
+    """
+    wanted = None if requested is None else {backends.canonical_name(name) for name in requested}
+    decisions = {}
+    for name in backends.BACKENDS:
+        if name not in installed:
+            decisions[name] = "missing" if wanted is not None and name in wanted else "not installed"
+        elif wanted is None or name in wanted or name in always:
+            decisions[name] = "run"
+        else:
+            decisions[name] = "not requested"
+    return decisions
+
+
+def to_run(decisions: Mapping[str, str]) -> list[str]:
+    """The backends a plan runs, in its order."""
+    return [name for name, decision in decisions.items() if decision == "run"]
+
+
+def skip_detail(status: str, name: str) -> str:
+    """The detail shown for a backend that did not run: the pip command that installs it, if it is absent."""
+    return backends.install_hint(name) if status in ("missing", "not installed") else ""
+
+
+# --- in the worker -------------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def result_channel() -> Iterator[Callable[[Any], None]]:
+    """In a worker: yield a writer of its one JSON result, on the channel the parent reads.
+
+    With ``D2LCONV_RESULT_FD`` set (``run_worker`` does), the JSON goes to that file
+    descriptor. Without it, to the real stdout, while fd 1 is pointed at stderr so that
+    what a framework prints cannot mix with it.
+    """
+    fd = os.environ.get(RESULT_FD_VAR)
+    if fd is not None:
+        with os.fdopen(int(fd), "w") as out:
+            yield lambda value: (json.dump(value, out), out.flush())
+        return
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        yield lambda value: (json.dump(value, out), out.flush())
+    finally:
+        out.close()
+
+
+# --- in the parent -------------------------------------------------------------------------------------------------
+
+@dataclass
+class WorkerRun:
+    """How a worker process ended: a status (ok, crashed, timed out, error), a detail, its wall time, its JSON."""
+
+    status: str
+    detail: str = ""
+    seconds: float | None = None
+    output: Any = None
+
+
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11, the number itself for an unknown signal."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill the worker and whatever it started (it leads its own process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> WorkerRun:
+    """Run one worker command and classify its end; its JSON result comes on a dedicated fd."""
+    with tempfile.TemporaryFile("w+") as channel:
+        environment = dict(os.environ if env is None else env)
+        environment[RESULT_FD_VAR] = str(channel.fileno())
+        start = time.perf_counter()
+        process = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", env=environment,
+                                   pass_fds=(channel.fileno(),), start_new_session=True)
+        try:
+            printed, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return WorkerRun("timed out", f"no result after {timeout:g} s", round(time.perf_counter() - start, 2))
+        except BaseException:  # KeyboardInterrupt included: never leave a worker behind
+            _kill_group(process)
+            raise
+        seconds = round(time.perf_counter() - start, 2)
+        if process.returncode < 0:
+            return WorkerRun("crashed", f"killed by signal {signal_name(-process.returncode)}", seconds)
+        lines = [line.strip() for line in printed.splitlines() if line.strip()]
+        if process.returncode > 0:
+            return WorkerRun("error", lines[-1] if lines else f"exit code {process.returncode}", seconds)
+        channel.seek(0)
+        text = channel.read()
+    try:
+        return WorkerRun("ok", "", seconds, json.loads(text))
+    except json.JSONDecodeError:
+        return WorkerRun("error", "the worker wrote no JSON result", seconds)
+
+
+def run_planned(decisions: Mapping[str, str], command: Callable[[str], Sequence[str]], timeout: float,
+                jobs: int = 1, on_start: Callable[[str], None] | None = None,
+                on_done: Callable[[str, WorkerRun], None] | None = None) -> dict[str, WorkerRun]:
+    """Run the worker of every backend the plan runs, ``jobs`` at a time; ``{name: WorkerRun}`` in plan order.
+
+    ``on_start(name)`` and ``on_done(name, run)`` report progress (from worker threads when
+    ``jobs > 1``). Timing benchmarks use ``jobs=1``: two workers would share the cores.
+    """
+    def run(name: str) -> WorkerRun:
+        if on_start:
+            on_start(name)
+        done = run_worker(command(name), timeout)
+        if on_done:
+            on_done(name, done)
+        return done
+
+    names = to_run(decisions)
+    if jobs <= 1:
+        return {name: run(name) for name in names}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {name: pool.submit(run, name) for name in names}
+        return {name: future.result() for name, future in futures.items()}
