@@ -8,16 +8,15 @@ import numpy as np
 
 from ...chapter import patch_index
 from ...checks import check_corr2d, check_same_shape, pair
-from .ops import tensor
-
+from .ops import _in_common_dtype, _real, tensor
 
 
 def corr2d(X: Any, K: Any) -> np.ndarray:
     """2-D cross-correlation, 'valid': a sum of shifted copies of X, one per kernel element."""
-    X, K = tensor(X), tensor(K)
+    X, K = _in_common_dtype(X=X, K=K)
     out_h, out_w = check_corr2d(X.shape, K.shape)
     h, w = K.shape
-    Y = np.zeros((out_h, out_w), dtype=np.float32)
+    Y = np.zeros((out_h, out_w), dtype=X.dtype)
     for a in range(h):
         for b in range(w):
             Y += K[a, b] * X[a:a + out_h, b:b + out_w]
@@ -26,10 +25,10 @@ def corr2d(X: Any, K: Any) -> np.ndarray:
 
 def corr2d_loop(X: Any, K: Any) -> np.ndarray:
     """2-D cross-correlation as the book writes it: one output pixel per loop step."""
-    X, K = tensor(X), tensor(K)
+    X, K = _in_common_dtype(X=X, K=K)
     check_corr2d(X.shape, K.shape)
     h, w = K.shape
-    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=np.float32)
+    Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
@@ -38,14 +37,14 @@ def corr2d_loop(X: Any, K: Any) -> np.ndarray:
 
 def convolve2d(X: Any, K: Any) -> np.ndarray:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
+    X, K = _in_common_dtype(X=X, K=K)
     check_corr2d(X.shape, K.shape)
     return corr2d(X, K[::-1, ::-1])
 
 
 def corr2d_matmul(X: Any, K: Any) -> np.ndarray:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
-    X, K = tensor(X), tensor(K)
+    X, K = _in_common_dtype(X=X, K=K)
     out_shape = check_corr2d(X.shape, K.shape)
     patches = X.reshape(-1)[patch_index(X.shape, K.shape)]
     return (patches @ K.reshape(-1)).reshape(out_shape)
@@ -55,7 +54,7 @@ def native_corr2d(X: Any, K: Any) -> np.ndarray:
     """The library routine for the same job, for benchmarks: ``scipy.signal.correlate2d``."""
     from scipy.signal import correlate2d
 
-    X, K = tensor(X), tensor(K)
+    X, K = _in_common_dtype(X=X, K=K)
     check_corr2d(X.shape, K.shape)
     return correlate2d(X, K, mode="valid")
 
@@ -87,23 +86,29 @@ class Conv2D:
         if self._x is None:
             raise RuntimeError("Conv2D.backward needs a forward call first")
         dY = tensor(grad_output)
-        h, w = self.weight.shape
-        check_same_shape(dY.shape, check_corr2d(self._x.shape, self.weight.shape), "grad_output")
-        self.weight_grad = corr2d(self._x, dY)
+        dX, self.weight_grad = _corr2d_backward(self._x, self.weight, dY)
         if self.bias is not None:
-            self.bias_grad = dY.sum(keepdims=True).reshape(1)
-        return corr2d(np.pad(dY, ((h - 1, h - 1), (w - 1, w - 1))), self.weight[::-1, ::-1])
+            self.bias_grad = dY.sum(keepdims=True).reshape(1).astype(self.bias.dtype)
+        return dX
 
 
 def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``Conv2D.backward``."""
-    X, K = tensor(X), tensor(K)
-    check_corr2d(X.shape, K.shape)
-    net = Conv2D(K.shape, bias=False)
-    net.weight[...] = K
-    net(X)
-    dX = net.backward(grad_output)
-    return dX, net.weight_grad
+    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, as ``Conv2D.backward`` computes them."""
+    return _corr2d_backward(_real(X, "X"), _real(K, "K"), tensor(grad_output))
+
+
+def _corr2d_backward(X: np.ndarray, K: np.ndarray, dY: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Y = sum_ab K[a, b] * X[a:a+oh, b:b+ow]`` is linear in each factor, so
+    ``dK[a, b] = sum(X[a:a+oh, b:b+ow] * dY)`` (that is ``corr2d(X, dY)``) and ``dX[a:a+oh, b:b+ow] += K[a, b] * dY``
+    (the 'full' correlation of dY with K flipped). Computed in the common dtype; each gradient in its input's dtype."""
+    out_h, out_w = check_corr2d(X.shape, K.shape)
+    check_same_shape(dY.shape, (out_h, out_w), "grad_output")
+    x, k, dy = _in_common_dtype(X=X, K=K, grad_output=dY)
+    dX, dK = np.zeros_like(x), np.empty_like(k)
+    for a, b in np.ndindex(*k.shape):
+        dK[a, b] = np.vdot(x[a:a + out_h, b:b + out_w], dy)
+        dX[a:a + out_h, b:b + out_w] += k[a, b] * dy
+    return dX.astype(X.dtype, copy=False), dK.astype(K.dtype, copy=False)
 
 
 def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],

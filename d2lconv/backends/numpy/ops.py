@@ -1,9 +1,13 @@
 """The NumPy tab: the reference every framework is checked against.
 
-NumPy has no autograd, so ``Conv2D`` carries a backward pass derived by hand:
-for ``Y = corr2d(X, K) + b`` and an upstream gradient ``dY``,
-``dK = corr2d(X, dY)``, ``db = sum(dY)`` and ``dX = corr2d(pad(dY), flip(K))``
-(the 'full' correlation of ``dY`` with ``K`` flipped on both axes).
+A convolution is im2col and one BLAS matrix product per group: the windows of the
+padded input are copied once into a contiguous matrix (C/groups*kh*kw rows, one
+column per output pixel) and multiplied by the weight. A transposed convolution is
+its adjoint: one matrix product, then col2im adds each kernel offset's rows back into
+the (uncropped) output. Pooling reduces one strided slice per kernel offset. The same
+helpers give the hand-derived backward passes in ``grads``.
+
+Every op computes in the common dtype of its inputs: float64 if any is float64, else float32.
 """
 
 from __future__ import annotations
@@ -13,80 +17,91 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...checks import as_float32_array
+from ...checks import common_dtype, float_dtype, to_array
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "numpy"
 FRAMEWORK = np
 
 
-def tensor(data: Any) -> np.ndarray:
-    """A float32 array from nested lists, NumPy or any framework's tensor."""
-    return as_float32_array(data)
+def tensor(data: Any, dtype: str | None = None) -> np.ndarray:
+    """An array from nested lists, NumPy or any framework's tensor: float64 stays float64, the rest is float32."""
+    return _real(data, "data", dtype)
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy array (here: the array itself)."""
-    return as_float32_array(x)
+    """A NumPy array (here: the array itself), its dtype kept."""
+    return _real(x, "x")
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> np.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
-    top, bottom, left, right = args.pads
-    x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    patches = _windows(x, weight.shape[2:], args.stride, args.dilation, args.out_hw)  # N C oh ow kh kw
-    n, c = x.shape[:2]
-    g, o = args.groups, weight.shape[0]
-    patches = patches.reshape(n, g, c // g, *patches.shape[2:])
-    y = np.einsum("ngcijab,gocab->ngoij", patches, weight.reshape(g, o // g, c // g, *weight.shape[2:]),
-                  optimize=True).reshape(n, o, *args.out_hw)
-    return _add_bias(y, bias)
+    cols = _im2col(_pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw,
+                   args.groups)
+    y = np.matmul(weight.reshape(args.groups, weight.shape[0] // args.groups, -1), cols)  # (g, O/g, N*oh*ow)
+    return _to_nchw(y.reshape(weight.shape[0], x.shape[0], *args.out_hw), bias)
 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): each input pixel scatters the kernel."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
     n, c, h, w = x.shape
-    g, (kh, kw), (sh, sw), (dh, dw) = args.groups, weight.shape[2:], args.stride, args.dilation
-    xg = x.reshape(n, g, c // g, h, w)
-    wg = weight.reshape(g, c // g, weight.shape[1], kh, kw)
-    full = np.zeros((n, g, weight.shape[1], *args.full_hw), dtype=np.float32)
-    for a in range(kh):
-        for b in range(kw):
-            full[:, :, :, a * dh:a * dh + (h - 1) * sh + 1:sh, b * dw:b * dw + (w - 1) * sw + 1:sw] += \
-                np.einsum("ngcij,gco->ngoij", xg, wg[..., a, b])
-    full = full.reshape(n, args.out_channels, *args.full_hw)
+    g, kernel = args.groups, weight.shape[2:]
+    rows = x.transpose(1, 0, 2, 3).reshape(g, c // g, n * h * w)
+    cols = np.matmul(weight.reshape(g, c // g, -1).transpose(0, 2, 1), rows)  # (g, C_out/g*kh*kw, N*H*W)
     top, _, left, _ = args.crops
-    out_h, out_w = args.out_hw
-    grow = ((0, 0), (0, 0), (0, max(0, top + out_h - full.shape[2])), (0, max(0, left + out_w - full.shape[3])))
-    y = np.pad(full, grow)[:, :, top:top + out_h, left:left + out_w]
-    return _add_bias(y, bias)
+    (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
+    size = (max(full_h, top + out_h), max(full_w, left + out_w))  # output_padding may reach past the full output
+    full = _col2im(cols.reshape(args.out_channels, *kernel, n, h, w), size, args.stride, args.dilation)
+    return _to_nchw(full[:, :, top:top + out_h, left:left + out_w], bias)
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False) -> np.ndarray:
     """Max pooling; padding and the ceil-mode overhang count as -inf."""
-    x = tensor(x)
+    (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    x = _pad_hw(x, args.padded, -np.inf)
-    return _windows(x, args.kernel, args.stride, args.dilation, args.out_hw).max(axis=(4, 5))
+    padded = _pad_hw(x, args.padded, -np.inf)
+    first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
+    y = padded[first].copy()
+    for window in rest:
+        np.maximum(y, padded[window], out=y)
+    return y
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> np.ndarray:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
-    x = tensor(x)
+    (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    total = _windows(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, args.dilation, args.out_hw)
-    return total.sum(axis=(4, 5)) / avg_pool_divisor(args, x.shape[2:], count_include_pad)
+    padded = _pad_hw(x, args.padded, 0.0)
+    first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
+    y = padded[first].copy()
+    for window in rest:
+        y += padded[window]
+    y /= avg_pool_divisor(args, x.shape[2:], count_include_pad).astype(x.dtype)
+    return y
+
+
+def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
+    """``data`` as a float32 or float64 array (``checks.float_dtype``); a ``TypeError`` naming ``name`` if not real."""
+    array = to_array(data)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
+    return array.astype(float_dtype(array.dtype.name, dtype), copy=False)
+
+
+def _in_common_dtype(**named: Any) -> list[Any]:
+    """The named inputs as arrays of their common dtype (float64 wins); ``None`` stays ``None``."""
+    arrays = [None if value is None else _real(value, name) for name, value in named.items()]
+    dtype = common_dtype(*(a.dtype.name for a in arrays if a is not None))
+    return [None if a is None else a.astype(dtype, copy=False) for a in arrays]
 
 
 def _pad_hw(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
@@ -94,14 +109,55 @@ def _pad_hw(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.
     return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
 
 
-def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-             out_hw: tuple[int, int]) -> np.ndarray:
-    """A strided view (N, C, out_h, out_w, kh, kw) of the dilated windows of a padded NCHW array."""
-    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    view = sliding_window_view(x, extent, axis=(2, 3))
-    return view[:, :, ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]][:, :, :out_hw[0], :out_hw[1]]
+def _pad_channels_first(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """NCHW ``x`` zero-padded and transposed to (C, N, H, W), in one copy."""
+    n, c, h, w = x.shape
+    top, bottom, left, right = pads
+    padded = np.zeros((c, n, h + top + bottom, w + left + right), x.dtype)
+    padded[:, :, top:top + h, left:left + w] = x.transpose(1, 0, 2, 3)
+    return padded
 
 
-def _add_bias(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    y = y.astype(np.float32, copy=False)
-    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+def _im2col(padded: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+            out_hw: tuple[int, int], groups: int) -> np.ndarray:
+    """The windows of a padded (C, N, H, W) array as one contiguous matrix per group,
+    (groups, C/groups*kh*kw, N*oh*ow): row (c, a, b), column (n, i, j) holds
+    ``padded[c, n, i*sh + a*dh, j*sw + b*dw]``."""
+    c, n = padded.shape[:2]
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    view = sliding_window_view(padded, extent, axis=(2, 3))
+    view = view[:, :, :(out_hw[0] - 1) * stride[0] + 1:stride[0], :(out_hw[1] - 1) * stride[1] + 1:stride[1],
+                ::dilation[0], ::dilation[1]]  # (C, N, oh, ow, kh, kw)
+    cols = np.empty((c, *kernel, n, *out_hw), padded.dtype)
+    np.copyto(cols, view.transpose(0, 4, 5, 1, 2, 3))
+    return cols.reshape(groups, -1, n * out_hw[0] * out_hw[1])
+
+
+def _col2im(cols: np.ndarray, size: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int]) -> np.ndarray:
+    """The adjoint of ``_im2col``: cols (C, kh, kw, N, oh, ow) added into a zero (C, N, *size) array,
+    one strided add per kernel offset."""
+    c, kh, kw, n, oh, ow = cols.shape
+    out = np.zeros((c, n, *size), cols.dtype)
+    if cols.size:
+        offsets = cols.reshape(c, kh * kw, n, oh, ow)
+        for offset, window in enumerate(_offset_slices((kh, kw), stride, dilation, (oh, ow))):
+            out[window] += offsets[:, offset]
+    return out
+
+
+def _offset_slices(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                   out_hw: tuple[int, int]) -> list[tuple[Any, slice, slice]]:
+    """For each kernel offset (a, b), row-major, the index ``[..., rows, cols]`` of the padded input
+    elements it meets: ``[..., a*dh + i*sh, b*dw + j*sw]`` for every output (i, j)."""
+    return [(Ellipsis, slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
+             slice(b * dilation[1], b * dilation[1] + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
+            for a, b in np.ndindex(*kernel)]
+
+
+def _to_nchw(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """A (C, N, H, W) result as a contiguous NCHW array, plus one bias per channel."""
+    y = np.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y

@@ -1,0 +1,154 @@
+"""Gradients in the NumPy tab: NumPy has no autograd, so every op has a backward pass derived by hand.
+
+Each ``_<op>_backward(dy, *inputs, **arguments)`` returns the gradients of
+``sum(op(*inputs) * dy)`` with respect to the op's tensor inputs, computed in their
+common dtype and returned in each input's own dtype. They are the reference every
+framework's autograd is checked against.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...checks import check_corr2d, check_same_shape
+from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from . import conv_layer, ops
+from .ops import _col2im, _im2col, _in_common_dtype, _offset_slices, _pad_channels_first, _pad_hw, _real
+
+
+def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The upstream gradient: ones when ``None``, else checked against the output's shape."""
+    if grad_output is None:
+        return np.ones(shape, dtype)
+    dy = _real(grad_output, "grad_output")
+    check_same_shape(dy.shape, shape, "grad_output")
+    return dy.astype(dtype, copy=False)
+
+
+def _like(gradients: Sequence[np.ndarray | None], inputs: Sequence[np.ndarray | None]) -> tuple:
+    """Each gradient in its input's dtype (None for a None input)."""
+    return tuple(None if x is None else g.astype(x.dtype, copy=False) for g, x in zip(gradients, inputs, strict=True))
+
+
+def _corr2d_backward(dy: Any, X: Any, K: Any) -> tuple:
+    """``corr2d`` is a sum of shifted copies of X weighted by K: see ``conv_layer._corr2d_backward``."""
+    X, K = _real(X, "X"), _real(K, "K")
+    dy = _upstream(dy, check_corr2d(X.shape, K.shape), np.result_type(X, K))
+    return conv_layer._corr2d_backward(X, K, dy)
+
+
+def _convolve2d_backward(dy: Any, X: Any, K: Any) -> tuple:
+    """``convolve2d(X, K) = corr2d(X, flip(K))``: the same dX, and dK = flip(the gradient of flip(K))."""
+    X, K = _real(X, "X"), _real(K, "K")
+    dX, dK = _corr2d_backward(dy, X, K[::-1, ::-1])
+    return dX, np.ascontiguousarray(dK[::-1, ::-1])
+
+
+def _conv2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     dilation: Any = 1, groups: int = 1) -> tuple:
+    """Per group, ``Y = W @ cols`` with ``cols = im2col(pad(x))`` (ops.conv2d), so
+    ``dW = dY @ colsᵀ``, ``d cols = Wᵀ @ dY`` and ``dx`` = col2im(d cols) with the padding cropped
+    (col2im is im2col's adjoint); ``db`` sums dY over batch and pixels."""
+    inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
+    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
+    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    (n, c, h, w), (o, _, kh, kw), g = x.shape, weight.shape, args.groups
+    dy = _upstream(dy, (n, o, *args.out_hw), x.dtype)
+    dy_rows = dy.transpose(1, 0, 2, 3).reshape(g, o // g, -1)  # (g, O/g, N*oh*ow), one copy
+    padded = _pad_channels_first(x, args.pads)
+    cols = _im2col(padded, (kh, kw), args.stride, args.dilation, args.out_hw, g)
+    dweight = np.matmul(dy_rows, cols.transpose(0, 2, 1)).reshape(weight.shape)
+    del cols  # one im2col-sized buffer at a time
+    dcols = np.matmul(weight.reshape(g, o // g, -1).transpose(0, 2, 1), dy_rows)
+    dpadded = _col2im(dcols.reshape(c, kh, kw, n, *args.out_hw), padded.shape[2:], args.stride, args.dilation)
+    top, _, left, _ = args.pads
+    dx = dpadded[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
+    dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
+    return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
+
+
+def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                               output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> tuple:
+    """Per group, ``full = col2im(Wᵀ @ x)`` (ops.conv_transpose2d), then a crop: so dfull is dY placed back
+    in the full output (zero where cropped; output_padding's extension gets no gradient),
+    ``dcols = im2col(dfull)``, ``dx = W @ dcols`` (a conv2d of dY: the adjoint's adjoint) and ``dW = x @ dcolsᵀ``."""
+    inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
+    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
+    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
+                                 output_padding, dilation, groups)
+    (n, c, h, w), g = x.shape, args.groups
+    dy = _upstream(dy, (n, args.out_channels, *args.out_hw), x.dtype)
+    top, _, left, _ = args.crops
+    rows, cols_ = min(args.out_hw[0], args.full_hw[0] - top), min(args.out_hw[1], args.full_hw[1] - left)
+    dfull = np.zeros((args.out_channels, n, *args.full_hw), x.dtype)
+    dfull[:, :, top:top + rows, left:left + cols_] = dy[:, :, :rows, :cols_].transpose(1, 0, 2, 3)
+    dcols = _im2col(dfull, weight.shape[2:], args.stride, args.dilation, (h, w), g)  # (g, C_out/g*kh*kw, N*H*W)
+    x_rows = x.transpose(1, 0, 2, 3).reshape(g, c // g, -1)
+    dx = np.matmul(weight.reshape(g, c // g, -1), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
+    dweight = np.matmul(x_rows, dcols.transpose(0, 2, 1)).reshape(weight.shape)
+    dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
+    return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
+
+
+def _max_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                         dilation: Any = 1, ceil_mode: bool = False) -> tuple:
+    """Each output is one element of its window, so dY goes to that element: the first maximal one
+    in row-major window order (PyTorch's rule for ties; a NaN counts as the maximum, as in torch).
+    Padding and the ceil-mode overhang are -inf, so they win only where the window has no larger real value."""
+    inputs = [_real(x, "x")]
+    x = inputs[0]
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
+    padded = _pad_hw(x, args.padded, -np.inf)
+    windows = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
+    best, winner = padded[windows[0]].copy(), np.zeros(dy.shape, np.min_scalar_type(len(windows)))
+    for offset, window in enumerate(windows[1:], start=1):
+        candidate = padded[window]
+        wins = (candidate > best) | np.isnan(candidate)
+        np.copyto(best, candidate, where=wins)
+        winner[wins] = offset
+    dpadded = np.zeros_like(padded)
+    for offset, window in enumerate(windows):
+        dpadded[window] += np.where(winner == offset, dy, 0)
+    return _like((_crop_hw(dpadded, args.padded),), inputs)
+
+
+def _avg_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                         ceil_mode: bool = False, count_include_pad: bool = True) -> tuple:
+    """Each output is the sum of its window over a fixed divisor, so every element of the window
+    receives dY / divisor (padding's share is dropped; the divisor is the forward's)."""
+    inputs = [_real(x, "x")]
+    x = inputs[0]
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
+    share = dy / avg_pool_divisor(args, x.shape[2:], count_include_pad).astype(x.dtype)
+    top, bottom, left, right = args.padded
+    dpadded = np.zeros((*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), x.dtype)
+    for window in _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw):
+        dpadded[window] += share
+    return _like((_crop_hw(dpadded, args.padded),), inputs)
+
+
+def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """The inverse of ``ops._pad_hw``: the real (unpadded) part of an NCHW array."""
+    top, bottom, left, right = pads
+    return padded[:, :, top:padded.shape[2] - bottom, left:padded.shape[3] - right]
+
+
+_BACKWARD = {"corr2d": _corr2d_backward, "convolve2d": _convolve2d_backward, "conv2d": _conv2d_backward,
+             "conv_transpose2d": _conv_transpose2d_backward, "max_pool2d": _max_pool2d_backward,
+             "avg_pool2d": _avg_pool2d_backward}
+_FORWARD = {"corr2d": conv_layer.corr2d, "convolve2d": conv_layer.convolve2d, "conv2d": ops.conv2d,
+            "conv_transpose2d": ops.conv_transpose2d, "max_pool2d": ops.max_pool2d, "avg_pool2d": ops.avg_pool2d}
+
+
+def vjp(op: str, inputs: Sequence[Any], grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
+    """One gradient per input of ``sum(op(*inputs, **kwargs) * grad_output)``, by the hand-derived backward
+    passes above; None for an input that is None or not a tensor (kernel_size, ...)."""
+    arguments = inspect.signature(_FORWARD[op]).bind(*inputs, **(kwargs or {})).arguments
+    gradients = _BACKWARD[op](grad_output, **arguments)
+    return tuple(gradients[i] if i < len(gradients) else None for i in range(len(inputs)))
