@@ -249,7 +249,8 @@ def render(report: dict[str, Any], console: Any) -> None:
                   "interleaved pairs", title_justify="left", caption="layer NxCxHxW:O:K:P; gradient: dc.vjp vs the "
                   "framework's autograd; numpy: vs torch's call", caption_justify="left")
     for column in ("backend", "layer", "op", "forward ms", "ratio", "gradient ms", "ratio"):
-        table.add_column(column, justify="left" if column in ("backend", "layer", "op") else "right", no_wrap=True)
+        table.add_column(column, justify="left" if column in ("backend", "layer", "op") else "right",
+                         no_wrap=column in ("op", "ratio"), overflow="fold")
     problems = []
     for name, entry in report["backends"].items():
         if entry["status"] in FAILED:
