@@ -272,16 +272,17 @@ def _typed_key(value: Any) -> Any:
     return kind, value
 
 
-def _memoised(function: Callable[..., Result]) -> Callable[..., Result]:
-    """``function`` with its results kept for its last 1024 distinct arguments (shapes and hashable
-    options, keyed with their types); a call with unhashable arguments runs uncached. Errors are not kept:
-    a bad call raises its error every time."""
+def _memoised(function: Callable[..., Result], shapes: int) -> Callable[..., Result]:
+    """``function`` with its results kept for up to 1024 distinct arguments: its first ``shapes`` arguments
+    are shapes (tuples of ints, or None), keyed as they are; the hashable options after them are keyed with
+    their types. A call with unhashable options runs uncached. Errors are not kept: a bad call raises its
+    error every time."""
     table: dict[Any, Result] = {}
 
     @functools.wraps(function)
     def call(*args: Any) -> Result:
         try:
-            key = tuple(map(_typed_key, args))
+            key = (*args[:shapes], *map(_typed_key, args[shapes:]))
         except TypeError:
             return function(*args)
         try:
@@ -297,13 +298,14 @@ def _memoised(function: Callable[..., Result]) -> Callable[..., Result]:
 
 
 def _shape(shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    """A shape (``torch.Size``, ``TensorShape``, a Paddle list, a NumPy tuple) as a tuple, the memo's key."""
     return None if shape is None else tuple(shape)
 
 
-_conv2d_memo = _memoised(_conv2d_args)
-_conv_transpose2d_memo = _memoised(_conv_transpose2d_args)
-_pool2d_memo = _memoised(_pool2d_args)
-_avg_pool_divisor_memo = _memoised(_avg_pool_divisor)
+_conv2d_memo = _memoised(_conv2d_args, shapes=3)
+_conv_transpose2d_memo = _memoised(_conv_transpose2d_args, shapes=3)
+_pool2d_memo = _memoised(_pool2d_args, shapes=1)
+_avg_pool_divisor_memo = _memoised(_avg_pool_divisor, shapes=0)
 
 
 def conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
