@@ -2,7 +2,8 @@
 
 Each ``Case`` is one call of ``conv2d``, ``conv_transpose2d``, ``max_pool2d`` or
 ``avg_pool2d`` on seeded NCHW inputs. The same declarations drive ``d2lconv parity``
-(forward values on every backend) and the tests, so a new sample is one line here.
+(forward values, gradients and float64 on every backend) and the tests, so a new
+sample is one line here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .sections import ParityCheck
+from .padding import conv2d_args, conv_transpose2d_args, pool2d_args
+from .sections import ATOL64, RTOL64, ParityCheck
 
 SEED = 0
 
@@ -38,16 +40,33 @@ class Case:
         """The result key, ``"<op>/<name>"``."""
         return f"{self.op}/{self.name}"
 
-    def inputs(self) -> list[np.ndarray | None]:
-        """The positional arguments, drawn from ``SEED`` and the key (so reordering changes nothing)."""
+    def inputs(self, dtype: Any = np.float32) -> list[np.ndarray | None]:
+        """The positional arguments, drawn from ``SEED`` and the key (so reordering changes nothing);
+        float32 by default, or the same draws in ``dtype``."""
         rng = np.random.default_rng([SEED, zlib.crc32(self.key.encode())])
-        x = rng.standard_normal(self.x).astype(np.float32)
+        x = rng.standard_normal(self.x).astype(dtype)
         if self.weight is None:
             return [x]
-        weight = rng.standard_normal(self.weight).astype(np.float32)
+        weight = rng.standard_normal(self.weight).astype(dtype)
         channels = self.weight[0] if self.op == "conv2d" else self.weight[1] * self.kwargs.get("groups", 1)
-        bias = rng.standard_normal(channels).astype(np.float32) if self.bias else None
+        bias = rng.standard_normal(channels).astype(dtype) if self.bias else None
         return [x, weight, bias]
+
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape of the op's output, from the shared argument normalisation (no backend needed)."""
+        n, c = self.x[:2]
+        if self.op == "conv2d":
+            return (n, self.weight[0], *conv2d_args(self.x, self.weight, None, **self.kwargs).out_hw)
+        if self.op == "conv_transpose2d":
+            args = conv_transpose2d_args(self.x, self.weight, None, **self.kwargs)
+            return (n, args.out_channels, *args.out_hw)
+        pooling = {name: value for name, value in self.kwargs.items() if name != "count_include_pad"}
+        return (n, c, *pool2d_args(self.x, **pooling).out_hw)
+
+    def grad_output(self, dtype: Any = np.float32) -> np.ndarray:
+        """A seeded gradient of the output, for the vector-Jacobian product of ``run_vjp``."""
+        rng = np.random.default_rng([SEED, zlib.crc32(f"{self.key}/grad_output".encode())])
+        return rng.standard_normal(self.output_shape()).astype(dtype)
 
 
 # Names: k kernel, s stride, p padding, d dilation, op output_padding (AxB: height x width).
@@ -94,13 +113,62 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def run_case(case: Case) -> Any:
+INPUT_NAMES = ("x", "weight", "bias")
+
+
+def run_case(case: Case, dtype: Any = np.float32) -> Any:
     """``case``'s op on its inputs, through the public API of the active backend."""
     import d2lconv as dc
 
-    return getattr(dc, case.op)(*case.inputs(), **case.kwargs)
+    return getattr(dc, case.op)(*case.inputs(dtype), **case.kwargs)
+
+
+def run_vjp(case: Case, dtype: Any = np.float32) -> dict[str, Any]:
+    """The gradients of ``case`` (``dc.vjp`` with its seeded ``grad_output``), keyed x, weight, bias."""
+    import d2lconv as dc
+
+    inputs = case.inputs(dtype)
+    grads = dc.vjp(case.op, *inputs, grad_output=case.grad_output(dtype), **case.kwargs)
+    return dict(zip(INPUT_NAMES, grads, strict=False))
+
+
+def run_float64(case: Case) -> dict[str, Any]:
+    """The forward values and the gradients of ``case`` in float64."""
+    return {"y": run_case(case, np.float64), **run_vjp(case, np.float64)}
+
+
+# Where the maxima of each 2x2 window tie: six windows, (row, column) of the equal maxima in each.
+TIES = (((0, 0), (0, 1)), ((0, 0), (1, 0)), ((0, 0), (1, 1)), ((0, 1), (1, 0)), ((1, 0), (1, 1)),
+        ((0, 0), (0, 1), (1, 0), (1, 1)))
+
+
+def tie_windows(dilation: int = 1) -> np.ndarray:
+    """An image of the six 2x2 windows of ``TIES`` side by side (taps ``dilation`` apart): the tied
+    maxima are 1, everything else 0. ``max_pool2d(kernel_size=2, stride=dilation + 1)`` sees each once."""
+    span = dilation + 1
+    x = np.zeros((1, 1, span, span * len(TIES)), np.float32)
+    for window, places in enumerate(TIES):
+        for row, col in places:
+            x[0, 0, row * dilation, span * window + col * dilation] = 1.0
+    return x
+
+
+def max_pool_ties() -> dict[str, Any]:
+    """Where the active backend's max pooling sends the gradient of windows with tied maxima, plain and
+    dilated. The reference (and torch) gives it all to the first maximum in row-major order."""
+    import d2lconv as dc
+
+    return {f"dilation{d}": dc.vjp("max_pool2d", tie_windows(d), kernel_size=2, stride=d + 1, dilation=d)[0]
+            for d in (1, 2)}
 
 
 def parity_checks() -> list[ParityCheck]:
-    """One forward check per case, keyed ``"<op>/<name>"``."""
-    return [ParityCheck(case.key, lambda case=case: run_case(case)) for case in CASES]
+    """Per case: the forward values (``"<op>/<name>"``), the gradients in float32 (``.../grad``)
+    and both again in float64 within 1e-10 (``.../float64``); then the max-pooling tie rule,
+    informational (frameworks legitimately differ)."""
+    checks = []
+    for case in CASES:
+        checks += [ParityCheck(case.key, lambda case=case: run_case(case)),
+                   ParityCheck(f"{case.key}/grad", lambda case=case: run_vjp(case)),
+                   ParityCheck(f"{case.key}/float64", lambda case=case: run_float64(case), rtol=RTOL64, atol=ATOL64)]
+    return [*checks, ParityCheck("max_pool2d/ties", max_pool_ties, informational=True)]

@@ -82,7 +82,10 @@ def same_dtype_tensors(tensor: Callable[..., Any], *inputs: Any) -> list[Any]:
     return [None if x is None else tensor(x, dtype) for x in inputs]
 
 
-OPS = ("corr2d", "convolve2d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d")
+# The differentiable ops, and how many of their leading positional arguments are tensors (the rest,
+# such as a pooling kernel_size given positionally, get no gradient).
+OPS: dict[str, int] = {"corr2d": 2, "convolve2d": 2, "conv2d": 3, "conv_transpose2d": 3, "max_pool2d": 1,
+                       "avg_pool2d": 1}
 
 
 def check_op(op: Any) -> str:

@@ -7,26 +7,29 @@ from typing import Any
 from mxnet import autograd
 from mxnet import np as mnp
 
+from ...checks import OPS as TENSOR_INPUTS
 from ...checks import check_same_shape, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
-OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+FUNCTIONS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+             "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
 
 
 def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by MXNet's autograd.
 
+    Only the op's tensor arguments are differentiated (a positional ``kernel_size`` gets ``None``).
     Each input is copied (``attach_grad`` would otherwise change the caller's array) in its own
     dtype; the op promotes to float64 where the inputs mix, so a gradient has its input's dtype.
     """
-    leaves = [None if x is None else tensor(x).copy() for x in inputs]
+    tensors = TENSOR_INPUTS[op]
+    leaves = [None if x is None or i >= tensors else tensor(x).copy() for i, x in enumerate(inputs)]
     for x in leaves:
         if x is not None:
             x.attach_grad()
     with autograd.record():
-        y = OPS[op](*leaves, **(kwargs or {}))
+        y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
     dy = mnp.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     y.backward(dy)

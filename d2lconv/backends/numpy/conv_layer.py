@@ -8,7 +8,7 @@ import numpy as np
 
 from ...chapter import patch_index
 from ...checks import check_corr2d, check_same_shape, pair
-from .ops import _in_common_dtype, _real, tensor
+from .ops import _in_common_dtype, tensor
 
 
 def corr2d(X: Any, K: Any) -> np.ndarray:
@@ -90,11 +90,6 @@ class Conv2D:
         if self.bias is not None:
             self.bias_grad = dY.sum(keepdims=True).reshape(1).astype(self.bias.dtype)
         return dX
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, as ``Conv2D.backward`` computes them."""
-    return _corr2d_backward(_real(X, "X"), _real(K, "K"), tensor(grad_output))
 
 
 def _corr2d_backward(X: np.ndarray, K: np.ndarray, dY: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,9 +14,10 @@ Quirks worked around here:
 - Paddle pooling keeps a ceil-mode window that starts inside the padding, its ``exclusive`` flag is
   the opposite of torch's ``count_include_pad`` default, and ``max_pool2d`` has no dilation: symmetric
   padding of at most half the window with no ceil-mode overhang goes to Paddle's pooling itself (with
-  ``exclusive = not count_include_pad``); otherwise pooling pads explicitly (-inf / 0), pools 'valid',
-  divides window sums by the shared divisor, and decomposes dilated max pooling into strided slices.
-  Paddle's max pooling skips NaN (a window's NaN is ignored), either way.
+  ``exclusive = not count_include_pad``; average pooling in float32 only); otherwise pooling pads
+  explicitly (-inf / 0), pools 'valid', divides window sums by the shared divisor, and decomposes dilated
+  max pooling into strided slices. Those window sums are a convolution with a ones kernel, as
+  ``F.avg_pool2d``'s float64 gradient is accurate only to ~1e-8. Paddle's max pooling skips NaN.
 - ``F.conv2d`` with 0 input channels returns 0 output channels (and fails adding a bias): zeros instead.
 - Importing paddle after tensorflow in one process segfaults; the registry imports paddle first.
 """
@@ -114,10 +115,10 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    if _paddle_pads(args):
+    if x.dtype == paddle.float32 and _paddle_pads(args):
         return F.avg_pool2d(x, args.kernel, args.stride, [args.pads[0], args.pads[2]],
                             exclusive=not count_include_pad)
-    total = F.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, divisor_override=1)
+    total = _window_sums(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride)
     return total / paddle.to_tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
 
 
@@ -126,6 +127,16 @@ def _paddle_pads(args: PoolArgs) -> bool:
     window, and no ceil-mode overhang (Paddle keeps a last window that starts in the padding)."""
     top, bottom, left, right = args.padded
     return top == bottom and left == right and top <= args.kernel[0] // 2 and left <= args.kernel[1] // 2
+
+
+def _window_sums(x: paddle.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> paddle.Tensor:
+    """The sum of every pooling window: each channel convolved with a kernel of ones.
+
+    Not ``F.avg_pool2d``: its float64 backward accumulates in lower precision (gradients off by ~1e-8).
+    """
+    n, c, h, w = x.shape
+    y = F.conv2d(x.reshape([n * c, 1, h, w]), paddle.ones([1, 1, *kernel], dtype=x.dtype), stride=list(stride))
+    return y.reshape([n, c, *y.shape[2:]])
 
 
 def _pad_hw(x: paddle.Tensor, pads: tuple[int, int, int, int], value: float) -> paddle.Tensor:

@@ -6,25 +6,28 @@ from typing import Any
 
 import tensorflow as tf
 
+from ...checks import OPS as TENSOR_INPUTS
 from ...checks import check_same_shape
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
-OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+FUNCTIONS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+             "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
 
 
 def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by ``GradientTape``.
 
+    Only the op's tensor arguments are differentiated (a positional ``kernel_size`` gets ``None``).
     Each input is watched in its own dtype (the op promotes to float64 where the inputs mix, and
     the tape casts each gradient back), so a gradient has its input's shape and dtype.
     """
-    leaves = [None if x is None else tensor(x) for x in inputs]
+    tensors = TENSOR_INPUTS[op]
+    leaves = [None if x is None or i >= tensors else tensor(x) for i, x in enumerate(inputs)]
     wanted = [x for x in leaves if x is not None]
     with tf.GradientTape() as tape:
         tape.watch(wanted)
-        y = OPS[op](*leaves, **(kwargs or {}))
+        y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
     dy = tf.ones_like(y) if grad_output is None else tensor(grad_output, y.dtype.name)
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     found = iter(tape.gradient(y, wanted, output_gradients=dy, unconnected_gradients=tf.UnconnectedGradients.ZERO))

@@ -14,7 +14,10 @@ Quirks it works around:
   ``_to_nchw`` and ``_to_hwio`` only. Without oneDNN (``TF_ENABLE_ONEDNN_OPTS=0``, or CPUs
   where it is off by default) NCHW convolution, dilated transposed convolution and grouped
   transposed convolution fail on CPU, so none of them is used: the transposed-convolution
-  kernel is dilated by inserting zeros, and groups are split and concatenated.
+  kernel is dilated by inserting zeros, and groups are split and concatenated. The gradient
+  of a dilated ``conv2d`` is a dilated transposed convolution ("Current CPU implementations
+  do not yet support dilation rates larger than 1"), and TF has no CPU gradient of a grouped
+  ``conv2d``, so ``conv2d`` dilates its kernel and splits its groups too.
 - Pooling has no ceil mode, no ``count_include_pad``, no explicit padding, and no dilation
   with a stride: pad explicitly, pool 'VALID', divide by the shared divisor, and take dilated
   max pooling as the max over the kernel's strided slices.
@@ -89,17 +92,25 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
            groups: int = 1) -> tf.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``.
 
-    ``tf.nn.conv2d`` with 'SAME' or 'VALID' where they mean the same pads (TF's explicit padding is
-    slower), explicit pads otherwise; it groups by itself when the filter has C/groups input channels.
+    Without groups or dilation, ``tf.nn.conv2d`` itself, with 'SAME' or 'VALID' where they mean the
+    same pads (TF's explicit padding is slower). Otherwise explicit pads, one call per group, with the
+    kernel dilated by inserting zeros: TF's own grouped and dilated ``conv2d`` run forward, but their
+    gradients fail on CPU.
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     if 0 in x.shape:  # every sum is empty: 0; TF's conv rejects this or (oneDNN, empty batch) returns x itself
         y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[0]), x.dtype)
+    elif args.groups == 1 and args.dilation == (1, 1):
+        tf_padding = _tf_padding(args.pads, tuple(x.shape[2:]), tuple(weight.shape[2:]), args.stride, (1, 1))
+        y = tf.nn.conv2d(_to_nhwc(x), _to_hwio(weight), strides=args.stride, padding=tf_padding)
     else:
-        tf_padding = _tf_padding(args.pads, tuple(x.shape[2:]), tuple(weight.shape[2:]), args.stride, args.dilation)
-        y = tf.nn.conv2d(_to_nhwc(x), _to_hwio(weight), strides=args.stride, padding=tf_padding,
-                         dilations=args.dilation)
+        top, bottom, left, right = args.pads
+        pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
+        kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
+        y = tf.concat([tf.nn.conv2d(part, kernel, strides=args.stride, padding=pads)
+                       for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)],
+                      axis=3)
     return _to_nchw(_add_bias(y, bias))
 
 
@@ -208,6 +219,8 @@ def _to_hwio(weight: tf.Tensor) -> tf.Tensor:
 
 def _dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
     """A (kh, kw, ...) kernel with ``dilation - 1`` zeros between its taps."""
+    if dilation == (1, 1):
+        return kernel
     (kh, kw), (dh, dw) = kernel.shape[:2], dilation
     spread = tf.pad(kernel[:, None, :, None], [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]])
     return tf.reshape(spread, (kh * dh, kw * dw, *kernel.shape[2:]))[:(kh - 1) * dh + 1, :(kw - 1) * dw + 1]

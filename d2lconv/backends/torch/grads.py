@@ -6,23 +6,26 @@ from typing import Any
 
 import torch
 
+from ...checks import OPS as TENSOR_INPUTS
 from ...checks import check_same_shape, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
-OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+FUNCTIONS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+             "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
 
 
 def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by torch autograd.
 
+    Only the op's tensor arguments are differentiated (a positional ``kernel_size`` gets ``None``).
     Each input becomes a leaf in its own dtype (the op promotes to float64 where the inputs mix,
     and autograd casts each gradient back), so a gradient has its input's shape and dtype.
     """
-    leaves = [None if x is None else tensor(x).detach().requires_grad_() for x in inputs]
+    tensors = TENSOR_INPUTS[op]
+    leaves = [None if x is None or i >= tensors else tensor(x).detach().requires_grad_() for i, x in enumerate(inputs)]
     with torch.enable_grad():
-        y = OPS[op](*leaves, **(kwargs or {}))
+        y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
     dy = torch.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     wanted = [x for x in leaves if x is not None]
