@@ -124,6 +124,6 @@ def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[in
         losses.append(float((error ** 2).sum()))
         net.backward(2 * error)
         net.weight -= lr * net.weight_grad
-        if net.bias is not None:
+        if net.bias is not None and net.bias_grad is not None:
             net.bias -= lr * net.bias_grad
     return losses, net.weight, None if net.bias is None else float(net.bias[0])

@@ -9,7 +9,7 @@ framework's autograd is checked against.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,17 @@ import numpy as np
 from ...checks import check_corr2d, check_same_shape
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 from . import conv_layer, ops
-from .ops import _col2im, _im2col, _in_common_dtype, _offset_slices, _pad_channels_first, _pad_hw, _real
+from .ops import (
+    _col2im,
+    _from_spatial_first,
+    _im2col,
+    _in_common_dtype,
+    _offset_slices,
+    _pad_channels_first,
+    _pad_spatial_first,
+    _per_group,
+    _real,
+)
 
 
 def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -31,7 +41,8 @@ def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.n
 
 def _like(gradients: Sequence[np.ndarray | None], inputs: Sequence[np.ndarray | None]) -> tuple:
     """Each gradient in its input's dtype (None for a None input)."""
-    return tuple(None if x is None else g.astype(x.dtype, copy=False) for g, x in zip(gradients, inputs, strict=True))
+    return tuple(None if x is None or g is None else g.astype(x.dtype, copy=False)
+                 for g, x in zip(gradients, inputs, strict=True))
 
 
 def _corr2d_backward(dy: Any, X: Any, K: Any) -> tuple:
@@ -58,12 +69,12 @@ def _conv2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     (n, c, h, w), (o, _, kh, kw), g = x.shape, weight.shape, args.groups
     dy = _upstream(dy, (n, o, *args.out_hw), x.dtype)
-    dy_rows = dy.transpose(1, 0, 2, 3).reshape(g, o // g, -1)  # (g, O/g, N*oh*ow), one copy
+    dy_rows = _per_group(dy.transpose(1, 0, 2, 3), g)  # (g, O/g, N*oh*ow), one copy
     padded = _pad_channels_first(x, args.pads)
     cols = _im2col(padded, (kh, kw), args.stride, args.dilation, args.out_hw, g)
     dweight = np.matmul(dy_rows, cols.transpose(0, 2, 1)).reshape(weight.shape)
     del cols  # one im2col-sized buffer at a time
-    dcols = np.matmul(weight.reshape(g, o // g, -1).transpose(0, 2, 1), dy_rows)
+    dcols = np.matmul(_per_group(weight, g).transpose(0, 2, 1), dy_rows)
     dpadded = _col2im(dcols.reshape(c, kh, kw, n, *args.out_hw), padded.shape[2:], args.stride, args.dilation)
     top, _, left, _ = args.pads
     dx = dpadded[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
@@ -87,8 +98,8 @@ def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, s
     dfull = np.zeros((args.out_channels, n, *args.full_hw), x.dtype)
     dfull[:, :, top:top + rows, left:left + cols_] = dy[:, :, :rows, :cols_].transpose(1, 0, 2, 3)
     dcols = _im2col(dfull, weight.shape[2:], args.stride, args.dilation, (h, w), g)  # (g, C_out/g*kh*kw, N*H*W)
-    x_rows = x.transpose(1, 0, 2, 3).reshape(g, c // g, -1)
-    dx = np.matmul(weight.reshape(g, c // g, -1), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
+    x_rows = _per_group(x.transpose(1, 0, 2, 3), g)
+    dx = np.matmul(_per_group(weight, g), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
     dweight = np.matmul(x_rows, dcols.transpose(0, 2, 1)).reshape(weight.shape)
     dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
     return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
@@ -97,58 +108,72 @@ def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, s
 def _max_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                          dilation: Any = 1, ceil_mode: bool = False) -> tuple:
     """Each output is one element of its window, so dY goes to that element: the first maximal one
-    in row-major window order (PyTorch's rule for ties; a NaN counts as the maximum, as in torch).
-    Padding and the ceil-mode overhang are -inf, so they win only where the window has no larger real value."""
-    inputs = [_real(x, "x")]
-    x = inputs[0]
+    in row-major window order (PyTorch's rule for ties; where the window holds a NaN, the NaN, as in torch).
+    Padding and the ceil-mode overhang are -inf, so they never win over a real element."""
+    x = _real(x, "x")
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
-    padded = _pad_hw(x, args.padded, -np.inf)
+    padded = _pad_spatial_first(x, args.padded, -np.inf)
     windows = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
-    best, winner = padded[windows[0]].copy(), np.zeros(dy.shape, np.min_scalar_type(len(windows)))
-    for offset, window in enumerate(windows[1:], start=1):
-        candidate = padded[window]
-        wins = (candidate > best) | np.isnan(candidate)
-        np.copyto(best, candidate, where=wins)
-        winner[wins] = offset
+    best = padded[windows[0]].copy()
+    winner, hit = np.zeros(best.shape, np.min_scalar_type(len(windows))), np.empty(best.shape, bool)
+    offsets = np.empty_like(winner)
+    for offset, window in enumerate(windows[1:], start=1):  # a strictly larger element wins: ties stay first
+        np.greater(padded[window], best, out=hit)
+        np.maximum(best, padded[window], out=best)
+        np.maximum(winner, np.multiply(hit, winner.dtype.type(offset), out=offsets), out=winner)  # offsets only grow
+    if np.isnan(best).any():  # a NaN never compares greater: give its window's gradient to the (last) NaN, as torch
+        for offset, window in enumerate(windows):
+            np.copyto(winner, offset, where=np.isnan(padded[window]))
+    dy, share = _to_spatial_first(dy), np.empty_like(best)
     dpadded = np.zeros_like(padded)
     for offset, window in enumerate(windows):
-        dpadded[window] += np.where(winner == offset, dy, 0)
-    return _like((_crop_hw(dpadded, args.padded),), inputs)
+        np.multiply(dy, np.equal(winner, offset, out=hit), out=share)
+        dpadded[window] += share
+    return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
 
 
 def _avg_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                          ceil_mode: bool = False, count_include_pad: bool = True) -> tuple:
     """Each output is the sum of its window over a fixed divisor, so every element of the window
     receives dY / divisor (padding's share is dropped; the divisor is the forward's)."""
-    inputs = [_real(x, "x")]
-    x = inputs[0]
+    x = _real(x, "x")
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
-    share = dy / avg_pool_divisor(args, x.shape[2:], count_include_pad).astype(x.dtype)
+    share = _to_spatial_first(dy) / avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
     top, bottom, left, right = args.padded
-    dpadded = np.zeros((*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), x.dtype)
+    dpadded = np.zeros((x.shape[2] + top + bottom, x.shape[3] + left + right, share.shape[2]), x.dtype)
     for window in _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw):
         dpadded[window] += share
-    return _like((_crop_hw(dpadded, args.padded),), inputs)
+    return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
+
+
+def _to_spatial_first(y: np.ndarray) -> np.ndarray:
+    """An NCHW array as a contiguous (H, W, N*C) one, the layout of ``ops._pad_spatial_first``."""
+    n, c, h, w = y.shape
+    return np.ascontiguousarray(y.reshape(n * c, h, w).transpose(1, 2, 0))
 
 
 def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """The inverse of ``ops._pad_hw``: the real (unpadded) part of an NCHW array."""
+    """The real (unpadded) part of a padded (H, W, ...) array."""
     top, bottom, left, right = pads
-    return padded[:, :, top:padded.shape[2] - bottom, left:padded.shape[3] - right]
+    return padded[top:padded.shape[0] - bottom, left:padded.shape[1] - right]
 
 
-_BACKWARD = {"corr2d": _corr2d_backward, "convolve2d": _convolve2d_backward, "conv2d": _conv2d_backward,
-             "conv_transpose2d": _conv_transpose2d_backward, "max_pool2d": _max_pool2d_backward,
-             "avg_pool2d": _avg_pool2d_backward}
-_FORWARD = {"corr2d": conv_layer.corr2d, "convolve2d": conv_layer.convolve2d, "conv2d": ops.conv2d,
-            "conv_transpose2d": ops.conv_transpose2d, "max_pool2d": ops.max_pool2d, "avg_pool2d": ops.avg_pool2d}
+# op -> (its forward, whose signature binds the inputs, and its backward pass)
+_OPS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., tuple]]] = {
+    "corr2d": (conv_layer.corr2d, _corr2d_backward),
+    "convolve2d": (conv_layer.convolve2d, _convolve2d_backward),
+    "conv2d": (ops.conv2d, _conv2d_backward),
+    "conv_transpose2d": (ops.conv_transpose2d, _conv_transpose2d_backward),
+    "max_pool2d": (ops.max_pool2d, _max_pool2d_backward),
+    "avg_pool2d": (ops.avg_pool2d, _avg_pool2d_backward),
+}
 
 
 def vjp(op: str, inputs: Sequence[Any], grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """One gradient per input of ``sum(op(*inputs, **kwargs) * grad_output)``, by the hand-derived backward
     passes above; None for an input that is None or not a tensor (kernel_size, ...)."""
-    arguments = inspect.signature(_FORWARD[op]).bind(*inputs, **(kwargs or {})).arguments
-    gradients = _BACKWARD[op](grad_output, **arguments)
+    forward, backward = _OPS[op]
+    gradients = backward(grad_output, **inspect.signature(forward).bind(*inputs, **(kwargs or {})).arguments)
     return tuple(gradients[i] if i < len(gradients) else None for i in range(len(inputs)))

@@ -4,7 +4,8 @@ A convolution is im2col and one BLAS matrix product per group: the windows of th
 padded input are copied once into a contiguous matrix (C/groups*kh*kw rows, one
 column per output pixel) and multiplied by the weight. A transposed convolution is
 its adjoint: one matrix product, then col2im adds each kernel offset's rows back into
-the (uncropped) output. Pooling reduces one strided slice per kernel offset. The same
+the (uncropped) output. Pooling reduces one strided slice per kernel offset, on an
+(H, W, N*C) copy of the input so that each slice runs over long contiguous rows. The same
 helpers give the hand-derived backward passes in ``grads``.
 
 Every op computes in the common dtype of its inputs: float64 if any is float64, else float32.
@@ -41,7 +42,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     cols = _im2col(_pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw,
                    args.groups)
-    y = np.matmul(weight.reshape(args.groups, weight.shape[0] // args.groups, -1), cols)  # (g, O/g, N*oh*ow)
+    y = np.matmul(_per_group(weight, args.groups), cols)  # (g, O/g, N*oh*ow)
     return _to_nchw(y.reshape(weight.shape[0], x.shape[0], *args.out_hw), bias)
 
 
@@ -53,8 +54,8 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
                                  output_padding, dilation, groups)
     n, c, h, w = x.shape
     g, kernel = args.groups, weight.shape[2:]
-    rows = x.transpose(1, 0, 2, 3).reshape(g, c // g, n * h * w)
-    cols = np.matmul(weight.reshape(g, c // g, -1).transpose(0, 2, 1), rows)  # (g, C_out/g*kh*kw, N*H*W)
+    rows = _per_group(x.transpose(1, 0, 2, 3), g)  # (g, C_in/g, N*H*W)
+    cols = np.matmul(_per_group(weight, g).transpose(0, 2, 1), rows)  # (g, C_out/g*kh*kw, N*H*W)
     top, _, left, _ = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     size = (max(full_h, top + out_h), max(full_w, left + out_w))  # output_padding may reach past the full output
@@ -67,12 +68,12 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     """Max pooling; padding and the ceil-mode overhang count as -inf."""
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    padded = _pad_hw(x, args.padded, -np.inf)
+    padded = _pad_spatial_first(x, args.padded, -np.inf)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
     for window in rest:
-        np.maximum(y, padded[window], out=y)
-    return y
+        np.maximum(y, padded[window], out=y)  # a NaN propagates
+    return _from_spatial_first(y, x.shape)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -80,13 +81,13 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    padded = _pad_hw(x, args.padded, 0.0)
+    padded = _pad_spatial_first(x, args.padded, 0.0)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
     for window in rest:
         y += padded[window]
-    y /= avg_pool_divisor(args, x.shape[2:], count_include_pad).astype(x.dtype)
-    return y
+    y /= avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
+    return _from_spatial_first(y, x.shape)
 
 
 def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
@@ -104,9 +105,19 @@ def _in_common_dtype(**named: Any) -> list[Any]:
     return [None if a is None else a.astype(dtype, copy=False) for a in arrays]
 
 
-def _pad_hw(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
+def _pad_spatial_first(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:
+    """NCHW ``x`` padded with ``value`` and laid out (H, W, N*C), in one copy: pooling's
+    strided slices then run over long contiguous rows (on NCHW they crawl along short ones)."""
+    n, c, h, w = x.shape
     top, bottom, left, right = pads
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    padded = np.full((h + top + bottom, w + left + right, n * c), value, x.dtype)
+    padded[top:top + h, left:left + w] = x.reshape(n * c, h, w).transpose(1, 2, 0)
+    return padded
+
+
+def _from_spatial_first(y: np.ndarray, nchw: tuple[int, ...]) -> np.ndarray:
+    """A (H, W, N*C) array back as a contiguous NCHW array (N and C from ``nchw``)."""
+    return np.ascontiguousarray(y.transpose(2, 0, 1)).reshape(*nchw[:2], *y.shape[:2])
 
 
 def _pad_channels_first(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
@@ -125,15 +136,15 @@ def _im2col(padded: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
     ``padded[c, n, i*sh + a*dh, j*sw + b*dw]``."""
     c, n = padded.shape[:2]
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
-    view = sliding_window_view(padded, extent, axis=(2, 3))
+    view = sliding_window_view(padded, extent, axis=(2, 3))  # type: ignore[call-overload]  # (numpy's stubs lack tuple axes)
     view = view[:, :, :(out_hw[0] - 1) * stride[0] + 1:stride[0], :(out_hw[1] - 1) * stride[1] + 1:stride[1],
                 ::dilation[0], ::dilation[1]]  # (C, N, oh, ow, kh, kw)
     cols = np.empty((c, *kernel, n, *out_hw), padded.dtype)
     np.copyto(cols, view.transpose(0, 4, 5, 1, 2, 3))
-    return cols.reshape(groups, -1, n * out_hw[0] * out_hw[1])
+    return cols.reshape(groups, c // groups * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1])
 
 
-def _col2im(cols: np.ndarray, size: tuple[int, int], stride: tuple[int, int],
+def _col2im(cols: np.ndarray, size: tuple[int, ...], stride: tuple[int, int],
             dilation: tuple[int, int]) -> np.ndarray:
     """The adjoint of ``_im2col``: cols (C, kh, kw, N, oh, ow) added into a zero (C, N, *size) array,
     one strided add per kernel offset."""
@@ -141,18 +152,23 @@ def _col2im(cols: np.ndarray, size: tuple[int, int], stride: tuple[int, int],
     out = np.zeros((c, n, *size), cols.dtype)
     if cols.size:
         offsets = cols.reshape(c, kh * kw, n, oh, ow)
-        for offset, window in enumerate(_offset_slices((kh, kw), stride, dilation, (oh, ow))):
-            out[window] += offsets[:, offset]
+        for offset, (rows, cols_) in enumerate(_offset_slices((kh, kw), stride, dilation, (oh, ow))):
+            out[:, :, rows, cols_] += offsets[:, offset]
     return out
 
 
 def _offset_slices(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-                   out_hw: tuple[int, int]) -> list[tuple[Any, slice, slice]]:
-    """For each kernel offset (a, b), row-major, the index ``[..., rows, cols]`` of the padded input
-    elements it meets: ``[..., a*dh + i*sh, b*dw + j*sw]`` for every output (i, j)."""
-    return [(Ellipsis, slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
+                   out_hw: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """For each kernel offset (a, b), row-major, the (rows, columns) of the padded input it meets:
+    ``a*dh + i*sh`` and ``b*dw + j*sw`` for every output (i, j)."""
+    return [(slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
              slice(b * dilation[1], b * dilation[1] + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
             for a, b in np.ndindex(*kernel)]
+
+
+def _per_group(a: np.ndarray, groups: int) -> np.ndarray:
+    """``a``'s first axis split into ``groups`` equal blocks, its other axes flattened: (groups, rows, columns)."""
+    return a.reshape(groups, a.shape[0] // groups, int(np.prod(a.shape[1:])))
 
 
 def _to_nchw(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
