@@ -106,9 +106,10 @@ def test_a_wrong_shape_a_raising_case_or_a_missing_result_is_an_error_cell(recor
 def test_plan_separates_missing_from_not_installed():
     installed = ("numpy", "torch", "paddle")
     assert runner.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
-                                             "mxnet": "not installed", "paddle": "run"}
+                                             "mxnet": "not installed", "paddle": "run", "jax": "not installed"}
     assert runner.plan(["tf", "pytorch"], installed, always=("numpy",)) == {
-        "numpy": "run", "torch": "run", "tensorflow": "missing", "mxnet": "not installed", "paddle": "not requested"}
+        "numpy": "run", "torch": "run", "tensorflow": "missing", "mxnet": "not installed", "paddle": "not requested",
+        "jax": "not installed"}
     assert runner.plan(["torch"], installed)["numpy"] == "not requested"
     with pytest.raises(backends.BackendError, match="theano"):
         runner.plan(["theano"], installed)
