@@ -51,14 +51,14 @@ npx.set_np()
 
 NAME = "mxnet"
 FRAMEWORK = mx
-_FLOATS = {onp.float32: "float32", onp.float64: "float64"}
+_FLOATS = {onp.dtype("float32"): "float32", onp.dtype("float64"): "float64"}
 
 
 def tensor(data: Any, dtype: str | None = None) -> mnp.ndarray:
     """A float32 (or float64, from float64 data or ``dtype``) ``mxnet.np.ndarray``; MXNet arrays (and
     Gluon parameters) keep their autograd history. The dtype is always explicit: ``mxnet.np``
     would make new arrays float32 whatever the data."""
-    if type(data) is mnp.ndarray and _FLOATS.get(data.dtype, "") == (dtype or _FLOATS[data.dtype]):
+    if type(data) is mnp.ndarray and dtype in (None, _FLOATS.get(data.dtype)) and data.dtype in _FLOATS:
         return data  # the common case: nothing to do
     if isinstance(data, gluon.Parameter):
         data = data.data()

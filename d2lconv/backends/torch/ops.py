@@ -31,7 +31,7 @@ def tensor(data: Any, dtype: str | None = None) -> torch.Tensor:
     """A float32 (or float64, from float64 data or ``dtype``) tensor; a torch tensor is cast only if its
     dtype differs (keeping its autograd history), anything else copied in."""
     if isinstance(data, torch.Tensor):
-        if _FLOATS.get(data.dtype, "") == (dtype or _FLOATS[data.dtype]):  # the common case: nothing to do
+        if dtype in (None, _FLOATS.get(data.dtype)) and data.dtype in _FLOATS:  # the common case: nothing to do
             return data
         name = str(data.dtype).removeprefix("torch.")
         check_real_dtype(name, "data")
