@@ -40,12 +40,14 @@ def as_float32_array(data: Any, name: str = "data") -> np.ndarray:
 
 
 def as_float_array(data: Any, dtype: str | None = None, name: str = "data") -> np.ndarray:
-    """``data`` as a NumPy array of the float type of the dtype policy (``float_dtype``);
-    a ``TypeError`` naming ``name`` if it is not numeric. No copy when the dtype is already right."""
+    """``data`` as a NumPy array of the float type of the dtype policy (``float_dtype``): float64 only
+    from float64 arrays and tensors, as lists and Python floats are float32 data. A ``TypeError``
+    naming ``name`` if it is not numeric. No copy when the dtype is already right."""
     array = to_array(data)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
-    return array.astype(float_dtype(array.dtype.name, dtype), copy=False)
+    source = array.dtype.name if hasattr(data, "dtype") else "float32"
+    return array.astype(float_dtype(source, dtype), copy=False)
 
 
 DTYPES = ("float32", "float64")

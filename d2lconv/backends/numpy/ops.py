@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...checks import common_dtype, float_dtype, to_array
+from ...checks import as_float_array, common_dtype
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "numpy"
@@ -92,10 +92,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
 
 def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
     """``data`` as a float32 or float64 array (``checks.float_dtype``); a ``TypeError`` naming ``name`` if not real."""
-    array = to_array(data)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
-    return array.astype(float_dtype(array.dtype.name, dtype), copy=False)
+    return as_float_array(data, dtype, name)
 
 
 def _in_common_dtype(**named: Any) -> list[Any]:
