@@ -216,12 +216,14 @@ def test_float64_agrees_with_a_float64_reference():
     expected = np.array([[sum(signal.correlate2d(padded[n, c], weight[o, c], "valid") for c in range(3))
                           for o in range(4)] for n in range(2)])
     np.testing.assert_allclose(tab.conv2d(x, weight, padding=((1, 2), (0, 1))), expected, **FLOAT64)
-    assert tab.to_numpy(tab.corr2d([[2.0 ** 24 + 1]], np.ones((1, 1)))).item() == 2 ** 24 + 1
+    assert tab.to_numpy(tab.corr2d(np.array([[2.0 ** 24 + 1]]), np.ones((1, 1)))).item() == 2 ** 24 + 1
 
 
 def test_tensor_dtype_policy():
     assert tab.tensor(np.ones(2)).dtype == np.float64
     assert tab.tensor([1, 2]).dtype == np.float32
+    assert tab.tensor([1.5, 2.0]).dtype == np.float32  # Python floats are float64 to NumPy, not to d2lconv
+    assert tab.conv2d([[[[1.5]]]], np.ones((1, 1, 1, 1), np.float32)).dtype == np.float32
     assert tab.tensor(np.ones(2, np.float16)).dtype == np.float32
     assert tab.tensor([1, 2], dtype="float64").dtype == np.float64
     assert tab.tensor(np.ones(2), dtype="float32").dtype == np.float32
