@@ -29,14 +29,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+try:  # the thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.experimental.enable_x64`` before
+    from jax import enable_x64 as _enable_x64
+except ImportError:
+    from jax.experimental import enable_x64 as _enable_x64
+
 from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "jax"
 FRAMEWORK = jax
 
-# The thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.experimental.enable_x64`` before.
-_enable_x64 = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
 _F = TypeVar("_F", bound=Callable[..., Any])
 _NCHW = ("NCHW", "OIHW", "NCHW")
 
