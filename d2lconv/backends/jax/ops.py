@@ -151,6 +151,8 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     total = _reduce_window(x, 0.0, lax.add, args)
+    if count_include_pad and args.padded == args.pads:  # every window holds kh * kw elements, padding included
+        return total / (args.kernel[0] * args.kernel[1])
     return total / jnp.asarray(avg_pool_divisor(args, x.shape[2:], count_include_pad), x.dtype)
 
 
