@@ -74,11 +74,8 @@ BENCH_HINT = 'pip install "d2lconv[bench]"'  # SciPy, for numpy's native column,
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
 
 def block(result: Any) -> Any:
-    """Wait until ``result`` is computed: MXNet runs asynchronously, the other frameworks do not on CPU."""
-    wait = getattr(result, "wait_to_read", None)
-    if wait is not None:
-        wait()
-    return result
+    """Wait until ``result`` is computed: MXNet and JAX run asynchronously (``bench_ops.block``)."""
+    return bench_ops.block(result)
 
 
 def median_ms(call: Callable[[], Any], repeat: int = REPEAT) -> float:
