@@ -69,8 +69,11 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     if x.shape[1] == 0:  # no input channels: Paddle gives 0 output channels (and fails adding a bias)
         y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype=x.dtype)
         return y if bias is None else y + bias.reshape([1, -1, 1, 1])
-    # Explicit (top, bottom, left, right) pads, never 'SAME' (Paddle drops the dilation with it).
-    return F.conv2d(x, weight, bias, args.stride, list(args.pads), args.dilation, args.groups)
+    # Explicit pads, never 'SAME' (Paddle drops the dilation with it); a symmetric pair when it is one,
+    # as Paddle's four-value form takes a slower path.
+    top, bottom, left, right = args.pads
+    pads = [top, left] if top == bottom and left == right else list(args.pads)
+    return F.conv2d(x, weight, bias, args.stride, pads, args.dilation, args.groups)
 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
