@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, bench_lenet, runner
+from . import backends, bench_lenet, bench_ops, runner
 from .cli_args import add_backends_option, int_at_least, non_negative_int, plot_path, positive_float, positive_int
 from .console import has_rich, outcome, progress
 from .runner import FAILED, SKIPPED
@@ -74,11 +74,8 @@ BENCH_HINT = 'pip install "d2lconv[bench]"'  # SciPy, for numpy's native column,
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
 
 def block(result: Any) -> Any:
-    """Wait until ``result`` is computed: MXNet runs asynchronously, the other frameworks do not on CPU."""
-    wait = getattr(result, "wait_to_read", None)
-    if wait is not None:
-        wait()
-    return result
+    """Wait until ``result`` is computed: MXNet and JAX run asynchronously (``bench_ops.block``)."""
+    return bench_ops.block(result)
 
 
 def median_ms(call: Callable[[], Any], repeat: int = REPEAT) -> float:
@@ -304,6 +301,8 @@ def plot(report: dict[str, Any], path: Path | str) -> None:
 
 def bench_command(args: argparse.Namespace) -> int:
     """``d2lconv bench``: measure, then print a table or JSON, and write the plot if asked."""
+    if args.ops:
+        return bench_ops.ops_command(args)
     if not args.json and not has_rich():
         return 2
     names = runner.to_run(runner.plan(args.backends, backends.available_backends()))
@@ -346,6 +345,7 @@ def add_parser(commands: Any) -> None:
                         help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})")
     parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
+    bench_ops.add_arguments(parser)
     parser.set_defaults(run=bench_command)
     bench_lenet.add_flag(parser)
 

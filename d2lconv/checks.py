@@ -66,6 +66,7 @@ def float_dtype(dtype_name: str, dtype: str | None = None) -> str:
     return "float64" if "float64" in str(dtype_name).lower() or str(dtype_name).lower() == "double" else "float32"
 
 
+@functools.lru_cache(maxsize=256)  # called on every op with a few dtype names: worked out once per combination
 def common_dtype(*dtype_names: str) -> str:
     """float64 if any input is float64 (float64 wins when float32 and float64 mix), else float32."""
     return "float64" if any(float_dtype(name) == "float64" for name in dtype_names) else "float32"

@@ -11,10 +11,11 @@ kh, kw) for transposed-convolution weights. Padding is ``(top, bottom, left, rig
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .checks import is_int, pair
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]
 IntOrPair = Union[int, Sequence[int]]
+Result = TypeVar("Result")
 _PADDING_FORMS = "an int, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), 'valid' or 'same'"
 
 
@@ -127,7 +129,7 @@ class ConvArgs:
     out_hw: Pair
 
 
-def conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
+def _conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1) -> ConvArgs:
     """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit."""
     n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
@@ -167,7 +169,7 @@ class ConvTransposeArgs:
     out_hw: Pair
 
 
-def conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
+def _conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
                           stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
                           groups: Any = 1) -> ConvTransposeArgs:
     """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit."""
@@ -216,7 +218,7 @@ class PoolArgs:
     out_hw: Pair
 
 
-def pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, padding: Any = 0,
+def _pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, padding: Any = 0,
                 dilation: Any = 1, ceil_mode: bool = False) -> PoolArgs:
     """Validate pooling arguments (NCHW input) and make them explicit.
 
@@ -243,12 +245,7 @@ def pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, pa
     return PoolArgs(kernel, stride, dilation, pads, padded, out_hw)
 
 
-def avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> np.ndarray:
-    """The divisor of each average-pooling window, shape ``out_hw``, float32.
-
-    It counts the window's real elements, plus its padding when ``count_include_pad``;
-    never the ceil-mode overhang past the padding (torch's rule).
-    """
+def _avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> np.ndarray:
     counts = []
     for axis in range(2):
         k, s, n = args.kernel[axis], args.stride[axis], in_hw[axis]
@@ -256,4 +253,86 @@ def avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> np
         low, high = (-before, n + after) if count_include_pad else (0, n)
         starts = np.arange(args.out_hw[axis]) * s - before
         counts.append(np.clip(np.minimum(starts + k, high) - np.maximum(starts, low), 0, None))
-    return np.outer(counts[0], counts[1]).astype(np.float32)
+    divisor = np.outer(counts[0], counts[1]).astype(np.float32)
+    divisor.flags.writeable = False  # shared by every call with these arguments
+    return divisor
+
+
+# --- memoised entry points: every op call normalises its arguments, so each distinct call is worked out once ---
+
+def _typed_key(value: Any) -> Any:
+    """A hashable key for ``value`` that tells ``1``, ``1.0`` and ``True`` apart (they hash alike):
+    an int is its own key, anything else is paired with its type; unhashable values raise TypeError."""
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is tuple or kind is list:
+        return kind, tuple(map(_typed_key, value))
+    hash(value)  # a TypeError for anything unhashable (an array): not cached
+    return kind, value
+
+
+def _memoised(function: Callable[..., Result], shapes: int) -> Callable[..., Result]:
+    """``function`` with its results kept for up to 1024 distinct arguments: its first ``shapes`` arguments
+    are shapes (tuples of ints, or None), keyed as they are; the hashable options after them are keyed with
+    their types. A call with unhashable options runs uncached. Errors are not kept: a bad call raises its
+    error every time."""
+    table: dict[Any, Result] = {}
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Result:
+        try:
+            key = (*args[:shapes], *map(_typed_key, args[shapes:]))
+        except TypeError:
+            return function(*args)
+        try:
+            return table[key]
+        except KeyError:
+            pass
+        result = function(*args)
+        if len(table) >= 1024:
+            table.clear()
+        table[key] = result
+        return result
+    return call
+
+
+def _shape(shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    """A shape (``torch.Size``, ``TensorShape``, a Paddle list, a NumPy tuple) as a tuple, the memo's key."""
+    return None if shape is None else tuple(shape)
+
+
+_conv2d_memo = _memoised(_conv2d_args, shapes=3)
+_conv_transpose2d_memo = _memoised(_conv_transpose2d_args, shapes=3)
+_pool2d_memo = _memoised(_pool2d_args, shapes=1)
+_avg_pool_divisor_memo = _memoised(_avg_pool_divisor, shapes=0)
+
+
+def conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
+                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1) -> ConvArgs:
+    """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit (memoised)."""
+    return _conv2d_memo(_shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding, dilation, groups)
+
+
+def conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
+                          stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
+                          groups: Any = 1) -> ConvTransposeArgs:
+    """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit
+    (memoised)."""
+    return _conv_transpose2d_memo(_shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding,
+                                  output_padding, dilation, groups)
+
+
+def pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, padding: Any = 0,
+                dilation: Any = 1, ceil_mode: bool = False) -> PoolArgs:
+    """Validate pooling arguments (NCHW input) and make them explicit (memoised); see ``_pool2d_args``."""
+    return _pool2d_memo(_shape(x_shape), kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool_divisor(args: PoolArgs, in_hw: Sequence[int], count_include_pad: bool) -> np.ndarray:
+    """The divisor of each average-pooling window, shape ``out_hw``, float32, read-only (memoised).
+
+    It counts the window's real elements, plus its padding when ``count_include_pad``;
+    never the ceil-mode overhang past the padding (torch's rule).
+    """
+    return _avg_pool_divisor_memo(args, _shape(in_hw), count_include_pad)

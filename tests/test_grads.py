@@ -100,7 +100,7 @@ def test_a_bad_input_is_the_ops_own_error(backend):
 # How each backend's max pooling splits the gradient of a window with tied maxima (README, conventions):
 # "first" all to the first maximum in row-major order, "split" equally, "every" the whole to each maximum.
 TIE_RULES = {"numpy": ("first", "first"), "torch": ("first", "first"), "tensorflow": ("first", "split"),
-             "mxnet": ("every", "every"), "paddle": ("first", "split"), "jax": ("first", "first")}
+             "mxnet": ("first", "every"), "paddle": ("first", "split"), "jax": ("first", "first")}
 
 
 def expected_tie_gradient(rule: str, dilation: int) -> np.ndarray:

@@ -90,6 +90,9 @@ def _require_installed(name: str, given: str) -> str:
 
 def load_backend(name: str) -> ModuleType:
     """The adapter module of backend ``name`` (its "tab"), importing its framework."""
+    loaded = sys.modules.get(f"{__name__}.{name}") if name in _REGISTRY else None
+    if loaded is not None and _REGISTRY[name][0] in sys.modules:  # every op call comes here: no look-up
+        return loaded
     backend = _require_installed(canonical_name(name), name)
     module_name = f"{__name__}.{backend}"
     if module_name in sys.modules:

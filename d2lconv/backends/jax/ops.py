@@ -153,6 +153,8 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     total = _reduce_window(x, 0.0, lax.add, args)
+    if count_include_pad and args.padded == args.pads:  # every window holds kh * kw elements, padding included
+        return total / (args.kernel[0] * args.kernel[1])
     return total / jnp.asarray(avg_pool_divisor(args, x.shape[2:], count_include_pad), x.dtype)
 
 
@@ -164,3 +166,34 @@ def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args:
 
 def _add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """JAX's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable, eager
+    (not jitted, as d2lconv's ops are): ``lax.conv_general_dilated``, ``lax.conv_transpose`` (torch's
+    kernel layout, ``transpose_kernel=True``), ``lax.reduce_window``; with ``grad_output``, ``jax.vjp``.
+
+    ``inputs`` are NCHW arrays, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
+    """
+    stride, pad = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    if op in ("conv2d", "conv_transpose2d"):
+        reach = inputs[1].shape[2] - 1 - pad
+        if op == "conv2d":
+            def call(x: jax.Array, weight: jax.Array) -> jax.Array:
+                return lax.conv_general_dilated(x, weight, (stride, stride), [(pad, pad)] * 2,
+                                                dimension_numbers=_NCHW)
+        else:
+            def call(x: jax.Array, weight: jax.Array) -> jax.Array:
+                return lax.conv_transpose(x, weight, (stride, stride), [(reach, reach)] * 2,
+                                          dimension_numbers=_NCHW, transpose_kernel=True)
+    else:
+        size = kwargs["kernel_size"]
+        window, strides, pads = (1, 1, size, size), (1, 1, stride, stride), ((0, 0), (0, 0), (pad, pad), (pad, pad))
+
+        def call(x: jax.Array) -> jax.Array:
+            if op == "max_pool2d":
+                return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads)
+            return lax.reduce_window(x, 0.0, lax.add, window, strides, pads) / (size * size)
+    if grad_output is None:
+        return lambda: call(*inputs)
+    return lambda: jax.vjp(call, *inputs)[1](grad_output)

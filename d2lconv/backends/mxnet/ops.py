@@ -12,12 +12,14 @@ This is the reference tab of the book's Chinese edition. Quirks worked around he
 - ``mxnet.numpy.pad`` ignores ``constant_values`` (it always pads with 0), so
   ``_pad_hw`` adds the border value after padding.
 - ``npx.deconvolution`` is wrong for dilation > 1 with stride > 1 when MKLDNN is
-  off, and its MKLDNN backward fails for a computed weight: the transposed
-  convolution is built per kernel element instead.
+  off, and its MKLDNN backward fails: the transposed convolution is the
+  convolution of the stride-spread input with the flipped kernel instead.
 - ``npx.pooling`` has no dilation, keeps a ceil-mode window that starts in the
-  padding, skips NaN and turns an all -inf window into -3.4e38: pooling pads
-  explicitly; max pooling is a max over strided slices; average pooling uses
-  the 'sum' pool and the shared divisor.
+  padding, skips NaN and turns an all -inf window into -3.4e38: it pools with
+  its own padding only when that is symmetric, at most half the window and
+  without a ceil-mode overhang (NaN skipped then, as Paddle does); otherwise
+  pooling pads explicitly, max pooling is a max over strided slices and average
+  pooling uses the 'sum' pool and the shared divisor.
 - ``npx.convolution`` fails on an input with no channels: ``conv2d`` of an
   empty input is the bias alone.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as onp
@@ -38,22 +41,25 @@ with warnings.catch_warnings():
     # mxnet.numpy.fallback touches removed NumPy financial functions; distutils' LooseVersion.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mxnet(\.|$)")
     import mxnet as mx
-    from mxnet import gluon, npx
+    from mxnet import autograd, gluon, npx
     from mxnet import np as mnp
 
 from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...padding import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 npx.set_np()
 
 NAME = "mxnet"
 FRAMEWORK = mx
+_FLOATS = {onp.dtype("float32"): "float32", onp.dtype("float64"): "float64"}
 
 
 def tensor(data: Any, dtype: str | None = None) -> mnp.ndarray:
     """A float32 (or float64, from float64 data or ``dtype``) ``mxnet.np.ndarray``; MXNet arrays (and
     Gluon parameters) keep their autograd history. The dtype is always explicit: ``mxnet.np``
     would make new arrays float32 whatever the data."""
+    if type(data) is mnp.ndarray and dtype in (None, _FLOATS.get(data.dtype)) and data.dtype in _FLOATS:
+        return data  # the common case: nothing to do
     if isinstance(data, gluon.Parameter):
         data = data.data()
     if isinstance(data, mx.nd.NDArray):
@@ -78,46 +84,48 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
         return _add_bias(mnp.zeros((x.shape[0], weight.shape[0], *args.out_hw), dtype=x.dtype), bias)
-    y = npx.convolution(_pad_hw(x, args.pads), weight, kernel=weight.shape[2:], stride=args.stride,
-                        dilate=args.dilation, num_filter=weight.shape[0], num_group=args.groups, no_bias=True)
-    return _add_bias(y, bias)
+    return _add_bias(_convolution(x, weight, args.pads, args.stride, args.dilation, args.groups), bias)
 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> mnp.ndarray:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): each input pixel scatters the kernel.
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``npx.convolution`` of the input spread
+    by the stride (zeros between its pixels), padded by the kernel's extent less the crop, with the kernel
+    flipped and its in/out channels swapped in each group.
 
-    Built per kernel element, not with ``npx.deconvolution``: without MKLDNN that is wrong for
-    dilation > 1 with stride > 1, and with MKLDNN its backward fails for a computed weight.
+    Not ``npx.deconvolution``: without MKLDNN that is wrong for dilation > 1 with stride > 1, and with
+    MKLDNN its backward fails ("could not execute a primitive").
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
-    n, c, h, w = x.shape
-    g, (kh, kw), (sh, sw), (dh, dw) = args.groups, weight.shape[2:], args.stride, args.dilation
-    (full_h, full_w), span_h, span_w = args.full_hw, (h - 1) * sh + 1, (w - 1) * sw + 1
-    xg = x.reshape(n, g, c // g, h, w)
-    wg = weight.reshape(g, c // g, weight.shape[1], kh, kw)
-    full = mnp.zeros((n, args.out_channels, full_h, full_w), dtype=x.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            tap = mnp.einsum("ngcij,gco->ngoij", xg, wg[..., a, b]).reshape(n, args.out_channels, h, w)
-            full = full + _pad_hw(_spread(tap, args.stride),
-                                  (a * dh, full_h - a * dh - span_h, b * dw, full_w - b * dw - span_w))
+    if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
+        return _add_bias(mnp.zeros((x.shape[0], args.out_channels, *args.out_hw), dtype=x.dtype), bias)
+    c, g, (og, kh, kw) = x.shape[1], args.groups, weight.shape[1:]
+    kernel = mnp.flip(weight.reshape(g, c // g, og, kh, kw).swapaxes(1, 2).reshape(g * og, c // g, kh, kw), (2, 3))
+    spread = _spread(x, args.stride)
+    (span_h, span_w), (out_h, out_w), (dh, dw) = spread.shape[2:], args.out_hw, args.dilation
     top, _, left, _ = args.crops
-    out_h, out_w = args.out_hw
-    grow = (0, max(0, top + out_h - full_h), 0, max(0, left + out_w - full_w))
-    return _add_bias(_pad_hw(full, grow)[:, :, top:top + out_h, left:left + out_w], bias)
+    # Output row i is full row i + top: pad (extent - 1 - top) before and (out - span + top) after.
+    pads = [(kh - 1) * dh - top, out_h - span_h + top, (kw - 1) * dw - left, out_w - span_w + left]
+    if min(pads) < 0:  # a crop past the extent: drop input rows/columns instead of padding
+        spread = spread[:, :, max(0, -pads[0]):span_h - max(0, -pads[1]), max(0, -pads[2]):span_w - max(0, -pads[3])]
+        pads = [max(0, p) for p in pads]
+    return _add_bias(_convolution(spread, kernel, tuple(pads), (1, 1), args.dilation, g), bias)
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False) -> mnp.ndarray:
-    """Max pooling: the largest of the strided slices, one per window element, of the -inf padded input.
-
-    Not ``npx.pooling``: it has no dilation, skips NaN and turns an all -inf window into -3.4e38.
+    """Max pooling: ``npx.pooling`` when it takes the padding itself (symmetric, at most half the window,
+    no ceil-mode overhang, no dilation); else the largest of the strided slices, one per window element,
+    of the -inf padded input. ``npx.pooling`` skips NaN (as Paddle's pooling does) and gives -3.4e38 for a
+    window of -inf only.
     """
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    if args.dilation == (1, 1) and _mxnet_pads(args):
+        return npx.pooling(x, kernel=args.kernel, stride=args.stride, pad=(args.pads[0], args.pads[2]),
+                           pool_type="max", pooling_convention="valid")
     x = _pad_hw(x, args.padded, -onp.inf)
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
     return mnp.stack([x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
@@ -126,12 +134,33 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> mnp.ndarray:
-    """Average pooling: MXNet's window sum over the zero-padded input, divided by the shared divisor."""
+    """Average pooling: ``npx.pooling`` when it takes the padding itself (see ``max_pool2d``); else MXNet's
+    window sum over the zero-padded input, divided by the shared divisor."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if _mxnet_pads(args):
+        return npx.pooling(x, kernel=args.kernel, stride=args.stride, pad=(args.pads[0], args.pads[2]),
+                           pool_type="avg", pooling_convention="valid", count_include_pad=bool(count_include_pad))
     total = npx.pooling(_pad_hw(x, args.padded), kernel=args.kernel, stride=args.stride, pool_type="sum",
                         pooling_convention="valid")[:, :, :args.out_hw[0], :args.out_hw[1]]
     return total / mnp.array(avg_pool_divisor(args, x.shape[2:], count_include_pad), dtype=x.dtype)
+
+
+def _convolution(x: mnp.ndarray, weight: mnp.ndarray, pads: tuple[int, int, int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int], groups: int) -> mnp.ndarray:
+    """``npx.convolution`` after padding (top, bottom, left, right): symmetric padding is its own ``pad``."""
+    top, bottom, left, right = pads
+    if top != bottom or left != right:
+        x, top, left = _pad_hw(x, pads), 0, 0
+    return npx.convolution(x, weight, kernel=weight.shape[2:], stride=stride, dilate=dilation, pad=(top, left),
+                           num_filter=weight.shape[0], num_group=groups, no_bias=True)
+
+
+def _mxnet_pads(args: PoolArgs) -> bool:
+    """Whether ``npx.pooling`` takes the padding itself with torch's meaning: symmetric, at most half the
+    window, and no ceil-mode overhang (its 'full' convention keeps a window that starts in the padding)."""
+    top, bottom, left, right = args.padded
+    return top == bottom and left == right and top <= args.kernel[0] // 2 and left <= args.kernel[1] // 2
 
 
 def _pad_hw(x: mnp.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> mnp.ndarray:
@@ -163,3 +192,41 @@ def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
 
 def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """MXNet's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
+    ``npx.convolution`` / ``npx.deconvolution`` / ``npx.pooling``, or with ``grad_output`` their
+    gradients by ``autograd.record`` and ``backward``.
+
+    ``inputs`` are NCHW arrays, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
+    """
+    stride, pad = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    if op in ("conv2d", "conv_transpose2d"):
+        weight = inputs[1]
+        options = dict(kernel=weight.shape[2:], stride=(stride, stride), pad=(pad, pad), no_bias=True)
+        if op == "conv2d":
+            def call(x: mnp.ndarray, weight: mnp.ndarray) -> mnp.ndarray:
+                return npx.convolution(x, weight, num_filter=weight.shape[0], **options)
+        else:
+            def call(x: mnp.ndarray, weight: mnp.ndarray) -> mnp.ndarray:
+                return npx.deconvolution(x, weight, num_filter=weight.shape[1], **options)
+    else:
+        size = kwargs["kernel_size"]
+        options = dict(kernel=(size, size), stride=(stride or size,) * 2, pad=(pad, pad),
+                       pool_type="max" if op == "max_pool2d" else "avg", pooling_convention="valid")
+
+        def call(x: mnp.ndarray) -> mnp.ndarray:
+            return npx.pooling(x, **options)
+    if grad_output is None:
+        return lambda: call(*inputs)
+    leaves = tuple(t.copy() for t in inputs)
+    for leaf in leaves:
+        leaf.attach_grad()
+
+    def gradients() -> tuple[mnp.ndarray, ...]:
+        with autograd.record():
+            y = call(*leaves)
+        y.backward(grad_output)
+        return tuple(leaf.grad for leaf in leaves)
+    return gradients

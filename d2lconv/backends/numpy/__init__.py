@@ -9,7 +9,7 @@ it).
 
 # ruff: noqa: I001 - the submodules are imported in the book's order, ops first (it imports the framework)
 
-from .ops import FRAMEWORK, NAME, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor, to_numpy
+from .ops import FRAMEWORK, NAME, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, native_op, tensor, to_numpy
 from .conv_layer import Conv2D, convolve2d, corr2d, corr2d_loop, corr2d_matmul, learn_kernel, native_corr2d
 from .grads import vjp
 from .padding_channels_pooling import comp_conv2d, corr2d_multi_in, corr2d_multi_in_out, corr2d_multi_in_out_1x1, pool2d
@@ -17,7 +17,7 @@ from .network import build_network, native_weights, network_code, read_network, 
 from .lenet import LeNet, Trainer, book_train, evaluate_accuracy, layer_summary
 
 __all__ = ["NAME", "FRAMEWORK", "tensor", "to_numpy", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
-           "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "native_corr2d", "Conv2D", "learn_kernel", "vjp",
-           "comp_conv2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1", "pool2d",
-           "build_network", "network_code", "native_weights", "read_network", "run_network", "LeNet", "layer_summary",
-           "evaluate_accuracy", "Trainer", "book_train"]
+           "native_op", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "native_corr2d", "Conv2D",
+           "learn_kernel", "vjp", "comp_conv2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1",
+           "pool2d", "build_network", "network_code", "native_weights", "read_network", "run_network", "LeNet",
+           "layer_summary", "evaluate_accuracy", "Trainer", "book_train"]

@@ -90,6 +90,12 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     return _from_spatial_first(y, x.shape)
 
 
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> None:
+    """NumPy has no convolution or pooling of its own: ``d2lconv bench --ops`` times the NumPy tab
+    against torch's call in the same process instead (when torch is installed), so there is none here."""
+    return None
+
 def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
     """``data`` as a float32 or float64 array (``checks.float_dtype``); a ``TypeError`` naming ``name`` if not real."""
     return as_float_array(data, dtype, name)

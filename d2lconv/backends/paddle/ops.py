@@ -12,17 +12,21 @@ Quirks worked around here:
 - ``padding='SAME'`` with ``dilation=2`` silently ignores the dilation, so 'same' is never passed to
   Paddle: every op gets the shared explicit pads.
 - Paddle pooling keeps a ceil-mode window that starts inside the padding, its ``exclusive`` flag is
-  the opposite of torch's ``count_include_pad`` default, and ``max_pool2d`` has no dilation: pooling
-  pads explicitly (-inf / 0), pools 'valid', divides window sums by the shared divisor, and decomposes
-  dilated max pooling into strided slices. The window sums are a convolution with a ones kernel, as
-  ``F.avg_pool2d``'s float64 gradient is accurate only to ~1e-8.
+  the opposite of torch's ``count_include_pad`` default, and ``max_pool2d`` has no dilation: symmetric
+  padding of at most half the window with no ceil-mode overhang goes to Paddle's pooling itself (with
+  ``exclusive = not count_include_pad``; average pooling in float32 only); otherwise pooling pads
+  explicitly (-inf / 0), pools 'valid', divides window sums by the shared divisor, and decomposes dilated
+  max pooling into strided slices. Those window sums are a convolution with a ones kernel, as
+  ``F.avg_pool2d``'s float64 gradient is accurate only to ~1e-8. Paddle's max pooling skips NaN.
 - ``F.conv2d`` with 0 input channels returns 0 output channels (and fails adding a bias): zeros instead.
 - Importing paddle after tensorflow in one process segfaults; the registry imports paddle first.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,7 +37,7 @@ with warnings.catch_warnings():
 import paddle.nn.functional as F
 
 from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...padding import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "paddle"
 FRAMEWORK = paddle
@@ -65,16 +69,26 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     if x.shape[1] == 0:  # no input channels: Paddle gives 0 output channels (and fails adding a bias)
         y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype=x.dtype)
         return y if bias is None else y + bias.reshape([1, -1, 1, 1])
-    # Explicit (top, bottom, left, right) pads, never 'SAME' (Paddle drops the dilation with it).
-    return F.conv2d(x, weight, bias, args.stride, list(args.pads), args.dilation, args.groups)
+    # Explicit pads, never 'SAME' (Paddle drops the dilation with it); a symmetric pair when it is one,
+    # as Paddle's four-value form takes a slower path.
+    top, bottom, left, right = args.pads
+    pads = [top, left] if top == bottom and left == right else list(args.pads)
+    return F.conv2d(x, weight, bias, args.stride, pads, args.dilation, args.groups)
 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> paddle.Tensor:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): the full result, cropped, plus bias."""
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv2d_transpose`` itself when the crop
+    is symmetric and the extra rows fit its ``output_padding`` (below the stride: Paddle refuses one that only
+    the dilation allows); else the full result, cropped, plus bias."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
+    top, bottom, left, right = args.crops
+    extra = [args.out_hw[0] - (args.full_hw[0] - top - bottom), args.out_hw[1] - (args.full_hw[1] - left - right)]
+    if top == bottom and left == right and all(0 <= e < s for e, s in zip(extra, args.stride, strict=True)):
+        return F.conv2d_transpose(x, weight, bias, args.stride, [top, left], extra, dilation=args.dilation,
+                                  groups=args.groups)
     full = F.conv2d_transpose(x, weight, stride=args.stride, dilation=args.dilation, groups=args.groups)
     top, _, left, _ = args.crops
     out_h, out_w = args.out_hw
@@ -88,6 +102,8 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     """Max pooling; padding and the ceil-mode overhang count as -inf. Dilated: max over strided slices."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    if args.dilation == (1, 1) and _paddle_pads(args):
+        return F.max_pool2d(x, args.kernel, args.stride, [args.pads[0], args.pads[2]])
     x = _pad_hw(x, args.padded, -np.inf)
     if args.dilation == (1, 1):
         return F.max_pool2d(x, args.kernel, args.stride)
@@ -102,8 +118,18 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if x.dtype == paddle.float32 and _paddle_pads(args):
+        return F.avg_pool2d(x, args.kernel, args.stride, [args.pads[0], args.pads[2]],
+                            exclusive=not count_include_pad)
     total = _window_sums(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride)
     return total / paddle.to_tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
+
+
+def _paddle_pads(args: PoolArgs) -> bool:
+    """Whether Paddle's pooling takes the padding itself with torch's meaning: symmetric, at most half the
+    window, and no ceil-mode overhang (Paddle keeps a last window that starts in the padding)."""
+    top, bottom, left, right = args.padded
+    return top == bottom and left == right and top <= args.kernel[0] // 2 and left <= args.kernel[1] // 2
 
 
 def _window_sums(x: paddle.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> paddle.Tensor:
@@ -119,3 +145,20 @@ def _window_sums(x: paddle.Tensor, kernel: tuple[int, int], stride: tuple[int, i
 def _pad_hw(x: paddle.Tensor, pads: tuple[int, int, int, int], value: float) -> paddle.Tensor:
     top, bottom, left, right = pads
     return F.pad(x, [left, right, top, bottom], value=value)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """Paddle's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
+    ``F.conv2d`` / ``F.conv2d_transpose`` / ``F.max_pool2d`` / ``F.avg_pool2d`` (``exclusive=False``,
+    torch's default divisor), or with ``grad_output`` their gradients by ``paddle.grad``.
+
+    ``inputs`` are NCHW tensors, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
+    """
+    function = {"conv2d": F.conv2d, "conv_transpose2d": F.conv2d_transpose, "max_pool2d": F.max_pool2d,
+                "avg_pool2d": functools.partial(F.avg_pool2d, exclusive=False)}[op]
+    if grad_output is None:
+        return lambda: function(*inputs, **kwargs)
+    leaves = tuple(t.detach() for t in inputs)
+    for leaf in leaves:
+        leaf.stop_gradient = False
+    return lambda: paddle.grad([function(*leaves, **kwargs)], list(leaves), [grad_output])

@@ -28,15 +28,16 @@ Quirks it works around:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, explicit_padding, pool2d_args
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 # The two lines TensorFlow writes to stderr at import whatever TF_CPP_MIN_LOG_LEVEL says.
@@ -91,15 +92,20 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
            groups: int = 1) -> tf.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``.
 
-    ``tf.nn.conv2d`` with explicit pads, one call per group, with the kernel dilated by inserting
-    zeros: TF's own grouped and dilated ``conv2d`` run forward, but their gradients fail on CPU.
+    Without groups or dilation, ``tf.nn.conv2d`` itself, with 'SAME' or 'VALID' where they mean the
+    same pads (TF's explicit padding is slower). Otherwise explicit pads, one call per group, with the
+    kernel dilated by inserting zeros: TF's own grouped and dilated ``conv2d`` run forward, but their
+    gradients fail on CPU.
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
-    top, bottom, left, right = args.pads
     if 0 in x.shape:  # every sum is empty: 0; TF's conv rejects this or (oneDNN, empty batch) returns x itself
         y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[0]), x.dtype)
+    elif args.groups == 1 and args.dilation == (1, 1):
+        tf_padding = _tf_padding(args.pads, tuple(x.shape[2:]), tuple(weight.shape[2:]), args.stride, (1, 1))
+        y = tf.nn.conv2d(_to_nhwc(x), _to_hwio(weight), strides=args.stride, padding=tf_padding)
     else:
+        top, bottom, left, right = args.pads
         pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
         kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
         y = tf.concat([tf.nn.conv2d(part, kernel, strides=args.stride, padding=pads)
@@ -112,19 +118,27 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> tf.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)), as torch's ``conv_transpose2d``.
 
-    The full 'VALID' ``tf.nn.conv2d_transpose``, cropped; the kernel is dilated by inserting
-    zeros and the groups are split and concatenated, as TF's CPU kernels do neither everywhere.
+    Without groups or dilation, ``tf.nn.conv2d_transpose`` itself, its crop as padding. Otherwise
+    the full 'VALID' one, cropped; the kernel is dilated by inserting zeros and the groups are
+    split and concatenated, as TF's CPU kernels do neither everywhere.
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
     n, per_group = x.shape[0], weight.shape[1]
+    top, bottom, left, right = args.crops
+    (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
+    # The extra rows of output_padding come off the bottom/right crop: TF's output is (in-1)*s + k - pads.
+    pads = (top, bottom - (out_h - (full_h - top - bottom)), left, right - (out_w - (full_w - left - right)))
+    if args.groups == 1 and args.dilation == (1, 1) and min(pads) >= 0 and 0 not in x.shape:
+        tf_padding = _tf_padding(pads, args.out_hw, tuple(weight.shape[2:]), args.stride, args.dilation)
+        y = tf.nn.conv2d_transpose(_to_nhwc(x), _to_hwio(weight), (n, out_h, out_w, per_group), args.stride,
+                                   tf_padding)
+        return _to_nchw(_add_bias(y, bias))
     kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
     full = tf.concat([tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride,
                                              padding="VALID")
                       for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels)], axis=3)
-    top, _, left, _ = args.crops
-    out_h, out_w = args.out_hw
     grow = [[0, 0], [0, max(0, top + out_h - full.shape[1])], [0, max(0, left + out_w - full.shape[2])], [0, 0]]
     y = tf.pad(full, grow)[:, top:top + out_h, left:left + out_w]
     return _to_nchw(_add_bias(y, bias))
@@ -132,31 +146,54 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False) -> tf.Tensor:
-    """Max pooling; padding and the ceil-mode overhang count as -inf.
+    """Max pooling; padding and the ceil-mode overhang count as -inf (TF's own padding of max pooling).
 
     Dilated windows: the max over the kernel's strided slices (TF pools dilated only with stride 1).
     """
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    x = _pad_hw(_to_nhwc(x), args.padded, -np.inf)
     if args.dilation == (1, 1):
-        y = tf.nn.max_pool2d(x, args.kernel, args.stride, "VALID")
-    else:
-        y = tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)), axis=0)
-    return _to_nchw(y)
+        tf_padding = _tf_padding(args.padded, tuple(x.shape[2:]), args.kernel, args.stride, args.dilation)
+        return _to_nchw(tf.nn.max_pool2d(_to_nhwc(x), args.kernel, args.stride, tf_padding))
+    x = _pad_hw(_to_nhwc(x), args.padded, -np.inf)
+    return _to_nchw(tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)),
+                                  axis=0))
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> tf.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``).
 
-    The window sum is TF's 'VALID' mean times the window size, over the zero-padded input.
+    Over the zero-padded input, TF's 'VALID' mean is the answer when the padding counts and no
+    ceil-mode window overhangs it; otherwise that mean times the window size is the window sum.
     """
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if args.padded == args.pads and (count_include_pad or not any(args.pads)):
+        return _to_nchw(tf.nn.avg_pool2d(_pad_hw(_to_nhwc(x), args.pads, 0.0), args.kernel, args.stride, "VALID"))
     kh, kw = args.kernel
     total = tf.nn.avg_pool2d(_pad_hw(_to_nhwc(x), args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
     return _to_nchw(total) / tf.constant(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), x.dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _tf_padding(pads: tuple[int, int, int, int], in_hw: tuple[int, int], kernel: tuple[int, int],
+                stride: tuple[int, int], dilation: tuple[int, int]) -> str | list[list[int]]:
+    """``pads`` (top, bottom, left, right) as TF says it: 'VALID', 'SAME' (faster than the explicit
+    form in TF's kernels) when they are TF's SAME pads for this input, else the explicit NHWC list."""
+    if not any(pads):
+        return "VALID"
+    if pads == explicit_padding("same", in_hw, kernel, stride, dilation):
+        return "SAME"
+    top, bottom, left, right = pads
+    return [[0, 0], [top, bottom], [left, right], [0, 0]]
+
+
+def _pad_hw(x: tf.Tensor, pads: tuple[int, int, int, int], value: float) -> tf.Tensor:
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=value)
 
 
 def _conv_valid(X: tf.Tensor, K: tf.Tensor) -> tf.Tensor:
@@ -189,11 +226,6 @@ def _dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
     return tf.reshape(spread, (kh * dh, kw * dw, *kernel.shape[2:]))[:(kh - 1) * dh + 1, :(kw - 1) * dw + 1]
 
 
-def _pad_hw(x: tf.Tensor, pads: tuple[int, int, int, int], value: float) -> tf.Tensor:
-    top, bottom, left, right = pads
-    return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=value)
-
-
 def _window_taps(x: tf.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
                  out_hw: tuple[int, int]) -> list[tf.Tensor]:
     """One strided slice (N, out_h, out_w, C) of a padded NHWC tensor per kernel element."""
@@ -204,3 +236,46 @@ def _window_taps(x: tf.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
 
 def _add_bias(y: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
     return y if bias is None else tf.nn.bias_add(y, bias)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """TensorFlow's own call of a batched ``op`` for ``d2lconv bench --ops``, as a TF user writes it:
+    ``tf.nn`` on NHWC data and an HWIO filter, ``'SAME'`` / ``'VALID'`` padding; with ``grad_output``
+    its gradients by ``GradientTape``. A zero-argument callable; the layouts are converted here, once.
+
+    ``inputs`` are NCHW tensors (a weight in d2lconv's layout), ``kwargs`` int ``stride``/``padding``
+    (``kernel_size`` for pooling); a padding of half the kernel is 'SAME', zero is 'VALID'.
+    """
+    stride, pad = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    x = _to_nhwc(inputs[0])
+    if op in ("conv2d", "conv_transpose2d"):
+        weight = _to_hwio(inputs[1])
+        padding = "VALID" if pad == 0 else "SAME"
+        if op == "conv2d":
+            def call(x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+                return tf.nn.conv2d(x, weight, stride, padding)
+        else:
+            n, h, w, _ = x.shape
+            shape = (n, (h - 1) * stride + weight.shape[0] - 2 * pad, (w - 1) * stride + weight.shape[1] - 2 * pad,
+                     weight.shape[2])
+
+            def call(x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+                return tf.nn.conv2d_transpose(x, weight, shape, stride, padding)
+        leaves = (x, weight)
+    else:
+        pool = tf.nn.max_pool2d if op == "max_pool2d" else tf.nn.avg_pool2d
+        size, padding = kwargs["kernel_size"], "VALID" if pad == 0 else "SAME"
+
+        def call(x: tf.Tensor) -> tf.Tensor:
+            return pool(x, size, stride or size, padding)
+        leaves = (x,)
+    if grad_output is None:
+        return lambda: call(*leaves)
+    grad_nhwc = _to_nhwc(grad_output)
+
+    def gradients() -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(leaves)
+            y = call(*leaves)
+        return tape.gradient(y, leaves, output_gradients=grad_nhwc)
+    return gradients

@@ -12,6 +12,7 @@ mis-shapes empty inputs (zero channels), whose answers are written out instead;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,16 +20,19 @@ import torch
 import torch.nn.functional as F
 
 from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...padding import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "torch"
 FRAMEWORK = torch
+_FLOATS = {torch.float32: "float32", torch.float64: "float64"}
 
 
 def tensor(data: Any, dtype: str | None = None) -> torch.Tensor:
     """A float32 (or float64, from float64 data or ``dtype``) tensor; a torch tensor is cast only if its
     dtype differs (keeping its autograd history), anything else copied in."""
     if isinstance(data, torch.Tensor):
+        if dtype in (None, _FLOATS.get(data.dtype)) and data.dtype in _FLOATS:  # the common case: nothing to do
+            return data
         name = str(data.dtype).removeprefix("torch.")
         check_real_dtype(name, "data")
         return data.to(getattr(torch, float_dtype(name, dtype)))
@@ -44,50 +48,71 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> torch.Tensor:
-    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``F.conv2d`` after ``F.pad``."""
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``F.conv2d``, which pads
+    symmetrically itself; asymmetric padding goes through ``F.pad`` first."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
                        stride, padding, dilation, groups)
     if x.numel() == 0:  # every sum is empty, so 0; torch would give 0 output channels for 0 input channels
         return _add_bias(x.new_zeros((x.shape[0], weight.shape[0], *args.out_hw)), bias)
+    top, bottom, left, right = args.pads
+    if top == bottom and left == right:  # no padded copy of x
+        return F.conv2d(x, weight, bias, args.stride, (top, left), args.dilation, args.groups)
     return F.conv2d(_pad_hw(x, args.pads, 0.0), weight, bias, args.stride, 0, args.dilation, args.groups)
 
 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> torch.Tensor:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): the full ``F.conv_transpose2d``, cropped."""
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv_transpose2d`` itself when the
+    crop is symmetric and the extra rows are what torch's ``output_padding`` allows; else its full output, cropped."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
                                  stride, padding, output_padding, dilation, groups)
+    top, bottom, left, right = args.crops
+    (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
+    extra = (out_h - (full_h - top - bottom), out_w - (full_w - left - right))
+    if x.numel() and top == bottom and left == right and all(
+            0 <= e < max(s, d) for e, s, d in zip(extra, args.stride, args.dilation, strict=True)):
+        return F.conv_transpose2d(x, weight, bias, args.stride, (top, left), extra, args.groups, args.dilation)
     if x.numel() == 0:  # torch refuses an empty input unless only the batch is empty; every sum is 0
         full = x.new_zeros((x.shape[0], args.out_channels, *args.full_hw))
     else:
         full = F.conv_transpose2d(x, weight, None, args.stride, 0, 0, args.groups, args.dilation)
-    top, _, left, _ = args.crops
-    (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     # F.pad crops where a pad is negative and adds zeros (output_padding past the full output) where positive.
     return _add_bias(F.pad(full, (-left, left + out_w - full_w, -top, top + out_h - full_h)), bias)
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False) -> torch.Tensor:
-    """Max pooling; padding and the ceil-mode overhang count as -inf (``F.pad``, then ``F.max_pool2d``)."""
+    """Max pooling; padding and the ceil-mode overhang count as -inf. ``F.max_pool2d`` pads by itself up to
+    half the window (torch's rules are d2lconv's); beyond that, ``F.pad`` first."""
     x = tensor(x)
     args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
+    if _torch_pads(args):
+        return F.max_pool2d(x, args.kernel, args.stride, (args.pads[0], args.pads[2]), args.dilation, bool(ceil_mode))
     return F.max_pool2d(_pad_hw(x, args.padded, -np.inf), args.kernel, args.stride, 0, args.dilation)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> torch.Tensor:
-    """Average pooling: window sums (``F.avg_pool2d`` with divisor 1) over the shared divisor."""
+    """Average pooling: ``F.avg_pool2d`` when torch takes the padding; else window sums over the shared divisor."""
     x = tensor(x)
     args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode)
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
+    if _torch_pads(args):
+        return F.avg_pool2d(x, args.kernel, args.stride, (args.pads[0], args.pads[2]), bool(ceil_mode),
+                            bool(count_include_pad))
     total = F.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, divisor_override=1)
-    return total / torch.from_numpy(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad)).to(x.dtype)
+    return total / torch.tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
+
+
+def _torch_pads(args: PoolArgs) -> bool:
+    """Whether torch's pooling takes the padding itself: symmetric and at most half the window."""
+    top, bottom, left, right = args.pads
+    return top == bottom and left == right and top <= args.kernel[0] // 2 and left <= args.kernel[1] // 2
 
 
 def _pad_hw(x: torch.Tensor, pads: tuple[int, int, int, int], value: float) -> torch.Tensor:
@@ -98,3 +123,17 @@ def _pad_hw(x: torch.Tensor, pads: tuple[int, int, int, int], value: float) -> t
 
 def _add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+    """torch's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
+    ``F.<op>(*inputs, **kwargs)``, or with ``grad_output`` its gradients by ``torch.autograd.grad``.
+
+    ``inputs`` are NCHW torch tensors and ``kwargs`` int ``stride``/``padding`` (``kernel_size``
+    for pooling): torch's own meaning, so they pass through unchanged.
+    """
+    function = getattr(F, op)
+    if grad_output is None:
+        return lambda: function(*inputs, **kwargs)
+    leaves = tuple(t.detach().requires_grad_() for t in inputs)
+    return lambda: torch.autograd.grad(function(*leaves, **kwargs), leaves, grad_output)
