@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ...checks import OPS as TENSOR_INPUTS
 from ...checks import check_same_shape
 from .conv_layer import convolve2d, corr2d
 from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
@@ -19,18 +20,20 @@ OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_trans
 def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by ``jax.vjp``.
 
-    Only the inputs that are not None are differentiated. Each keeps its own dtype (the op promotes
+    Only the op's tensor arguments that are not None are differentiated (a positional ``kernel_size``
+    gets ``None``). Each keeps its own dtype (the op promotes
     to float64 where the inputs mix, and ``jax.vjp`` casts each cotangent back), so a gradient has
     its input's shape and dtype.
     """
-    leaves = [None if x is None else tensor(x) for x in inputs]
+    tensors = TENSOR_INPUTS[op]
+    leaves = [None if x is None or i >= tensors else tensor(x) for i, x in enumerate(inputs)]
     given = [i for i, x in enumerate(leaves) if x is not None]
 
     def of_given(*xs: jax.Array) -> jax.Array:
-        full = list(leaves)
+        full = list(leaves[:tensors])
         for i, x in zip(given, xs, strict=True):
             full[i] = x
-        return OPS[op](*full, **(kwargs or {}))
+        return OPS[op](*full, *inputs[tensors:], **(kwargs or {}))
 
     y, pullback = jax.vjp(of_given, *(leaves[i] for i in given))
     dy = jnp.ones_like(y) if grad_output is None else tensor(grad_output, y.dtype.name)
