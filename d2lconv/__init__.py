@@ -12,8 +12,16 @@ from typing import Any
 import numpy as np
 
 from . import chapter
-from .backends import (ALIASES, BACKENDS, BackendError, available_backends, get_backend, load_backend,
-                       set_backend, use_backend)
+from .backends import (
+    ALIASES,
+    BACKENDS,
+    BackendError,
+    available_backends,
+    get_backend,
+    load_backend,
+    set_backend,
+    use_backend,
+)
 from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
 from .checks import check_op, names_inputs
