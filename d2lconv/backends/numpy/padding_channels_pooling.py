@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,7 +32,8 @@ def corr2d_multi_in(X: Any, K: Any) -> np.ndarray:
     """Cross-correlation of a multi-channel X (c, h, w) with K (c, kh, kw): one per channel, summed."""
     X, K = tensor(X), tensor(K)
     check_multi_in(X.shape, K.shape)
-    return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
+    # check_multi_in requires a channel, so the sum is an array, never its start value 0
+    return cast(np.ndarray, sum(corr2d(x, k) for x, k in zip(X, K, strict=True)))
 
 
 def corr2d_multi_in_out(X: Any, K: Any) -> np.ndarray:
