@@ -7,7 +7,7 @@ native tensors. Importing d2lconv imports NumPy and no deep-learning framework.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .lenet import Digits, LeNetFit, digits
 from .padding import conv_output_size
 
 __version__ = "0.1.0"
-_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "np", "check_op", "names_inputs")
+_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs")
 
 __all__ = [
     "ALIASES", "BACKENDS", "BackendError", "KernelFit", "TrainingDivergedError", "Conv2D",
@@ -42,7 +42,7 @@ def tensor(data: Any, dtype: str | None = None) -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """A NumPy array from any backend's tensor (grad-tracking ones too) or an array-like, its dtype kept."""
-    return _tab().to_numpy(x)
+    return cast(np.ndarray, _tab().to_numpy(x))  # the tab is a module loaded by name: mypy sees Any
 
 
 @names_inputs("X", "K")
@@ -132,7 +132,7 @@ def __dir__() -> list[str]:
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The book's helper (6.3): the output (h, w) of the framework's own conv layer, 1 in and 1 out
     channel, on an 8x8 input; ``padding`` (an int or (ph, pw)) goes on both sides."""
-    return _tab().comp_conv2d(kernel_size, padding, stride)
+    return cast(tuple[int, int], _tab().comp_conv2d(kernel_size, padding, stride))
 
 
 def corr2d_multi_in(X: Any, K: Any) -> Any:
@@ -164,7 +164,7 @@ def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[
     ``grad_output`` defaults to ones. Frameworks use their own autograd, NumPy its hand-derived
     backward passes.
     """
-    return _tab().vjp(check_op(op), inputs, grad_output, kwargs)
+    return cast(tuple[Any, ...], _tab().vjp(check_op(op), inputs, grad_output, kwargs))
 
 
 def LeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name

@@ -8,6 +8,7 @@ sample is one line here.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,13 +56,13 @@ class Case:
     def output_shape(self) -> tuple[int, ...]:
         """The shape of the op's output, from the shared argument normalisation (no backend needed)."""
         n, c = self.x[:2]
+        if self.weight is None:  # pooling
+            pooling = {name: value for name, value in self.kwargs.items() if name != "count_include_pad"}
+            return (n, c, *pool2d_args(self.x, **pooling).out_hw)
         if self.op == "conv2d":
             return (n, self.weight[0], *conv2d_args(self.x, self.weight, None, **self.kwargs).out_hw)
-        if self.op == "conv_transpose2d":
-            args = conv_transpose2d_args(self.x, self.weight, None, **self.kwargs)
-            return (n, args.out_channels, *args.out_hw)
-        pooling = {name: value for name, value in self.kwargs.items() if name != "count_include_pad"}
-        return (n, c, *pool2d_args(self.x, **pooling).out_hw)
+        args = conv_transpose2d_args(self.x, self.weight, None, **self.kwargs)
+        return (n, args.out_channels, *args.out_hw)
 
     def grad_output(self, dtype: Any = np.float32) -> np.ndarray:
         """A seeded gradient of the output, for the vector-Jacobian product of ``run_vjp``."""
@@ -166,9 +167,9 @@ def parity_checks() -> list[ParityCheck]:
     """Per case: the forward values (``"<op>/<name>"``), the gradients in float32 (``.../grad``)
     and both again in float64 within 1e-10 (``.../float64``); then the max-pooling tie rule,
     informational (frameworks legitimately differ)."""
-    checks = []
+    checks: list[ParityCheck] = []
     for case in CASES:
-        checks += [ParityCheck(case.key, lambda case=case: run_case(case)),
-                   ParityCheck(f"{case.key}/grad", lambda case=case: run_vjp(case)),
-                   ParityCheck(f"{case.key}/float64", lambda case=case: run_float64(case), rtol=RTOL64, atol=ATOL64)]
+        checks += [ParityCheck(case.key, functools.partial(run_case, case)),
+                   ParityCheck(f"{case.key}/grad", functools.partial(run_vjp, case)),
+                   ParityCheck(f"{case.key}/float64", functools.partial(run_float64, case), rtol=RTOL64, atol=ATOL64)]
     return [*checks, ParityCheck("max_pool2d/ties", max_pool_ties, informational=True)]

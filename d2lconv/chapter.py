@@ -96,7 +96,7 @@ def stable_lr(X: np.ndarray, kernel_size: tuple[int, int], layer: str = "builtin
 
 def _round_down(value: float) -> float:
     """``value`` rounded down to two significant digits (a suggestion must stay below its limit)."""
-    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    scale = 10.0 ** (math.floor(math.log10(value)) - 1)
     return math.floor(value / scale) * scale
 
 

@@ -11,7 +11,7 @@ import functools
 import inspect
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -21,12 +21,13 @@ Function = TypeVar("Function", bound=Callable[..., Any])
 
 def to_array(data: Any, name: str = "data") -> np.ndarray:
     """A NumPy array from any framework's tensor (grad-tracking ones too) or an array-like (called ``name``)."""
+    # A framework's tensor is typed Any here (no framework is imported); each conversion returns an ndarray.
     if hasattr(data, "asnumpy"):  # mxnet
-        return data.asnumpy()
+        return cast(np.ndarray, data.asnumpy())
     if hasattr(data, "detach") and hasattr(data, "cpu"):  # torch, paddle
-        return data.detach().cpu().numpy()
+        return cast(np.ndarray, data.detach().cpu().numpy())
     if hasattr(data, "numpy") and not isinstance(data, np.ndarray):  # tensorflow
-        return data.numpy()
+        return cast(np.ndarray, data.numpy())
     try:
         return np.asarray(data)
     except ValueError:  # ragged nested lists

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__, backends, bench, demo, info, lenet_cli, parity
 from .chapter import TrainingDivergedError
@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version, or a bad argument (already printed as one line)
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        return args.run(args)
+        run: Callable[[argparse.Namespace], int] = args.run  # the subcommand's handler, set by its add_parser
+        return run(args)
     except (backends.BackendError, CommandError) as error:
         print(f"d2lconv: error: {_one_line(error)}", file=sys.stderr)
         return 2

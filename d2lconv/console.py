@@ -56,5 +56,6 @@ def progress(names: Sequence[str], what: str) -> Iterator[tuple[Callable[[str], 
 
 def outcome(entry: dict[str, Any]) -> str:
     """One backend's status, detail and time on one line, for progress."""
-    text = entry["status"] + (f", {entry['detail']}" if entry["detail"] else "")
-    return text + (f" ({entry['seconds']:.1f} s)" if entry["seconds"] is not None else "")
+    detail = f", {entry['detail']}" if entry["detail"] else ""
+    seconds = f" ({entry['seconds']:.1f} s)" if entry["seconds"] is not None else ""
+    return f"{entry['status']}{detail}{seconds}"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .checks import check_2d, check_corr2d, pair
-from .padding import conv_output_size
+from .padding import Pair, conv_output_size
 from .sections import ParityCheck
 
 Shape = Sequence[int]
@@ -59,13 +59,14 @@ def pool_input(channels: int = 1) -> np.ndarray:
     return np.concatenate([X + c for c in range(channels)], axis=1)
 
 
-def check_comp_conv2d(kernel_size: Any, padding: Any, stride: Any) -> tuple[tuple[int, int], ...]:
+def check_comp_conv2d(kernel_size: Any, padding: Any, stride: Any) -> tuple[Pair, Pair, Pair, Pair]:
     """``(kernel, padding, stride, output shape)`` of ``comp_conv2d``'s arguments, each as a pair.
 
     The book pads symmetrically: ``padding`` is an int or a pair (ph, pw), rows on top and bottom.
     """
     kernel, pads, strides = pair(kernel_size, "kernel_size"), pair(padding, "padding", 0), pair(stride, "stride")
     out = conv_output_size(COMP_CONV2D_INPUT, kernel, strides, pads)
+    assert isinstance(out, tuple)  # a pair of sizes in gives a pair out (conv_output_size returns int | Pair)
     if min(out) < 1:
         raise ValueError(f"kernel_size {kernel} does not fit in the {COMP_CONV2D_INPUT} input padded by {pads}")
     return kernel, pads, strides, out

@@ -185,7 +185,8 @@ def parity_command(args: argparse.Namespace) -> int:
         from .parity_render import render
 
         render(report, Console())
-    return report["exit_code"]
+    exit_code: int = report["exit_code"]
+    return exit_code
 
 
 def add_parser(commands: Any) -> None:

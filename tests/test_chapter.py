@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
 import pytest
+from conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 from scipy import signal
 
 import d2lconv as dc
 from d2lconv import chapter
-from conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 
 FLOAT32 = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -52,7 +53,7 @@ def test_transposed_image_has_no_vertical_edges(backend):
 def test_learned_kernel_is_the_edge_kernel(backend):
     fit = dc.learn_kernel()
     assert len(fit.losses) == 10 and fit.bias is None and fit.backend == backend.NAME
-    assert all(later < earlier for earlier, later in zip(fit.losses, fit.losses[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(fit.losses))
     np.testing.assert_allclose(fit.kernel, [[1.0, -1.0]], atol=0.05)
 
 

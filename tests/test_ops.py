@@ -26,7 +26,7 @@ def explicit_pads(padding, size, kernel, stride, dilation):
         return (0, 0, 0, 0)
     if padding == "same":
         pads = []
-        for n, k, s, d in zip(size, kernel, stride, dilation):
+        for n, k, s, d in zip(size, kernel, stride, dilation, strict=True):
             total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
             pads += [total // 2, total - total // 2]
         return tuple(pads)
@@ -318,7 +318,7 @@ def test_max_pool2d(backend, index):
     stride = as_pair(case["stride"] or k)
     spans = [n + pads[2 * i] + pads[2 * i + 1] - case["dilation"] * (k[i] - 1) - 1
              for i, n in enumerate((case["h"], case["w"]))]
-    if any(span < 0 and not (case["ceil_mode"] and span > -s) for span, s in zip(spans, stride)):
+    if any(span < 0 and not (case["ceil_mode"] and span > -s) for span, s in zip(spans, stride, strict=True)):
         with pytest.raises(ValueError, match="larger than the padded input"):
             dc.max_pool2d(x, case["k"], **args)
         return

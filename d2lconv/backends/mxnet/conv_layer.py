@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as onp
 import mxnet as mx
-from mxnet import autograd, gluon, np as mnp, npx
+import numpy as onp
+from mxnet import autograd, gluon, npx
+from mxnet import np as mnp
 from mxnet.gluon import nn
 
 from ...chapter import patch_index
@@ -105,9 +106,9 @@ def learn_kernel(X: onp.ndarray, Y: onp.ndarray, layer: str, kernel_size: tuple[
     losses = []
     for _ in range(epochs):
         with autograd.record():
-            l = (net(X) - Y) ** 2  # noqa: E741 - the book's name
-        losses.append(float(l.sum()))
-        l.backward()  # as the book: a non-scalar head gets gradient ones, the gradient of l.sum()
+            squared_error = (net(X) - Y) ** 2
+        losses.append(float(squared_error.sum()))
+        squared_error.backward()  # as the book: a non-scalar head gets gradient ones, i.e. that of its sum
         trainer.step(1)  # sgd: weight -= lr * grad (no momentum, no weight decay)
     kernel = net.weight.data().asnumpy().reshape(kernel_size)
     return losses, kernel, None if layer == "builtin" else float(net.bias.data()[0])

@@ -139,7 +139,7 @@ def _im2col(padded: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
     ``padded[c, n, i*sh + a*dh, j*sw + b*dw]``."""
     c, n = padded.shape[:2]
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
-    view = sliding_window_view(padded, extent, axis=(2, 3))  # type: ignore[call-overload]  # (numpy's stubs lack tuple axes)
+    view = sliding_window_view(padded, extent, axis=(2, 3))
     view = view[:, :, :(out_hw[0] - 1) * stride[0] + 1:stride[0], :(out_hw[1] - 1) * stride[1] + 1:stride[1],
                 ::dilation[0], ::dilation[1]]  # (C, N, oh, ow, kh, kw)
     cols = np.empty((c, *kernel, n, *out_hw), padded.dtype)

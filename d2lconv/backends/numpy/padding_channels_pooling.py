@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ...padding_channels_pooling import (COMP_CONV2D_INPUT, check_comp_conv2d, check_multi_in, check_multi_in_out,
-                                         check_multi_in_out_1x1, check_pool2d)
+from ...padding_channels_pooling import (
+    COMP_CONV2D_INPUT,
+    check_comp_conv2d,
+    check_multi_in,
+    check_multi_in_out,
+    check_multi_in_out_1x1,
+    check_pool2d,
+)
 from .conv_layer import corr2d
 from .ops import conv2d, tensor
 
@@ -26,7 +32,8 @@ def corr2d_multi_in(X: Any, K: Any) -> np.ndarray:
     """Cross-correlation of a multi-channel X (c, h, w) with K (c, kh, kw): one per channel, summed."""
     X, K = tensor(X), tensor(K)
     check_multi_in(X.shape, K.shape)
-    return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
+    # check_multi_in requires a channel, so the sum is an array, never its start value 0
+    return cast(np.ndarray, sum(corr2d(x, k) for x, k in zip(X, K, strict=True)))
 
 
 def corr2d_multi_in_out(X: Any, K: Any) -> np.ndarray:

@@ -91,10 +91,10 @@ def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[in
     X, Y = paddle.to_tensor(X), paddle.to_tensor(Y)
     losses = []
     for _ in range(epochs):
-        l = (net(X) - Y) ** 2
-        losses.append(float(l.sum()))
+        squared_error = (net(X) - Y) ** 2
+        losses.append(float(squared_error.sum()))
         net.clear_gradients()
-        l.sum().backward()
+        squared_error.sum().backward()
         with paddle.no_grad():
             for param in net.parameters():
                 param[:] -= lr * param.grad

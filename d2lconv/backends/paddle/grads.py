@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import paddle
@@ -11,8 +12,10 @@ from ...checks import check_same_shape, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
-FUNCTIONS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-             "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+    "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d,
+}
 
 
 def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:

@@ -109,8 +109,9 @@ def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[in
     losses = []
     for _ in range(epochs):
         with tf.GradientTape() as tape:
-            l = (net(X) - Y) ** 2  # noqa: E741 - the book's name
-            loss = tf.reduce_sum(l)
+            squared_error = (net(X) - Y) ** 2
+            loss = tf.reduce_sum(squared_error)
         losses.append(float(loss))
-        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
+        grads = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
     return losses, to_numpy(kernel).reshape(kernel_size), None if bias is None else float(to_numpy(net.bias)[0])

@@ -13,8 +13,14 @@ from typing import Any
 import tensorflow as tf
 
 from ...checks import same_dtype_tensors
-from ...padding_channels_pooling import (COMP_CONV2D_INPUT, check_comp_conv2d, check_multi_in, check_multi_in_out,
-                                         check_multi_in_out_1x1, check_pool2d)
+from ...padding_channels_pooling import (
+    COMP_CONV2D_INPUT,
+    check_comp_conv2d,
+    check_multi_in,
+    check_multi_in_out,
+    check_multi_in_out_1x1,
+    check_pool2d,
+)
 from .conv_layer import corr2d
 from .ops import tensor
 

@@ -99,9 +99,9 @@ def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[in
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
     losses = []
     for _ in range(epochs):
-        l = (net(X) - Y) ** 2  # noqa: E741 - the book's name
-        losses.append(l.sum().item())
+        squared_error = (net(X) - Y) ** 2
+        losses.append(squared_error.sum().item())
         trainer.zero_grad()
-        l.sum().backward()
+        squared_error.sum().backward()
         trainer.step()
     return losses, to_numpy(net.weight).reshape(kernel_size), None if bias is None else net.bias.item()
