@@ -82,9 +82,9 @@ EXIT_CODES = "exit codes: 0 every compared backend agrees with numpy; 1 a value 
              "2 a requested backend is missing, crashed or timed out, or a bad argument"
 
 
-def result_keys() -> list[str]:
-    """The keys of every section's parity checks, in report order."""
-    return [check.key for check in sections.parity_checks()]
+def result_keys(only: Sequence[str] | None = None) -> list[str]:
+    """The keys of every section's parity checks (or of the sections ``only`` names), in report order."""
+    return [check.key for check in sections.parity_checks(only)]
 
 
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
@@ -100,13 +100,14 @@ def _plain(value: Any) -> Any:
     return dc.to_numpy(value).astype(np.float64).tolist()
 
 
-def compute_results(name: str) -> dict[str, Any]:
-    """Every result of backend ``name`` as plain JSON; a failing computation becomes ``{"error": ...}``."""
+def compute_results(name: str, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every result of backend ``name`` (of the sections ``only`` names, if given) as plain JSON;
+    a failing computation becomes ``{"error": ...}``."""
     import d2lconv as dc
 
     results: dict[str, Any] = {}
     with dc.use_backend(name):
-        for check in sections.parity_checks():
+        for check in sections.parity_checks(only):
             try:
                 results[check.key] = _plain(check.compute())
             except Exception as error:  # recorded per check: one failing op must not hide the others
@@ -114,16 +115,17 @@ def compute_results(name: str) -> dict[str, Any]:
     return results
 
 
-def worker_main(name: str) -> None:
+def worker_main(name: str, only: Sequence[str] | None = None) -> None:
     """Compute backend ``name``'s results and write them, with its version, as one JSON object."""
     with runner.result_channel() as write:
         tab = backends.load_backend(name)
-        write({"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name)})
+        write({"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__),
+               "results": compute_results(name, only)})
 
 
-def worker_command(name: str) -> list[str]:
-    """The command that runs backend ``name``'s parity worker."""
-    return [sys.executable, "-m", "d2lconv.parity", "--worker", name]
+def worker_command(name: str, only: Sequence[str] | None = None) -> list[str]:
+    """The command that runs backend ``name``'s parity worker (on the sections ``only`` names, if given)."""
+    return [sys.executable, "-m", "d2lconv.parity", "--worker", name] + (["--sections", ",".join(only)] if only else [])
 
 
 # --- running the workers --------------------------------------------------------------------------------------------
@@ -141,7 +143,8 @@ def to_entry(name: str, done: runner.WorkerRun) -> dict[str, Any]:
 def run_backends(requested: Sequence[str] | None = None, *, installed: Sequence[str] | None = None,
                  command: Callable[[str], Sequence[str]] | None = None, timeout: float = DEFAULT_TIMEOUT,
                  jobs: int = JOBS, on_start: Callable[[str], None] | None = None,
-                 on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+                 on_done: Callable[[str, dict[str, Any]], None] | None = None,
+                 only: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Run the planned backends' workers, ``jobs`` at a time, and return the ``backends`` part of the report.
 
     ``command(name)`` gives a backend's worker command (default ``worker_command``, looked up at call
@@ -157,14 +160,14 @@ def run_backends(requested: Sequence[str] | None = None, *, installed: Sequence[
         if on_done:
             on_done(name, entries[name])
 
-    runner.run_planned(decisions, command or (lambda name: worker_command(name)), timeout, jobs,
+    runner.run_planned(decisions, command or (lambda name: worker_command(name, only)), timeout, jobs,
                        on_start=on_start, on_done=done)
     return {name: entries[name] for name in backends.BACKENDS}
 
 
 def run_parity(requested: Sequence[str] | None = None, **options: Any) -> dict[str, Any]:
     """Run the workers (options as ``run_backends``) and compare them: the report of the schema."""
-    return build_report(run_backends(requested, **options))
+    return build_report(run_backends(requested, **options), sections.parity_checks(options.get("only")))
 
 
 # --- the command ----------------------------------------------------------------------------------------------------
@@ -175,7 +178,7 @@ def parity_command(args: argparse.Namespace) -> int:
         return 2
     names = runner.to_run(runner.plan(args.backends, backends.available_backends(), always=(REFERENCE,)))
     with progress(names, "running") as (start, finish):
-        report = run_parity(args.backends, timeout=args.timeout, on_start=start,
+        report = run_parity(args.backends, timeout=args.timeout, only=args.sections, on_start=start,
                             on_done=lambda name, item: finish(name, outcome(item)))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -196,17 +199,30 @@ def add_parser(commands: Any) -> None:
                                  "numbers, gradients, learned kernels and the batched ops, within float32 "
                                  "tolerance.", epilog=EXIT_CODES)
     add_backends_option(parser, "backends to compare (default: every installed one; numpy always runs)")
+    parser.add_argument("--sections", type=section_names, metavar="S,T",
+                        help=f"compare only these sections of the book: {', '.join(sections.SECTIONS)} "
+                             "(default: all)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
                         help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
     parser.set_defaults(run=parity_command)
 
 
+def section_names(text: str) -> list[str]:
+    """``--sections``: comma-separated section names of ``d2lconv.sections.SECTIONS``."""
+    try:
+        return sections.check_sections([name.strip() for name in text.split(",") if name.strip()] or [text])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m d2lconv.parity --worker NAME``: the worker process of one backend."""
     parser = argparse.ArgumentParser(prog="python -m d2lconv.parity", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", required=True, metavar="NAME", help="compute one backend's results as JSON")
-    worker_main(parser.parse_args(argv).worker)
+    parser.add_argument("--sections", type=section_names, metavar="S,T", help="only these sections (default: all)")
+    args = parser.parse_args(argv)
+    worker_main(args.worker, args.sections)
 
 
 if __name__ == "__main__":

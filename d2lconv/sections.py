@@ -10,7 +10,7 @@ adds its module here and touches nothing in the runner.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,10 @@ from typing import Any
 RTOL, ATOL = 1e-4, 1e-5
 RTOL64, ATOL64 = 1e-10, 1e-12
 
-SECTION_MODULES: tuple[str, ...] = ("d2lconv.chapter", "d2lconv.cases", "d2lconv.padding_channels_pooling",
-                                   "d2lconv.lenet")
+# Each section's short name (``d2lconv parity --sections``) and the module that declares its checks.
+SECTIONS: dict[str, str] = {"6.2": "d2lconv.chapter", "ops": "d2lconv.cases",
+                            "6.3-6.5": "d2lconv.padding_channels_pooling", "6.6": "d2lconv.lenet"}
+SECTION_MODULES: tuple[str, ...] = tuple(SECTIONS.values())
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,19 @@ class ParityCheck:
     informational: bool = False
 
 
-def parity_checks() -> list[ParityCheck]:
-    """Every section's checks, in the order of ``SECTION_MODULES``; keys are unique."""
-    checks = [check for name in SECTION_MODULES for check in importlib.import_module(name).parity_checks()]
+def check_sections(names: Sequence[str]) -> list[str]:
+    """``names`` as section names of ``SECTIONS``; a ``ValueError`` naming an unknown one and listing them."""
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}")
+    return list(names)
+
+
+def parity_checks(only: Sequence[str] | None = None) -> list[ParityCheck]:
+    """The checks of every section (or of the sections ``only`` names), in the order of ``SECTIONS``;
+    keys are unique."""
+    chosen = [module for name, module in SECTIONS.items() if only is None or name in check_sections(only)]
+    checks = [check for module in chosen for check in importlib.import_module(module).parity_checks()]
     keys = [check.key for check in checks]
     duplicated = sorted({key for key in keys if keys.count(key) > 1})
     if duplicated:

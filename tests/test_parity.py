@@ -15,13 +15,15 @@ from rich.console import Console
 import d2lconv as dc
 from d2lconv import backends, cases, cli, console, parity, parity_compare, parity_render, runner, sections
 
+# The sections whose checks take seconds (LeNet's training is left to the real run at the end).
+FAST = ["6.2", "ops", "6.3-6.5"]
 SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 
 
 @pytest.fixture(scope="module")
 def recorded() -> dict:
     """The NumPy reference's results, computed in-process: what a worker records."""
-    return parity.compute_results("numpy")
+    return parity.compute_results("numpy", FAST)
 
 
 def entries_with(reference: dict, **others: dict) -> dict:
@@ -52,7 +54,7 @@ def test_cases_are_named_seeded_data(recorded):
     assert {case.op for case in cases.CASES} == {"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"}
     first, again = cases.CASES[0].inputs(), cases.CASES[0].inputs()
     assert all((a is None and b is None) or (a == b).all() for a, b in zip(first, again, strict=True))
-    assert list(recorded) == parity.result_keys()
+    assert list(recorded) == parity.result_keys(FAST)
     assert not [key for key, value in recorded.items() if parity_compare.is_error(value)]
     assert recorded["figure_6_2_1"] == [[19.0, 25.0], [37.0, 43.0]]
     assert recorded["transposed_edge_map"] == [[0.0] * 5] * 8
@@ -64,7 +66,7 @@ def test_identical_and_float32_close_results_agree(recorded):
     close["learn_builtin"]["losses"][-1] *= 1 + 1e-6
     report = parity.build_report(entries_with(recorded, torch=recorded, paddle=close))
     assert report["exit_code"] == 0 and report["agree"]
-    assert [check["name"] for check in report["checks"]] == parity.result_keys()
+    assert [check["name"] for check in report["checks"]] == parity.result_keys(FAST)
     assert set(report["checks"][0]["cells"]) == {"torch", "paddle"}
     assert cell(report, "edge_map", "torch") == {"ok": True, "max_abs_diff": 0.0}
     assert cell(report, "edge_map", "paddle")["max_abs_diff"] == pytest.approx(3e-6)
@@ -79,7 +81,7 @@ def test_a_differing_value_is_caught(recorded):
     found = cell(report, "conv2d/groups2_p1_bias", "mxnet")
     assert not found["ok"] and found["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
     assert cell(report, "conv2d/groups2_p1_bias", "torch")["ok"]
-    assert all(cell(report, key, "mxnet")["ok"] for key in parity.result_keys() if key != "conv2d/groups2_p1_bias")
+    assert all(cell(report, key, "mxnet")["ok"] for key in parity.result_keys(FAST) if key != "conv2d/groups2_p1_bias")
 
 
 def test_a_diverging_loss_curve_is_caught(recorded):
@@ -133,9 +135,10 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
         "tensorflow": [sys.executable, "-c", "import time; time.sleep(60)"],
         "mxnet": fake_worker(tmp_path, recorded, "mxnet"),
         "paddle": [sys.executable, "-c", "import sys; print('noise', file=sys.stderr); sys.exit('paddle broke')"],
+        "jax": fake_worker(tmp_path, recorded, "jax"),
     }
     started, finished = [], {}
-    report = parity.run_parity(None, installed=dc.BACKENDS, command=commands.__getitem__, timeout=3,
+    report = parity.run_parity(None, installed=dc.BACKENDS, command=commands.__getitem__, timeout=10,
                                on_start=started.append, on_done=finished.__setitem__)
     entries = report["backends"]
     assert list(entries) == list(dc.BACKENDS) and sorted(started) == sorted(dc.BACKENDS)
@@ -143,12 +146,12 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
     assert entries["torch"]["detail"] == f"killed by signal {signal.SIGSEGV.name}"
     assert entries["tensorflow"]["status"] == "timed out"
     assert (entries["paddle"]["status"], entries["paddle"]["detail"]) == ("error", "paddle broke")
-    assert entries["mxnet"]["status"] == "ok" and entries["numpy"]["status"] == "ok"
+    assert entries["mxnet"]["status"] == entries["jax"]["status"] == entries["numpy"]["status"] == "ok"
     assert all(entries[name]["results"] == {} for name in ("torch", "tensorflow", "paddle"))
     assert finished["torch"] == entries["torch"]
     assert report["exit_code"] == 2 and not report["agree"]
-    assert [set(check["cells"]) for check in report["checks"]] == [{"mxnet"}] * len(parity.result_keys())
-    assert all(check["cells"]["mxnet"]["ok"] for check in report["checks"])
+    assert [set(check["cells"]) for check in report["checks"]] == [{"mxnet", "jax"}] * len(parity.result_keys(FAST))
+    assert all(check["cells"]["mxnet"]["ok"] and check["cells"]["jax"]["ok"] for check in report["checks"])
 
 
 NOISY_WORKER = ("import os, sys\nfrom d2lconv.runner import result_channel\nwith result_channel() as write:\n"
@@ -174,12 +177,12 @@ def only(monkeypatch):
     """Pretend that only these backends are installed, and give them these worker commands."""
     def install(commands: dict[str, list[str]]) -> None:
         monkeypatch.setattr(backends, "available_backends", lambda: tuple(commands))
-        monkeypatch.setattr(parity, "worker_command", lambda name: commands[name])
+        monkeypatch.setattr(parity, "worker_command", lambda name, sections=None: commands[name])
     return install
 
 
 def test_cli_json_follows_the_schema(capsys):
-    assert cli.main(["parity", "--backends", "numpy", "--json"]) == 0
+    assert cli.main(["parity", "--sections", ",".join(FAST), "--backends", "numpy", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"reference", "tolerance", "backends", "checks", "agree", "exit_code"}
     assert report["tolerance"] == {"rtol": 1e-4, "atol": 1e-5} and report["reference"] == "numpy"
@@ -195,8 +198,8 @@ def test_cli_json_follows_the_schema(capsys):
 def test_cli_exit_1_when_a_value_differs(tmp_path, recorded, only, capsys):
     wrong = copy.deepcopy(recorded)
     wrong["max_pool2d/k3_s2_ceil"][0][0][0][0] += 0.5
-    only({"numpy": parity.worker_command("numpy"), "torch": fake_worker(tmp_path, wrong)})
-    assert cli.main(["parity"]) == 1
+    only({"numpy": parity.worker_command("numpy", FAST), "torch": fake_worker(tmp_path, wrong)})
+    assert cli.main(["parity", "--sections", ",".join(FAST)]) == 1
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.strip().startswith("k3_s2_ceil"))
     assert "0.5" in row
@@ -204,8 +207,8 @@ def test_cli_exit_1_when_a_value_differs(tmp_path, recorded, only, capsys):
 
 
 def test_cli_exit_2_for_a_crash_and_the_others_still_report(tmp_path, recorded, only, capsys):
-    only({"numpy": parity.worker_command("numpy"), "torch": SEGFAULT, "paddle": fake_worker(tmp_path, recorded)})
-    assert cli.main(["parity"]) == 2
+    only({"numpy": parity.worker_command("numpy", FAST), "torch": SEGFAULT, "paddle": fake_worker(tmp_path, recorded)})
+    assert cli.main(["parity", "--sections", ",".join(FAST)]) == 2
     captured = capsys.readouterr()
     assert "killed by signal SIGSEGV" in captured.out and "torch: crashed" in captured.err
     assert "paddle: ok" in captured.err
@@ -213,11 +216,11 @@ def test_cli_exit_2_for_a_crash_and_the_others_still_report(tmp_path, recorded, 
 
 
 def test_cli_exit_2_for_a_requested_backend_that_is_missing(only, capsys):
-    only({"numpy": parity.worker_command("numpy")})
-    assert cli.main(["parity", "--backends", "numpy,mxnet", "--json"]) == 2
+    only({"numpy": parity.worker_command("numpy", FAST)})
+    assert cli.main(["parity", "--sections", ",".join(FAST), "--backends", "numpy,mxnet", "--json"]) == 2
     entry = json.loads(capsys.readouterr().out)["backends"]["mxnet"]
     assert (entry["status"], entry["detail"]) == ("missing", 'pip install "d2lconv[mxnet]"')
-    assert cli.main(["parity", "--backends", "numpy,mxnet"]) == 2
+    assert cli.main(["parity", "--sections", ",".join(FAST), "--backends", "numpy,mxnet"]) == 2
     out = capsys.readouterr().out
     assert 'mxnet: pip install "d2lconv[mxnet]"' in out and "FAIL: mxnet missing (exit 2)" in out
 
@@ -308,13 +311,13 @@ def test_the_json_report_follows_its_documented_schema_at_every_level(tmp_path, 
     wrong = copy.deepcopy(recorded)
     wrong["edge_map"][0][0] += 1.0
     wrong["conv2d/k3_bias"] = {"error": "ValueError: boom"}
-    only({"numpy": parity.worker_command("numpy"), "torch": fake_worker(tmp_path, recorded, "torch"),
+    only({"numpy": parity.worker_command("numpy", FAST), "torch": fake_worker(tmp_path, recorded, "torch"),
           "paddle": fake_worker(tmp_path, wrong, "paddle"), "mxnet": SEGFAULT})
-    assert cli.main(["parity", "--json"]) == 2
+    assert cli.main(["parity", "--sections", ",".join(FAST), "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert_schema(report)
     assert [report["backends"][name]["status"] for name in dc.BACKENDS] == \
-        ["ok", "ok", "not installed", "crashed", "ok"]
+        ["ok", "ok", "not installed", "crashed", "ok", "not installed"]
     assert cell(report, "edge_map", "paddle")["max_abs_diff"] == 1.0
     assert "max_rel_diff" in cell(report, "learn_custom", "torch")
 
