@@ -2,7 +2,7 @@
 
 A section module (``d2lconv.chapter`` for 6.2, ``d2lconv.cases`` for the batched
 operations, ...) defines ``parity_checks() -> list[ParityCheck]``. ``d2lconv parity``
-runs every check of every module listed in ``SECTION_MODULES`` in each backend's
+runs every check of every section listed in ``SECTIONS`` in each backend's
 worker process and compares the results with the NumPy reference, so a new section
 adds its module here and touches nothing in the runner.
 """
@@ -18,10 +18,11 @@ from typing import Any
 RTOL, ATOL = 1e-4, 1e-5
 RTOL64, ATOL64 = 1e-10, 1e-12
 
-# Each section's short name (``d2lconv parity --sections``) and the module that declares its checks.
+# Each section's short name (``d2lconv parity --sections``) and where its checks are declared:
+# ``module`` (its ``parity_checks()``) or ``module:function``.
 SECTIONS: dict[str, str] = {"6.2": "d2lconv.chapter", "ops": "d2lconv.cases",
-                            "6.3-6.5": "d2lconv.padding_channels_pooling", "6.6": "d2lconv.lenet"}
-SECTION_MODULES: tuple[str, ...] = tuple(SECTIONS.values())
+                            "6.3-6.5": "d2lconv.padding_channels_pooling", "6.6": "d2lconv.lenet",
+                            "6.6-training": "d2lconv.lenet:training_parity_checks"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class ParityCheck:
     informational: bool = False
 
 
+def _declared(where: str) -> list[ParityCheck]:
+    module, _, function = where.partition(":")
+    declared: list[ParityCheck] = getattr(importlib.import_module(module), function or "parity_checks")()
+    return declared
+
+
 def check_sections(names: Sequence[str]) -> list[str]:
     """``names`` as section names of ``SECTIONS``; a ``ValueError`` naming an unknown one and listing them."""
     unknown = [name for name in names if name not in SECTIONS]
@@ -53,8 +60,8 @@ def check_sections(names: Sequence[str]) -> list[str]:
 def parity_checks(only: Sequence[str] | None = None) -> list[ParityCheck]:
     """The checks of every section (or of the sections ``only`` names), in the order of ``SECTIONS``;
     keys are unique."""
-    chosen = [module for name, module in SECTIONS.items() if only is None or name in check_sections(only)]
-    checks = [check for module in chosen for check in importlib.import_module(module).parity_checks()]
+    chosen = [where for name, where in SECTIONS.items() if only is None or name in check_sections(only)]
+    checks = [check for where in chosen for check in _declared(where)]
     keys = [check.key for check in checks]
     duplicated = sorted({key for key in keys if keys.count(key) > 1})
     if duplicated:
