@@ -57,8 +57,8 @@ def _layer_source(index: int, layer: Layer) -> str:
     if kind == "linear":
         return f"nn.Dense({a['out_features']}{'' if a['bias'] else ', use_bias=False'})"
     if kind in ("zero_pad2d", "constant_pad2d"):
-        value = "" if kind == "zero_pad2d" or a["value"] == 0 else \
-            f", constant_values={'-jnp.inf' if a['value'] == -math.inf else a['value']!r}"
+        value = "" if kind == "zero_pad2d" or a["value"] == 0 else ", constant_values=-jnp.inf" \
+            if a["value"] == -math.inf else f", constant_values={a['value']!r}"
         top, bottom, left, right = a["padding"]
         return f"functools.partial(jnp.pad, pad_width=((0, 0), ({top}, {bottom}), ({left}, {right}), (0, 0)){value})"
     padding = "'SAME'" if a["padding"] == "same" else "'VALID'" if a["padding"] == (0, 0, 0, 0) \

@@ -46,7 +46,8 @@ def _layer_source(layer: Layer) -> str:
     if kind == "zero_pad2d":
         return f"ZeroPad2d({tuple(a['padding'])})"
     if kind == "constant_pad2d":
-        return f"ConstantPad2d({tuple(a['padding'])}, {'-math.inf' if a['value'] == -math.inf else a['value']!r})"
+        value = "-math.inf" if a["value"] == -math.inf else repr(a["value"])
+        return f"ConstantPad2d({tuple(a['padding'])}, {value})"
     options = []
     padding = _padding_source(a["padding"])
     if kind in ("conv2d", "conv_transpose2d"):

@@ -37,7 +37,7 @@ def _layer_source(layer: Layer) -> str:
         return f"nn.Linear({a['in_features']}, {a['out_features']}{'' if a['bias'] else ', bias=False'})"
     if kind in ("zero_pad2d", "constant_pad2d"):
         top, bottom, left, right = a["padding"]
-        value = "" if kind == "zero_pad2d" else f", {'-math.inf' if a['value'] == -np.inf else a['value']!r}"
+        value = "" if kind == "zero_pad2d" else ", -math.inf" if a["value"] == -np.inf else f", {a['value']!r}"
         name = "ZeroPad2d" if kind == "zero_pad2d" else "ConstantPad2d"
         return f"nn.{name}(({left}, {right}, {top}, {bottom}){value})"
     options = []
