@@ -16,6 +16,7 @@ from .backends import (ALIASES, BACKENDS, BackendError, available_backends, get_
                        set_backend, use_backend)
 from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
+from .checks import check_op
 from .padding import conv_output_size
 
 __version__ = "0.1.0"
@@ -25,16 +26,18 @@ __all__ = [
     "available_backends", "get_backend", "load_backend", "set_backend", "use_backend",
     "tensor", "to_numpy", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "edge_image", "edge_kernel",
     "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_output_size",
+    "vjp",
 ]
 
 
-def tensor(data: Any) -> Any:
-    """A float32 tensor of the active backend from nested lists, NumPy or another tensor."""
-    return _tab().tensor(data)
+def tensor(data: Any, dtype: str | None = None) -> Any:
+    """A tensor of the active backend from nested lists, NumPy or another tensor: float64 data stays
+    float64, anything else becomes float32; ``dtype="float32"`` or ``"float64"`` forces one."""
+    return _tab().tensor(data, dtype)
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy array from any backend's tensor (grad-tracking ones too) or an array-like."""
+    """A NumPy array from any backend's tensor (grad-tracking ones too) or an array-like, its dtype kept."""
     return _tab().to_numpy(x)
 
 
@@ -106,3 +109,15 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
                count_include_pad: bool = True) -> Any:
     """2-D average pooling of NCHW x; ``count_include_pad=False`` leaves padding out of the divisor."""
     return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[Any, ...]:
+    """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` with respect to each input.
+
+    ``op`` is one of ``"corr2d"``, ``"convolve2d"``, ``"conv2d"``, ``"conv_transpose2d"``,
+    ``"max_pool2d"``, ``"avg_pool2d"``, or the d2lconv function of that name. One native tensor per
+    positional input, with its shape and dtype (``None`` for a ``None`` input such as ``bias=None``);
+    ``grad_output`` defaults to ones. Frameworks use their own autograd, NumPy its hand-derived
+    backward passes.
+    """
+    return _tab().vjp(check_op(op), inputs, grad_output, kwargs)

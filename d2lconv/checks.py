@@ -8,7 +8,7 @@ exception.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,15 @@ def as_float32_array(data: Any, name: str = "data") -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
+def as_float_array(data: Any, dtype: str | None = None, name: str = "data") -> np.ndarray:
+    """``data`` as a NumPy array of the float type of the dtype policy (``float_dtype``);
+    a ``TypeError`` naming ``name`` if it is not numeric. No copy when the dtype is already right."""
+    array = to_array(data)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
+    return array.astype(float_dtype(array.dtype.name, dtype), copy=False)
+
+
 DTYPES = ("float32", "float64")
 
 
@@ -55,6 +64,31 @@ def float_dtype(dtype_name: str, dtype: str | None = None) -> str:
 def common_dtype(*dtype_names: str) -> str:
     """float64 if any input is float64 (float64 wins when float32 and float64 mix), else float32."""
     return "float64" if any(float_dtype(name) == "float64" for name in dtype_names) else "float32"
+
+
+def result_dtype(*inputs: Any) -> str:
+    """The dtype an op computes in: float64 if any input (``None`` skipped) is float64, else float32.
+
+    Reads only ``.dtype`` (lists and scalars count as float32), so it converts nothing.
+    """
+    return common_dtype(*(str(getattr(x, "dtype", "float32")) for x in inputs if x is not None))
+
+
+def same_dtype_tensors(tensor: Callable[..., Any], *inputs: Any) -> list[Any]:
+    """``inputs`` as one backend's tensors (its ``tensor(data, dtype)``), all in ``result_dtype``; None kept."""
+    dtype = result_dtype(*inputs)
+    return [None if x is None else tensor(x, dtype) for x in inputs]
+
+
+OPS = ("corr2d", "convolve2d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d")
+
+
+def check_op(op: Any) -> str:
+    """The name of a differentiable op (``dc.vjp``'s ``op``): one of ``OPS``, or the function of that name."""
+    name = getattr(op, "__name__", op)
+    if not isinstance(name, str) or name not in OPS or (callable(op) and getattr(op, "__module__", "") != "d2lconv"):
+        raise ValueError(f"op must be one of {', '.join(OPS)} (a name or the d2lconv function), got {op!r}")
+    return name
 
 
 def check_real_dtype(dtype_name: str, name: str) -> None:

@@ -17,9 +17,9 @@ from d2lconv import backends
 
 # The type of a native tensor and of a layer, per backend, as "module:attribute".
 NATIVE_TENSOR = {"numpy": "numpy:ndarray", "torch": "torch:Tensor", "tensorflow": "tensorflow:Tensor",
-                 "mxnet": "mxnet.numpy:ndarray", "paddle": "paddle:Tensor"}
+                 "mxnet": "mxnet.numpy:ndarray", "paddle": "paddle:Tensor", "jax": "jax:Array"}
 LAYER_BASE = {"torch": "torch.nn:Module", "tensorflow": "keras.layers:Layer", "mxnet": "mxnet.gluon.nn:Block",
-              "paddle": "paddle.nn:Layer"}
+              "paddle": "paddle.nn:Layer", "jax": "flax.linen:Module"}
 
 
 def resolve(path: str) -> type:

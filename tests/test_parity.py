@@ -103,9 +103,10 @@ def test_a_wrong_shape_a_raising_case_or_a_missing_result_is_an_error_cell(recor
 def test_plan_separates_missing_from_not_installed():
     installed = ("numpy", "torch", "paddle")
     assert parity.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
-                                             "mxnet": "not installed", "paddle": "run"}
+                                             "mxnet": "not installed", "paddle": "run", "jax": "not installed"}
     assert parity.plan(["tf", "pytorch"], installed) == {"numpy": "run", "torch": "run", "tensorflow": "missing",
-                                                         "mxnet": "not installed", "paddle": "not requested"}
+                                                         "mxnet": "not installed", "paddle": "not requested",
+                                                         "jax": "not installed"}
     assert parity.plan(["torch"], installed, always=())["numpy"] == "not requested"
     with pytest.raises(backends.BackendError, match="theano"):
         parity.plan(["theano"], installed)

@@ -27,6 +27,7 @@ _REGISTRY: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "tensorflow": ("tensorflow", "tensorflow", ("tf",)),
     "mxnet": ("mxnet", "mxnet", ("mx",)),
     "paddle": ("paddle", "paddle", ("paddlepaddle",)),
+    "jax": ("jax", "jax", ()),
 }
 BACKENDS: tuple[str, ...] = tuple(_REGISTRY)
 ALIASES: dict[str, str] = {alias: name for name, (_, _, aliases) in _REGISTRY.items() for alias in aliases}

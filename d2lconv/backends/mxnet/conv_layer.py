@@ -10,14 +10,13 @@ from mxnet import autograd, gluon, np as mnp, npx
 from mxnet.gluon import nn
 
 from ...chapter import patch_index
-from ...checks import check_corr2d, check_same_shape, pair
+from ...checks import check_corr2d, pair, same_dtype_tensors
 from .ops import tensor
-
 
 
 def corr2d(X: Any, K: Any) -> mnp.ndarray:
     """2-D cross-correlation, 'valid': MXNet's own convolution on the (1, 1, H, W) reshaped input."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(X.shape, K.shape)
     # The native op: at 512x512 with a 3x3 kernel a shift-sum takes 3-4x, im2col 1.4-2x its time.
     Y = npx.convolution(X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape), kernel=K.shape, num_filter=1,
@@ -32,10 +31,10 @@ def corr2d_loop(X: Any, K: Any) -> mnp.ndarray:
     operations (+=, -=, x[:]=, etc) are not supported when recording with autograd"
     (the chapter's exercise); ``corr2d`` is the differentiable form.
     """
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     h, w = K.shape
-    Y = mnp.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
+    Y = mnp.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
@@ -44,14 +43,14 @@ def corr2d_loop(X: Any, K: Any) -> mnp.ndarray:
 
 def convolve2d(X: Any, K: Any) -> mnp.ndarray:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     return corr2d(X, K[::-1, ::-1])
 
 
 def corr2d_matmul(X: Any, K: Any) -> mnp.ndarray:
     """2-D cross-correlation as one matrix product: the patches of X (gathered, one per row) times vec(K)."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(X.shape, K.shape)
     patches = X.reshape(-1)[mnp.array(patch_index(X.shape, K.shape))]
     return (patches @ K.reshape(-1)).reshape(out_shape)
@@ -80,18 +79,6 @@ class Conv2D(nn.Block):
     def forward(self, x: Any) -> mnp.ndarray:
         """``corr2d(x, weight) + bias`` on a 2-D input."""
         return corr2d(x, self.weight.data()) + self.bias.data()
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[onp.ndarray, onp.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by MXNet's autograd."""
-    X, K, dY = tensor(X).copy(), tensor(K).copy(), tensor(grad_output)
-    check_same_shape(dY.shape, check_corr2d(X.shape, K.shape), "grad_output")
-    X.attach_grad()
-    K.attach_grad()
-    with autograd.record():
-        loss = (corr2d(X, K) * dY).sum()
-    loss.backward()
-    return X.grad.asnumpy(), K.grad.asnumpy()
 
 
 def learn_kernel(X: onp.ndarray, Y: onp.ndarray, layer: str, kernel_size: tuple[int, int],

@@ -41,7 +41,7 @@ with warnings.catch_warnings():
     from mxnet import gluon, npx
     from mxnet import np as mnp
 
-from ...checks import as_float32_array, check_real_dtype
+from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 npx.set_np()
@@ -50,31 +50,34 @@ NAME = "mxnet"
 FRAMEWORK = mx
 
 
-def tensor(data: Any) -> mnp.ndarray:
-    """A float32 ``mxnet.np.ndarray``; MXNet arrays (and Gluon parameters) keep their autograd history."""
+def tensor(data: Any, dtype: str | None = None) -> mnp.ndarray:
+    """A float32 (or float64, from float64 data or ``dtype``) ``mxnet.np.ndarray``; MXNet arrays (and
+    Gluon parameters) keep their autograd history. The dtype is always explicit: ``mxnet.np``
+    would make new arrays float32 whatever the data."""
     if isinstance(data, gluon.Parameter):
         data = data.data()
     if isinstance(data, mx.nd.NDArray):
-        check_real_dtype(onp.dtype(data.dtype).name, "data")
-        return data.as_np_ndarray().astype("float32", copy=False)
-    return mnp.array(as_float32_array(data), dtype="float32")
+        name = onp.dtype(data.dtype).name
+        check_real_dtype(name, "data")
+        return data.as_np_ndarray().astype(float_dtype(name, dtype), copy=False)
+    array = as_float_array(data, dtype)
+    return mnp.array(array, dtype=array.dtype)
 
 
 def to_numpy(x: Any) -> onp.ndarray:
-    """A NumPy array from an MXNet array, a Gluon parameter or any array-like."""
+    """A NumPy array (float64 kept) from an MXNet array, a Gluon parameter or any array-like."""
     if isinstance(x, gluon.Parameter):
         x = x.data()
-    return as_float32_array(x)
+    return as_float_array(x)
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> mnp.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
-        return _add_bias(mnp.zeros((x.shape[0], weight.shape[0], *args.out_hw)), bias)
+        return _add_bias(mnp.zeros((x.shape[0], weight.shape[0], *args.out_hw), dtype=x.dtype), bias)
     y = npx.convolution(_pad_hw(x, args.pads), weight, kernel=weight.shape[2:], stride=args.stride,
                         dilate=args.dilation, num_filter=weight.shape[0], num_group=args.groups, no_bias=True)
     return _add_bias(y, bias)
@@ -87,8 +90,7 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     Built per kernel element, not with ``npx.deconvolution``: without MKLDNN that is wrong for
     dilation > 1 with stride > 1, and with MKLDNN its backward fails for a computed weight.
     """
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
     n, c, h, w = x.shape
@@ -96,7 +98,7 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     (full_h, full_w), span_h, span_w = args.full_hw, (h - 1) * sh + 1, (w - 1) * sw + 1
     xg = x.reshape(n, g, c // g, h, w)
     wg = weight.reshape(g, c // g, weight.shape[1], kh, kw)
-    full = mnp.zeros((n, args.out_channels, full_h, full_w))
+    full = mnp.zeros((n, args.out_channels, full_h, full_w), dtype=x.dtype)
     for a in range(kh):
         for b in range(kw):
             tap = mnp.einsum("ngcij,gco->ngoij", xg, wg[..., a, b]).reshape(n, args.out_channels, h, w)
@@ -129,7 +131,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     total = npx.pooling(_pad_hw(x, args.padded), kernel=args.kernel, stride=args.stride, pool_type="sum",
                         pooling_convention="valid")[:, :, :args.out_hw[0], :args.out_hw[1]]
-    return total / mnp.array(avg_pool_divisor(args, x.shape[2:], count_include_pad))
+    return total / mnp.array(avg_pool_divisor(args, x.shape[2:], count_include_pad), dtype=x.dtype)
 
 
 def _pad_hw(x: mnp.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> mnp.ndarray:
@@ -144,8 +146,8 @@ def _pad_hw(x: mnp.ndarray, pads: tuple[int, int, int, int], value: float = 0.0)
     padded = mnp.pad(x, ((0, 0), (0, 0), *widths))
     if value == 0:
         return padded
-    border = onp.pad(onp.zeros(x.shape[2:], onp.float32), widths, constant_values=value)
-    return padded + mnp.array(border)
+    border = onp.pad(onp.zeros(x.shape[2:], x.dtype), widths, constant_values=value)
+    return padded + mnp.array(border, dtype=x.dtype)
 
 
 def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
@@ -154,8 +156,8 @@ def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
         return t
     (n, c, h, w), (fh, fw) = t.shape, factors
     spread = t.reshape(n, c, h, 1, w, 1)
-    spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh - 1, w, 1))], axis=3)
-    spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh, w, fw - 1))], axis=5)
+    spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh - 1, w, 1), dtype=t.dtype)], axis=3)
+    spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh, w, fw - 1), dtype=t.dtype)], axis=5)
     return spread.reshape(n, c, h * fh, w * fw)[:, :, :(h - 1) * fh + 1, :(w - 1) * fw + 1]
 
 

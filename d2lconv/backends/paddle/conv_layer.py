@@ -10,14 +10,13 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ...chapter import patch_index
-from ...checks import check_corr2d, check_same_shape, pair
+from ...checks import check_corr2d, pair, same_dtype_tensors
 from .ops import tensor
-
 
 
 def corr2d(X: Any, K: Any) -> paddle.Tensor:
     """2-D cross-correlation, 'valid': the patches of X (``F.unfold``, one per column) weighted by K."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
     # unfold + matmul is Paddle's own im2col path: ~1.0x F.conv2d; a shift-sum is 3-7x slower (op overhead).
     patches = F.unfold(X.reshape([1, 1, *X.shape]), list(K.shape))  # (1, kh * kw, out_h * out_w)
@@ -26,10 +25,10 @@ def corr2d(X: Any, K: Any) -> paddle.Tensor:
 
 def corr2d_loop(X: Any, K: Any) -> paddle.Tensor:
     """The book's Paddle ``corr2d``: one output pixel per loop step (differentiable in Paddle)."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(tuple(X.shape), tuple(K.shape))
     h, w = K.shape
-    Y = paddle.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype="float32")
+    Y = paddle.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
@@ -38,14 +37,14 @@ def corr2d_loop(X: Any, K: Any) -> paddle.Tensor:
 
 def convolve2d(X: Any, K: Any) -> paddle.Tensor:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(tuple(X.shape), tuple(K.shape))
     return corr2d(X, paddle.flip(K, axis=[0, 1]))
 
 
 def corr2d_matmul(X: Any, K: Any) -> paddle.Tensor:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
     index = patch_index(tuple(X.shape), tuple(K.shape))
     patches = paddle.gather(X.reshape([-1]), paddle.to_tensor(index.reshape(-1))).reshape(index.shape)
@@ -54,7 +53,7 @@ def corr2d_matmul(X: Any, K: Any) -> paddle.Tensor:
 
 def native_corr2d(X: Any, K: Any) -> paddle.Tensor:
     """Paddle's own convolution, ``F.conv2d``, on X and K reshaped to (1, 1, H, W): the benchmark baseline."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(tuple(X.shape), tuple(K.shape))
     Y = F.conv2d(X.reshape([1, 1, *X.shape]), K.reshape([1, 1, *K.shape]))
     return Y.reshape(Y.shape[2:])
@@ -72,15 +71,6 @@ class Conv2D(nn.Layer):
 
     def forward(self, x: Any) -> paddle.Tensor:
         return corr2d(x, self.weight) + self.bias
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by Paddle's autograd."""
-    X, K, dY = tensor(X).detach(), tensor(K).detach(), tensor(grad_output)
-    check_same_shape(tuple(dY.shape), check_corr2d(tuple(X.shape), tuple(K.shape)), "grad_output")
-    X.stop_gradient = K.stop_gradient = False
-    dX, dK = paddle.grad((corr2d(X, K) * dY).sum(), [X, K])
-    return dX.numpy(), dK.numpy()
 
 
 def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],

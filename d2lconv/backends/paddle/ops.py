@@ -31,36 +31,38 @@ with warnings.catch_warnings():
     import paddle
 import paddle.nn.functional as F
 
-from ...checks import as_float32_array, check_real_dtype
+from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "paddle"
 FRAMEWORK = paddle
 
 
-def tensor(data: Any) -> paddle.Tensor:
-    """A float32 ``paddle.Tensor``; a Paddle tensor (parameters too) is cast, keeping its autograd history."""
+def tensor(data: Any, dtype: str | None = None) -> paddle.Tensor:
+    """A float32 (or float64, from float64 data or ``dtype``) ``paddle.Tensor``; a Paddle tensor
+    (parameters too) is cast only if its dtype differs, keeping its autograd history."""
     if isinstance(data, paddle.Tensor):
-        check_real_dtype(str(data.dtype), "data")
-        return data.astype("float32")
-    return paddle.to_tensor(as_float32_array(data))
+        name = str(data.dtype)
+        check_real_dtype(name, "data")
+        wanted = float_dtype(name, dtype)
+        return data if name == f"paddle.{wanted}" else data.astype(wanted)
+    return paddle.to_tensor(as_float_array(data, dtype))
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy array from a Paddle tensor or parameter (detached), or from any array-like."""
+    """A NumPy array (float64 kept) from a Paddle tensor or parameter (detached), or from any array-like."""
     if isinstance(x, paddle.Tensor):
         return tensor(x).detach().numpy()
-    return as_float32_array(x)
+    return as_float_array(x)
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> paddle.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     if x.shape[1] == 0:  # no input channels: Paddle gives 0 output channels (and fails adding a bias)
-        y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype="float32")
+        y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype=x.dtype)
         return y if bias is None else y + bias.reshape([1, -1, 1, 1])
     # Explicit (top, bottom, left, right) pads, never 'SAME' (Paddle drops the dilation with it).
     return F.conv2d(x, weight, bias, args.stride, list(args.pads), args.dilation, args.groups)
@@ -69,8 +71,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> paddle.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): the full result, cropped, plus bias."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
     full = F.conv2d_transpose(x, weight, stride=args.stride, dilation=args.dilation, groups=args.groups)
@@ -101,7 +102,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     total = F.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, divisor_override=1)
-    return total / paddle.to_tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad))
+    return total / paddle.to_tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
 
 
 def _pad_hw(x: paddle.Tensor, pads: tuple[int, int, int, int], value: float) -> paddle.Tensor:

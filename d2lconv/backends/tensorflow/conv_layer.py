@@ -8,14 +8,13 @@ import numpy as np
 import tensorflow as tf
 
 from ...chapter import patch_index
-from ...checks import check_corr2d, check_same_shape, pair
+from ...checks import check_corr2d, pair, same_dtype_tensors
 from .ops import _conv_valid, tensor, to_numpy
-
 
 
 def corr2d(X: Any, K: Any) -> tf.Tensor:
     """2-D cross-correlation, 'valid': ``tf.nn.conv2d`` on the (1, H, W, 1) view of X."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     # The conv op, not a shift-sum: at 512x512 / 3x3 an eager shift-sum takes 3-4x the native conv's time.
     return _conv_valid(X, K)
@@ -27,10 +26,10 @@ def corr2d_loop(X: Any, K: Any) -> tf.Tensor:
     Not differentiable: ``GradientTape`` does not see through ``Variable.assign`` and
     returns ``None`` for the gradient of K (the chapter's exercise); use ``corr2d``.
     """
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     h, w = K.shape
-    Y = tf.Variable(tf.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1)))
+    Y = tf.Variable(tf.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), X.dtype))
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j].assign(tf.reduce_sum(X[i: i + h, j: j + w] * K))
@@ -39,14 +38,14 @@ def corr2d_loop(X: Any, K: Any) -> tf.Tensor:
 
 def convolve2d(X: Any, K: Any) -> tf.Tensor:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     return corr2d(X, K[::-1, ::-1])
 
 
 def corr2d_matmul(X: Any, K: Any) -> tf.Tensor:
     """2-D cross-correlation as one matrix product: the patches of X (``tf.gather``) times vec(K)."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(X.shape, K.shape)
     patches = tf.gather(tf.reshape(X, [-1]), patch_index(tuple(X.shape), tuple(K.shape)))
     return tf.reshape(patches @ tf.reshape(K, (-1, 1)), out_shape)
@@ -54,7 +53,7 @@ def corr2d_matmul(X: Any, K: Any) -> tf.Tensor:
 
 def native_corr2d(X: Any, K: Any) -> tf.Tensor:
     """TensorFlow's own convolution, ``tf.nn.conv2d`` on (1, H, W, 1) and (kh, kw, 1, 1), for benchmarks."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(X.shape, K.shape)
     return _conv_valid(X, K)
 
@@ -83,17 +82,6 @@ class Conv2D(tf.keras.layers.Layer):
     def call(self, x: tf.Tensor) -> tf.Tensor:
         """``corr2d(x, weight) + bias``."""
         return corr2d(x, self.weight) + self.bias
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by ``tf.GradientTape``."""
-    X, K, dY = tensor(X), tensor(K), tensor(grad_output)
-    check_same_shape(dY.shape, check_corr2d(X.shape, K.shape), "grad_output")
-    with tf.GradientTape() as tape:
-        tape.watch([X, K])
-        loss = tf.reduce_sum(corr2d(X, K) * dY)
-    dX, dK = tape.gradient(loss, [X, K])
-    return dX.numpy(), dK.numpy()
 
 
 def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ...checks import as_float32_array, check_real_dtype
+from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -69,18 +69,19 @@ NAME = "tensorflow"
 FRAMEWORK = tf
 
 
-def tensor(data: Any) -> tf.Tensor:
-    """A float32 ``tf.Tensor`` from nested lists, NumPy, any framework's tensor, or a TF tensor or
-    variable (cast, so a ``GradientTape`` still follows it)."""
+def tensor(data: Any, dtype: str | None = None) -> tf.Tensor:
+    """A float32 (or float64, from float64 data or ``dtype``) ``tf.Tensor`` from nested lists, NumPy,
+    any framework's tensor, or a TF tensor or variable (cast, so a ``GradientTape`` still follows it)."""
     if tf.is_tensor(data):  # tf.Tensor, tf.Variable, Keras variables
-        check_real_dtype(tf.as_dtype(data.dtype).name, "data")
-        return tf.cast(data, tf.float32)
-    return tf.constant(as_float32_array(data))
+        name = tf.as_dtype(data.dtype).name
+        check_real_dtype(name, "data")
+        return tf.cast(data, float_dtype(name, dtype))
+    return tf.constant(as_float_array(data, dtype))
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A float32 NumPy array from a TF tensor or variable (``.numpy()``) or any array-like."""
-    return as_float32_array(x)
+    """A NumPy array (float64 kept) from a TF tensor or variable (``.numpy()``) or any array-like."""
+    return as_float_array(x)
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
@@ -89,12 +90,11 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 
     ``tf.nn.conv2d`` with explicit pads; it groups by itself when the filter has C/groups input channels.
     """
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     top, bottom, left, right = args.pads
     if 0 in x.shape:  # every sum is empty: 0; TF's conv rejects this or (oneDNN, empty batch) returns x itself
-        y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[0]))
+        y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[0]), x.dtype)
     else:
         y = tf.nn.conv2d(_to_nhwc(x), _to_hwio(weight), strides=args.stride,
                          padding=[[0, 0], [top, bottom], [left, right], [0, 0]], dilations=args.dilation)
@@ -108,8 +108,7 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     The full 'VALID' ``tf.nn.conv2d_transpose``, cropped; the kernel is dilated by inserting
     zeros and the groups are split and concatenated, as TF's CPU kernels do neither everywhere.
     """
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
                                  output_padding, dilation, groups)
     n, per_group = x.shape[0], weight.shape[1]
@@ -150,7 +149,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     kh, kw = args.kernel
     total = tf.nn.avg_pool2d(_pad_hw(_to_nhwc(x), args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
-    return _to_nchw(total) / avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad)
+    return _to_nchw(total) / tf.constant(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), x.dtype)
 
 
 def _conv_valid(X: tf.Tensor, K: tf.Tensor) -> tf.Tensor:

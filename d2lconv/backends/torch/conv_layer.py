@@ -10,14 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...chapter import patch_index
-from ...checks import check_corr2d, check_same_shape, pair
+from ...checks import check_corr2d, pair, same_dtype_tensors
 from .ops import tensor, to_numpy
-
 
 
 def corr2d(X: Any, K: Any) -> torch.Tensor:
     """2-D cross-correlation, 'valid': a sum of shifted copies of X, one per kernel element."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_h, out_w = check_corr2d(tuple(X.shape), tuple(K.shape))
     # Shift-sum, one fused multiply-add per kernel element (Y += K[a, b] * shifted X): at 512x512 it is
     # 3-20x faster than F.conv2d, which is slow on a single-channel image on CPU.
@@ -35,7 +34,7 @@ def corr2d_loop(X: Any, K: Any) -> torch.Tensor:
     Autograd records each ``Y[i, j] = ...`` assignment, so gradients reach X and K
     (``Y`` itself is new and does not require grad, which is what makes this legal).
     """
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(tuple(X.shape), tuple(K.shape))
     h, w = K.shape
     Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
@@ -47,14 +46,14 @@ def corr2d_loop(X: Any, K: Any) -> torch.Tensor:
 
 def convolve2d(X: Any, K: Any) -> torch.Tensor:
     """Strict 2-D convolution, 'valid': cross-correlation with K flipped on both axes."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(tuple(X.shape), tuple(K.shape))
     return corr2d(X, K.flip((0, 1)))
 
 
 def corr2d_matmul(X: Any, K: Any) -> torch.Tensor:
     """2-D cross-correlation as one matrix product: the patches of X (one per row) times vec(K)."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(tuple(X.shape), tuple(K.shape))
     patches = X.reshape(-1)[torch.from_numpy(patch_index(tuple(X.shape), tuple(K.shape)))]
     return (patches @ K.reshape(-1)).reshape(out_shape)
@@ -62,7 +61,7 @@ def corr2d_matmul(X: Any, K: Any) -> torch.Tensor:
 
 def native_corr2d(X: Any, K: Any) -> torch.Tensor:
     """torch's own convolution on the (1, 1, H, W) image, for benchmarks: ``F.conv2d``."""
-    X, K = tensor(X), tensor(K)
+    X, K = same_dtype_tensors(tensor, X, K)
     check_corr2d(tuple(X.shape), tuple(K.shape))
     return F.conv2d(X[None, None], K[None, None])[0, 0]
 
@@ -77,16 +76,6 @@ class Conv2D(nn.Module):
 
     def forward(self, x: Any) -> torch.Tensor:
         return corr2d(x, self.weight) + self.bias
-
-
-def corr2d_grads(X: Any, K: Any, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients (dX, dK) of ``sum(corr2d(X, K) * grad_output)``, by torch autograd."""
-    X, K = tensor(X).detach().requires_grad_(), tensor(K).detach().requires_grad_()
-    Y = corr2d(X, K)
-    dY = tensor(grad_output)
-    check_same_shape(tuple(dY.shape), tuple(Y.shape), "grad_output")
-    dX, dK = torch.autograd.grad(Y, (X, K), grad_outputs=dY)
-    return to_numpy(dX), to_numpy(dK)
 
 
 def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],

@@ -18,33 +18,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...checks import as_float32_array, check_real_dtype
+from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "torch"
 FRAMEWORK = torch
 
 
-def tensor(data: Any) -> torch.Tensor:
-    """A float32 tensor; a torch tensor is cast (keeping its autograd history), anything else copied in."""
+def tensor(data: Any, dtype: str | None = None) -> torch.Tensor:
+    """A float32 (or float64, from float64 data or ``dtype``) tensor; a torch tensor is cast only if its
+    dtype differs (keeping its autograd history), anything else copied in."""
     if isinstance(data, torch.Tensor):
-        check_real_dtype(str(data.dtype).removeprefix("torch."), "data")
-        return data.float()
-    return torch.from_numpy(as_float32_array(data).copy())
+        name = str(data.dtype).removeprefix("torch.")
+        check_real_dtype(name, "data")
+        return data.to(getattr(torch, float_dtype(name, dtype)))
+    return torch.from_numpy(as_float_array(data, dtype).copy())
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A float32 NumPy array from a tensor (a parameter or one that requires grad too) or an array-like."""
+    """A NumPy array (float64 kept) from a tensor (a parameter or one that requires grad too) or an array-like."""
     if isinstance(x, torch.Tensor):
         return tensor(x).detach().numpy()
-    return as_float32_array(x)
+    return as_float_array(x)
 
 
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> torch.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``F.conv2d`` after ``F.pad``."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
                        stride, padding, dilation, groups)
     if x.numel() == 0:  # every sum is empty, so 0; torch would give 0 output channels for 0 input channels
@@ -55,8 +56,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                      output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> torch.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): the full ``F.conv_transpose2d``, cropped."""
-    x, weight = tensor(x), tensor(weight)
-    bias = None if bias is None else tensor(bias)
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
                                  stride, padding, output_padding, dilation, groups)
     if x.numel() == 0:  # torch refuses an empty input unless only the batch is empty; every sum is 0
@@ -87,7 +87,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
     total = F.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, divisor_override=1)
-    return total / torch.from_numpy(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad))
+    return total / torch.from_numpy(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad)).to(x.dtype)
 
 
 def _pad_hw(x: torch.Tensor, pads: tuple[int, int, int, int], value: float) -> torch.Tensor:

@@ -1,0 +1,39 @@
+"""Gradients of every op in the JAX tab: ``jax.vjp``, the vector-Jacobian product itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ...checks import check_same_shape
+from .conv_layer import convolve2d, corr2d
+from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
+
+OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+
+
+@_x64_for_float64
+def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
+    """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by ``jax.vjp``.
+
+    Only the inputs that are not None are differentiated. Each keeps its own dtype (the op promotes
+    to float64 where the inputs mix, and ``jax.vjp`` casts each cotangent back), so a gradient has
+    its input's shape and dtype.
+    """
+    leaves = [None if x is None else tensor(x) for x in inputs]
+    given = [i for i, x in enumerate(leaves) if x is not None]
+
+    def of_given(*xs: jax.Array) -> jax.Array:
+        full = list(leaves)
+        for i, x in zip(given, xs, strict=True):
+            full[i] = x
+        return OPS[op](*full, **(kwargs or {}))
+
+    y, pullback = jax.vjp(of_given, *(leaves[i] for i in given))
+    dy = jnp.ones_like(y) if grad_output is None else tensor(grad_output, y.dtype.name)
+    check_same_shape(dy.shape, y.shape, "grad_output")
+    found = iter(pullback(dy))
+    return tuple(None if x is None else next(found) for x in leaves)

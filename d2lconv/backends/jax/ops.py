@@ -1,0 +1,161 @@
+"""The JAX tab: the chapter in JAX and Flax (linen), differentiated by ``jax.grad`` / ``jax.vjp``.
+
+Quirks it works around:
+
+- float64 needs JAX's x64 switch. ``jax.config.update("jax_enable_x64", True)`` is process-wide
+  and would make float64 the default of the user's own ``jnp.zeros`` and ``jnp.array`` too, so
+  it is never touched: a computation whose inputs are float64 runs inside the thread-local
+  ``enable_x64`` context manager instead (``jax.enable_x64`` in newer JAX,
+  ``jax.experimental.enable_x64`` in 0.7), and float32 computations run as the user's JAX
+  does. Results keep their dtype after the context ends, but JAX's own ``jnp`` operations on
+  them outside it compute in float32 unless the user enables x64: d2lconv's functions do not.
+- ``lax.conv_general_dilated`` and ``lax.reduce_window`` take NCHW / OIHW directly through
+  ``dimension_numbers`` and explicit per-side padding, so nothing is transposed; padding with
+  the init value -inf makes max pooling ignore the padding.
+- ``reduce_window`` max pooling has no gradient with window dilation: dilated max pooling is the
+  max over the kernel's strided slices.
+- Transposed convolution is the convolution of the input dilated by the stride
+  (``lhs_dilation``) with the kernel flipped and its in/out axes swapped; negative padding crops.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
+from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+
+NAME = "jax"
+FRAMEWORK = jax
+
+# The thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.experimental.enable_x64`` before.
+_enable_x64 = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
+_F = TypeVar("_F", bound=Callable[..., Any])
+_NCHW = ("NCHW", "OIHW", "NCHW")
+
+
+def _is_float64(value: Any) -> bool:
+    if isinstance(value, str):
+        return value == "float64"
+    if isinstance(value, tuple):  # the inputs of grads.vjp
+        return any(_is_float64(v) for v in value)
+    return "float64" in str(getattr(value, "dtype", ""))
+
+
+def _x64_for_float64(function: _F) -> _F:
+    """Run ``function`` inside JAX's x64 context when one of its arguments is float64 (or
+    ``"float64"``), so float64 stays float64 without changing JAX's float32 default anywhere else."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if any(_is_float64(v) for v in args) or any(_is_float64(v) for v in kwargs.values()):
+            with _enable_x64(True):
+                return function(*args, **kwargs)
+        return function(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+@_x64_for_float64
+def tensor(data: Any, dtype: str | None = None) -> jax.Array:
+    """A ``jax.Array``: float64 data stays float64, anything else becomes float32; ``dtype`` forces one.
+
+    A JAX array (or a tracer, inside ``jax.grad``) is cast only if its dtype differs, so
+    differentiation follows it; anything else is copied in.
+    """
+    if isinstance(data, jax.Array):
+        check_real_dtype(data.dtype.name, "data")
+        target = float_dtype(data.dtype.name, dtype)
+        return data if data.dtype == target else data.astype(target)
+    return jnp.asarray(as_float_array(data, dtype))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy array (float64 kept) from a JAX array or an array-like."""
+    if isinstance(x, jax.Array):
+        return np.asarray(tensor(x))
+    return as_float_array(x)
+
+
+@_x64_for_float64
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> jax.Array:
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``lax.conv_general_dilated``."""
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
+    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
+                       groups)
+    top, bottom, left, right = args.pads
+    y = lax.conv_general_dilated(x, weight, args.stride, [(top, bottom), (left, right)],
+                                 rhs_dilation=args.dilation, dimension_numbers=_NCHW,
+                                 feature_group_count=args.groups)
+    return _add_bias(y, bias)
+
+
+@_x64_for_float64
+def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> jax.Array:
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): a convolution of the input
+    dilated by the stride with the flipped kernel, padded to the full output and cropped in one go."""
+    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
+    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
+                                 output_padding, dilation, groups)
+    c_in, c_out_g, kh, kw = weight.shape
+    g = args.groups
+    # (C_in, C_out/g, kh, kw) -> OIHW (C_out, C_in/g, kh, kw), flipped on both spatial axes.
+    kernel = weight.reshape(g, c_in // g, c_out_g, kh, kw).transpose(0, 2, 1, 3, 4)
+    kernel = kernel.reshape(g * c_out_g, c_in // g, kh, kw)[:, :, ::-1, ::-1]
+    top, bottom, left, right = args.crops
+    (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
+    extent_h, extent_w = (d * (k - 1) for d, k in zip(args.dilation, (kh, kw), strict=True))
+    # Full output: pad (extent - 1) on both sides; a crop is a negative pad, output_padding a positive one.
+    pads = [(extent_h - top, extent_h - full_h + top + out_h), (extent_w - left, extent_w - full_w + left + out_w)]
+    y = lax.conv_general_dilated(x, kernel, (1, 1), pads, lhs_dilation=args.stride, rhs_dilation=args.dilation,
+                                 dimension_numbers=_NCHW, feature_group_count=g)
+    return _add_bias(y, bias)
+
+
+@_x64_for_float64
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> jax.Array:
+    """Max pooling: ``lax.reduce_window`` with ``lax.max`` from -inf, the padding and the ceil-mode
+    overhang filled with -inf."""
+    x = tensor(x)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    if args.dilation == (1, 1):
+        return _reduce_window(x, -jnp.inf, lax.max, args)
+    # JAX has no gradient for a dilated reduce_window max: take the max over the kernel's strided
+    # slices instead, keeping the first maximum (and a NaN) so the gradient goes where torch sends it.
+    top, bottom, left, right = args.padded
+    x = jnp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=-jnp.inf)
+    (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
+    best = None
+    for a in range(kh):
+        for b in range(kw):
+            window = x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
+            best = window if best is None else jnp.where((window > best) | jnp.isnan(window), window, best)
+    return best
+
+
+@_x64_for_float64
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> jax.Array:
+    """Average pooling: window sums (``lax.reduce_window`` with ``lax.add``) over the shared divisor."""
+    x = tensor(x)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    total = _reduce_window(x, 0.0, lax.add, args)
+    return total / jnp.asarray(avg_pool_divisor(args, x.shape[2:], count_include_pad), x.dtype)
+
+
+def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args: Any) -> jax.Array:
+    top, bottom, left, right = args.padded
+    return lax.reduce_window(x, jnp.asarray(init, x.dtype), reducer, (1, 1, *args.kernel), (1, 1, *args.stride),
+                             ((0, 0), (0, 0), (top, bottom), (left, right)), window_dilation=(1, 1, *args.dilation))
+
+
+def _add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)

@@ -1,0 +1,37 @@
+"""Gradients of every op in the paddle tab: ``paddle.grad``, the vector-Jacobian product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import paddle
+
+from ...checks import check_same_shape, float_dtype
+from .conv_layer import convolve2d, corr2d
+from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
+
+OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+
+
+def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
+    """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by ``paddle.grad``.
+
+    Each input becomes a leaf in its own dtype (the op promotes to float64 where the inputs mix,
+    and autograd casts each gradient back), so a gradient has its input's shape and dtype.
+    """
+    leaves = [None if x is None else tensor(x).detach() for x in inputs]
+    for x in leaves:
+        if x is not None:
+            x.stop_gradient = False
+    y = OPS[op](*leaves, **(kwargs or {}))
+    dy = paddle.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
+    check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
+    wanted = [x for x in leaves if x is not None]
+    found = iter(paddle.grad([y], wanted, grad_outputs=[dy], allow_unused=True))
+    return tuple(None if x is None else _zeros_if_unused(next(found), x) for x in leaves)
+
+
+def _zeros_if_unused(grad: paddle.Tensor | None, x: paddle.Tensor) -> paddle.Tensor:
+    """An input the output does not depend on (an empty output) has gradient zero."""
+    return paddle.zeros_like(x) if grad is None else grad

@@ -1,0 +1,31 @@
+"""Gradients of every op in the tensorflow tab: ``tf.GradientTape``, the vector-Jacobian product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from ...checks import check_same_shape
+from .conv_layer import convolve2d, corr2d
+from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
+
+OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+
+
+def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
+    """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by ``GradientTape``.
+
+    Each input is watched in its own dtype (the op promotes to float64 where the inputs mix, and
+    the tape casts each gradient back), so a gradient has its input's shape and dtype.
+    """
+    leaves = [None if x is None else tensor(x) for x in inputs]
+    wanted = [x for x in leaves if x is not None]
+    with tf.GradientTape() as tape:
+        tape.watch(wanted)
+        y = OPS[op](*leaves, **(kwargs or {}))
+    dy = tf.ones_like(y) if grad_output is None else tensor(grad_output, y.dtype.name)
+    check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
+    found = iter(tape.gradient(y, wanted, output_gradients=dy, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+    return tuple(None if x is None else next(found) for x in leaves)

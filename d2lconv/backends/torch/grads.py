@@ -1,0 +1,35 @@
+"""Gradients of every op in the torch tab: ``torch.autograd.grad``, the vector-Jacobian product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ...checks import check_same_shape, float_dtype
+from .conv_layer import convolve2d, corr2d
+from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
+
+OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+
+
+def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
+    """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by torch autograd.
+
+    Each input becomes a leaf in its own dtype (the op promotes to float64 where the inputs mix,
+    and autograd casts each gradient back), so a gradient has its input's shape and dtype.
+    """
+    leaves = [None if x is None else tensor(x).detach().requires_grad_() for x in inputs]
+    with torch.enable_grad():
+        y = OPS[op](*leaves, **(kwargs or {}))
+    dy = torch.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
+    check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
+    wanted = [x for x in leaves if x is not None]
+    found = iter(torch.autograd.grad(y, wanted, dy, allow_unused=True))
+    return tuple(None if x is None else _zeros_if_unused(next(found), x) for x in leaves)
+
+
+def _zeros_if_unused(grad: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """An input the output does not depend on (an empty output) has gradient zero."""
+    return torch.zeros_like(x) if grad is None else grad
