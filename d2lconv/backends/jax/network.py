@@ -22,7 +22,7 @@ import numpy as np
 from ...network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
 from ...padding import explicit_padding
 from ...port_rules import cannot, plan, unsupported
-from .ops import NAME
+from .ops import NAME, _enable_x64
 
 LAYOUT = "NHWC"
 _ACTIVATIONS = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": nn.tanh}
@@ -117,18 +117,21 @@ def build_network(net: Network) -> nn.Sequential:
     """``net`` as a ``flax.linen.Sequential`` bound to its parameters (NHWC)."""
     planned = plan(net, NAME).network
     module = eval(_source(planned), {"nn": nn, "jnp": jnp, "functools": functools, "flatten": _flatten})
-    params = {name: {key: jnp.asarray(value) for key, value in arrays.items()}
-              for name, arrays in _flax_params(planned).items()}
+    with _enable_x64(planned.dtype == np.float64):  # float64 weights stay float64 (thread-local switch)
+        params = {name: {key: jnp.asarray(value) for key, value in arrays.items()}
+                  for name, arrays in _flax_params(planned).items()}
     return module.bind({"params": params})
 
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's JAX tab would, and binds it to the weights file."""
-    source = _source(plan(net, NAME).network)
+    planned = plan(net, NAME).network
+    source = _source(planned)
+    x64 = "\njax.config.update('jax_enable_x64', True)  # float64 weights\n" if planned.dtype == np.float64 else ""
     helper = ("\n\ndef flatten(x):\n    \"\"\"(N, H, W, C) -> (N, H*W*C).\"\"\"\n"
               "    return x.reshape((x.shape[0], -1))\n\n" if "flatten" in source else "\n")
-    return ("import functools\n\nimport flax.linen as nn\nimport jax.numpy as jnp\nimport numpy as np\n"
-            f"{helper}\nmodule = {source}\n"
+    return ("import functools\n\nimport flax.linen as nn\nimport jax\nimport jax.numpy as jnp\nimport numpy as np\n"
+            f"{x64}{helper}\nmodule = {source}\n"
             "weights = np.load('weights.npz')  # written by ported.save_weights\n"
             "params = {}\n"
             "for key in weights:\n"
@@ -212,5 +215,8 @@ def read_network(model: nn.Sequential) -> Network:
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy."""
-    y = np.asarray(model(jnp.asarray(np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1)))))
+    float64 = any(np.asarray(leaf).dtype == np.float64 for arrays in model.variables.get("params", {}).values()
+                  for leaf in arrays.values())
+    with _enable_x64(float64):
+        y = np.asarray(model(jnp.asarray(np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1)))))
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
