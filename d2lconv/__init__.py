@@ -18,6 +18,7 @@ from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
 from .checks import check_op
 from .padding import conv_output_size
+from .porting import Ported, port
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "tensor", "to_numpy", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "edge_image", "edge_kernel",
     "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_output_size",
     "vjp",
+    "port", "Ported",
 ]
 
 

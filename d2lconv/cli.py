@@ -9,7 +9,7 @@ from importlib import metadata
 
 import numpy as np
 
-from . import backends, bench, chapter, parity
+from . import backends, bench, chapter, parity, port_command
 
 
 def framework_version(name: str) -> str | None:
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parity.add_parser(commands)
     bench.add_parser(commands)
+    port_command.add_parser(commands)
     return parser
 
 

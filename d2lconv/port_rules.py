@@ -201,8 +201,8 @@ def _pool_forms(target: str, hw: tuple[int, int], kernel: tuple[int, int], strid
 
 
 def _describe(args: dict) -> str:
-    padding = args["padding"] if args["padding"] == "same" else f"(top, bottom, left, right) = {args['padding']}"
-    return f"padding {padding}{', ceil mode' if args['ceil_mode'] else ''}"
+    padding = "='same'" if args["padding"] == "same" else f" (top, bottom, left, right) = {args['padding']}"
+    return f"padding{padding}{', ceil mode' if args['ceil_mode'] else ''}"
 
 
 def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, result: Plan, mode: str) -> list[Layer]:
