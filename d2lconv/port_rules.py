@@ -187,8 +187,9 @@ def _pool_forms(target: str, hw: tuple[int, int], kernel: tuple[int, int], strid
             if tuple(_windows(n, k, s, p, p, ceil, drop=target == "torch") for n, k, s, p in axes) == out:
                 forms.append({"padding": (top, top, left, left), "ceil_mode": ceil})
     if target in ("paddle", "jax"):
-        bottom, right = ((o - 1) * s + k - n - p for o, (n, k, s, p) in zip(out, axes, strict=True))
-        if min(bottom, right) >= 0:
+        bottom, right = (max(0, (o - 1) * s + k - n - p) for o, (n, k, s, p) in zip(out, axes, strict=True))
+        if tuple(_windows(n, k, s, p, after, False) for (n, k, s, p), after in zip(axes, (bottom, right),
+                                                                                   strict=True)) == out:
             forms.append({"padding": (top, bottom, left, right), "ceil_mode": False})
     if target == "tensorflow":
         if (top, left) == (0, 0) and tuple(_windows(n, k, s, 0, 0, False) for n, k, s, _ in axes) == out:

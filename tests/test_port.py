@@ -1,0 +1,127 @@
+"""dc.port: every direction between the six frameworks, each porting rule, the generated code, bad input.
+
+Importing paddle after tensorflow crashes a process (the registry refuses it with a
+BackendError), so this module loads paddle first, at import, when it is installed; every
+direction then runs in this one process. The generated code runs in a fresh process.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import d2lconv as dc
+from d2lconv import backends
+from d2lconv.network import Layer, Network, conv, pool
+from d2lconv.porting import demo_network
+
+if backends.is_installed("paddle"):
+    dc.load_backend("paddle")  # before anything imports tensorflow
+
+TOLERANCE = 1e-5  # max |source - target| / max |source|, float32
+
+
+def lenet(seed: int = 0, dtype: type = np.float32) -> Network:
+    """The book's LeNet-5 (conv 6@5x5 pad 2, sigmoid, avg pool 2/2, conv 16@5x5, sigmoid, avg pool 2/2,
+    flatten, dense 120, 84, 10), with random weights."""
+    rng = np.random.default_rng(seed)
+
+    def uniform(*shape: int) -> np.ndarray:
+        return rng.uniform(-0.5, 0.5, shape).astype(dtype)
+
+    def dense(n_in: int, n_out: int) -> Layer:
+        return Layer("linear", {"in_features": n_in, "out_features": n_out, "bias": True},
+                     {"weight": uniform(n_out, n_in), "bias": uniform(n_out)})
+
+    return Network((1, 28, 28), [
+        conv(1, 6, 5, padding=2, weight=uniform(6, 1, 5, 5), bias=uniform(6)), Layer("sigmoid"),
+        pool("avg_pool2d", 2, 2), conv(6, 16, 5, weight=uniform(16, 6, 5, 5), bias=uniform(16)), Layer("sigmoid"),
+        pool("avg_pool2d", 2, 2), Layer("flatten"), dense(400, 120), Layer("sigmoid"), dense(120, 84),
+        Layer("sigmoid"), dense(84, 10)])
+
+
+def installed(name: str) -> None:
+    if not backends.is_installed(name):
+        pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")
+
+
+def check_port(net: Network, source: str, target: str, batches: int = 2) -> dc.Ported:
+    """Build ``net`` in ``source``, port it to ``target``, and compare on fresh random batches."""
+    installed(target)
+    model = dc.load_backend(source).build_network(net)
+    ported = dc.port(model, to=target, input_shape=net.input_shape)
+    assert ported.layout == ("NHWC" if target in ("tensorflow", "jax") else "NCHW")
+    rng = np.random.default_rng(7)
+    for _ in range(batches):
+        x = rng.standard_normal((3, *net.input_shape)) * 2
+        diff, relative = ported.compare(x)
+        assert relative <= TOLERANCE, (source, target, diff, ported.steps)
+    reference = dc.load_backend("numpy").run_network(dc.load_backend("numpy").build_network(net),
+                                                     x.astype(net.dtype))
+    actual = dc.load_backend(target).run_network(ported.model, x.astype(net.dtype))
+    np.testing.assert_allclose(actual, reference, rtol=1e-4, atol=1e-5)
+    return ported
+
+
+@pytest.mark.parametrize("target", backends.BACKENDS)
+@pytest.mark.parametrize("size", [28, 29])
+def test_lenet_every_direction(backend, target, size):
+    if target == backend.NAME:
+        pytest.skip("same framework")
+    net = lenet()
+    check_port(Network((1, size, size), net.layers), backend.NAME, target)
+
+
+@pytest.mark.parametrize("target", backends.BACKENDS)
+def test_demo_every_direction(backend, target):
+    if target == backend.NAME:
+        pytest.skip("same framework")
+    ported = check_port(demo_network(), backend.NAME, target)
+    nhwc = {backend.NAME, target} & {"tensorflow", "jax"}
+    if len(nhwc) == 1:  # exactly one side is NHWC: layouts and the flatten order are named
+        assert any("flatten" in step and "permuted" in step for step in ported.steps)
+        assert any(step.startswith("conv2d weights") for step in ported.steps)
+
+
+@pytest.mark.parametrize("target", backends.BACKENDS)
+def test_float64_stays_float64(target):
+    installed(target)
+    source = "torch" if backends.is_installed("torch") else "numpy"
+    net = lenet(dtype=np.float64)
+    ported = dc.port(dc.load_backend(source).build_network(net), to=target) if target != source else None
+    if ported is None:
+        pytest.skip("same framework")
+    x = np.random.default_rng(3).standard_normal((2, 1, 28, 28))
+    out = dc.load_backend(target).run_network(ported.model, x)
+    assert out.dtype == np.float64
+    assert ported.compare(x)[1] <= 1e-12
+    assert any("float64" in step for step in ported.steps)
+
+
+def _run_code(ported: dc.Ported, x: np.ndarray, tmp_path) -> np.ndarray:
+    ported.save_weights(tmp_path / "weights.npz")
+    np.save(tmp_path / "x.npy", x)
+    script = ported.code + (f"\nfrom d2lconv.backends.{ported.target}.network import run_network\n"
+                            "np.save('y.npy', run_network(net, np.load('x.npy')))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.load(tmp_path / "y.npy")
+
+
+@pytest.mark.parametrize("target", backends.BACKENDS)
+def test_generated_code_rebuilds_the_model_in_a_fresh_process(target, tmp_path):
+    installed(target)
+    source = "numpy" if target != "numpy" else ("torch" if backends.is_installed("torch") else None)
+    if source is None:
+        pytest.skip("needs a second framework")
+    ported = dc.port(dc.load_backend(source).build_network(demo_network()), to=target, input_shape=(3, 16, 16))
+    x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    expected = dc.load_backend(target).run_network(ported.model, x)
+    np.testing.assert_allclose(_run_code(ported, x, tmp_path), expected, rtol=1e-6, atol=1e-6)
