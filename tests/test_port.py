@@ -125,3 +125,96 @@ def test_generated_code_rebuilds_the_model_in_a_fresh_process(target, tmp_path):
     x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
     expected = dc.load_backend(target).run_network(ported.model, x)
     np.testing.assert_allclose(_run_code(ported, x, tmp_path), expected, rtol=1e-6, atol=1e-6)
+
+
+# Each porting rule: a network that needs exactly that rule, ported where it matters, and the naive
+# port (the rule left out) shown to differ, so the test fails if the rule is removed.
+
+def _single(layer: Layer, shape: tuple[int, int, int]) -> Network:
+    return Network(shape, [layer])
+
+
+def _naive_difference(ported: dc.Ported, mutate, x: np.ndarray) -> float:
+    """How far the ported model moves from the source when ``mutate`` undoes one rule in it."""
+    tab = dc.load_backend(ported.target)
+    mutate(ported.model)
+    return float(np.max(np.abs(tab.run_network(ported.model, x) - dc.load_backend(ported.source).run_network(
+        ported.source_model, x))))
+
+
+def test_rule_flatten_order_permutes_the_first_dense_layer():
+    installed("tensorflow")
+    net = lenet()
+    ported = check_port(net, "numpy", "tensorflow")
+    dense = next(layer for layer in ported.model.layers if type(layer).__name__ == "Dense")
+    kernel, bias = dense.get_weights()
+    np.testing.assert_array_equal(kernel, net.layers[7].weights["weight"][:, np.arange(400).reshape(16, 5, 5)
+                                                                            .transpose(1, 2, 0).ravel()].T)
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    assert _naive_difference(ported, lambda model: dense.set_weights([net.layers[7].weights["weight"].T, bias]),
+                             x) > 1e-3
+
+
+def test_rule_stride_two_symmetric_padding_is_not_same():
+    installed("tensorflow")
+    rng = np.random.default_rng(2)
+    net = _single(conv(2, 3, 3, stride=2, padding=1, weight=rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
+                       bias=np.zeros(3, np.float32)), (2, 8, 8))
+    ported = check_port(net, "numpy", "tensorflow")
+    assert [type(layer).__name__ for layer in ported.model.layers] == ["ZeroPadding2D", "Conv2D"]
+    assert any("'same' here would pad (top, bottom, left, right) = (0, 1, 0, 1)" in step for step in ported.steps)
+    import keras
+    naive = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(3, 3, strides=2, padding="same")])
+    naive.set_weights(ported.model.layers[1].get_weights())
+    x = rng.standard_normal((1, 2, 8, 8)).astype(np.float32)
+    naive_out = np.asarray(naive(x.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+    assert np.max(np.abs(naive_out - dc.load_backend("numpy").run_network(ported.source_model, x))) > 1e-2
+
+
+@pytest.mark.parametrize("target", ["tensorflow", "jax", "torch", "paddle"])
+def test_rule_max_pool_padding_counts_as_minus_infinity(target):
+    net = _single(pool("max_pool2d", 3, stride=2, padding=1), (1, 8, 8))
+    ported = check_port(net, "numpy", target)
+    x = -1 - np.random.default_rng(3).random((2, 1, 8, 8)).astype(np.float32)  # all negative: 0-padding would win
+    assert np.max(dc.load_backend(target).run_network(ported.model, x)) < 0
+    zero_padded = dc.load_backend("numpy").max_pool2d(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), 3, stride=2)
+    assert np.max(zero_padded) == 0  # what the rule prevents
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("target", ["paddle", "mxnet", "jax", "torch"])
+def test_rule_average_pooling_divisor(target, count_include_pad):
+    net = _single(pool("avg_pool2d", 3, stride=1, padding=1, count_include_pad=count_include_pad), (1, 5, 5))
+    ported = check_port(net, "numpy", target)
+    ones = np.ones((1, 1, 5, 5), np.float32)
+    corner = dc.load_backend(target).run_network(ported.model, ones)[0, 0, 0, 0]
+    assert corner == pytest.approx(4 / 9 if count_include_pad else 1.0)  # the divisor 9 or 4 at a corner
+
+
+@pytest.mark.parametrize("target", ["paddle", "mxnet", "tensorflow", "jax"])
+def test_rule_ceil_mode_window_placement(target):
+    """Paddle and MXNet keep a ceil-mode window that starts in the padding (torch drops it); Keras and Flax
+    have no ceil mode: the windows are placed by padding instead."""
+    net = _single(pool("max_pool2d", 2, stride=2, padding=1, ceil_mode=True), (1, 6, 6))
+    assert net.shapes()[-1] == (1, 4, 4)
+    check_port(net, "numpy", target)
+
+
+@pytest.mark.parametrize("target", ["torch", "paddle", "mxnet", "jax", "tensorflow"])
+def test_rule_transposed_convolution_layout(target):
+    rng = np.random.default_rng(4)
+    padding, output_padding = (0, 0) if target == "tensorflow" else (1, 1)
+    layer = conv(4, 3, 3, stride=2, padding=padding, weight=rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+                 bias=rng.standard_normal(3).astype(np.float32))
+    layer = Layer("conv_transpose2d", {**layer.args, "output_padding": (output_padding, output_padding)},
+                  layer.weights)
+    net = _single(layer, (4, 5, 5))
+    ported = check_port(net, "numpy", target)
+    # The same weights read as a convolution's (OIHW in (C_in, C_out) order, unflipped) compute something else.
+    x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    swapped = Network(net.input_shape, [Layer("conv_transpose2d", {**layer.args, "in_channels": 4},
+                                              {"weight": layer.weights["weight"][:, :, ::-1, ::-1].copy(),
+                                               "bias": layer.weights["bias"]})])
+    wrong = dc.load_backend("numpy").run_network(dc.load_backend("numpy").build_network(swapped), x)
+    right = dc.load_backend(target).run_network(ported.model, x)
+    assert np.max(np.abs(wrong - right)) > 1e-2

@@ -157,6 +157,7 @@ def read_network(model: gluon.nn.Sequential) -> Network:
 
 def run_network(model: gluon.nn.HybridSequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy."""
-    dtype = next(iter(model.collect_params().values())).dtype if model.collect_params() else np.float32
-    return model(mnp.array(np.asarray(x), dtype=dtype)).asnumpy()
+    x = np.asarray(x)
+    parameters = list(model.collect_params().values())
+    return model(mnp.array(x, dtype=parameters[0].dtype if parameters else x.dtype)).asnumpy()
 

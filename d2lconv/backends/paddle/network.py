@@ -175,6 +175,7 @@ def read_network(model: nn.Sequential) -> Network:
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy."""
-    dtype = next(iter(model.parameters()), paddle.zeros([0])).dtype
+    x = paddle.to_tensor(np.ascontiguousarray(x))
+    dtype = next((parameter.dtype for parameter in model.parameters()), x.dtype)
     with paddle.no_grad():
-        return np.array(model(paddle.to_tensor(np.ascontiguousarray(x)).astype(dtype)).numpy())
+        return np.array(model(x.astype(dtype)).numpy())

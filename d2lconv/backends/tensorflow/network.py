@@ -208,6 +208,6 @@ def read_network(model: keras.Sequential) -> Network:
 
 def run_network(model: keras.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy."""
-    dtype = model.layers[0].dtype if model.layers else "float32"
+    dtype = model.layers[0].dtype if model.layers else np.asarray(x).dtype
     y = np.asarray(model(np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1)).astype(dtype)))
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y

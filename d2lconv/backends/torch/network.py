@@ -151,6 +151,7 @@ def read_network(model: nn.Sequential) -> Network:
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype)."""
-    dtype = next(model.parameters(), torch.empty(0)).dtype
+    x = torch.from_numpy(np.ascontiguousarray(x))
+    dtype = next((parameter.dtype for parameter in model.parameters()), x.dtype)
     with torch.no_grad():
-        return model(torch.from_numpy(np.ascontiguousarray(x)).to(dtype)).numpy()
+        return model(x.to(dtype)).numpy()
