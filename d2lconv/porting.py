@@ -98,7 +98,10 @@ def port(model: Any, to: str, input_shape: tuple[int, int, int] | None = None, s
     net = _tab(source).read_network(model)
     if input_shape is not None:
         net = Network(tuple(int(v) for v in input_shape), net.layers)
-        net.shapes()  # the layers must accept it
+    try:
+        net.shapes()
+    except ValueError as error:
+        raise ValueError(f"{error} (on inputs of shape {net.input_shape}; pass input_shape=(C, H, W))") from None
     planned = plan(net, target)
     steps = layout_steps(source, target, net) + planned.steps
     if net.dtype == np.float64:

@@ -218,3 +218,132 @@ def test_rule_transposed_convolution_layout(target):
     wrong = dc.load_backend("numpy").run_network(dc.load_backend("numpy").build_network(swapped), x)
     right = dc.load_backend(target).run_network(ported.model, x)
     assert np.max(np.abs(wrong - right)) > 1e-2
+
+
+# Bad input: each error names the layer and what is wrong.
+
+def test_unsupported_layer_lists_the_supported_ones():
+    installed("torch")
+    from torch import nn
+    with pytest.raises(ValueError, match=r"layer 1 \(BatchNorm2d.*not supported.*2-D convolution.*ReLU, sigmoid, tanh"):
+        dc.port(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)), to="numpy")
+
+
+def test_non_sequential_model_is_refused():
+    installed("torch")
+    from torch import nn
+    with pytest.raises(ValueError, match="sequential network .*got Conv2d"):
+        dc.port(nn.Conv2d(1, 2, 3), to="numpy")
+    with pytest.raises(ValueError, match="sequential network of one of the frameworks"):
+        dc.port(object(), to="numpy")
+
+
+def test_unknown_target_is_a_backend_error():
+    model = dc.load_backend("numpy").build_network(demo_network())
+    with pytest.raises(dc.BackendError, match="unknown backend 'caffe'.*numpy, torch"):
+        dc.port(model, to="caffe")
+
+
+@pytest.mark.parametrize("target", ["tensorflow", "jax", "paddle", "mxnet"])
+def test_a_layer_the_target_cannot_express(target):
+    installed(target)
+    net = Network((1, 9, 9), [conv(1, 1, 3, weight=np.ones((1, 1, 3, 3), np.float32)),
+                              pool("max_pool2d", 2, stride=1, dilation=2)])
+    model = dc.load_backend("numpy").build_network(net)
+    with pytest.raises(ValueError, match=r"layer 1 \(max_pool2d .*dilation.*cannot be ported to " + target):
+        dc.port(model, to=target)
+
+
+def test_mxnet_refuses_asymmetric_padding_naming_the_layer():
+    installed("mxnet")
+    net = Network((1, 6, 6), [Layer("relu"), conv(1, 1, 2, padding=((0, 1), (0, 1)),
+                                                  weight=np.ones((1, 1, 2, 2), np.float32))])
+    with pytest.raises(ValueError, match=r"layer 1 \(conv2d .*cannot be ported to mxnet: MXNet Gluon cannot express"):
+        dc.port(dc.load_backend("numpy").build_network(net), to="mxnet")
+
+
+def test_size_dependent_port_refuses_another_size():
+    installed("tensorflow")
+    ported = dc.port(dc.load_backend("numpy").build_network(demo_network()), to="tensorflow",
+                     input_shape=(3, 16, 16))
+    with pytest.raises(ValueError, match="batch of shape|exact for inputs of shape"):
+        ported.compare(np.zeros((1, 3, 17, 17), np.float32))
+
+
+# Drawn networks: random strides, paddings, dilations, groups, ceil modes, from NumPy to every framework
+# and back. A layer a framework cannot express must be refused by name, never ported wrong.
+
+@st.composite
+def networks(draw):
+    size = draw(st.integers(7, 12))
+    channels = draw(st.sampled_from([2, 4]))
+    rng = np.random.default_rng(draw(st.integers(0, 100)))
+    layers, shape = [], (channels, size, size)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv2d", "max_pool2d", "avg_pool2d", "relu", "tanh"]))
+        kernel = draw(st.integers(1, 3))
+        if kind == "conv2d":
+            groups = draw(st.sampled_from([1, 2]))
+            out = draw(st.sampled_from([2, 4]))
+            layer = conv(shape[0], out, kernel, stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 2)),
+                         dilation=draw(st.integers(1, 2)), groups=groups,
+                         weight=rng.standard_normal((out, shape[0] // groups, kernel, kernel)).astype(np.float32),
+                         bias=rng.standard_normal(out).astype(np.float32))
+        elif kind in ("max_pool2d", "avg_pool2d"):
+            kernel = max(kernel, 2)
+            extra = {"count_include_pad": draw(st.booleans())} if kind == "avg_pool2d" else {}
+            layer = pool(kind, kernel, stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, kernel // 2)),
+                         ceil_mode=draw(st.booleans()), **extra)
+        else:
+            layer = Layer(kind)
+        try:
+            new_shape = Network(shape, [layer]).shapes()[-1]
+        except ValueError:
+            continue
+        if min(new_shape[1:]) < 1:
+            continue
+        layers.append(layer)
+        shape = new_shape
+    if draw(st.booleans()):
+        features = int(np.prod(shape))
+        layers += [Layer("flatten"), Layer("linear", {"in_features": features, "out_features": 3, "bias": True},
+                                           {"weight": rng.standard_normal((3, features)).astype(np.float32),
+                                            "bias": rng.standard_normal(3).astype(np.float32)})]
+    return Network((channels, size, size), layers or [Layer("relu")])
+
+
+@pytest.mark.parametrize("target", [name for name in backends.BACKENDS if name != "numpy"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(net=networks())
+def test_drawn_networks_to_every_framework_and_back(target, net):
+    installed(target)
+    try:
+        ported = check_port(net, "numpy", target, batches=1)
+    except ValueError as error:
+        assert "cannot be ported to" in str(error) and str(error).startswith("layer ")
+        return
+    back = dc.port(ported.model, to="numpy", input_shape=net.input_shape)
+    assert back.compare(np.random.default_rng(0).standard_normal((2, *net.input_shape)))[1] <= TOLERANCE
+
+
+def test_numpy_layers_backward_matches_finite_differences():
+    net = Network(lenet().input_shape, lenet(dtype=np.float64).layers)
+    model = dc.load_backend("numpy").build_network(net)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 28, 28))
+    grad = rng.standard_normal((2, 10))
+    model.forward(x)
+    dx = model.backward(grad)
+    weight = model[0].params["weight"]
+    for where in [(0, 0, 0, 0), (3, 0, 2, 4)]:
+        step = 1e-6
+        weight[where] += step
+        up = np.sum(model.forward(x) * grad)
+        weight[where] -= 2 * step
+        down = np.sum(model.forward(x) * grad)
+        weight[where] += step
+        assert model[0].grads["weight"][where] == pytest.approx((up - down) / (2 * step), rel=1e-5, abs=1e-8)
+    bumped = x.copy()
+    bumped[1, 0, 13, 7] += 1e-6
+    assert dx[1, 0, 13, 7] == pytest.approx((np.sum(model.forward(bumped) * grad) - np.sum(model.forward(x) * grad))
+                                            / 1e-6, rel=1e-3, abs=1e-7)
