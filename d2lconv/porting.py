@@ -95,9 +95,7 @@ def port(model: Any, to: str, input_shape: tuple[int, int, int] | None = None, s
     source, target = source_backend(model), canonical_name(to)
     if target == "paddle" and "tensorflow" in sys.modules and "paddle" not in sys.modules:
         load_backend("paddle")  # raises the registry's BackendError: paddle after tensorflow crashes
-    net = _tab(source).read_network(model)
-    if input_shape is not None:
-        net = Network(tuple(int(v) for v in input_shape), net.layers)
+    net = _tab(source).read_network(model, None if input_shape is None else tuple(int(v) for v in input_shape))
     try:
         net.shapes()
     except ValueError as error:

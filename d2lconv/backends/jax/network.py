@@ -194,7 +194,7 @@ def _read_layer(index: int, layer: object, params: dict) -> Layer:
                       "nn.avg_pool or jnp.pad, and flatten a function named flatten, to be read")
 
 
-def read_network(model: nn.Sequential) -> Network:
+def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a bound ``flax.linen.Sequential``: kernels back to OIHW, the dense layer after
     a flatten back to (C, H, W) columns."""
     if not isinstance(model, nn.Sequential):
@@ -204,7 +204,7 @@ def read_network(model: nn.Sequential) -> Network:
         raise ValueError("port needs a bound Flax network: module.bind({'params': params})")
     params = model.variables.get("params", {})
     described = [_read_layer(index, layer, params) for index, layer in enumerate(model.layers)]
-    net = Network(infer_input_shape(described), described)
+    net = Network(input_shape or infer_input_shape(described), described)
     for index, chw in dense_after_flatten(net).items():
         weight = net.layers[index].weights["weight"]
         restored = np.empty_like(weight)

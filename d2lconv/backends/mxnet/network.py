@@ -143,7 +143,7 @@ def _read_block(index: int, block: nn.Block, previous: str | None) -> list[Layer
     raise unsupported(index, block)
 
 
-def read_network(model: gluon.nn.Sequential) -> Network:
+def read_network(model: gluon.nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a Gluon ``Sequential`` or ``HybridSequential`` whose parameters are initialised."""
     if not isinstance(model, nn.Sequential | nn.HybridSequential):
         raise ValueError(f"port needs a sequential network (gluon nn.Sequential / nn.HybridSequential); "
@@ -152,7 +152,7 @@ def read_network(model: gluon.nn.Sequential) -> Network:
     for index, block in enumerate(model):
         previous = next((layer.kind for layer in reversed(described) if layer.kind not in _ACTIVATIONS), None)
         described += _read_block(index, block, previous)
-    return Network(infer_input_shape(described), described)
+    return Network(input_shape or infer_input_shape(described), described)
 
 
 def run_network(model: gluon.nn.HybridSequential, x: np.ndarray) -> np.ndarray:

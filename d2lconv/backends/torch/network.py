@@ -140,13 +140,13 @@ def _read_layer(index: int, module: nn.Module) -> Layer:
     raise unsupported(index, module)
 
 
-def read_network(model: nn.Sequential) -> Network:
+def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a torch ``nn.Sequential`` (nested ones are unrolled)."""
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"port needs a sequential network (nn.Sequential); got {type(model).__name__}")
     modules = [module for module in model.modules() if not isinstance(module, nn.Sequential)]
     layers = [_read_layer(index, module) for index, module in enumerate(modules)]
-    return Network(infer_input_shape(layers), layers)
+    return Network(input_shape or infer_input_shape(layers), layers)
 
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
