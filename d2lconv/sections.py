@@ -18,7 +18,7 @@ from typing import Any
 RTOL, ATOL = 1e-4, 1e-5
 RTOL64, ATOL64 = 1e-10, 1e-12
 
-SECTION_MODULES: tuple[str, ...] = ("d2lconv.chapter", "d2lconv.cases")
+SECTION_MODULES: tuple[str, ...] = ("d2lconv.chapter", "d2lconv.cases", "d2lconv.porting")
 
 
 @dataclass(frozen=True)
