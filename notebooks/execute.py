@@ -25,7 +25,7 @@ from typing import Any
 import nbformat
 
 HERE = Path(__file__).resolve().parent
-NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb")
+NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb", "porting.ipynb")
 # The notebook that follows the chapter on D2LCONV_BACKEND; its stored outputs come from this backend.
 CHAPTER_NOTEBOOK = "conv_layer.ipynb"
 STORED_BACKEND = "numpy"

@@ -158,3 +158,19 @@ def test_compare_backends_shows_every_backend_agreeing():
     for cell_id in ("edge-maps", "loss-curves", "kernels", "book-defaults", "bench"):
         assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
     assert "frameworks imported in this kernel: none" in text("isolation")
+
+
+def test_porting_notebook_shows_each_trap_and_the_port_agreeing():
+    for name in ("torch", "tensorflow", "jax"):
+        if not backends.is_installed(name):
+            pytest.skip(f"porting.ipynb needs {name} ({backends.install_hint(name)})")
+    nb = executed("porting.ipynb")
+    text = "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                     for output in cell.outputs)
+    for trap in ("without the flatten permutation", "instead of ZeroPadding2D", "zero padding instead of -inf",
+                 "overhang counted in the divisor"):
+        value = float(FLOAT.findall(text.split(trap, 1)[1])[0])
+        assert value > 1e-3, trap
+    assert "without ceil mode: (1, 1) instead of (2, 2)" in text
+    keras_diff, flax_diff = (float(FLOAT.findall(text.split(label, 1)[1])[0]) for label in ("Keras: (", "Flax:  ("))
+    assert keras_diff < 1e-5 and flax_diff < 1e-5
