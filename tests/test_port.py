@@ -7,7 +7,6 @@ direction then runs in this one process. The generated code runs in a fresh proc
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 
