@@ -9,7 +9,10 @@ from . import backends
 
 
 def _lenet(seed: int):  # noqa: ANN202 - a Network
-    from .lenet import lenet_network
+    try:
+        from .lenet import lenet_network
+    except ImportError:
+        raise backends.BackendError("--net lenet needs d2lconv's LeNet section (d2lconv.lenet)") from None
     return lenet_network(seed)
 
 

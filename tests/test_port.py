@@ -346,3 +346,20 @@ def test_numpy_layers_backward_matches_finite_differences():
     bumped[1, 0, 13, 7] += 1e-6
     assert dx[1, 0, 13, 7] == pytest.approx((np.sum(model.forward(bumped) * grad) - np.sum(model.forward(x) * grad))
                                             / 1e-6, rel=1e-3, abs=1e-7)
+
+
+def test_port_command_prints_steps_code_and_difference():
+    installed("torch")
+    result = subprocess.run([sys.executable, "-m", "d2lconv.cli", "port", "--from", "numpy", "--to", "pytorch"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "numpy -> torch" in result.stdout and "nn.Sequential(" in result.stdout
+    assert float(result.stdout.rsplit("(NCHW): ", 1)[1]) < 1e-5
+
+
+def test_port_command_bad_name_is_one_line_and_exit_2():
+    result = subprocess.run([sys.executable, "-m", "d2lconv.cli", "port", "--from", "numpy", "--to", "caffe"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("d2lconv: error: --to 'caffe': unknown backend")
+    assert len(result.stderr.strip().splitlines()) == 1
