@@ -106,8 +106,8 @@ def test_float64_stays_float64(target):
 def _run_code(ported: dc.Ported, x: np.ndarray, tmp_path) -> np.ndarray:
     ported.save_weights(tmp_path / "weights.npz")
     np.save(tmp_path / "x.npy", x)
-    script = ported.code + (f"\nfrom d2lconv.backends.{ported.target}.network import run_network\n"
-                            "np.save('y.npy', run_network(net, np.load('x.npy')))\n")
+    script = ported.code + (f"\nimport numpy\nfrom d2lconv.backends.{ported.target}.network import run_network\n"
+                            "numpy.save('y.npy', run_network(net, numpy.load('x.npy')))\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
