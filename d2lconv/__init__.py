@@ -19,6 +19,7 @@ from .chapter import KernelFit, TrainingDivergedError
 from .checks import check_op, names_inputs
 from .lenet import Digits, LeNetFit, digits
 from .padding import conv_output_size
+from .porting import Ported, port
 
 __version__ = "0.1.0"
 _IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs")
@@ -31,6 +32,7 @@ __all__ = [
     "vjp",
     "comp_conv2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1", "pool2d",
     "Digits", "LeNetFit", "LeNet", "layer_summary", "digits", "train_lenet",
+    "port", "Ported",
 ]
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__, backends, bench, demo, info, lenet_cli, parity
+from . import __version__, backends, bench, demo, info, lenet_cli, parity, port_command
 from .chapter import TrainingDivergedError
 from .cli_args import CommandError, Parser, RunFailed
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_parser(commands)
     bench.add_parser(commands)
     lenet_cli.add_parser(commands)
+    port_command.add_parser(commands)
     return parser
 
 

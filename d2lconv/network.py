@@ -203,7 +203,8 @@ DEFAULT_SIZE = 17  # odd, so that 'same'-style asymmetry shows
 def infer_input_shape(layers: list[Layer], size: int | None = None) -> tuple[int, ...]:
     """An input shape the layers accept: channels from the first convolution; the smallest square size
     that gives the first dense layer its ``in_features`` (LeNet: 28), else ``DEFAULT_SIZE`` or the next
-    size that fits. A network that starts with a dense layer takes vectors."""
+    size that fits. A network that starts with a dense layer takes vectors. When no size fits (the channels
+    cannot be told without a convolution), a guess that ``Network.shapes`` will reject."""
     first = next((layer for layer in layers if layer.kind in ("conv2d", "conv_transpose2d", "linear", "flatten")),
                  None)
     if first is not None and first.kind == "linear":
@@ -218,5 +219,4 @@ def infer_input_shape(layers: list[Layer], size: int | None = None) -> tuple[int
         except ValueError:
             continue
         return (channels, side, side)
-    raise ValueError("no square input size fits this network's layers (a dense layer's in_features cannot be "
-                     "reached); pass input_shape=(C, H, W)")
+    return (channels, DEFAULT_SIZE, DEFAULT_SIZE)  # nothing fits: port() asks for input_shape

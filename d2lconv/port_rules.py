@@ -67,24 +67,57 @@ def plan(net: Network, target: str) -> Plan:
     """Rewrite ``net`` into layers ``target`` expresses one for one (padding, pooling, ceil mode)."""
     result = Plan(Network(tuple(net.input_shape), []))
     shapes = net.shapes()
-    for index, layer in enumerate(net.layers):
+    index = 0
+    while index < len(net.layers):
+        layer = net.layers[index]
         hw = tuple(shapes[index][1:]) if len(shapes[index]) == 3 else (0, 0)
-        if layer.kind in ("conv2d", "conv_transpose2d"):
-            new = _plan_conv(index, layer, hw, target, result)
-        elif layer.kind == "max_pool2d":
-            new = _plan_pool(index, layer, hw, target, result, "max")
-        elif layer.kind == "avg_pool2d":
-            new = _plan_pool(index, layer, hw, target, result, "avg")
-        elif layer.kind == "constant_pad2d" and layer.args["value"] == 0:
-            new = [Layer("zero_pad2d", {"padding": layer.args["padding"]})]
-        elif layer.kind == "constant_pad2d" and target == "mxnet":
-            raise cannot(index, layer, "a padding layer (Gluon has none)", target)
-        elif layer.kind == "zero_pad2d" and target == "mxnet":
-            raise cannot(index, layer, "a zero-padding layer (Gluon has none; only a convolution pads)", target)
-        else:
-            new = [layer]
-        result.network.layers.extend(new)
+        merged = _merge_padding(index, net, hw, target, result) if index + 1 < len(net.layers) else None
+        if merged is not None:
+            result.network.layers.append(merged)
+            index += 2
+            continue
+        result.network.layers.extend(_plan_layer(index, layer, hw, target, result))
+        index += 1
     return result
+
+
+def _plan_layer(index: int, layer: Layer, hw: tuple[int, int], target: str, result: Plan) -> list[Layer]:
+    if layer.kind in ("conv2d", "conv_transpose2d"):
+        return _plan_conv(index, layer, hw, target, result)
+    if layer.kind in ("max_pool2d", "avg_pool2d"):
+        return _plan_pool(index, layer, hw, target, result, layer.kind[:3])
+    if layer.kind == "constant_pad2d" and layer.args["value"] == 0:
+        return [Layer("zero_pad2d", {"padding": layer.args["padding"]})]
+    if layer.kind in ("constant_pad2d", "zero_pad2d") and target == "mxnet":
+        raise cannot(index, layer, "a padding layer (Gluon has none; only a convolution or pooling pads)", target)
+    return [layer]
+
+
+def _merge_padding(index: int, net: Network, hw: tuple[int, int], target: str, result: Plan) -> Layer | None:
+    """A padding layer and the convolution (zeros) or max pooling (-inf) after it, as that layer alone with
+    more padding, when the target then expresses it as one layer; else None."""
+    pad, layer = net.layers[index], net.layers[index + 1]
+    value = 0.0 if pad.kind == "zero_pad2d" else pad.args.get("value") if pad.kind == "constant_pad2d" else None
+    fits = (layer.kind == "conv2d" and value == 0.0 or layer.kind == "max_pool2d" and value == -math.inf
+            and not layer.args["ceil_mode"]) and layer.args["padding"] != "same"
+    if not fits:
+        return None
+    pads = tuple(a + b for a, b in zip(pad.args["padding"], layer.args["padding"], strict=True))
+    if layer.kind == "max_pool2d":
+        extent = [effective_size(k, d) for k, d in zip(layer.args["kernel_size"], layer.args["dilation"], strict=True)]
+        if max(pads[:2]) >= extent[0] or max(pads[2:]) >= extent[1]:
+            return None
+    trial = Plan(Network(net.input_shape, []))
+    try:
+        planned = _plan_layer(index, layer.with_args(padding=pads), hw, target, trial)
+    except ValueError:
+        return None
+    if len(planned) != 1 or trial.steps:
+        return None
+    result.steps.append(f"layers {index}-{index + 1} ({pad.kind}, {layer.kind}): {FRAMEWORK_NAMES[target]}'s "
+                        f"{layer.kind} pads (top, bottom, left, right) = {pads} itself, with "
+                        f"{'zeros' if value == 0 else '-inf'}: the padding layer is merged into it")
+    return planned[0]
 
 
 def _plan_conv(index: int, layer: Layer, hw: tuple[int, int], target: str, result: Plan) -> list[Layer]:
@@ -131,6 +164,48 @@ def _plan_conv(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
     return [Layer("zero_pad2d", {"padding": pads}), layer.with_args(padding=NO_PADDING)]
 
 
+def _windows(n: int, k: int, s: int, before: int, after: int, ceil: bool, drop: bool = True) -> int:
+    """How many windows a pooling places along one axis (``drop``: torch's rule for a ceil-mode window
+    that would start in the padding; Paddle and MXNet keep it)."""
+    out = (math.ceil if ceil else math.floor)((n + before + after - k) / s) + 1
+    return out - 1 if ceil and drop and (out - 1) * s >= n + before else out
+
+
+def _pool_forms(target: str, hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                pads: tuple[int, int, int, int], out: tuple[int, int]) -> list[dict]:
+    """The target's own ways to place ``out`` windows starting at (-top, -left): argument changes for the layer.
+
+    A max pooling (padding = -inf) and an average pooling whose divisor counts real elements only
+    are fixed by where their windows start and how many there are; padding past the last window
+    is irrelevant. So each framework's forms are tried until one places the same windows.
+    """
+    top, left = pads[0], pads[2]
+    axes = list(zip(hw, kernel, stride, (top, left), strict=True))
+    forms: list[dict] = []
+    if target == "torch" and top <= kernel[0] // 2 and left <= kernel[1] // 2 or target == "mxnet":
+        for ceil in (False, True):
+            if tuple(_windows(n, k, s, p, p, ceil, drop=target == "torch") for n, k, s, p in axes) == out:
+                forms.append({"padding": (top, top, left, left), "ceil_mode": ceil})
+    if target in ("paddle", "jax"):
+        bottom, right = (max(0, (o - 1) * s + k - n - p) for o, (n, k, s, p) in zip(out, axes, strict=True))
+        if tuple(_windows(n, k, s, p, after, False) for (n, k, s, p), after in zip(axes, (bottom, right),
+                                                                                   strict=True)) == out:
+            forms.append({"padding": (top, bottom, left, right), "ceil_mode": False})
+    if target == "tensorflow":
+        if (top, left) == (0, 0) and tuple(_windows(n, k, s, 0, 0, False) for n, k, s, _ in axes) == out:
+            forms.append({"padding": NO_PADDING, "ceil_mode": False})
+        same = explicit_padding("same", hw, kernel, stride, (1, 1))
+        if (same[0], same[2]) == (top, left) and tuple(math.ceil(n / s) for n, s in zip(hw, stride, strict=True)) \
+                == out:
+            forms.append({"padding": "same", "ceil_mode": False})
+    return forms
+
+
+def _describe(args: dict) -> str:
+    padding = "='same'" if args["padding"] == "same" else f" (top, bottom, left, right) = {args['padding']}"
+    return f"padding{padding}{', ceil mode' if args['ceil_mode'] else ''}"
+
+
 def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, result: Plan, mode: str) -> list[Layer]:
     args = layer.args
     if target == "numpy":
@@ -139,78 +214,48 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
     if dilation != (1, 1) and target != "torch":
         raise cannot(index, layer, "a dilated pooling window", target)
     pads = resolve_padding(layer, hw)
-    ceil = bool(args["ceil_mode"])
-    pool = pool2d_args((1, 1, *hw), kernel, stride, pad_pairs(pads), dilation, ceil)
-    overhang = (pool.padded[1] - pads[1], pool.padded[3] - pads[3])
-    include_pad = args.get("count_include_pad", False) and pads != NO_PADDING
-    if args["padding"] == "same":
-        result.size_dependent |= stride != (1, 1)
-    if target == "torch":
-        if _symmetric(pads) and pads[0] <= kernel[0] // 2 and pads[2] <= kernel[1] // 2:
+    pool = pool2d_args((1, 1, *hw), kernel, stride, pad_pairs(pads), dilation, bool(args["ceil_mode"]))
+    overhang = pool.padded != pads
+    counts_padding = mode == "avg" and args["count_include_pad"] and pads != NO_PADDING
+    what = "counts as -inf" if mode == "max" else "stays out of the divisor"
+    if dilation != (1, 1) or counts_padding:
+        # The padding itself counts (or the window is dilated): the padding must be written as it is.
+        if target == "torch" and _symmetric(pads) and pads[0] <= kernel[0] // 2 and pads[2] <= kernel[1] // 2 \
+                or target in ("mxnet", "paddle", "jax") and not overhang and (target != "mxnet" or _symmetric(pads)):
             return [layer.with_args(padding=pads)]
-        if include_pad and overhang != (0, 0) or mode == "avg" and not include_pad and pads != NO_PADDING:
-            raise cannot(index, layer, f"average pooling with the padding {pads} and this divisor", target)
-        return _pad_then_pool(index, layer, pool, mode, target, result, "its pooling pads symmetrically, at most "
-                              "half the window")
-    if overhang != (0, 0):
-        result.size_dependent = True
-    floor_hw = [math.floor((n + p[0] + p[1] - effective_size(k, d)) / s) + 1
-                for n, p, k, d, s in zip(hw, (pads[:2], pads[2:]), kernel, dilation, stride, strict=True)]
-    window_dropped = ceil and tuple(floor_hw) != pool.out_hw and _extra_window(hw, pads, kernel, stride)
-    if target in ("mxnet", "paddle") and _symmetric(pads) or target == "paddle":
-        if not window_dropped:
-            return [layer.with_args(padding=pads)]
-        if target == "mxnet" or include_pad:
-            raise cannot(index, layer, "ceil mode here: it keeps a last window that starts in the padding, "
-                         "which PyTorch (and d2lconv) drop", target)
-        result.steps.append(f"layer {index} ({layer.kind}): ceil mode in Paddle keeps a last window that starts "
-                            "in the padding; the overhang is written as padding instead, in floor mode")
-        return [layer.with_args(padding=pool.padded, ceil_mode=False, count_include_pad=False)]
-    if target == "mxnet":
-        raise cannot(index, layer, f"the asymmetric pooling padding {pads}", target)
-    if target == "jax":
-        if include_pad and overhang != (0, 0):
-            raise cannot(index, layer, "ceil mode with padding counted in the divisor", target)
-        if ceil and overhang != (0, 0):
-            result.steps.append(f"layer {index} ({layer.kind}): Flax has no ceil mode: the overhang "
-                                f"{overhang} (bottom, right) on a {hw[0]}x{hw[1]} input becomes padding that "
-                                f"{'counts as -inf' if mode == 'max' else 'stays out of the divisor'}")
-        return [layer.with_args(padding=pool.padded, ceil_mode=False, **({} if mode == "max" else
-                                {"count_include_pad": include_pad}))]
-    # Keras: 'valid', or 'same' (SAME_UPPER; pads count as -inf / stay out of the divisor).
-    same_pads = explicit_padding("same", hw, kernel, stride, (1, 1))
-    same_hw = tuple(math.ceil(n / s) for n, s in zip(hw, stride, strict=True))
-    if pool.padded == NO_PADDING:
-        return [layer.with_args(padding=NO_PADDING, ceil_mode=False)]
-    if not include_pad and same_hw == pool.out_hw and (same_pads[0], same_pads[2]) == (pads[0], pads[2]):
+        if mode == "max":
+            return _pad_then_pool(index, layer, pool.padded, target, result)
+        if not overhang and target != "mxnet":
+            result.steps.append(f"layer {index} (avg_pool2d): padding {pads} counts in the divisor; "
+                                f"{FRAMEWORK_NAMES[target]} pools only with 'valid'/'same' here: an explicit zero "
+                                "padding layer pads first, then a 'valid' pooling divides by the whole window")
+            return [Layer("zero_pad2d", {"padding": pads}), layer.with_args(padding=NO_PADDING, ceil_mode=False)]
+        raise cannot(index, layer, f"average pooling whose padding {pads} counts in the divisor"
+                     f"{' in ceil mode' if args['ceil_mode'] else ''}", target)
+    original = {"padding": args["padding"], "ceil_mode": bool(args["ceil_mode"])}
+    forms = _pool_forms(target, hw, kernel, stride, pads, pool.out_hw)
+    if original in forms or {**original, "padding": pads} in forms:
+        return [layer.with_args(padding=pads if target != "tensorflow" else args["padding"])]
+    if forms:
+        form = forms[0]
         result.size_dependent |= stride != (1, 1)
-        result.steps.append(f"layer {index} ({layer.kind}): padding {pads}{' in ceil mode' if ceil else ''} on a "
-                            f"{hw[0]}x{hw[1]} input places the windows as Keras's 'same' does, and 'same' pads "
-                            f"{'with -inf' if mode == 'max' else 'outside the divisor'}: padding='same'")
-        return [layer.with_args(padding="same", ceil_mode=False)]
-    if mode == "avg" and (not include_pad or overhang != (0, 0)):
-        raise cannot(index, layer, f"average pooling with padding {pads}{' in ceil mode' if ceil else ''} "
-                     "and this divisor", target)
-    return _pad_then_pool(index, layer, pool, mode, target, result, "its pooling pads only as 'same'")
+        result.steps.append(f"layer {index} ({layer.kind}): {_describe(original)} on a {hw[0]}x{hw[1]} input places "
+                            f"{pool.out_hw[0]}x{pool.out_hw[1]} windows from ({-pads[0]}, {-pads[2]}); "
+                            f"{FRAMEWORK_NAMES[target]} places the same windows with {_describe(form)}, where the "
+                            f"padding and any overhang {what}")
+        return [layer.with_args(**form, **({"count_include_pad": False} if mode == "avg" else {}))]
+    if mode == "max" and target != "mxnet":
+        return _pad_then_pool(index, layer, pool.padded, target, result)
+    raise cannot(index, layer, f"{layer.kind} with {_describe(original)} on a {hw[0]}x{hw[1]} input "
+                 f"({pool.out_hw} windows from ({-pads[0]}, {-pads[2]}), padding that {what})", target)
 
 
-def _extra_window(hw: tuple[int, int], pads: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]) -> bool:
-    """Whether a ceil-mode pooling's last window would start inside the bottom/right padding (torch drops it)."""
-    for n, before, after, k, s in zip(hw, pads[::2], pads[1::2], kernel, stride, strict=True):
-        out = math.ceil((n + before + after - k) / s) + 1
-        if (out - 1) * s >= n + before:
-            return True
-    return False
-
-
-def _pad_then_pool(index: int, layer: Layer, pool, mode: str, target: str, result: Plan, why: str) -> list[Layer]:
-    value = -math.inf if mode == "max" else 0.0
-    padded = pool.padded
-    result.steps.append(f"layer {index} ({layer.kind}): padding (top, bottom, left, right) = {padded}; "
-                        f"{FRAMEWORK_NAMES[target]} {why}: an explicit padding layer with "
-                        f"{'-inf (so padding never wins the max)' if mode == 'max' else 'zeros'} pads first, "
-                        "then the pooling is 'valid'")
-    return [Layer("constant_pad2d", {"padding": padded, "value": value}),
+def _pad_then_pool(index: int, layer: Layer, padded: tuple[int, int, int, int], target: str,
+                   result: Plan) -> list[Layer]:
+    result.steps.append(f"layer {index} (max_pool2d): padding (top, bottom, left, right) = {padded} must count "
+                        f"as -inf, and {FRAMEWORK_NAMES[target]}'s pooling cannot pad that way here: an explicit "
+                        "-inf padding layer pads first, then the pooling is 'valid'")
+    return [Layer("constant_pad2d", {"padding": padded, "value": -math.inf}),
             layer.with_args(padding=NO_PADDING, ceil_mode=False)]
 
 

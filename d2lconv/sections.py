@@ -22,7 +22,7 @@ RTOL64, ATOL64 = 1e-10, 1e-12
 # ``module`` (its ``parity_checks()``) or ``module:function``.
 SECTIONS: dict[str, str] = {"6.2": "d2lconv.chapter", "ops": "d2lconv.cases",
                             "6.3-6.5": "d2lconv.padding_channels_pooling", "6.6": "d2lconv.lenet",
-                            "6.6-training": "d2lconv.lenet:training_parity_checks"}
+                            "6.6-training": "d2lconv.lenet:training_parity_checks", "porting": "d2lconv.porting"}
 
 
 @dataclass(frozen=True)

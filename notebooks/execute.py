@@ -28,9 +28,10 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 # Sections 6.3 to 6.5, one notebook each; like conv_layer.ipynb they follow D2LCONV_BACKEND.
 SECTION_NOTEBOOKS = ("padding_and_strides.ipynb", "channels.ipynb", "pooling.ipynb")
-NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb", *SECTION_NOTEBOOKS)
+NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb", *SECTION_NOTEBOOKS, "porting.ipynb", "lenet.ipynb")
 # The notebook that follows the chapter on D2LCONV_BACKEND; its stored outputs come from this backend.
 CHAPTER_NOTEBOOK = "conv_layer.ipynb"
+LENET_NOTEBOOK = "lenet.ipynb"
 STORED_BACKEND = "numpy"
 # Notebooks whose outputs are the same on every run here (compare_backends shows timings).
 DETERMINISTIC = ("conv_layer.ipynb", *SECTION_NOTEBOOKS)
@@ -161,6 +162,10 @@ def _merge_streams(outputs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def _backend_for(name: str, backend: str | None) -> str | None:
+    """The backend a notebook runs on: the chapter's notebooks follow ``backend`` (stored from NumPy's run);
+    lenet.ipynb trains on ``backend`` if given, else compares every installed backend (as stored)."""
+    if name == LENET_NOTEBOOK:
+        return backend
     return (backend or STORED_BACKEND) if name in (CHAPTER_NOTEBOOK, *SECTION_NOTEBOOKS) else None
 
 

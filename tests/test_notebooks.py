@@ -271,3 +271,38 @@ def test_check_says_what_it_checked_and_what_not():
     cell.outputs[0]["text"] = "a different number\n"
     assert nbrun.check_stored(NOTEBOOKS / CHAPTER, changed) == [
         "stored outputs differ from a fresh run in cells: learn-custom"]
+def test_porting_notebook_shows_each_trap_and_the_port_agreeing():
+    for name in ("torch", "tensorflow", "jax"):
+        if not backends.is_installed(name):
+            pytest.skip(f"porting.ipynb needs {name} ({backends.install_hint(name)})")
+    nb = executed("porting.ipynb")
+    text = "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                     for output in cell.outputs)
+    for trap in ("without the flatten permutation", "instead of ZeroPadding2D", "zero padding instead of -inf",
+                 "overhang counted in the divisor"):
+        value = float(FLOAT.findall(text.split(trap, 1)[1])[0])
+        assert value > 1e-3, trap
+    assert "without ceil mode: (1, 1) instead of (2, 2)" in text
+    keras_diff, flax_diff = (float(FLOAT.findall(text.split(label, 1)[1])[0]) for label in ("Keras: (", "Flax:  ("))
+    assert keras_diff < 1e-5 and flax_diff < 1e-5
+
+
+@pytest.mark.parametrize("name", backends.BACKENDS)
+def test_lenet_notebook_trains_and_compares(name, request):
+    decision = kernel_plan(request.config)[name]
+    if decision != "run":
+        detail = runner.skip_detail(decision, name) or "not chosen with --backend"
+        pytest.skip(f"{name} {decision} ({detail})")
+    nb = executed(nbrun.LENET_NOTEBOOK, name)
+    text = lambda cell_id: nbrun.cell_text(nb, cell_id)  # noqa: E731
+
+    assert f"backend {name!r}" in text("setup")
+    shapes = [line.split("output shape: ")[1] for line in text("summary").splitlines() if "output shape" in line]
+    assert shapes == ["6 x 28 x 28", "6 x 14 x 14", "16 x 10 x 10", "16 x 5 x 5", "400", "120", "84", "10"]
+    assert "(at least 0.95: True)" in text("train")
+    assert "(at most 1e-3: True)" in text("parity")
+    right, wrong = (float(value) for value in re.findall(r"test accuracy (\S+)", text("flatten")))
+    assert right >= 0.95 and wrong < right - 0.3  # the unpermuted dense layer computes another function
+    for cell_id in ("data", "train", "parity"):
+        assert nbrun.images(nb, cell_id), f"cell {cell_id} drew no figure"
+    assert not stderr_of(nb), f"framework noise reached the notebook: {stderr_of(nb)}"

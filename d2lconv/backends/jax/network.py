@@ -22,7 +22,7 @@ import numpy as np
 from ...network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
 from ...padding import explicit_padding
 from ...port_rules import cannot, plan, unsupported
-from .ops import NAME
+from .ops import NAME, _enable_x64
 
 LAYOUT = "NHWC"
 _ACTIVATIONS = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": nn.tanh}
@@ -57,8 +57,8 @@ def _layer_source(index: int, layer: Layer) -> str:
     if kind == "linear":
         return f"nn.Dense({a['out_features']}{'' if a['bias'] else ', use_bias=False'})"
     if kind in ("zero_pad2d", "constant_pad2d"):
-        value = "" if kind == "zero_pad2d" or a["value"] == 0 else \
-            f", constant_values={'-jnp.inf' if a['value'] == -math.inf else a['value']!r}"
+        value = "" if kind == "zero_pad2d" or a["value"] == 0 else ", constant_values=-jnp.inf" \
+            if a["value"] == -math.inf else f", constant_values={a['value']!r}"
         top, bottom, left, right = a["padding"]
         return f"functools.partial(jnp.pad, pad_width=((0, 0), ({top}, {bottom}), ({left}, {right}), (0, 0)){value})"
     padding = "'SAME'" if a["padding"] == "same" else "'VALID'" if a["padding"] == (0, 0, 0, 0) \
@@ -117,18 +117,21 @@ def build_network(net: Network) -> nn.Sequential:
     """``net`` as a ``flax.linen.Sequential`` bound to its parameters (NHWC)."""
     planned = plan(net, NAME).network
     module = eval(_source(planned), {"nn": nn, "jnp": jnp, "functools": functools, "flatten": _flatten})
-    params = {name: {key: jnp.asarray(value) for key, value in arrays.items()}
-              for name, arrays in _flax_params(planned).items()}
+    with _enable_x64(planned.dtype == np.float64):  # float64 weights stay float64 (thread-local switch)
+        params = {name: {key: jnp.asarray(value) for key, value in arrays.items()}
+                  for name, arrays in _flax_params(planned).items()}
     return module.bind({"params": params})
 
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's JAX tab would, and binds it to the weights file."""
-    source = _source(plan(net, NAME).network)
+    planned = plan(net, NAME).network
+    source = _source(planned)
+    x64 = "\njax.config.update('jax_enable_x64', True)  # float64 weights\n" if planned.dtype == np.float64 else ""
     helper = ("\n\ndef flatten(x):\n    \"\"\"(N, H, W, C) -> (N, H*W*C).\"\"\"\n"
               "    return x.reshape((x.shape[0], -1))\n\n" if "flatten" in source else "\n")
-    return ("import functools\n\nimport flax.linen as nn\nimport jax.numpy as jnp\nimport numpy as np\n"
-            f"{helper}\nmodule = {source}\n"
+    return ("import functools\n\nimport flax.linen as nn\nimport jax\nimport jax.numpy as jnp\nimport numpy as np\n"
+            f"{x64}{helper}\nmodule = {source}\n"
             "weights = np.load('weights.npz')  # written by ported.save_weights\n"
             "params = {}\n"
             "for key in weights:\n"
@@ -191,7 +194,7 @@ def _read_layer(index: int, layer: object, params: dict) -> Layer:
                       "nn.avg_pool or jnp.pad, and flatten a function named flatten, to be read")
 
 
-def read_network(model: nn.Sequential) -> Network:
+def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a bound ``flax.linen.Sequential``: kernels back to OIHW, the dense layer after
     a flatten back to (C, H, W) columns."""
     if not isinstance(model, nn.Sequential):
@@ -201,7 +204,7 @@ def read_network(model: nn.Sequential) -> Network:
         raise ValueError("port needs a bound Flax network: module.bind({'params': params})")
     params = model.variables.get("params", {})
     described = [_read_layer(index, layer, params) for index, layer in enumerate(model.layers)]
-    net = Network(infer_input_shape(described), described)
+    net = Network(input_shape or infer_input_shape(described), described)
     for index, chw in dense_after_flatten(net).items():
         weight = net.layers[index].weights["weight"]
         restored = np.empty_like(weight)
@@ -212,5 +215,8 @@ def read_network(model: nn.Sequential) -> Network:
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy."""
-    y = np.asarray(model(jnp.asarray(np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1)))))
+    float64 = any(np.asarray(leaf).dtype == np.float64 for arrays in model.variables.get("params", {}).values()
+                  for leaf in arrays.values())
+    with _enable_x64(float64):
+        y = np.asarray(model(jnp.asarray(np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1)))))
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y

@@ -143,7 +143,7 @@ def _read_block(index: int, block: nn.Block, previous: str | None) -> list[Layer
     raise unsupported(index, block)
 
 
-def read_network(model: gluon.nn.Sequential) -> Network:
+def read_network(model: gluon.nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a Gluon ``Sequential`` or ``HybridSequential`` whose parameters are initialised."""
     if not isinstance(model, nn.Sequential | nn.HybridSequential):
         raise ValueError(f"port needs a sequential network (gluon nn.Sequential / nn.HybridSequential); "
@@ -152,11 +152,12 @@ def read_network(model: gluon.nn.Sequential) -> Network:
     for index, block in enumerate(model):
         previous = next((layer.kind for layer in reversed(described) if layer.kind not in _ACTIVATIONS), None)
         described += _read_block(index, block, previous)
-    return Network(infer_input_shape(described), described)
+    return Network(input_shape or infer_input_shape(described), described)
 
 
 def run_network(model: gluon.nn.HybridSequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy."""
-    dtype = next(iter(model.collect_params().values())).dtype if model.collect_params() else np.float32
-    return model(mnp.array(np.asarray(x), dtype=dtype)).asnumpy()
+    x = np.asarray(x)
+    parameters = list(model.collect_params().values())
+    return model(mnp.array(x, dtype=parameters[0].dtype if parameters else x.dtype)).asnumpy()
 

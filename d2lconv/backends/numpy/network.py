@@ -46,7 +46,8 @@ def _layer_source(layer: Layer) -> str:
     if kind == "zero_pad2d":
         return f"ZeroPad2d({tuple(a['padding'])})"
     if kind == "constant_pad2d":
-        return f"ConstantPad2d({tuple(a['padding'])}, {'-math.inf' if a['value'] == -math.inf else a['value']!r})"
+        value = "-math.inf" if a["value"] == -math.inf else repr(a["value"])
+        return f"ConstantPad2d({tuple(a['padding'])}, {value})"
     options = []
     padding = _padding_source(a["padding"])
     if kind in ("conv2d", "conv_transpose2d"):
@@ -135,13 +136,13 @@ def _pair(value: object) -> tuple[int, int]:
     return (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
 
 
-def read_network(model: layers.Sequential) -> Network:
+def read_network(model: layers.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a NumPy-backend ``Sequential``."""
     if not isinstance(model, layers.Sequential):
         raise ValueError(f"port needs a sequential network (d2lconv.numpy_layers.Sequential); "
                          f"got {type(model).__name__}")
     described = [_read_layer(index, module) for index, module in enumerate(model)]
-    return Network(infer_input_shape(described), described)
+    return Network(input_shape or infer_input_shape(described), described)
 
 
 def run_network(model: layers.Sequential, x: np.ndarray) -> np.ndarray:

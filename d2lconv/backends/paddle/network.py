@@ -164,17 +164,18 @@ def _read_layer(index: int, module: nn.Layer) -> Layer:
     raise unsupported(index, module)
 
 
-def read_network(model: nn.Sequential) -> Network:
+def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a ``paddle.nn.Sequential`` (nested ones are unrolled); Linear weights to (out, in)."""
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"port needs a sequential network (paddle.nn.Sequential); got {type(model).__name__}")
     modules = [module for module in model.sublayers() if not isinstance(module, nn.Sequential)]
     described = [_read_layer(index, module) for index, module in enumerate(modules)]
-    return Network(infer_input_shape(described), described)
+    return Network(input_shape or infer_input_shape(described), described)
 
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy."""
-    dtype = next(iter(model.parameters()), paddle.zeros([0])).dtype
+    x = paddle.to_tensor(np.ascontiguousarray(x))
+    dtype = next((parameter.dtype for parameter in model.parameters()), x.dtype)
     with paddle.no_grad():
-        return np.array(model(paddle.to_tensor(np.ascontiguousarray(x)).astype(dtype)).numpy())
+        return np.array(model(x.astype(dtype)).numpy())

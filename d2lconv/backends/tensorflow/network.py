@@ -186,17 +186,18 @@ def _read_layer(index: int, layer: layers.Layer) -> list[Layer]:
     raise unsupported(index, layer)
 
 
-def read_network(model: keras.Sequential) -> Network:
+def read_network(model: keras.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a ``keras.Sequential`` (channels last): kernels back to OIHW, the dense layer
     after a flatten back to (C, H, W) columns."""
     if not isinstance(model, keras.Sequential):
         raise ValueError(f"port needs a sequential network (keras.Sequential); got {type(model).__name__}")
     described = [layer for index, native in enumerate(model.layers) for layer in _read_layer(index, native)]
-    try:
-        shape = model.inputs[0].shape
-        input_shape = (shape[3], shape[1], shape[2])
-    except (AttributeError, IndexError, ValueError):
-        input_shape = infer_input_shape(described)
+    if input_shape is None:
+        try:
+            shape = model.inputs[0].shape
+            input_shape = (shape[3], shape[1], shape[2])
+        except (AttributeError, IndexError, ValueError):
+            input_shape = infer_input_shape(described)
     net = Network(tuple(int(v) for v in input_shape), described)
     for index, chw in dense_after_flatten(net).items():
         weight = net.layers[index].weights["weight"]
@@ -208,6 +209,6 @@ def read_network(model: keras.Sequential) -> Network:
 
 def run_network(model: keras.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy."""
-    dtype = model.layers[0].dtype if model.layers else "float32"
+    dtype = model.layers[0].dtype if model.layers else np.asarray(x).dtype
     y = np.asarray(model(np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1)).astype(dtype)))
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y

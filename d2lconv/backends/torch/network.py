@@ -37,7 +37,7 @@ def _layer_source(layer: Layer) -> str:
         return f"nn.Linear({a['in_features']}, {a['out_features']}{'' if a['bias'] else ', bias=False'})"
     if kind in ("zero_pad2d", "constant_pad2d"):
         top, bottom, left, right = a["padding"]
-        value = "" if kind == "zero_pad2d" else f", {'-math.inf' if a['value'] == -np.inf else a['value']!r}"
+        value = "" if kind == "zero_pad2d" else ", -math.inf" if a["value"] == -np.inf else f", {a['value']!r}"
         name = "ZeroPad2d" if kind == "zero_pad2d" else "ConstantPad2d"
         return f"nn.{name}(({left}, {right}, {top}, {bottom}){value})"
     options = []
@@ -140,17 +140,18 @@ def _read_layer(index: int, module: nn.Module) -> Layer:
     raise unsupported(index, module)
 
 
-def read_network(model: nn.Sequential) -> Network:
+def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a torch ``nn.Sequential`` (nested ones are unrolled)."""
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"port needs a sequential network (nn.Sequential); got {type(model).__name__}")
     modules = [module for module in model.modules() if not isinstance(module, nn.Sequential)]
     layers = [_read_layer(index, module) for index, module in enumerate(modules)]
-    return Network(infer_input_shape(layers), layers)
+    return Network(input_shape or infer_input_shape(layers), layers)
 
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype)."""
-    dtype = next(model.parameters(), torch.empty(0)).dtype
+    x = torch.from_numpy(np.ascontiguousarray(x))
+    dtype = next((parameter.dtype for parameter in model.parameters()), x.dtype)
     with torch.no_grad():
-        return model(torch.from_numpy(np.ascontiguousarray(x)).to(dtype)).numpy()
+        return model(x.to(dtype)).numpy()

@@ -1,0 +1,170 @@
+"""``port``: the same network, with the same weights, in another framework, explained and checked.
+
+A port is the target tab's writer after the source tab's reader, through d2lconv's
+framework-neutral ``Network``: adding a framework adds one reader and one writer, not five
+converters. The rules (layouts, padding, pooling, ceil mode, flatten order) live in
+``d2lconv.port_rules``; every rule that applies is listed in ``Ported.steps`` with its
+reason, and ``port`` measures the result against the source before returning it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .backends import BACKENDS, canonical_name, load_backend
+from .network import Layer, Network, conv, pool
+from .port_rules import FRAMEWORK_NAMES, LAYOUTS, layout_steps, plan
+
+# The top-level module of a model's class -> the backend whose reader reads it.
+_SOURCE_MODULES = {"torch": "torch", "keras": "tensorflow", "tensorflow": "tensorflow", "tf_keras": "tensorflow",
+                   "mxnet": "mxnet", "paddle": "paddle", "flax": "jax", "d2lconv": "numpy"}
+SEED = 0
+
+
+def source_backend(model: Any) -> str:
+    """The backend whose framework ``model`` belongs to, from its class's module (imports nothing)."""
+    root = type(model).__module__.split(".")[0]
+    if root not in _SOURCE_MODULES or _SOURCE_MODULES[root] not in BACKENDS:
+        raise ValueError(f"port needs a sequential network of one of the frameworks of {', '.join(BACKENDS)}; "
+                         f"got a {type(model).__module__}.{type(model).__name__}")
+    return _SOURCE_MODULES[root]
+
+
+@dataclass
+class Ported:
+    """A network ported to another framework: the model, how it was done, and how close it is."""
+
+    model: Any
+    layout: str
+    steps: list[str]
+    code: str
+    max_diff: float
+    source: str
+    target: str
+    network: Network = field(repr=False)
+    source_model: Any = field(repr=False)
+    size_dependent: bool = False
+
+    def _check_size(self, x: np.ndarray) -> None:
+        if x.ndim != 1 + len(self.network.input_shape):
+            raise ValueError(f"x must be a batch of shape (N, {', '.join(map(str, self.network.input_shape))}) "
+                             f"(NCHW); got shape {x.shape}")
+        if self.size_dependent and tuple(x.shape[1:]) != tuple(self.network.input_shape):
+            raise ValueError(f"this port is exact for inputs of shape {self.network.input_shape} only (a 'same' "
+                             f"padding or a ceil mode was written out for that size); got {tuple(x.shape[1:])}")
+
+    def compare(self, x: Any) -> tuple[float, float]:
+        """(max |source - target|, that divided by max |source|) on the user's NCHW batch ``x``."""
+        x = np.asarray(x, dtype=self.network.dtype)
+        self._check_size(x)
+        expected = _tab(self.source).run_network(self.source_model, x)
+        actual = _tab(self.target).run_network(self.model, x)
+        if expected.shape != actual.shape:
+            raise ValueError(f"the ported model gives shape {actual.shape}, the source {expected.shape}")
+        diff = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+        return diff, diff / max(float(np.max(np.abs(expected))) if expected.size else 0.0, np.finfo(float).tiny)
+
+    def save_weights(self, path: str | Path) -> None:
+        """Write the ported model's weights, in the target framework's layouts, to an ``.npz`` that
+        ``code`` loads."""
+        np.savez(path, **_tab(self.target).native_weights(self.model))
+
+
+def _tab(name: str) -> ModuleType:
+    return load_backend(name)
+
+
+def seeded_batch(input_shape: tuple[int, ...], dtype: Any, seed: int = SEED, batch: int = 2) -> np.ndarray:
+    """The batch ``port`` measures on: standard normal values (negative ones included, so that a max
+    pooling padded with 0 instead of -inf shows), drawn from ``seed``."""
+    return np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(dtype)
+
+
+def port(model: Any, to: str, input_shape: tuple[int, int, int] | None = None, seed: int = SEED) -> Ported:
+    """``model`` (a sequential network of any backend's framework) in framework ``to``, weights loaded.
+
+    ``input_shape`` (C, H, W) fixes the size the port is exact for where a rule depends on it
+    (default: the source's own, else the size the first dense layer implies, else 17x17).
+    """
+    source, target = source_backend(model), canonical_name(to)
+    if target == "paddle" and "tensorflow" in sys.modules and "paddle" not in sys.modules:
+        load_backend("paddle")  # raises the registry's BackendError: paddle after tensorflow crashes
+    net = _tab(source).read_network(model, None if input_shape is None else tuple(int(v) for v in input_shape))
+    try:
+        net.shapes()
+    except ValueError as error:
+        raise ValueError(f"{error} (on inputs of shape {net.input_shape}; pass input_shape=(C, H, W))") from None
+    planned = plan(net, target)
+    steps = layout_steps(source, target, net) + planned.steps
+    if net.dtype == np.float64:
+        steps.append(f"dtype: the weights are float64, and so is the {FRAMEWORK_NAMES[target]} network")
+    writer = _tab(target)
+    ported = Ported(writer.build_network(net), LAYOUTS[target]["data"], steps, writer.network_code(net), 0.0,
+                    source, target, net, model, planned.size_dependent)
+    x = seeded_batch(net.input_shape, net.dtype, seed)
+    ported.max_diff, relative = ported.compare(x)
+    tolerance = 1e-9 if net.dtype == np.float64 else 1e-4
+    if not relative <= tolerance:
+        raise RuntimeError(f"the {target} port of this {source} network differs from it by {ported.max_diff:.3g} "
+                           f"({relative:.3g} relative) on a random batch: a porting rule is missing (a bug)")
+    return ported
+
+
+def demo_network(seed: int = SEED) -> Network:
+    """Every classic porting trap in one network, on 3x16x16 inputs (weights drawn from ``seed``):
+    a stride-2 convolution with symmetric padding 1 (not Keras's 'same' on an even input), a max
+    pooling padded by 1 (the padding must count as -inf), a grouped and a dilated convolution,
+    average pooling in ceil mode whose overhang stays out of the divisor, flatten and dense."""
+    rng = np.random.default_rng(seed)
+
+    def weights(*shape: int) -> tuple[np.ndarray, np.ndarray]:
+        bound = 1 / np.sqrt(np.prod(shape[1:]))
+        return (rng.uniform(-bound, bound, shape).astype(np.float32),
+                rng.uniform(-bound, bound, shape[0]).astype(np.float32))
+
+    def conv3x3(c_in: int, c_out: int, **options: Any) -> Layer:
+        weight, bias = weights(c_out, c_in // options.get("groups", 1), 3, 3)
+        return conv(c_in, c_out, 3, weight=weight, bias=bias, **options)
+
+    layers = [conv3x3(3, 8, stride=2, padding=1), pool("max_pool2d", 3, stride=2, padding=1), Layer("relu"),
+              conv3x3(8, 8, padding=1, groups=2), Layer("tanh"), conv3x3(8, 16, padding=2, dilation=2),
+              Layer("sigmoid"), pool("avg_pool2d", 3, stride=2, ceil_mode=True, count_include_pad=False),
+              Layer("flatten")]
+    weight, bias = weights(10, 16 * 2 * 2)
+    layers.append(Layer("linear", {"in_features": 64, "out_features": 10, "bias": True},
+                        {"weight": weight, "bias": bias}))
+    return Network((3, 16, 16), layers)
+
+
+def parity_checks() -> list:
+    """The porting row of ``d2lconv parity``: on the active backend, the seeded example networks
+    (LeNet when the LeNet section is there, and the demo) built in its framework and ported to
+    NumPy, and NumPy's ported to it, each run on a seeded batch. Every worker is compared with
+    the NumPy reference, so each reader and each writer is checked, and with them all 30
+    directions (a port A -> B is B's writer after A's reader)."""
+    from .backends import get_backend
+    from .sections import ParityCheck
+
+    nets = {"demo": demo_network}
+    try:
+        from .lenet import lenet_network
+        nets = {"lenet": lenet_network, **nets}
+    except ImportError:
+        pass
+
+    def compute(make) -> dict[str, np.ndarray]:  # noqa: ANN001 - a Network factory
+        net, name = make(SEED), get_backend()
+        x = seeded_batch(net.input_shape, net.dtype)
+        own = _tab(name).build_network(net)
+        from_numpy = port(_tab("numpy").build_network(net), to=name, input_shape=net.input_shape)
+        to_numpy = port(own, to="numpy", input_shape=net.input_shape)
+        return {"to_numpy": to_numpy.model.forward(x),
+                "from_numpy": _tab(name).run_network(from_numpy.model, x)}
+
+    return [ParityCheck(f"port_{key}", lambda make=make: compute(make)) for key, make in nets.items()]
