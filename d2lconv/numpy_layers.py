@@ -14,11 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from .backends.numpy import ops
+
+
+def _op(name: str) -> Any:
+    """The NumPy tab's op ``name`` (imported on first use: the tab's own lenet imports this module)."""
+    from .backends.numpy import ops
+
+    return getattr(ops, name)
 
 
 def _vjp(op: str, inputs: tuple, grad: np.ndarray, kwargs: dict[str, Any]) -> tuple:
     from .backends.numpy.grads import vjp
+
     return vjp(op, inputs, grad, kwargs)
 
 
@@ -76,7 +83,7 @@ class Conv2d(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
-        return ops.conv2d(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
+        return _op("conv2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         dx, dw, db = _vjp("conv2d", (self._input, self.params["weight"], self.params.get("bias")), grad,
@@ -100,7 +107,7 @@ class ConvTranspose2d(Conv2d):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
-        return ops.conv_transpose2d(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
+        return _op("conv_transpose2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         dx, dw, db = _vjp("conv_transpose2d", (self._input, self.params["weight"], self.params.get("bias")), grad,
@@ -126,7 +133,7 @@ class MaxPool2d(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
-        return getattr(ops, self.op)(x, **self._kwargs())
+        return _op(self.op)(x, **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return _vjp(self.op, (self._input,), grad, self._kwargs())[0]

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import backends
+from .cli_args import non_negative_int
 
 
 def _lenet(seed: int):  # noqa: ANN202 - a Network
@@ -26,12 +27,18 @@ NETS = {"lenet": _lenet, "demo": _demo}
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the ``port`` subcommand."""
-    parser = commands.add_parser("port", help="port an example network between two frameworks, explain, check")
+    summary = "port an example network between two frameworks, explain, check"
+    parser = commands.add_parser("port", help=summary, description=f"{summary.capitalize()}: build the network in "
+                                 "the source framework's own layers, port it, and print every step with its "
+                                 "reason, the generated code and the measured difference.",
+                                 epilog="exit codes: 0 ported; 1 a layer the target cannot express; "
+                                 "2 a bad or missing backend")
     parser.add_argument("--from", dest="source", required=True, metavar="NAME", help="the framework to port from")
     parser.add_argument("--to", dest="target", required=True, metavar="NAME", help="the framework to port to")
     parser.add_argument("--net", choices=sorted(NETS), default="demo",
                         help="lenet (the book's LeNet-5) or demo (every porting trap in one network; default)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the test batch (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the weights and of the test batch (default: 0)")
     parser.set_defaults(run=run)
 
 

@@ -141,11 +141,11 @@ def test_defaults_reach_95_percent(backend):
 # --- the command line ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs must be a positive int, got '0'"),
-    (["--epochs", "ten"], "--epochs must be a positive int, got 'ten'"),
-    (["--lr", "-0.5"], "--lr must be a positive number, got '-0.5'"),
-    (["--batch-size", "2.5"], "--batch-size must be a positive int, got '2.5'"),
-    (["--plot", "/no/such/folder/curves.png"], "the folder '/no/such/folder' does not exist"),
+    (["--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+    (["--epochs", "ten"], "argument --epochs: must be a positive integer, got 'ten'"),
+    (["--lr", "-0.5"], "argument --lr: must be a positive number, got '-0.5'"),
+    (["--batch-size", "2.5"], "argument --batch-size: must be a positive integer, got '2.5'"),
+    (["--plot", "/no/such/folder/curves.png"], "folder '/no/such/folder' does not exist"),
     (["--backend", "caffe"], "unknown backend 'caffe'"),
 ])
 def test_cli_rejects_bad_arguments_before_training(argv, message, capsys):
