@@ -138,7 +138,8 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
     full = tf.concat([tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride,
                                              padding="VALID")
-                      for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)], axis=3)
+                      for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)],
+                     axis=3)
     grow = [[0, 0], [0, max(0, top + out_h - full.shape[1])], [0, max(0, left + out_w - full.shape[2])], [0, 0]]
     y = tf.pad(full, grow)[:, top:top + out_h, left:left + out_w]
     return _to_nchw(_add_bias(y, bias))
