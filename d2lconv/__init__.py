@@ -12,8 +12,16 @@ from typing import Any, cast
 import numpy as np
 
 from . import chapter, lenet
-from .backends import (ALIASES, BACKENDS, BackendError, available_backends, get_backend, load_backend,
-                       set_backend, use_backend)
+from .backends import (
+    ALIASES,
+    BACKENDS,
+    BackendError,
+    available_backends,
+    get_backend,
+    load_backend,
+    set_backend,
+    use_backend,
+)
 from .backends import active_module as _tab
 from .chapter import KernelFit, TrainingDivergedError
 from .checks import check_op, names_inputs
@@ -180,7 +188,7 @@ def LeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
 
 def layer_summary(net: Any) -> list[tuple[str, tuple[int, ...]]]:
     """[(layer name, output shape), ...] of a LeNet for one 1x28x28 image, shapes as (C, H, W) or (features,)."""
-    return _tab().layer_summary(net)
+    return cast(list[tuple[str, tuple[int, ...]]], _tab().layer_summary(net))
 
 
 def train_lenet(data: Any = None, epochs: int = lenet.EPOCHS, lr: float | None = None, batch_size: int | None = None,

@@ -318,7 +318,7 @@ def bench_command(args: argparse.Namespace) -> int:
     if args.plot:
         plot(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
-    return report["exit_code"]
+    return int(report["exit_code"])
 
 
 def add_parser(commands: Any) -> None:

@@ -145,7 +145,7 @@ def command(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         render(report, Console())
-    return report["exit_code"]
+    return int(report["exit_code"])
 
 
 def add_flag(parser: argparse.ArgumentParser) -> None:

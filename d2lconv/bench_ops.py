@@ -156,6 +156,7 @@ def measure(name: str, layers: Sequence[Layer], repeat: int = REPEAT) -> dict[st
             for mode in MODES:
                 row: dict[str, Any] = {"layer": layer.spec, "op": op, "mode": mode, "ours_ms": None,
                                        "native_ms": None, "ratio": None, "overhead_us": None, "error": None}
+                ours: Callable[..., Any]  # called with no arguments; the defaults bind this iteration's values
                 try:
                     if mode == "forward":
                         ours = lambda op=op, inputs=inputs, kwargs=kwargs: getattr(dc, op)(*inputs, **kwargs)  # noqa: E731
@@ -325,7 +326,7 @@ def ops_command(args: argparse.Namespace) -> int:
     if args.plot:
         plot(report, args.plot)
         wrote(args.plot)
-    return report["exit_code"]
+    return int(report["exit_code"])
 
 
 def layer_argument(text: str) -> Layer:

@@ -121,7 +121,7 @@ def check_data(data: Any) -> Digits:
     if not isinstance(data, tuple | list) or len(data) != 4:
         length = f" of length {len(data)}" if isinstance(data, tuple | list) else ""
         raise TypeError(f"data must be a tuple (train_x, train_y, test_x, test_y), got {type(data).__name__}{length}")
-    arrays = []
+    arrays: list[np.ndarray] = []
     for split, x, y in (("train", data[0], data[1]), ("test", data[2], data[3])):
         x, y = to_array(x), to_array(y)
         x_name, y_name = f"{split}_x", f"{split}_y"

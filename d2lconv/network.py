@@ -62,9 +62,9 @@ class Layer:
 
 @dataclass
 class Network:
-    """A sequential network on inputs of shape (C, H, W)."""
+    """A sequential network on inputs of shape (C, H, W), or (features,) when it starts with a dense layer."""
 
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     layers: list[Layer]
 
     @property
@@ -108,7 +108,8 @@ def resolve_padding(layer: Layer, in_hw: tuple[int, int]) -> tuple[int, int, int
     """The explicit padding (top, bottom, left, right) of ``layer`` on an input of ``in_hw``."""
     args = layer.args
     if args["padding"] != "same":
-        return tuple(args["padding"])  # type: ignore[return-value]
+        top, bottom, left, right = args["padding"]
+        return top, bottom, left, right
     return explicit_padding("same", in_hw, args["kernel_size"], args["stride"], args.get("dilation", (1, 1)))
 
 
@@ -143,7 +144,7 @@ def output_shape(layer: Layer, shape: tuple[int, ...], index: int = 0) -> tuple[
             raise ValueError(f"layer {index} (conv2d) expects {args['in_channels']} channels, got {c}")
         out = conv_output_size((h, w), args["kernel_size"], args["stride"],
                                pad_pairs(resolve_padding(layer, (h, w))), args["dilation"])
-        return (args["out_channels"], *out)  # type: ignore[misc]
+        return (args["out_channels"], *out)
     if kind == "conv_transpose2d":
         if c != args["in_channels"]:
             raise ValueError(f"layer {index} (conv_transpose2d) expects {args['in_channels']} channels, got {c}")
@@ -165,15 +166,18 @@ def flatten_permutation(chw: tuple[int, int, int]) -> np.ndarray:
     first dense layer after a flatten takes its input columns in this order there.
     """
     c, h, w = chw
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+    return np.transpose(np.arange(c * h * w).reshape(c, h, w), (1, 2, 0)).reshape(-1)
 
 
 def dense_after_flatten(net: Network) -> dict[int, tuple[int, int, int]]:
     """For each linear layer fed (through activations only) by a flatten: its index -> the (C, H, W) flattened."""
-    shapes, found, pending = net.shapes(), {}, None
+    shapes = net.shapes()
+    found: dict[int, tuple[int, int, int]] = {}
+    pending: tuple[int, int, int] | None = None
     for index, layer in enumerate(net.layers):
         if layer.kind == "flatten":
-            pending = shapes[index] if len(shapes[index]) == 3 else None
+            shape = shapes[index]
+            pending = shape if len(shape) == 3 else None
         elif layer.kind == "linear":
             if pending is not None:
                 found[index] = pending

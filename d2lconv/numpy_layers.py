@@ -10,23 +10,28 @@ the NumPy tab's ``vjp`` (one hand-derived backward pass per op).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 
 
-def _op(name: str) -> Any:
-    """The NumPy tab's op ``name`` (imported on first use: the tab's own lenet imports this module)."""
+def _op(name: str) -> Callable[..., np.ndarray]:
+    """The NumPy tab's op ``name``, imported on first use (the tab's own ``lenet`` imports this module)."""
     from .backends.numpy import ops
 
-    return getattr(ops, name)
+    op: Callable[..., np.ndarray] = getattr(ops, name)
+    return op
 
 
-def _vjp(op: str, inputs: tuple, grad: np.ndarray, kwargs: dict[str, Any]) -> tuple:
+def _vjp(op: str, inputs: tuple, grad: np.ndarray, kwargs: dict[str, Any],
+         names: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The NumPy tab's backward pass: the gradient of the first input, and by name those of the parameters
+    that follow it (a parameter left out, such as a missing bias, has none)."""
     from .backends.numpy.grads import vjp
-
-    return vjp(op, inputs, grad, kwargs)
+    dx, *params = vjp(op, inputs, grad, kwargs)
+    return dx, {name: g for name, g in zip(names, params, strict=False) if g is not None}
 
 
 def _padding(padding: Any) -> Any:
@@ -52,6 +57,12 @@ class Module:
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         raise TypeError(f"{type(self).__name__} defines no backward pass")
+
+    def _forward_input(self) -> np.ndarray:
+        """The input of the last forward pass, where ``backward`` differentiates."""
+        if self._input is None:
+            raise RuntimeError(f"{type(self).__name__}: call forward before backward")
+        return self._input
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if not key.startswith("_")
@@ -86,9 +97,8 @@ class Conv2d(Module):
         return _op("conv2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx, dw, db = _vjp("conv2d", (self._input, self.params["weight"], self.params.get("bias")), grad,
-                          self._kwargs())
-        self.grads = {"weight": dw, **({"bias": db} if db is not None else {})}
+        dx, self.grads = _vjp("conv2d", (self._input, self.params["weight"], self.params.get("bias")), grad,
+                              self._kwargs(), ("weight", "bias"))
         return dx
 
 
@@ -110,9 +120,8 @@ class ConvTranspose2d(Conv2d):
         return _op("conv_transpose2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx, dw, db = _vjp("conv_transpose2d", (self._input, self.params["weight"], self.params.get("bias")), grad,
-                          self._kwargs())
-        self.grads = {"weight": dw, **({"bias": db} if db is not None else {})}
+        dx, self.grads = _vjp("conv_transpose2d", (self._input, self.params["weight"], self.params.get("bias")),
+                              grad, self._kwargs(), ("weight", "bias"))
         return dx
 
 
@@ -188,10 +197,11 @@ class Flatten(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
-        return np.reshape(x, (len(x), -1))
+        flat: np.ndarray = np.reshape(x, (len(x), -1))
+        return flat
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad.reshape(np.shape(self._input))
+        return grad.reshape(np.shape(self._forward_input()))
 
 
 class Linear(Module):
@@ -206,12 +216,14 @@ class Linear(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x = np.asarray(x)
-        y = x @ self.params["weight"].T
+        y: np.ndarray = x @ self.params["weight"].T
         return y + self.params["bias"] if "bias" in self.params else y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        self.grads = {"weight": grad.T @ self._input, **({"bias": grad.sum(axis=0)} if "bias" in self.params else {})}
-        return grad @ self.params["weight"]
+        self.grads = {"weight": grad.T @ self._forward_input(),
+                      **({"bias": grad.sum(axis=0)} if "bias" in self.params else {})}
+        dx: np.ndarray = grad @ self.params["weight"]
+        return dx
 
 
 class ReLU(Module):
@@ -219,10 +231,11 @@ class ReLU(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x = np.asarray(x)
-        return np.maximum(x, 0)
+        y: np.ndarray = np.maximum(x, 0)
+        return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad * (self._input > 0)
+        return grad * (self._forward_input() > 0)
 
 
 class Sigmoid(Module):
@@ -230,22 +243,26 @@ class Sigmoid(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
-        self._output = 1 / (1 + np.exp(-x))
-        return self._output
+        y: np.ndarray = 1 / (1 + np.exp(-x))
+        self._output = y
+        return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad * self._output * (1 - self._output)
+        dx: np.ndarray = grad * self._output * (1 - self._output)
+        return dx
 
 
 class Tanh(Module):
     """tanh(x); its derivative is 1 - y**2."""
 
     def forward(self, x: Any) -> np.ndarray:
-        self._output = np.tanh(np.asarray(x))
-        return self._output
+        y: np.ndarray = np.tanh(np.asarray(x))
+        self._output = y
+        return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad * (1 - self._output ** 2)
+        dx: np.ndarray = grad * (1 - self._output ** 2)
+        return dx
 
 
 class Sequential(Module):
@@ -261,13 +278,13 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
 
     def forward(self, x: Any) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x)
-        return x
+        return np.asarray(x)  # an array already, unless there are no layers
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         for layer in reversed(self.layers):

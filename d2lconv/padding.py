@@ -15,7 +15,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .checks import is_int, pair
 
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]
-IntOrPair = Union[int, Sequence[int]]
+IntOrPair = int | Sequence[int]
 Result = TypeVar("Result")
 _PADDING_FORMS = "an int, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), 'valid' or 'same'"
 
@@ -33,6 +33,15 @@ def effective_size(kernel: int, dilation: int) -> int:
     return dilation * (kernel - 1) + 1
 
 
+@overload
+def conv_output_size(in_size: int, kernel_size: int, stride: int = 1, padding: int | str = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int: ...
+@overload
+def conv_output_size(in_size: Sequence[int], kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
+                     dilation: IntOrPair = 1, ceil_mode: bool = False) -> Pair: ...
+@overload
+def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
+                     dilation: IntOrPair = 1, ceil_mode: bool = False) -> int | Pair: ...
 def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
                      dilation: IntOrPair = 1, ceil_mode: bool = False) -> int | Pair:
     """Output size of a convolution or pooling: ints in, an int out; pairs in, a pair out.
@@ -45,9 +54,9 @@ def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPa
     size, kernel = pair(in_size, "in_size", 0), pair(kernel_size, "kernel_size")
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     pads = explicit_padding(padding, size, kernel, stride, dilation)
-    out = tuple(_output_length(size[i], kernel[i], stride[i], pads[2 * i], pads[2 * i + 1], dilation[i], ceil_mode)
-                for i in range(2))
-    return out[0] if scalar else out
+    rows = _output_length(size[0], kernel[0], stride[0], pads[0], pads[1], dilation[0], ceil_mode)
+    cols = _output_length(size[1], kernel[1], stride[1], pads[2], pads[3], dilation[1], ceil_mode)
+    return rows if scalar else (rows, cols)
 
 
 def _output_length(n: int, k: int, s: int, before: int, after: int, d: int, ceil_mode: bool) -> int:
@@ -72,7 +81,7 @@ def explicit_padding(padding: Any, in_hw: Pair, kernel: Pair, stride: Pair, dila
             return (0, 0, 0, 0)
         if word == "same":
             pads: list[int] = []
-            for n, k, s, d in zip(in_hw, kernel, stride, dilation):
+            for n, k, s, d in zip(in_hw, kernel, stride, dilation, strict=True):
                 total = max((math.ceil(n / s) - 1) * s + effective_size(k, d) - n, 0)
                 pads += [total // 2, total - total // 2]
             return tuple(pads)  # type: ignore[return-value]
@@ -95,7 +104,7 @@ def _check_4d(shape: Sequence[int], name: str, layout: str) -> tuple[int, int, i
     shape = tuple(int(v) for v in shape)
     if len(shape) != 4:
         raise ValueError(f"{name} must be 4-D {layout}, got {len(shape)}-D shape {shape}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _check_groups(groups: Any) -> int:
@@ -147,7 +156,7 @@ def _conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape
     pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
     extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
     out = [_output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, False)
-           for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation))]
+           for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation, strict=True))]
     return ConvArgs(stride, dilation, pads, groups, _check_output(out, (h, w), pads, extent))
 
 
@@ -185,17 +194,18 @@ def _conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], 
     _check_bias(bias_shape, og * groups)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     extra = pair(output_padding, "output_padding", minimum=0)
-    for e, s, d in zip(extra, stride, dilation):
+    for e, s, d in zip(extra, stride, dilation, strict=True):
         if e >= max(s, d):
             raise ValueError(f"output_padding {output_padding!r} must be smaller than stride or dilation")
     extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
     full = ((h - 1) * stride[0] + extent[0], (w - 1) * stride[1] + extent[1])
     if isinstance(padding, str) and padding.lower() == "same":
         crops: list[int] = []
-        for e, s, k in zip(extra, stride, extent):
+        for e, s, k in zip(extra, stride, extent, strict=True):
             total = k + e - s
             if total < 0:
-                raise ValueError(f"padding='same' needs a kernel extent >= stride, got extent {extent}, stride {stride}")
+                raise ValueError(f"padding='same' needs a kernel extent >= stride, "
+                                 f"got extent {extent}, stride {stride}")
             crops += [total // 2, total - total // 2]
         pads: Pads = tuple(crops)  # type: ignore[assignment]
     else:
@@ -237,10 +247,10 @@ def _pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, p
         raise ValueError(f"pooling padding {pads} (top, bottom, left, right) must be smaller than the window "
                          f"{extent}, so that every window sees at least one real element")
     out = [_output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, bool(ceil_mode))
-           for i, (size, k, s, d) in enumerate(zip((h, w), kernel, stride, dilation))]
+           for i, (size, k, s, d) in enumerate(zip((h, w), kernel, stride, dilation, strict=True))]
     out_hw = _check_output(out, (h, w), pads, extent)
     overhang = [max(0, (o - 1) * s + e - (size + pads[2 * i] + pads[2 * i + 1]))
-                for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w)))]
+                for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w), strict=True))]
     padded = (pads[0], pads[1] + overhang[0], pads[2], pads[3] + overhang[1])
     return PoolArgs(kernel, stride, dilation, pads, padded, out_hw)
 

@@ -66,7 +66,6 @@ def check_comp_conv2d(kernel_size: Any, padding: Any, stride: Any) -> tuple[Pair
     """
     kernel, pads, strides = pair(kernel_size, "kernel_size"), pair(padding, "padding", 0), pair(stride, "stride")
     out = conv_output_size(COMP_CONV2D_INPUT, kernel, strides, pads)
-    assert isinstance(out, tuple)  # a pair of sizes in gives a pair out (conv_output_size returns int | Pair)
     if min(out) < 1:
         raise ValueError(f"kernel_size {kernel} does not fit in the {COMP_CONV2D_INPUT} input padded by {pads}")
     return kernel, pads, strides, out

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from . import backends
 from .cli_args import non_negative_int
 
+if TYPE_CHECKING:
+    from .network import Network
 
-def _lenet(seed: int):  # noqa: ANN202 - a Network
+
+def _lenet(seed: int) -> Network:
     try:
         from .lenet import lenet_network
     except ImportError:
@@ -17,7 +21,7 @@ def _lenet(seed: int):  # noqa: ANN202 - a Network
     return lenet_network(seed)
 
 
-def _demo(seed: int):  # noqa: ANN202 - a Network
+def _demo(seed: int) -> Network:
     from .porting import demo_network
     return demo_network(seed)
 

@@ -70,7 +70,8 @@ def plan(net: Network, target: str) -> Plan:
     index = 0
     while index < len(net.layers):
         layer = net.layers[index]
-        hw = tuple(shapes[index][1:]) if len(shapes[index]) == 3 else (0, 0)
+        shape = shapes[index]
+        hw = (shape[1], shape[2]) if len(shape) == 3 else (0, 0)
         merged = _merge_padding(index, net, hw, target, result) if index + 1 < len(net.layers) else None
         if merged is not None:
             result.network.layers.append(merged)

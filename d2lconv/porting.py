@@ -9,7 +9,9 @@ reason, and ``port`` measures the result against the source before returning it.
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -86,11 +88,12 @@ def seeded_batch(input_shape: tuple[int, ...], dtype: Any, seed: int = SEED, bat
     return np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(dtype)
 
 
-def port(model: Any, to: str, input_shape: tuple[int, int, int] | None = None, seed: int = SEED) -> Ported:
+def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: int = SEED) -> Ported:
     """``model`` (a sequential network of any backend's framework) in framework ``to``, weights loaded.
 
-    ``input_shape`` (C, H, W) fixes the size the port is exact for where a rule depends on it
-    (default: the source's own, else the size the first dense layer implies, else 17x17).
+    ``input_shape`` (C, H, W), or (features,) for a network that starts dense, fixes the size the port
+    is exact for where a rule depends on it (default: the source's own, else the size the first dense
+    layer implies, else 17x17).
     """
     source, target = source_backend(model), canonical_name(to)
     if target == "paddle" and "tensorflow" in sys.modules and "paddle" not in sys.modules:
@@ -151,14 +154,14 @@ def parity_checks() -> list:
     from .backends import get_backend
     from .sections import ParityCheck
 
-    nets = {"demo": demo_network}
+    nets: dict[str, Callable[[int], Network]] = {"demo": demo_network}
     try:
         from .lenet import lenet_network
         nets = {"lenet": lenet_network, **nets}
     except ImportError:
         pass
 
-    def compute(make) -> dict[str, np.ndarray]:  # noqa: ANN001 - a Network factory
+    def compute(make: Callable[[int], Network]) -> dict[str, np.ndarray]:
         net, name = make(SEED), get_backend()
         x = seeded_batch(net.input_shape, net.dtype)
         own = _tab(name).build_network(net)
@@ -167,4 +170,4 @@ def parity_checks() -> list:
         return {"to_numpy": to_numpy.model.forward(x),
                 "from_numpy": _tab(name).run_network(from_numpy.model, x)}
 
-    return [ParityCheck(f"port_{key}", lambda make=make: compute(make)) for key, make in nets.items()]
+    return [ParityCheck(f"port_{key}", functools.partial(compute, make)) for key, make in nets.items()]

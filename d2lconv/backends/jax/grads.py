@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -12,8 +13,9 @@ from ...checks import check_same_shape
 from .conv_layer import convolve2d, corr2d
 from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
-OPS = {"corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-       "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+OPS: dict[str, Callable[..., jax.Array]] = {
+    "corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
+    "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
 
 
 @_x64_for_float64

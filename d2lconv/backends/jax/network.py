@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -44,7 +45,7 @@ def _transpose_pads(layer: Layer) -> tuple[int, int, int, int]:
         extent = a["dilation"][axis] * (a["kernel_size"][axis] - 1)
         before, after = a["padding"][2 * axis:2 * axis + 2]
         pads += [extent - before, extent - after + a["output_padding"][axis]]
-    return tuple(pads)  # type: ignore[return-value]
+    return pads[0], pads[1], pads[2], pads[3]
 
 
 def _layer_source(index: int, layer: Layer) -> str:
@@ -146,7 +147,8 @@ def native_weights(model: nn.Sequential) -> dict[str, np.ndarray]:
             for name, value in arrays.items()}
 
 
-def _pads(padding: object, index: int, layer: object) -> object:
+def _pads(padding: str | int | Sequence[Sequence[int]], index: int,
+          layer: object) -> str | int | tuple[tuple[int, int], tuple[int, int]]:
     if isinstance(padding, str):
         if padding.upper() not in ("SAME", "VALID"):
             raise unsupported(index, layer, f"padding {padding!r}")

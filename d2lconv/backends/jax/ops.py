@@ -179,18 +179,21 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
     if op in ("conv2d", "conv_transpose2d"):
         reach = inputs[1].shape[2] - 1 - pad
         if op == "conv2d":
-            def call(x: jax.Array, weight: jax.Array) -> jax.Array:
+            def call(*leaves: jax.Array) -> jax.Array:
+                x, weight = leaves
                 return lax.conv_general_dilated(x, weight, (stride, stride), [(pad, pad)] * 2,
                                                 dimension_numbers=_NCHW)
         else:
-            def call(x: jax.Array, weight: jax.Array) -> jax.Array:
+            def call(*leaves: jax.Array) -> jax.Array:
+                x, weight = leaves
                 return lax.conv_transpose(x, weight, (stride, stride), [(reach, reach)] * 2,
                                           dimension_numbers=_NCHW, transpose_kernel=True)
     else:
         size = kwargs["kernel_size"]
         window, strides, pads = (1, 1, size, size), (1, 1, stride, stride), ((0, 0), (0, 0), (pad, pad), (pad, pad))
 
-        def call(x: jax.Array) -> jax.Array:
+        def call(*leaves: jax.Array) -> jax.Array:
+            x = leaves[0]
             if op == "max_pool2d":
                 return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads)
             return lax.reduce_window(x, 0.0, lax.add, window, strides, pads) / (size * size)

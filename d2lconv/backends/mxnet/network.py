@@ -95,14 +95,15 @@ def native_weights(model: gluon.nn.HybridSequential) -> dict[str, np.ndarray]:
             for name in ("weight", "bias") if getattr(layer, name, None) is not None}
 
 
-def _activation(block: nn.Block) -> str | None:
+def _activation(block: gluon.nn.Block) -> str | None:
     act = getattr(block, "act", None)
     return None if act is None else act._act_type
 
 
-def _read_block(index: int, block: nn.Block, previous: str | None) -> list[Layer]:
+def _read_block(index: int, block: gluon.nn.Block, previous: str | None) -> list[Layer]:
     """The block's description; a layer with ``activation=`` becomes two, a flattening ``Dense`` two."""
-    tail = [Layer(_activation(block))] if _activation(block) else []
+    activation = _activation(block)
+    tail = [Layer(activation)] if activation else []
     if tail and tail[0].kind not in _ACTIVATIONS:
         raise unsupported(index, block, f"activation {tail[0].kind!r}")
     if isinstance(block, nn.Conv2D | nn.Conv2DTranspose):

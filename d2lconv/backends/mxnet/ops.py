@@ -36,7 +36,7 @@ import numpy as onp
 # Storage-fallback notices are logged (harmlessly) for every op when MKLDNN is switched off.
 os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
 if "bool" not in vars(onp):  # hasattr() would warn: numpy 1.26 plans to reintroduce np.bool
-    onp.bool = bool  # type: ignore[attr-defined]  # mxnet 1.9.1 still uses numpy.bool (apache/mxnet#21165)
+    vars(onp)["bool"] = bool  # mxnet 1.9.1 uses numpy.bool (apache/mxnet#21165); vars(): the stubs type it a class
 with warnings.catch_warnings():
     # mxnet.numpy.fallback touches removed NumPy financial functions; distutils' LooseVersion.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mxnet(\.|$)")
@@ -206,18 +206,20 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
         weight = inputs[1]
         options = dict(kernel=weight.shape[2:], stride=(stride, stride), pad=(pad, pad), no_bias=True)
         if op == "conv2d":
-            def call(x: mnp.ndarray, weight: mnp.ndarray) -> mnp.ndarray:
+            def call(*leaves: mnp.ndarray) -> mnp.ndarray:
+                x, weight = leaves
                 return npx.convolution(x, weight, num_filter=weight.shape[0], **options)
         else:
-            def call(x: mnp.ndarray, weight: mnp.ndarray) -> mnp.ndarray:
+            def call(*leaves: mnp.ndarray) -> mnp.ndarray:
+                x, weight = leaves
                 return npx.deconvolution(x, weight, num_filter=weight.shape[1], **options)
     else:
         size = kwargs["kernel_size"]
         options = dict(kernel=(size, size), stride=(stride or size,) * 2, pad=(pad, pad),
                        pool_type="max" if op == "max_pool2d" else "avg", pooling_convention="valid")
 
-        def call(x: mnp.ndarray) -> mnp.ndarray:
-            return npx.pooling(x, **options)
+        def call(*leaves: mnp.ndarray) -> mnp.ndarray:
+            return npx.pooling(leaves[0], **options)
     if grad_output is None:
         return lambda: call(*inputs)
     leaves = tuple(t.copy() for t in inputs)

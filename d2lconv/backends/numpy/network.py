@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ... import numpy_layers as layers
+from ...checks import pair
 from ...network import Layer, Network, conv, infer_input_shape, pool
 from ...port_rules import plan, unsupported
 from .ops import NAME
@@ -28,7 +29,7 @@ def _pair_source(value: tuple[int, int]) -> str:
 
 
 def _padding_source(padding: tuple[int, int, int, int] | str) -> str:
-    if padding == "same":
+    if isinstance(padding, str):
         return "'same'"
     top, bottom, left, right = padding
     return _pair_source((top, left)) if (top, left) == (bottom, right) else str(tuple(padding))
@@ -109,8 +110,8 @@ def _read_layer(index: int, module: layers.Module) -> Layer:
                      layers._padding(module.padding), module.dilation, module.groups, params["weight"],
                      params.get("bias"))
         if isinstance(module, layers.ConvTranspose2d):
-            layer = Layer("conv_transpose2d", {**layer.args, "output_padding": _pair(module.output_padding)},
-                          layer.weights)
+            output_padding = pair(module.output_padding, "output_padding", 0)
+            layer = Layer("conv_transpose2d", {**layer.args, "output_padding": output_padding}, layer.weights)
         return layer
     if isinstance(module, layers.AvgPool2d):
         return pool("avg_pool2d", module.kernel_size, module.stride, layers._padding(module.padding),
@@ -130,10 +131,6 @@ def _read_layer(index: int, module: layers.Module) -> Layer:
         if isinstance(module, cls):
             return Layer(kind)
     raise unsupported(index, module)
-
-
-def _pair(value: object) -> tuple[int, int]:
-    return (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
 
 
 def read_network(model: layers.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:

@@ -29,7 +29,7 @@ def _pair_source(value: tuple[int, int]) -> str:
 
 
 def _padding_source(padding: tuple[int, int, int, int] | str) -> str:
-    if padding == "same":
+    if isinstance(padding, str):
         return "'SAME'"
     top, bottom, left, right = padding
     return _pair_source((top, left)) if (top, left) == (bottom, right) else str(list(padding))

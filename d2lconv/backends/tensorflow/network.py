@@ -11,6 +11,8 @@ is built from the same source text ``network_code`` shows.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -24,7 +26,7 @@ LAYOUT = "NHWC"
 _ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 
-def _constant_pad(x, padding, value):  # noqa: ANN001, ANN201 - a Keras Lambda's function
+def _constant_pad(x: Any, padding: Sequence[tuple[int, int]], value: float) -> Any:
     """Pads the height and width of an NHWC batch with ``value`` (-inf before a max pooling)."""
     return keras.ops.pad(x, [(0, 0), *padding, (0, 0)], constant_values=value)
 

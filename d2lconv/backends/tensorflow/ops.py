@@ -138,7 +138,8 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
     full = tf.concat([tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride,
                                              padding="VALID")
-                      for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels)], axis=3)
+                      for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)],
+                     axis=3)
     grow = [[0, 0], [0, max(0, top + out_h - full.shape[1])], [0, max(0, left + out_w - full.shape[2])], [0, 0]]
     y = tf.pad(full, grow)[:, top:top + out_h, left:left + out_w]
     return _to_nchw(_add_bias(y, bias))
@@ -252,22 +253,24 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
         weight = _to_hwio(inputs[1])
         padding = "VALID" if pad == 0 else "SAME"
         if op == "conv2d":
-            def call(x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+            def call(*leaves: tf.Tensor) -> tf.Tensor:
+                x, weight = leaves
                 return tf.nn.conv2d(x, weight, stride, padding)
         else:
             n, h, w, _ = x.shape
             shape = (n, (h - 1) * stride + weight.shape[0] - 2 * pad, (w - 1) * stride + weight.shape[1] - 2 * pad,
                      weight.shape[2])
 
-            def call(x: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+            def call(*leaves: tf.Tensor) -> tf.Tensor:
+                x, weight = leaves
                 return tf.nn.conv2d_transpose(x, weight, shape, stride, padding)
-        leaves = (x, weight)
+        leaves: tuple[tf.Tensor, ...] = (x, weight)
     else:
         pool = tf.nn.max_pool2d if op == "max_pool2d" else tf.nn.avg_pool2d
         size, padding = kwargs["kernel_size"], "VALID" if pad == 0 else "SAME"
 
-        def call(x: tf.Tensor) -> tf.Tensor:
-            return pool(x, size, stride or size, padding)
+        def call(*leaves: tf.Tensor) -> tf.Tensor:
+            return pool(leaves[0], size, stride or size, padding)
         leaves = (x,)
     if grad_output is None:
         return lambda: call(*leaves)

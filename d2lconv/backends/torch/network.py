@@ -151,7 +151,7 @@ def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = Non
 
 def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype)."""
-    x = torch.from_numpy(np.ascontiguousarray(x))
-    dtype = next((parameter.dtype for parameter in model.parameters()), x.dtype)
+    batch = torch.from_numpy(np.ascontiguousarray(x))
+    dtype = next((parameter.dtype for parameter in model.parameters()), batch.dtype)
     with torch.no_grad():
-        return model(x.to(dtype)).numpy()
+        return model(batch.to(dtype)).numpy()
