@@ -33,14 +33,45 @@ __version__ = "0.1.0"
 _IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs")
 
 __all__ = [
-    "ALIASES", "BACKENDS", "BackendError", "KernelFit", "TrainingDivergedError", "Conv2D",
-    "available_backends", "get_backend", "load_backend", "set_backend", "use_backend",
-    "tensor", "to_numpy", "corr2d", "corr2d_loop", "convolve2d", "corr2d_matmul", "edge_image", "edge_kernel",
-    "learn_kernel", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_output_size",
+    "ALIASES",
+    "BACKENDS",
+    "BackendError",
+    "KernelFit",
+    "TrainingDivergedError",
+    "Conv2D",
+    "available_backends",
+    "get_backend",
+    "load_backend",
+    "set_backend",
+    "use_backend",
+    "tensor",
+    "to_numpy",
+    "corr2d",
+    "corr2d_loop",
+    "convolve2d",
+    "corr2d_matmul",
+    "edge_image",
+    "edge_kernel",
+    "learn_kernel",
+    "conv2d",
+    "conv_transpose2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "conv_output_size",
     "vjp",
-    "comp_conv2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1", "pool2d",
-    "Digits", "LeNetFit", "LeNet", "layer_summary", "digits", "train_lenet",
-    "port", "Ported",
+    "comp_conv2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "corr2d_multi_in_out_1x1",
+    "pool2d",
+    "Digits",
+    "LeNetFit",
+    "LeNet",
+    "layer_summary",
+    "digits",
+    "train_lenet",
+    "port",
+    "Ported",
 ]
 
 
@@ -94,8 +125,15 @@ def edge_kernel() -> Any:
     return tensor(chapter.edge_kernel())
 
 
-def learn_kernel(X: Any = None, Y: Any = None, kernel_size: Any = (1, 2), lr: float = 3e-2, epochs: int = 10,
-                 seed: int = 0, layer: str = "builtin") -> KernelFit:
+def learn_kernel(
+    X: Any = None,
+    Y: Any = None,
+    kernel_size: Any = (1, 2),
+    lr: float = 3e-2,
+    epochs: int = 10,
+    seed: int = 0,
+    layer: str = "builtin",
+) -> KernelFit:
     """Learn the kernel that maps X to Y by SGD on the summed squared error, as the book does.
 
     Defaults reproduce the book: X = edge image, Y = its edge map, the framework's own
@@ -106,37 +144,56 @@ def learn_kernel(X: Any = None, Y: Any = None, kernel_size: Any = (1, 2), lr: fl
 
 
 @names_inputs("x", "weight", "bias")
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> Any:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> Any:
     """Batched multi-channel cross-correlation: NCHW x, OIHW weight; as ``torch.nn.functional.conv2d``."""
     return _tab().conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
 @names_inputs("x", "weight", "bias")
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Any:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Any:
     """Transposed convolution: NCHW x, weight (C_in, C_out/groups, kh, kw); as torch's."""
     return _tab().conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation, groups)
 
 
 @names_inputs("x")
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Any:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> Any:
     """2-D max pooling of NCHW x; padding counts as -inf and may reach ``kernel_size - 1``."""
     return _tab().max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 @names_inputs("x")
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Any:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Any:
     """2-D average pooling of NCHW x; ``count_include_pad=False`` leaves padding out of the divisor."""
     return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def __dir__() -> list[str]:
     """``dir(d2lconv)``: the public API and the submodules, not the names d2lconv imports for its own code."""
-    return sorted(name for name in globals()
-                  if name not in _IMPORTED_FOR_OWN_USE and (name.startswith("__") or not name.startswith("_")))
+    return sorted(
+        name
+        for name in globals()
+        if name not in _IMPORTED_FOR_OWN_USE and (name.startswith("__") or not name.startswith("_"))
+    )
 
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
@@ -191,8 +248,14 @@ def layer_summary(net: Any) -> list[tuple[str, tuple[int, ...]]]:
     return cast(list[tuple[str, tuple[int, ...]]], _tab().layer_summary(net))
 
 
-def train_lenet(data: Any = None, epochs: int = lenet.EPOCHS, lr: float | None = None, batch_size: int | None = None,
-                seed: int = 0, on_epoch: Any = None) -> LeNetFit:
+def train_lenet(
+    data: Any = None,
+    epochs: int = lenet.EPOCHS,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    on_epoch: Any = None,
+) -> LeNetFit:
     """Train the seeded LeNet by plain minibatch SGD on the cross-entropy, on the active backend.
 
     ``data``: ``(train_x, train_y, test_x, test_y)`` (images (N, 1, 28, 28), labels 0..9), by

@@ -59,7 +59,7 @@ LOOP_MAX_SIZE = 64
 REPEAT = 7
 DEFAULT_TIMEOUT = 600.0
 SAMPLE_SECONDS = 0.02  # each sample repeats the call until it lasts this long
-SLOW_SECONDS = 0.5     # a call slower than this gets 3 samples, not ``repeat``
+SLOW_SECONDS = 0.5  # a call slower than this gets 3 samples, not ``repeat``
 METHODS = ("corr2d_loop", "corr2d", "native_corr2d")
 HEAVY_MODULES = ("torch", "tensorflow", "keras", "mxnet", "paddle", "scipy", "matplotlib")
 # Targets: corr2d / native at 512 at most 1.5 (NumPy: 0.5, twice as fast as scipy); loop / corr2d at 64
@@ -72,6 +72,7 @@ BENCH_HINT = 'pip install "d2lconv[bench]"'  # SciPy, for numpy's native column,
 
 
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
+
 
 def block(result: Any) -> Any:
     """Wait until ``result`` is computed: MXNet and JAX run asynchronously (``bench_ops.block``)."""
@@ -94,8 +95,9 @@ def median_ms(call: Callable[[], Any], repeat: int = REPEAT) -> float:
     return statistics.median(samples) * 1e3
 
 
-def measure(name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE,
-            repeat: int = REPEAT) -> dict[str, Any]:
+def measure(
+    name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE, repeat: int = REPEAT
+) -> dict[str, Any]:
     """Load backend ``name`` (timed) and time its three methods at every size; a raising method is recorded."""
     start = time.perf_counter()
     tab = backends.load_backend(name)
@@ -117,14 +119,30 @@ def measure(name: str, sizes: Sequence[int], loop_max_size: int = LOOP_MAX_SIZE,
             except Exception as error:  # recorded: the other methods and sizes still count
                 errors[method] = f"{type(error).__name__}: {error}"
         timings.append(row)
-    return {"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "import_ms": import_ms,
-            "timings": timings, "errors": errors}
+    return {
+        "backend": tab.NAME,
+        "version": str(tab.FRAMEWORK.__version__),
+        "import_ms": import_ms,
+        "timings": timings,
+        "errors": errors,
+    }
 
 
 def worker_command(name: str, sizes: Sequence[int], loop_max_size: int, repeat: int) -> list[str]:
     """The command that runs backend ``name``'s bench worker."""
-    return [sys.executable, "-m", "d2lconv.bench", "--worker", name, "--sizes", *map(str, sizes),
-            "--loop-max", str(loop_max_size), "--repeat", str(repeat)]
+    return [
+        sys.executable,
+        "-m",
+        "d2lconv.bench",
+        "--worker",
+        name,
+        "--sizes",
+        *map(str, sizes),
+        "--loop-max",
+        str(loop_max_size),
+        "--repeat",
+        str(repeat),
+    ]
 
 
 IMPORT_PROBE = (
@@ -144,16 +162,27 @@ def import_time(runs: int = 5, timeout: float = 60.0) -> dict[str, Any]:
     module it pulled in."""
     probes = []
     for _ in range(runs):
-        done = subprocess.run([sys.executable, "-c", IMPORT_PROBE % (HEAVY_MODULES,)], capture_output=True,
-                              text=True, timeout=timeout, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE % (HEAVY_MODULES,)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
         probes.append(json.loads(done.stdout))
     ms = statistics.median(probe["ms"] for probe in probes)
     heavy = sorted({module for probe in probes for module in probe["heavy_modules"]})
-    return {"ms": ms, "numpy_ms": statistics.median(probe["numpy_ms"] for probe in probes), "heavy_modules": heavy,
-            "target_ms": IMPORT_LIMIT_MS, "met": ms < IMPORT_LIMIT_MS and not heavy}
+    return {
+        "ms": ms,
+        "numpy_ms": statistics.median(probe["numpy_ms"] for probe in probes),
+        "heavy_modules": heavy,
+        "target_ms": IMPORT_LIMIT_MS,
+        "met": ms < IMPORT_LIMIT_MS and not heavy,
+    }
 
 
 # --- the report ---------------------------------------------------------------------------------------------------
+
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator if numerator is not None and denominator else None
@@ -161,8 +190,14 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 def with_ratios(timings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The timing rows with ``corr2d_over_native`` and ``loop_over_corr2d`` added."""
-    return [{**row, "corr2d_over_native": _ratio(row["corr2d_ms"], row["native_corr2d_ms"]),
-             "loop_over_corr2d": _ratio(row["corr2d_loop_ms"], row["corr2d_ms"])} for row in timings]
+    return [
+        {
+            **row,
+            "corr2d_over_native": _ratio(row["corr2d_ms"], row["native_corr2d_ms"]),
+            "loop_over_corr2d": _ratio(row["corr2d_loop_ms"], row["corr2d_ms"]),
+        }
+        for row in timings
+    ]
 
 
 def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -171,44 +206,84 @@ def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for name, entry in entries.items():
         rows = {row["size"]: row for row in entry.get("timings", [])}
         native_limit = NUMPY_NATIVE_LIMIT if name == "numpy" else NATIVE_LIMIT
-        for ratio, size, limit, at_most in (("corr2d_over_native", NATIVE_SIZE, native_limit, True),
-                                            ("loop_over_corr2d", LOOP_SIZE, LOOP_LIMIT, False)):
+        for ratio, size, limit, at_most in (
+            ("corr2d_over_native", NATIVE_SIZE, native_limit, True),
+            ("loop_over_corr2d", LOOP_SIZE, LOOP_LIMIT, False),
+        ):
             value = rows.get(size, {}).get(ratio)
             if value is not None:
-                found.append({"backend": name, "ratio": ratio, "size": size, "value": value, "limit": limit,
-                              "met": value <= limit if at_most else value >= limit})
+                found.append(
+                    {
+                        "backend": name,
+                        "ratio": ratio,
+                        "size": size,
+                        "value": value,
+                        "limit": limit,
+                        "met": value <= limit if at_most else value >= limit,
+                    }
+                )
     return found
 
 
-def run_bench(requested: Sequence[str] | None = None, sizes: Sequence[int] = DEFAULT_SIZES,
-              loop_max_size: int = LOOP_MAX_SIZE, repeat: int = REPEAT, timeout: float = DEFAULT_TIMEOUT,
-              on_start: Callable[[str], None] | None = None,
-              on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def run_bench(
+    requested: Sequence[str] | None = None,
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    loop_max_size: int = LOOP_MAX_SIZE,
+    repeat: int = REPEAT,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Measure ``import d2lconv``, then each planned backend in its own worker, one at a time: the report."""
     decisions = runner.plan(requested, backends.available_backends())
     entries: dict[str, dict[str, Any]] = {
-        name: {"status": decision, "detail": runner.skip_detail(decision, name), "version": None, "seconds": None,
-               "import_ms": None, "timings": [], "errors": {}}
-        for name, decision in decisions.items() if decision != "run"}
+        name: {
+            "status": decision,
+            "detail": runner.skip_detail(decision, name),
+            "version": None,
+            "seconds": None,
+            "import_ms": None,
+            "timings": [],
+            "errors": {},
+        }
+        for name, decision in decisions.items()
+        if decision != "run"
+    }
 
     def done(name: str, run: runner.WorkerRun) -> None:
         output = run.output if isinstance(run.output, dict) else {}
-        entries[name] = {"status": run.status, "detail": run.detail, "version": output.get("version"),
-                         "seconds": run.seconds, "import_ms": output.get("import_ms"),
-                         "timings": with_ratios(output.get("timings", [])), "errors": output.get("errors", {})}
+        entries[name] = {
+            "status": run.status,
+            "detail": run.detail,
+            "version": output.get("version"),
+            "seconds": run.seconds,
+            "import_ms": output.get("import_ms"),
+            "timings": with_ratios(output.get("timings", [])),
+            "errors": output.get("errors", {}),
+        }
         if on_done:
             on_done(name, entries[name])
 
-    runner.run_planned(decisions, lambda name: worker_command(name, sizes, loop_max_size, repeat), timeout,
-                       jobs=1, on_start=on_start, on_done=done)
+    runner.run_planned(
+        decisions,
+        lambda name: worker_command(name, sizes, loop_max_size, repeat),
+        timeout,
+        jobs=1,
+        on_start=on_start,
+        on_done=done,
+    )
     failed = any(entry["status"] in FAILED for entry in entries.values())
-    return {"config": {"sizes": list(sizes), "kernel": list(KERNEL), "loop_max_size": loop_max_size,
-                       "repeat": repeat},
-            "import_d2lconv": import_time(), "backends": {name: entries[name] for name in backends.BACKENDS},
-            "targets": targets(entries), "exit_code": 2 if failed else 0}
+    return {
+        "config": {"sizes": list(sizes), "kernel": list(KERNEL), "loop_max_size": loop_max_size, "repeat": repeat},
+        "import_d2lconv": import_time(),
+        "backends": {name: entries[name] for name in backends.BACKENDS},
+        "targets": targets(entries),
+        "exit_code": 2 if failed else 0,
+    }
 
 
 # --- presenting -----------------------------------------------------------------------------------------------------
+
 
 def _ms(value: float | None) -> str:
     if value is None:
@@ -232,23 +307,38 @@ def render(report: dict[str, Any], console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"Time per call, median ms ({KERNEL[0]}x{KERNEL[1]} kernel, square float32 images)",
-                  title_justify="left", caption=NATIVE_NOTE, caption_justify="left")
+    table = Table(
+        title=f"Time per call, median ms ({KERNEL[0]}x{KERNEL[1]} kernel, square float32 images)",
+        title_justify="left",
+        caption=NATIVE_NOTE,
+        caption_justify="left",
+    )
     for column in ("backend", "size", "loop", "corr2d", "native", "corr2d/native", "loop/corr2d"):
         table.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
     for name, entry in report["backends"].items():
         if entry["status"] != "ok":
             continue
         for index, row in enumerate(entry["timings"]):
-            table.add_row(name if index == 0 else "", str(row["size"]), _ms(row["corr2d_loop_ms"]),
-                          _ms(row["corr2d_ms"]), _ms(row["native_corr2d_ms"]), _times(row["corr2d_over_native"]),
-                          _times(row["loop_over_corr2d"]))
+            table.add_row(
+                name if index == 0 else "",
+                str(row["size"]),
+                _ms(row["corr2d_loop_ms"]),
+                _ms(row["corr2d_ms"]),
+                _ms(row["native_corr2d_ms"]),
+                _times(row["corr2d_over_native"]),
+                _times(row["loop_over_corr2d"]),
+            )
         table.add_section()
     console.print(table)
 
     summary = Table(title="Import time and targets", title_justify="left")
-    for column in ("backend", "status", "import ms", f"corr2d/native @{NATIVE_SIZE}\n≤ {NATIVE_LIMIT:g} "
-                   f"(numpy ≤ {NUMPY_NATIVE_LIMIT:g})", f"loop/corr2d @{LOOP_SIZE}\n≥ {LOOP_LIMIT:g}"):
+    for column in (
+        "backend",
+        "status",
+        "import ms",
+        f"corr2d/native @{NATIVE_SIZE}\n≤ {NATIVE_LIMIT:g} (numpy ≤ {NUMPY_NATIVE_LIMIT:g})",
+        f"loop/corr2d @{LOOP_SIZE}\n≥ {LOOP_LIMIT:g}",
+    ):
         summary.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
     found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
     skipped: dict[str, list[str]] = {}
@@ -263,14 +353,18 @@ def render(report: dict[str, Any], console: Any) -> None:
     if skipped:
         console.print("[dim]" + "; ".join(f"{status}: {', '.join(names)}" for status, names in skipped.items()) + "[/]")
     for name, entry in report["backends"].items():
-        problems = ([entry["detail"]] if entry["status"] in FAILED else []) + \
-            [f"{method}: {error}" for method, error in entry["errors"].items()]
+        problems = ([entry["detail"]] if entry["status"] in FAILED else []) + [
+            f"{method}: {error}" for method, error in entry["errors"].items()
+        ]
         for problem in problems:
             console.print(f"[red]{escape(name + ': ' + problem)}[/]", highlight=False)
     probe = report["import_d2lconv"]
     heavy = f"imported {', '.join(probe['heavy_modules'])}" if probe["heavy_modules"] else "no framework imported"
-    console.print(f"import d2lconv: [{'green' if probe['met'] else 'bold red'}]{probe['ms']:.0f} ms[/] "
-                  f"(numpy {probe['numpy_ms']:.0f} ms), target < {probe['target_ms']:g} ms, {heavy}", highlight=False)
+    console.print(
+        f"import d2lconv: [{'green' if probe['met'] else 'bold red'}]{probe['ms']:.0f} ms[/] "
+        f"(numpy {probe['numpy_ms']:.0f} ms), target < {probe['target_ms']:g} ms, {heavy}",
+        highlight=False,
+    )
 
 
 def plot(report: dict[str, Any], path: Path | str) -> None:
@@ -286,10 +380,19 @@ def plot(report: dict[str, Any], path: Path | str) -> None:
         for method, style in styles.items():
             points = [(row["size"], row[f"{method}_ms"]) for row in entry["timings"] if row[f"{method}_ms"]]
             if points:
-                ax.loglog(*zip(*points, strict=True), style, marker="o", markersize=3, color=f"C{index}",
-                          label=f"{name} {method}")
-    ax.set(xlabel="image size N (N x N)", ylabel="median time per call (ms)",
-           title=f"2-D cross-correlation with a {KERNEL[0]}x{KERNEL[1]} kernel")
+                ax.loglog(
+                    *zip(*points, strict=True),
+                    style,
+                    marker="o",
+                    markersize=3,
+                    color=f"C{index}",
+                    label=f"{name} {method}",
+                )
+    ax.set(
+        xlabel="image size N (N x N)",
+        ylabel="median time per call (ms)",
+        title=f"2-D cross-correlation with a {KERNEL[0]}x{KERNEL[1]} kernel",
+    )
     sizes = report["config"]["sizes"]
     ax.set_xticks(sizes, [str(size) for size in sizes], minor=False)
     ax.set_xticks([], minor=True)
@@ -307,8 +410,15 @@ def bench_command(args: argparse.Namespace) -> int:
         return 2
     names = runner.to_run(runner.plan(args.backends, backends.available_backends()))
     with progress(names, "measuring") as (start, finish):
-        report = run_bench(args.backends, args.size, args.loop_max, args.repeat, args.timeout, on_start=start,
-                           on_done=lambda name, entry: finish(name, outcome(entry)))
+        report = run_bench(
+            args.backends,
+            args.size,
+            args.loop_max,
+            args.repeat,
+            args.timeout,
+            on_start=start,
+            on_done=lambda name, entry: finish(name, outcome(entry)),
+        )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -326,25 +436,46 @@ def add_parser(commands: Any) -> None:
     kernel = f"{KERNEL[0]}x{KERNEL[1]}"
     summary = f"time the book's loop, corr2d and the native conv per backend ({kernel} kernel)"
     parser = commands.add_parser(
-        "bench", help=summary,
+        "bench",
+        help=summary,
         description=f"Time, per backend and in its own process, the book's loop, our corr2d and the framework's "
-                    f"own convolution on square float32 N x N images with a {kernel} kernel; medians after a "
-                    f"warm-up. NumPy's native column is SciPy's correlate2d: {BENCH_HINT}.",
-        epilog="exit codes: 0 measured; 2 a requested backend is missing, crashed or timed out, or a bad argument")
-    parser.add_argument("--size", type=int_at_least(max(KERNEL), f"an integer >= {max(KERNEL)}, the kernel's size"),
-                        nargs="+", default=list(DEFAULT_SIZES), metavar="N",
-                        help=f"image sizes N (N x N, at least {max(KERNEL)}) "
-                             f"(default: {' '.join(map(str, DEFAULT_SIZES))})")
+        f"own convolution on square float32 N x N images with a {kernel} kernel; medians after a "
+        f"warm-up. NumPy's native column is SciPy's correlate2d: {BENCH_HINT}.",
+        epilog="exit codes: 0 measured; 2 a requested backend is missing, crashed or timed out, or a bad argument",
+    )
+    parser.add_argument(
+        "--size",
+        type=int_at_least(max(KERNEL), f"an integer >= {max(KERNEL)}, the kernel's size"),
+        nargs="+",
+        default=list(DEFAULT_SIZES),
+        metavar="N",
+        help=f"image sizes N (N x N, at least {max(KERNEL)}) (default: {' '.join(map(str, DEFAULT_SIZES))})",
+    )
     add_backends_option(parser, "backends to time (default: every installed one)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--plot", type=plot_path, metavar="FILE",
-                        help="write a log-log plot of time vs size (.png added when FILE has no suffix)")
-    parser.add_argument("--repeat", type=positive_int, default=REPEAT, metavar="R",
-                        help=f"samples per median (default: {REPEAT})")
-    parser.add_argument("--loop-max", type=non_negative_int, default=LOOP_MAX_SIZE, metavar="N",
-                        help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})")
-    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--plot",
+        type=plot_path,
+        metavar="FILE",
+        help="write a log-log plot of time vs size (.png added when FILE has no suffix)",
+    )
+    parser.add_argument(
+        "--repeat", type=positive_int, default=REPEAT, metavar="R", help=f"samples per median (default: {REPEAT})"
+    )
+    parser.add_argument(
+        "--loop-max",
+        type=non_negative_int,
+        default=LOOP_MAX_SIZE,
+        metavar="N",
+        help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})",
+    )
     bench_ops.add_arguments(parser)
     parser.set_defaults(run=bench_command)
     bench_lenet.add_flag(parser)

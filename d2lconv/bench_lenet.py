@@ -62,29 +62,66 @@ def measure(name: str, epochs: int = EPOCHS, rounds: int = ROUNDS) -> dict[str, 
 
 def worker_command(name: str, epochs: int, rounds: int) -> list[str]:
     """The command that runs backend ``name``'s LeNet bench worker."""
-    return [sys.executable, "-m", "d2lconv.bench_lenet", "--worker", name, "--epochs", str(epochs),
-            "--rounds", str(rounds)]
+    return [
+        sys.executable,
+        "-m",
+        "d2lconv.bench_lenet",
+        "--worker",
+        name,
+        "--epochs",
+        str(epochs),
+        "--rounds",
+        str(rounds),
+    ]
 
 
 def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Our loop over the framework's (at most 1.2x) per backend, and NumPy's epoch over torch's (at most 5x)."""
-    found = [{"backend": name, "ratio": "ours_over_book", "value": entry["ours_over_book"], "limit": OURS_LIMIT,
-              "met": entry["ours_over_book"] <= OURS_LIMIT}
-             for name, entry in entries.items() if entry.get("ours_over_book") is not None]
+    found = [
+        {
+            "backend": name,
+            "ratio": "ours_over_book",
+            "value": entry["ours_over_book"],
+            "limit": OURS_LIMIT,
+            "met": entry["ours_over_book"] <= OURS_LIMIT,
+        }
+        for name, entry in entries.items()
+        if entry.get("ours_over_book") is not None
+    ]
     numpy_s, torch_s = (entries.get(name, {}).get("ours_s") for name in ("numpy", "torch"))
     if numpy_s and torch_s:
-        found.append({"backend": "numpy", "ratio": "numpy_over_torch", "value": numpy_s / torch_s,
-                      "limit": NUMPY_LIMIT, "met": numpy_s / torch_s <= NUMPY_LIMIT})
+        found.append(
+            {
+                "backend": "numpy",
+                "ratio": "numpy_over_torch",
+                "value": numpy_s / torch_s,
+                "limit": NUMPY_LIMIT,
+                "met": numpy_s / torch_s <= NUMPY_LIMIT,
+            }
+        )
     return found
 
 
-def run_bench(requested: Sequence[str] | None = None, epochs: int = EPOCHS, rounds: int = ROUNDS,
-              timeout: float = DEFAULT_TIMEOUT, on_start: Any = None, on_done: Any = None) -> dict[str, Any]:
+def run_bench(
+    requested: Sequence[str] | None = None,
+    epochs: int = EPOCHS,
+    rounds: int = ROUNDS,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_start: Any = None,
+    on_done: Any = None,
+) -> dict[str, Any]:
     """Each planned backend in its own worker, one at a time: the report."""
     entries: dict[str, dict[str, Any]] = {}
     for name, decision in plan(requested, backends.available_backends(), always=()).items():
-        entry: dict[str, Any] = {"status": decision, "detail": "", "version": None, "seconds": None, "ours_s": None,
-                                 "book_s": None, "ours_over_book": None}
+        entry: dict[str, Any] = {
+            "status": decision,
+            "detail": "",
+            "version": None,
+            "seconds": None,
+            "ours_s": None,
+            "book_s": None,
+            "ours_over_book": None,
+        }
         if decision == "run":
             if on_start:
                 on_start(name)
@@ -98,8 +135,12 @@ def run_bench(requested: Sequence[str] | None = None, epochs: int = EPOCHS, roun
             entry["detail"] = backends.install_hint(name)
         entries[name] = entry
     failed = any(entry["status"] in FAILED for entry in entries.values())
-    return {"config": {"epochs": epochs, "rounds": rounds, "batch_size": lenet.BATCH_SIZE, "lr": lenet.LR},
-            "backends": entries, "targets": targets(entries), "exit_code": 2 if failed else 0}
+    return {
+        "config": {"epochs": epochs, "rounds": rounds, "batch_size": lenet.BATCH_SIZE, "lr": lenet.LR},
+        "backends": entries,
+        "targets": targets(entries),
+        "exit_code": 2 if failed else 0,
+    }
 
 
 def render(report: dict[str, Any], console: Any) -> None:
@@ -115,18 +156,31 @@ def render(report: dict[str, Any], console: Any) -> None:
         return f"[{colour}]{target['value']:.2f}x {mark}[/]"
 
     config = report["config"]
-    table = Table(title=f"LeNet on the digits: seconds per epoch (median; batch {config['batch_size']}, "
-                  f"{config['rounds']} x {config['epochs']} epochs, first of each left out)", title_justify="left")
-    for column in ("backend", "status", "d2lconv", "book's loop", f"ours/book ≤ {OURS_LIMIT:g}",
-                   f"numpy/torch ≤ {NUMPY_LIMIT:g}"):
+    table = Table(
+        title=f"LeNet on the digits: seconds per epoch (median; batch {config['batch_size']}, "
+        f"{config['rounds']} x {config['epochs']} epochs, first of each left out)",
+        title_justify="left",
+    )
+    for column in (
+        "backend",
+        "status",
+        "d2lconv",
+        "book's loop",
+        f"ours/book ≤ {OURS_LIMIT:g}",
+        f"numpy/torch ≤ {NUMPY_LIMIT:g}",
+    ):
         table.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
     for name, entry in report["backends"].items():
         if entry["status"] in ("not installed", "not requested"):
             continue
         seconds = [f"{entry[key]:.3f}" if entry[key] is not None else "" for key in ("ours_s", "book_s")]
-        table.add_row(name, entry["status"] if not entry["detail"] else f"{entry['status']}: {entry['detail']}",
-                      *seconds, verdict(found.get((name, "ours_over_book"))),
-                      verdict(found.get((name, "numpy_over_torch"))))
+        table.add_row(
+            name,
+            entry["status"] if not entry["detail"] else f"{entry['status']}: {entry['detail']}",
+            *seconds,
+            verdict(found.get((name, "ours_over_book"))),
+            verdict(found.get((name, "numpy_over_torch"))),
+        )
     console.print(table)
 
 
@@ -135,8 +189,7 @@ def command(args: argparse.Namespace) -> int:
     requested = args.backends
     if not args.json and not has_rich():
         return 2
-    to_run = [name for name, what in plan(requested, backends.available_backends(), always=()).items()
-              if what == "run"]
+    to_run = [name for name, what in plan(requested, backends.available_backends(), always=()).items() if what == "run"]
     with progress(to_run, "training LeNet") as (start, finish):
         report = run_bench(requested, on_start=start, on_done=lambda name, entry: finish(name, outcome(entry)))
     if args.json:
@@ -150,8 +203,11 @@ def command(args: argparse.Namespace) -> int:
 
 def add_flag(parser: argparse.ArgumentParser) -> None:
     """Add ``--lenet`` to ``d2lconv bench``: with it, the command measures LeNet's training instead."""
-    parser.add_argument("--lenet", action="store_true",
-                        help="time LeNet's training per epoch instead: d2lconv's loop vs the framework's own")
+    parser.add_argument(
+        "--lenet",
+        action="store_true",
+        help="time LeNet's training per epoch instead: d2lconv's loop vs the framework's own",
+    )
     plain = parser.get_default("run")
     parser.set_defaults(run=lambda args: command(args) if args.lenet else plain(args))
 

@@ -47,10 +47,14 @@ NUMPY_LIMITS = {"8x64x56x56:64:3:1": 5.0}
 REPEAT = 7
 DEFAULT_TIMEOUT = 1800.0
 SAMPLE_SECONDS = 0.02  # each sample repeats its call until it lasts this long
-BASELINES = {"numpy": "torch's F.<op> and torch.autograd.grad, in the same process",
-             "torch": "F.<op>, torch.autograd.grad", "tensorflow": "tf.nn.<op> on NHWC data, GradientTape",
-             "mxnet": "npx.convolution / deconvolution / pooling, autograd",
-             "paddle": "F.<op>, paddle.grad", "jax": "lax.conv_general_dilated / reduce_window, jax.vjp (eager)"}
+BASELINES = {
+    "numpy": "torch's F.<op> and torch.autograd.grad, in the same process",
+    "torch": "F.<op>, torch.autograd.grad",
+    "tensorflow": "tf.nn.<op> on NHWC data, GradientTape",
+    "mxnet": "npx.convolution / deconvolution / pooling, autograd",
+    "paddle": "F.<op>, paddle.grad",
+    "jax": "lax.conv_general_dilated / reduce_window, jax.vjp (eager)",
+}
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,17 @@ class Layer:
             layer = cls(spec, x_shape, int(out_channels), int(kernel), int(padding))  # type: ignore[arg-type]
         except ValueError:
             raise ValueError(f"must look like NxCxHxW:O:K:P (e.g. 8x64x56x56:64:3:1), got {spec!r}") from None
-        if len(x_shape) != 4 or min(*x_shape, layer.out_channels, layer.kernel) < 1 or layer.padding < 0 \
-                or 2 * layer.padding >= layer.kernel or min(x_shape[2:]) < layer.kernel:
-            raise ValueError(f"needs positive sizes, an image at least as large as the kernel and a padding "
-                             f"below half the kernel, got {spec!r}")
+        if (
+            len(x_shape) != 4
+            or min(*x_shape, layer.out_channels, layer.kernel) < 1
+            or layer.padding < 0
+            or 2 * layer.padding >= layer.kernel
+            or min(x_shape[2:]) < layer.kernel
+        ):
+            raise ValueError(
+                f"needs positive sizes, an image at least as large as the kernel and a padding "
+                f"below half the kernel, got {spec!r}"
+            )
         return layer
 
     def arguments(self, op: str, rng: np.random.Generator) -> tuple[tuple[np.ndarray, ...], dict[str, int]]:
@@ -92,6 +103,7 @@ class Layer:
 
 
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
+
 
 def block(result: Any) -> Any:
     """Wait until ``result`` (a tensor or a tuple of them) is computed: MXNet and JAX run asynchronously."""
@@ -125,9 +137,12 @@ def interleaved(ours: Callable[[], Any], native: Callable[[], Any] | None, repea
     if native is None:
         return {"ours_ms": ours_ms, "native_ms": None, "ratio": None, "overhead_us": None}
     native_ms = statistics.median(samples[1]) * 1e3
-    return {"ours_ms": ours_ms, "native_ms": native_ms,
-            "ratio": statistics.median(a / b for a, b in zip(samples[0], samples[1], strict=True)),
-            "overhead_us": (ours_ms - native_ms) * 1e3}
+    return {
+        "ours_ms": ours_ms,
+        "native_ms": native_ms,
+        "ratio": statistics.median(a / b for a, b in zip(samples[0], samples[1], strict=True)),
+        "overhead_us": (ours_ms - native_ms) * 1e3,
+    }
 
 
 def _native_tab(name: str) -> Any:
@@ -149,13 +164,26 @@ def measure(name: str, layers: Sequence[Layer], repeat: int = REPEAT) -> dict[st
         for op in OPS:
             arrays, kwargs = layer.arguments(op, rng)
             inputs = tuple(tab.tensor(a) for a in arrays)
-            native_inputs = inputs if native_tab is tab else tuple(native_tab.tensor(a) for a in arrays) \
-                if native_tab is not None else None
+            native_inputs = (
+                inputs
+                if native_tab is tab
+                else tuple(native_tab.tensor(a) for a in arrays)
+                if native_tab is not None
+                else None
+            )
             out_shape = tab.to_numpy(getattr(dc, op)(*inputs, **kwargs)).shape
             grad = rng.standard_normal(out_shape, dtype=np.float32)
             for mode in MODES:
-                row: dict[str, Any] = {"layer": layer.spec, "op": op, "mode": mode, "ours_ms": None,
-                                       "native_ms": None, "ratio": None, "overhead_us": None, "error": None}
+                row: dict[str, Any] = {
+                    "layer": layer.spec,
+                    "op": op,
+                    "mode": mode,
+                    "ours_ms": None,
+                    "native_ms": None,
+                    "ratio": None,
+                    "overhead_us": None,
+                    "error": None,
+                }
                 ours: Callable[..., Any]  # called with no arguments; the defaults bind this iteration's values
                 try:
                     if mode == "forward":
@@ -164,9 +192,13 @@ def measure(name: str, layers: Sequence[Layer], repeat: int = REPEAT) -> dict[st
                     else:
                         grad_output = tab.tensor(grad)
                         ours = lambda op=op, inputs=inputs, kwargs=kwargs, g=grad_output: dc.vjp(  # noqa: E731
-                            op, *inputs, grad_output=g, **kwargs)
-                        native = None if native_tab is None else native_tab.native_op(
-                            op, native_inputs, kwargs, native_tab.tensor(grad))
+                            op, *inputs, grad_output=g, **kwargs
+                        )
+                        native = (
+                            None
+                            if native_tab is None
+                            else native_tab.native_op(op, native_inputs, kwargs, native_tab.tensor(grad))
+                        )
                     row.update(interleaved(ours, native, repeat))
                 except Exception as error:  # recorded: the other rows still count
                     row["error"] = f"{type(error).__name__}: {error}"
@@ -179,11 +211,21 @@ def measure(name: str, layers: Sequence[Layer], repeat: int = REPEAT) -> dict[st
 
 def worker_command(name: str, layers: Sequence[Layer], repeat: int) -> list[str]:
     """The command that runs backend ``name``'s ``bench --ops`` worker."""
-    return [sys.executable, "-m", "d2lconv.bench_ops", "--worker", name, "--repeat", str(repeat),
-            "--layer", *(layer.spec for layer in layers)]
+    return [
+        sys.executable,
+        "-m",
+        "d2lconv.bench_ops",
+        "--worker",
+        name,
+        "--repeat",
+        str(repeat),
+        "--layer",
+        *(layer.spec for layer in layers),
+    ]
 
 
 # --- the report ---------------------------------------------------------------------------------------------------
+
 
 def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Every measured ratio that has a target: at most the layer's limit."""
@@ -193,40 +235,78 @@ def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         for row in entry.get("rows", []):
             limit = limits.get(row["layer"])
             if limit is not None and row["ratio"] is not None:
-                found.append({"backend": name, "layer": row["layer"], "op": row["op"], "mode": row["mode"],
-                              "value": row["ratio"], "limit": limit, "met": row["ratio"] <= limit})
+                found.append(
+                    {
+                        "backend": name,
+                        "layer": row["layer"],
+                        "op": row["op"],
+                        "mode": row["mode"],
+                        "value": row["ratio"],
+                        "limit": limit,
+                        "met": row["ratio"] <= limit,
+                    }
+                )
     return found
 
 
-def run_ops_bench(requested: Sequence[str] | None = None, layers: Sequence[Layer] = (), repeat: int = REPEAT,
-                  timeout: float = DEFAULT_TIMEOUT, on_start: Callable[[str], None] | None = None,
-                  on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def run_ops_bench(
+    requested: Sequence[str] | None = None,
+    layers: Sequence[Layer] = (),
+    repeat: int = REPEAT,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Measure each planned backend in its own worker, one at a time (two would share the cores): the report."""
     layers = list(layers) or [Layer.parse(spec) for spec in DEFAULT_LAYERS]
     decisions = runner.plan(requested, backends.available_backends())
     entries: dict[str, dict[str, Any]] = {
-        name: {"status": decision, "detail": runner.skip_detail(decision, name), "version": None, "seconds": None,
-               "baseline": BASELINES.get(name, ""), "rows": []}
-        for name, decision in decisions.items() if decision != "run"}
+        name: {
+            "status": decision,
+            "detail": runner.skip_detail(decision, name),
+            "version": None,
+            "seconds": None,
+            "baseline": BASELINES.get(name, ""),
+            "rows": [],
+        }
+        for name, decision in decisions.items()
+        if decision != "run"
+    }
 
     def done(name: str, run: runner.WorkerRun) -> None:
         output = run.output if isinstance(run.output, dict) else {}
-        entries[name] = {"status": run.status, "detail": run.detail, "version": output.get("version"),
-                         "seconds": run.seconds, "baseline": BASELINES.get(name, ""), "rows": output.get("rows", [])}
+        entries[name] = {
+            "status": run.status,
+            "detail": run.detail,
+            "version": output.get("version"),
+            "seconds": run.seconds,
+            "baseline": BASELINES.get(name, ""),
+            "rows": output.get("rows", []),
+        }
         if on_done:
             on_done(name, entries[name])
 
-    runner.run_planned(decisions, lambda name: worker_command(name, layers, repeat), timeout, jobs=1,
-                       on_start=on_start, on_done=done)
+    runner.run_planned(
+        decisions, lambda name: worker_command(name, layers, repeat), timeout, jobs=1, on_start=on_start, on_done=done
+    )
     failed = any(entry["status"] in FAILED for entry in entries.values())
-    return {"config": {"layers": [asdict(layer) for layer in layers], "ops": list(OPS), "modes": list(MODES),
-                       "repeat": repeat, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                       "load_average": list(os.getloadavg())},
-            "backends": {name: entries[name] for name in backends.BACKENDS if name in entries},
-            "targets": targets(entries), "exit_code": 2 if failed else 0}
+    return {
+        "config": {
+            "layers": [asdict(layer) for layer in layers],
+            "ops": list(OPS),
+            "modes": list(MODES),
+            "repeat": repeat,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "load_average": list(os.getloadavg()),
+        },
+        "backends": {name: entries[name] for name in backends.BACKENDS if name in entries},
+        "targets": targets(entries),
+        "exit_code": 2 if failed else 0,
+    }
 
 
 # --- presenting -----------------------------------------------------------------------------------------------------
+
 
 def _times(value: float | None, limit: float | None = None) -> str:
     if value is None:
@@ -246,12 +326,19 @@ def render(report: dict[str, Any], console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="d2lconv's op vs the framework's own call: median ms, and the median ratio of "
-                  "interleaved pairs", title_justify="left", caption="layer NxCxHxW:O:K:P; gradient: dc.vjp vs the "
-                  "framework's autograd; numpy: vs torch's call", caption_justify="left")
+    table = Table(
+        title="d2lconv's op vs the framework's own call: median ms, and the median ratio of interleaved pairs",
+        title_justify="left",
+        caption="layer NxCxHxW:O:K:P; gradient: dc.vjp vs the framework's autograd; numpy: vs torch's call",
+        caption_justify="left",
+    )
     for column in ("backend", "layer", "op", "forward ms", "ratio", "gradient ms", "ratio"):
-        table.add_column(column, justify="left" if column in ("backend", "layer", "op") else "right",
-                         no_wrap=column in ("op", "ratio"), overflow="fold")
+        table.add_column(
+            column,
+            justify="left" if column in ("backend", "layer", "op") else "right",
+            no_wrap=column in ("op", "ratio"),
+            overflow="fold",
+        )
     problems = []
     for name, entry in report["backends"].items():
         if entry["status"] in FAILED:
@@ -262,7 +349,8 @@ def render(report: dict[str, Any], console: Any) -> None:
             if row["error"]:
                 problems.append(f"{name} {row['layer']} {row['op']} {row['mode']}: {row['error']}")
             cells.setdefault((row["layer"], row["op"]), []).extend(
-                [f"{_ms(row['ours_ms'])} / {_ms(row['native_ms'])}", _times(row["ratio"], limits.get(row["layer"]))])
+                [f"{_ms(row['ours_ms'])} / {_ms(row['native_ms'])}", _times(row["ratio"], limits.get(row["layer"]))]
+            )
         for index, ((layer, op), texts) in enumerate(cells.items()):
             table.add_row(name if index == 0 else "", layer, op, *texts)
         if cells:
@@ -270,8 +358,11 @@ def render(report: dict[str, Any], console: Any) -> None:
     console.print(table)
     met = [target["met"] for target in report["targets"]]
     config = report["config"]
-    console.print(f"targets met: {sum(met)} of {len(met)}; load average {config['load_average'][0]:.2f}, "
-                  f"OMP_NUM_THREADS={config['omp_num_threads'] or 'unset'}", highlight=False)
+    console.print(
+        f"targets met: {sum(met)} of {len(met)}; load average {config['load_average'][0]:.2f}, "
+        f"OMP_NUM_THREADS={config['omp_num_threads'] or 'unset'}",
+        highlight=False,
+    )
     for problem in problems:
         console.print(f"[red]{escape(problem)}[/]", highlight=False)
 
@@ -292,16 +383,22 @@ def plot(report: dict[str, Any], path: str) -> None:
     width = 0.8 / max(len(names), 1)
     for ax, layer in zip(axes[:, 0], layers, strict=True):
         for index, name in enumerate(names):
-            found = {(row["op"], row["mode"]): row["ratio"] for row in report["backends"][name]["rows"]
-                     if row["layer"] == layer}
+            found = {
+                (row["op"], row["mode"]): row["ratio"]
+                for row in report["backends"][name]["rows"]
+                if row["layer"] == layer
+            }
             values = [found.get(column) or 0.0 for column in columns]
             ax.bar([i + index * width for i in range(len(columns))], values, width, label=name, color=f"C{index}")
         if layer in LIMITS:
             ax.axhline(LIMITS[layer], color="black", linestyle="--", linewidth=1)
         ax.axhline(1.0, color="grey", linewidth=0.5)
         ax.set_yscale("log")
-        ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(columns))],
-                      [f"{op}\n{mode}" for op, mode in columns], fontsize=8)
+        ax.set_xticks(
+            [i + width * (len(names) - 1) / 2 for i in range(len(columns))],
+            [f"{op}\n{mode}" for op, mode in columns],
+            fontsize=8,
+        )
         ax.set(title=f"layer {layer}", ylabel="d2lconv / native")
     axes[0, 0].legend(fontsize=8, ncol=len(names))
     fig.savefig(path, dpi=120)
@@ -315,8 +412,14 @@ def ops_command(args: argparse.Namespace) -> int:
         return 2
     names = runner.to_run(runner.plan(args.backends, backends.available_backends()))
     with progress(names, "measuring") as (start, finish):
-        report = run_ops_bench(args.backends, layers, args.repeat, args.timeout, on_start=start,
-                               on_done=lambda name, entry: finish(name, outcome(entry)))
+        report = run_ops_bench(
+            args.backends,
+            layers,
+            args.repeat,
+            args.timeout,
+            on_start=start,
+            on_done=lambda name, entry: finish(name, outcome(entry)),
+        )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -340,10 +443,19 @@ def layer_argument(text: str) -> Layer:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``bench``'s options for ``--ops`` (``--backends``, ``--json``, ``--plot``, ``--repeat``, ``--timeout``
     are shared with the corr2d bench)."""
-    parser.add_argument("--ops", action="store_true", help="time conv2d, conv_transpose2d, max_pool2d and "
-                        "avg_pool2d, forward and gradient (dc.vjp), against each framework's own call")
-    parser.add_argument("--layer", type=layer_argument, nargs="+", metavar="NxCxHxW:O:K:P",
-                        help=f"with --ops: the layers (default: {' '.join(DEFAULT_LAYERS)})")
+    parser.add_argument(
+        "--ops",
+        action="store_true",
+        help="time conv2d, conv_transpose2d, max_pool2d and "
+        "avg_pool2d, forward and gradient (dc.vjp), against each framework's own call",
+    )
+    parser.add_argument(
+        "--layer",
+        type=layer_argument,
+        nargs="+",
+        metavar="NxCxHxW:O:K:P",
+        help=f"with --ops: the layers (default: {' '.join(DEFAULT_LAYERS)})",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

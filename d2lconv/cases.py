@@ -74,10 +74,8 @@ class Case:
 CASES: tuple[Case, ...] = (
     Case("conv2d", "k3_bias", (2, 3, 7, 8), (4, 3, 3, 3), bias=True),
     Case("conv2d", "s2_p1", (2, 3, 7, 8), (4, 3, 3, 3), kwargs={"stride": 2, "padding": 1}),
-    Case("conv2d", "s2x1_p1x2", (1, 2, 9, 7), (3, 2, 3, 2),
-         kwargs={"stride": (2, 1), "padding": (1, 2)}),
-    Case("conv2d", "p_asymmetric_bias", (1, 2, 6, 7), (3, 2, 3, 3), bias=True,
-         kwargs={"padding": ((1, 2), (0, 3))}),
+    Case("conv2d", "s2x1_p1x2", (1, 2, 9, 7), (3, 2, 3, 2), kwargs={"stride": (2, 1), "padding": (1, 2)}),
+    Case("conv2d", "p_asymmetric_bias", (1, 2, 6, 7), (3, 2, 3, 3), bias=True, kwargs={"padding": ((1, 2), (0, 3))}),
     Case("conv2d", "valid", (1, 3, 6, 6), (2, 3, 2, 4), kwargs={"padding": "valid"}),
     Case("conv2d", "same_s2", (2, 3, 7, 8), (4, 3, 4, 3), kwargs={"padding": "same", "stride": 2}),
     Case("conv2d", "same_d2", (1, 2, 8, 9), (3, 2, 3, 3), kwargs={"padding": "same", "dilation": 2}),
@@ -85,32 +83,73 @@ CASES: tuple[Case, ...] = (
     Case("conv2d", "groups2_p1_bias", (2, 4, 6, 6), (6, 2, 3, 3), bias=True, kwargs={"groups": 2, "padding": 1}),
     Case("conv2d", "depthwise_s2", (1, 4, 6, 7), (4, 1, 3, 3), kwargs={"groups": 4, "stride": 2}),
     Case("conv_transpose2d", "k3_bias", (2, 3, 4, 5), (3, 2, 3, 3), bias=True),
-    Case("conv_transpose2d", "s2_p1_op1", (1, 3, 4, 4), (3, 2, 3, 3),
-         kwargs={"stride": 2, "padding": 1, "output_padding": 1}),
-    Case("conv_transpose2d", "s2x3_p0x1_op1x2", (1, 2, 3, 4), (2, 3, 3, 2),
-         kwargs={"stride": (2, 3), "padding": (0, 1), "output_padding": (1, 2)}),
-    Case("conv_transpose2d", "groups2_s2_op1_bias", (1, 4, 4, 4), (4, 3, 3, 3), bias=True,
-         kwargs={"groups": 2, "stride": 2, "output_padding": 1}),
+    Case(
+        "conv_transpose2d",
+        "s2_p1_op1",
+        (1, 3, 4, 4),
+        (3, 2, 3, 3),
+        kwargs={"stride": 2, "padding": 1, "output_padding": 1},
+    ),
+    Case(
+        "conv_transpose2d",
+        "s2x3_p0x1_op1x2",
+        (1, 2, 3, 4),
+        (2, 3, 3, 2),
+        kwargs={"stride": (2, 3), "padding": (0, 1), "output_padding": (1, 2)},
+    ),
+    Case(
+        "conv_transpose2d",
+        "groups2_s2_op1_bias",
+        (1, 4, 4, 4),
+        (4, 3, 3, 3),
+        bias=True,
+        kwargs={"groups": 2, "stride": 2, "output_padding": 1},
+    ),
     Case("conv_transpose2d", "d2_p1", (1, 2, 4, 5), (2, 2, 3, 3), kwargs={"dilation": 2, "padding": 1}),
     Case("max_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
     Case("max_pool2d", "k3_s2_ceil", (2, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "ceil_mode": True}),
-    Case("max_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
-         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
+    Case(
+        "max_pool2d",
+        "k2_s2_p1_ceil",
+        (1, 2, 5, 6),
+        kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True},
+    ),
     Case("max_pool2d", "k3_p2", (1, 2, 5, 6), kwargs={"kernel_size": 3, "stride": 1, "padding": 2}),
-    Case("max_pool2d", "k3_s2_d2_p1", (1, 2, 9, 8),
-         kwargs={"kernel_size": 3, "stride": 2, "dilation": 2, "padding": 1}),
+    Case(
+        "max_pool2d", "k3_s2_d2_p1", (1, 2, 9, 8), kwargs={"kernel_size": 3, "stride": 2, "dilation": 2, "padding": 1}
+    ),
     Case("max_pool2d", "same_s2", (1, 3, 7, 8), kwargs={"kernel_size": 3, "stride": 2, "padding": "same"}),
     Case("avg_pool2d", "k2", (2, 3, 6, 8), kwargs={"kernel_size": 2}),
-    Case("avg_pool2d", "k3_s2_p1_include_pad", (2, 3, 7, 8),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": True}),
-    Case("avg_pool2d", "k3_s2_p1_exclude_pad", (2, 3, 7, 8),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
-    Case("avg_pool2d", "k3_s2_p2_ceil_include_pad", (1, 2, 8, 7),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": True}),
-    Case("avg_pool2d", "k3_s2_p2_ceil_exclude_pad", (1, 2, 8, 7),
-         kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": False}),
-    Case("avg_pool2d", "k2_s2_p1_ceil", (1, 2, 5, 6),
-         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}),
+    Case(
+        "avg_pool2d",
+        "k3_s2_p1_include_pad",
+        (2, 3, 7, 8),
+        kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": True},
+    ),
+    Case(
+        "avg_pool2d",
+        "k3_s2_p1_exclude_pad",
+        (2, 3, 7, 8),
+        kwargs={"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+    ),
+    Case(
+        "avg_pool2d",
+        "k3_s2_p2_ceil_include_pad",
+        (1, 2, 8, 7),
+        kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": True},
+    ),
+    Case(
+        "avg_pool2d",
+        "k3_s2_p2_ceil_exclude_pad",
+        (1, 2, 8, 7),
+        kwargs={"kernel_size": 3, "stride": 2, "padding": 2, "ceil_mode": True, "count_include_pad": False},
+    ),
+    Case(
+        "avg_pool2d",
+        "k2_s2_p1_ceil",
+        (1, 2, 5, 6),
+        kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True},
+    ),
 )
 
 
@@ -139,8 +178,14 @@ def run_float64(case: Case) -> dict[str, Any]:
 
 
 # Where the maxima of each 2x2 window tie: six windows, (row, column) of the equal maxima in each.
-TIES = (((0, 0), (0, 1)), ((0, 0), (1, 0)), ((0, 0), (1, 1)), ((0, 1), (1, 0)), ((1, 0), (1, 1)),
-        ((0, 0), (0, 1), (1, 0), (1, 1)))
+TIES = (
+    ((0, 0), (0, 1)),
+    ((0, 0), (1, 0)),
+    ((0, 0), (1, 1)),
+    ((0, 1), (1, 0)),
+    ((1, 0), (1, 1)),
+    ((0, 0), (0, 1), (1, 0), (1, 1)),
+)
 
 
 def tie_windows(dilation: int = 1) -> np.ndarray:
@@ -159,8 +204,9 @@ def max_pool_ties() -> dict[str, Any]:
     dilated. The reference (and torch) gives it all to the first maximum in row-major order."""
     import d2lconv as dc
 
-    return {f"dilation{d}": dc.vjp("max_pool2d", tie_windows(d), kernel_size=2, stride=d + 1, dilation=d)[0]
-            for d in (1, 2)}
+    return {
+        f"dilation{d}": dc.vjp("max_pool2d", tie_windows(d), kernel_size=2, stride=d + 1, dilation=d)[0] for d in (1, 2)
+    }
 
 
 def parity_checks() -> list[ParityCheck]:
@@ -169,7 +215,9 @@ def parity_checks() -> list[ParityCheck]:
     informational (frameworks legitimately differ)."""
     checks: list[ParityCheck] = []
     for case in CASES:
-        checks += [ParityCheck(case.key, functools.partial(run_case, case)),
-                   ParityCheck(f"{case.key}/grad", functools.partial(run_vjp, case)),
-                   ParityCheck(f"{case.key}/float64", functools.partial(run_float64, case), rtol=RTOL64, atol=ATOL64)]
+        checks += [
+            ParityCheck(case.key, functools.partial(run_case, case)),
+            ParityCheck(f"{case.key}/grad", functools.partial(run_vjp, case)),
+            ParityCheck(f"{case.key}/float64", functools.partial(run_float64, case), rtol=RTOL64, atol=ATOL64),
+        ]
     return [*checks, ParityCheck("max_pool2d/ties", max_pool_ties, informational=True)]

@@ -105,14 +105,26 @@ def lr_advice(X: np.ndarray, kernel_size: tuple[int, int], layer: str, lr: float
     limit, fastest = stable_lr(X, kernel_size, layer)
     suggestion = float(f"{_round_down(min(fastest, 0.9 * limit)):.2g}")
     if lr < limit:
-        return (f"lr is below this loss's stability limit {limit:.3g}, so the numbers themselves overflow: "
-                f"check the scale of X and Y")
-    return (f"SGD on this loss (quadratic in the weights) is stable only for lr < {limit:.3g} "
-            f"(2 / the largest eigenvalue of its Hessian on this X); try lr={suggestion:g}")
+        return (
+            f"lr is below this loss's stability limit {limit:.3g}, so the numbers themselves overflow: "
+            f"check the scale of X and Y"
+        )
+    return (
+        f"SGD on this loss (quadratic in the weights) is stable only for lr < {limit:.3g} "
+        f"(2 / the largest eigenvalue of its Hessian on this X); try lr={suggestion:g}"
+    )
 
 
-def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any = (1, 2),
-                 lr: float = 3e-2, epochs: int = 10, seed: int | None = 0, layer: str = "builtin") -> KernelFit:
+def learn_kernel(
+    tab: ModuleType,
+    X: Any = None,
+    Y: Any = None,
+    kernel_size: Any = (1, 2),
+    lr: float = 3e-2,
+    epochs: int = 10,
+    seed: int | None = 0,
+    layer: str = "builtin",
+) -> KernelFit:
     """Check the arguments, seed the weights, run ``tab.learn_kernel`` and check the losses.
 
     ``seed=None`` keeps the framework's own default initialisation, as the book does
@@ -134,8 +146,10 @@ def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any
         raise ValueError(f"kernel_size {kernel_size} is larger than X of shape {X.shape}")
     if Y is None:
         if kernel_size != (1, 2):
-            raise ValueError(f"Y is required when kernel_size is {kernel_size}: the default Y is the edge map, "
-                             "made by the (1, 2) edge kernel")
+            raise ValueError(
+                f"Y is required when kernel_size is {kernel_size}: the default Y is the edge map, "
+                "made by the (1, 2) edge kernel"
+            )
         Y = tab.to_numpy(tab.corr2d(X, edge_kernel()))
     Y = as_float32_array(Y, "Y")
     check_same_shape(Y.shape, (X.shape[0] - kernel_size[0] + 1, X.shape[1] - kernel_size[1] + 1), "Y")
@@ -146,18 +160,33 @@ def learn_kernel(tab: ModuleType, X: Any = None, Y: Any = None, kernel_size: Any
     weight = None if seed is None else initial_weight(seed, kernel_size)
     bias = 0.0 if layer == "custom" else None
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below, in one message
-        losses, kernel, bias = tab.learn_kernel(X, Y, layer, kernel_size, None if weight is None else weight.copy(),
-                                                bias, float(lr), epochs)
+        losses, kernel, bias = tab.learn_kernel(
+            X, Y, layer, kernel_size, None if weight is None else weight.copy(), bias, float(lr), epochs
+        )
     losses = [float(loss) for loss in losses]
-    bad = [epoch for epoch, loss in enumerate(losses, 1)
-           if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(losses[0], 1e-12)]
+    bad = [
+        epoch
+        for epoch, loss in enumerate(losses, 1)
+        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(losses[0], 1e-12)
+    ]
     if bad or not np.all(np.isfinite(kernel)):
-        what = (f"the loss became {losses[bad[0] - 1]:.4g} at epoch {bad[0]} (from {losses[0]:.4g})" if bad
-                else f"the kernel became inf or NaN after epoch {len(losses)}")
-        raise TrainingDivergedError(f"learn_kernel diverged: {what} with lr={lr} ({layer} layer); "
-                                    + lr_advice(X, kernel_size, layer, lr))
-    return KernelFit(losses, np.asarray(kernel, np.float32).reshape(kernel_size),
-                     None if bias is None else float(bias), tab.NAME, layer, float(lr), weight)
+        what = (
+            f"the loss became {losses[bad[0] - 1]:.4g} at epoch {bad[0]} (from {losses[0]:.4g})"
+            if bad
+            else f"the kernel became inf or NaN after epoch {len(losses)}"
+        )
+        raise TrainingDivergedError(
+            f"learn_kernel diverged: {what} with lr={lr} ({layer} layer); " + lr_advice(X, kernel_size, layer, lr)
+        )
+    return KernelFit(
+        losses,
+        np.asarray(kernel, np.float32).reshape(kernel_size),
+        None if bias is None else float(bias),
+        tab.NAME,
+        layer,
+        float(lr),
+        weight,
+    )
 
 
 def parity_checks() -> list[ParityCheck]:

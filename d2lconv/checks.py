@@ -89,8 +89,14 @@ def same_dtype_tensors(tensor: Callable[..., Any], *inputs: Any) -> list[Any]:
 
 # The differentiable ops, and how many of their leading positional arguments are tensors (the rest,
 # such as a pooling kernel_size given positionally, get no gradient).
-OPS: dict[str, int] = {"corr2d": 2, "convolve2d": 2, "conv2d": 3, "conv_transpose2d": 3, "max_pool2d": 1,
-                       "avg_pool2d": 1}
+OPS: dict[str, int] = {
+    "corr2d": 2,
+    "convolve2d": 2,
+    "conv2d": 3,
+    "conv_transpose2d": 3,
+    "max_pool2d": 1,
+    "avg_pool2d": 1,
+}
 
 
 def check_op(op: Any) -> str:
@@ -111,8 +117,12 @@ def check_real_dtype(dtype_name: str, name: str) -> None:
 def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     """``value`` (an int or a pair of ints) as a pair, each at least ``minimum``."""
     values = (value, value) if is_int(value) else value
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray) or len(values) != 2 \
-            or not all(is_int(v) for v in values):
+    if (
+        isinstance(values, (str, bytes))
+        or not isinstance(values, Sequence | np.ndarray)
+        or len(values) != 2
+        or not all(is_int(v) for v in values)
+    ):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(values) < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
@@ -129,8 +139,10 @@ def check_corr2d(x_shape: Shape, k_shape: Shape) -> tuple[int, int]:
     if 0 in k_shape:
         raise ValueError(f"K is empty (shape {k_shape}); a kernel needs at least one element")
     if k_shape[0] > x_shape[0] or k_shape[1] > x_shape[1]:
-        raise ValueError(f"K of shape {k_shape} is larger than X of shape {x_shape}; "
-                         "a 'valid' cross-correlation needs the kernel to fit inside the input")
+        raise ValueError(
+            f"K of shape {k_shape} is larger than X of shape {x_shape}; "
+            "a 'valid' cross-correlation needs the kernel to fit inside the input"
+        )
     return int(x_shape[0] - k_shape[0] + 1), int(x_shape[1] - k_shape[1] + 1)
 
 
@@ -164,6 +176,7 @@ def names_inputs(*names: str) -> Callable[[Function], Function]:
     on that failure path only, the inputs ``names`` are checked one by one and the first
     bad one's own error is raised instead ("K must hold real numbers, got <U2 data").
     """
+
     def decorate(function: Function) -> Function:
         parameters = list(inspect.signature(function).parameters)
 

@@ -22,9 +22,12 @@ from .cli_args import CommandError, Parser, RunFailed
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``d2lconv`` command, one line per subcommand."""
-    parser = Parser(prog="d2lconv", description="The 'Convolutions for Images' chapter of Dive into Deep "
-                    "Learning on NumPy, PyTorch, TensorFlow, MXNet and Paddle, proven to agree.",
-                    epilog="d2lconv COMMAND --help describes a command and its exit codes.")
+    parser = Parser(
+        prog="d2lconv",
+        description="The 'Convolutions for Images' chapter of Dive into Deep "
+        "Learning on NumPy, PyTorch, TensorFlow, MXNet and Paddle, proven to agree.",
+        epilog="d2lconv COMMAND --help describes a command and its exit codes.",
+    )
     parser.add_argument("--version", action="version", version=f"d2lconv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parser(commands)

@@ -118,8 +118,15 @@ def add_backend_option(parser: argparse.ArgumentParser, help: str) -> None:  # n
 
 def add_backends_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
     """``--backends A,B`` for a command that runs several; ``--backend A`` is accepted too, both repeatable."""
-    parser.add_argument("--backends", "--backend", dest="backends", type=backend_names, action="extend",
-                        metavar="A,B", help=help + " (comma-separated or repeated; --backend is the same option)")
+    parser.add_argument(
+        "--backends",
+        "--backend",
+        dest="backends",
+        type=backend_names,
+        action="extend",
+        metavar="A,B",
+        help=help + " (comma-separated or repeated; --backend is the same option)",
+    )
 
 
 def wrote(path: Path | str) -> None:

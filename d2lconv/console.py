@@ -36,11 +36,14 @@ def progress(names: Sequence[str], what: str) -> Iterator[tuple[Callable[[str], 
         return
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield (lambda name: None), (lambda name, outcome: console.print(f"{name}: {outcome}", markup=False,
-                                                                        highlight=False))
+        yield (
+            (lambda name: None),
+            (lambda name, outcome: console.print(f"{name}: {outcome}", markup=False, highlight=False)),
+        )
         return
-    with Progress(SpinnerColumn(finished_text=" "), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console) as bar:
+    with Progress(
+        SpinnerColumn(finished_text=" "), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
         tasks = {name: bar.add_task(f"{name}: waiting", total=1, start=False) for name in names}
 
         def start(name: str) -> None:

@@ -36,8 +36,10 @@ def demo(args: argparse.Namespace) -> int:
         _show("X, a 6x8 image (1 = white, 0 = black) =", dc.to_numpy(X))
         _show("K =", dc.to_numpy(K))
         _show("Y = corr2d(X, K): 1 where white turns black, -1 where black turns white =", edges)
-        _show("corr2d(X.T, K): the kernel only sees vertical edges, so all zeros =",
-              dc.to_numpy(dc.corr2d(dc.to_numpy(X).T, K)))
+        _show(
+            "corr2d(X.T, K): the kernel only sees vertical edges, so all zeros =",
+            dc.to_numpy(dc.corr2d(dc.to_numpy(X).T, K)),
+        )
 
         print(f"3. Learning a kernel: the framework's own conv layer, no bias, lr {args.lr}, seed {args.seed}")
         fit = dc.learn_kernel(lr=args.lr, epochs=args.epochs, seed=args.seed)
@@ -76,15 +78,23 @@ def plot(path: Path, image: np.ndarray, edges: np.ndarray, fit: Any) -> None:
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv demo`` on the CLI's subcommands."""
     summary = "walk through the chapter on one backend"
-    parser = commands.add_parser("demo", help=summary, description=f"{summary.capitalize()}: figure 6.2.1, edge "
-                                 "detection, and learning the edge kernel by SGD, as the book prints them.",
-                                 epilog="exit codes: 0 done; 1 the training diverged; 2 a bad argument")
+    parser = commands.add_parser(
+        "demo",
+        help=summary,
+        description=f"{summary.capitalize()}: figure 6.2.1, edge "
+        "detection, and learning the edge kernel by SGD, as the book prints them.",
+        epilog="exit codes: 0 done; 1 the training diverged; 2 a bad argument",
+    )
     add_backend_option(parser, f"backend name or alias (default: ${backends.ENV_VAR} or numpy)")
-    parser.add_argument("--plot", type=plot_path, metavar="FILE", help="write the edge image, edge map and loss "
-                        "curve as a figure (.png added when FILE has no suffix; needs the plot extra)")
+    parser.add_argument(
+        "--plot",
+        type=plot_path,
+        metavar="FILE",
+        help="write the edge image, edge map and loss "
+        "curve as a figure (.png added when FILE has no suffix; needs the plot extra)",
+    )
     parser.add_argument("--lr", type=positive_float, default=3e-2, help="learning rate (default: the book's 0.03)")
     parser.add_argument("--epochs", type=non_negative_int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the initial kernel (default: 0)")
-    parser.add_argument("--section", choices=section_demos.SECTIONS,
-                        help="walk section 6.3, 6.4 or 6.5 instead of 6.2")
+    parser.add_argument("--section", choices=section_demos.SECTIONS, help="walk section 6.3, 6.4 or 6.5 instead of 6.2")
     parser.set_defaults(run=demo)

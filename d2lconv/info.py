@@ -19,8 +19,11 @@ def info(args: argparse.Namespace) -> int:
     print(f"d2lconv {distribution_version('d2lconv')}, Python {sys.version.split()[0]}; active backend: {active}")
     for name in backends.BACKENDS:
         installed = backends.is_installed(name)
-        status = f"installed, {framework_version(name) or 'version unknown'}" if installed \
+        status = (
+            f"installed, {framework_version(name) or 'version unknown'}"
+            if installed
             else f"not installed: {backends.install_hint(name)}"
+        )
         print(f"  {name:<11} {status}")
     return 0
 
@@ -28,6 +31,7 @@ def info(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv info`` on the CLI's subcommands."""
     summary = "list backends, installed or not, with versions"
-    parser = commands.add_parser("info", help=summary, description=f"{summary.capitalize()}, and the active "
-                                 f"backend (${backends.ENV_VAR}).")
+    parser = commands.add_parser(
+        "info", help=summary, description=f"{summary.capitalize()}, and the active backend (${backends.ENV_VAR})."
+    )
     parser.set_defaults(run=info)

@@ -73,6 +73,7 @@ class LeNetFit:
 
 # --- the data --------------------------------------------------------------------------------------------------
 
+
 def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
     """The (size_out, size_in) matrix of 1-D linear interpolation with half-pixel centres.
 
@@ -98,8 +99,12 @@ def _digits() -> Digits:
     train = upsample @ arrays["train_images"].astype(np.float64) @ upsample.T
     test = upsample @ arrays["test_images"].astype(np.float64) @ upsample.T
     mean, std = train.mean(), train.std()
-    return Digits(((train - mean) / std).astype(np.float32)[:, None], arrays["train_labels"].astype(np.int64),
-                  ((test - mean) / std).astype(np.float32)[:, None], arrays["test_labels"].astype(np.int64))
+    return Digits(
+        ((train - mean) / std).astype(np.float32)[:, None],
+        arrays["train_labels"].astype(np.int64),
+        ((test - mean) / std).astype(np.float32)[:, None],
+        arrays["test_labels"].astype(np.int64),
+    )
 
 
 def digits() -> Digits:
@@ -147,6 +152,7 @@ def check_data(data: Any) -> Digits:
 
 # --- the network and the minibatches, from one seed ------------------------------------------------------------
 
+
 def xavier_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Glorot and Bengio's uniform init for a (out, in, ...) weight, as ``torch.nn.init.xavier_uniform_``."""
     receptive = math.prod(shape[2:])
@@ -165,32 +171,71 @@ def lenet_network(seed: int = 0) -> Network:
     rng = _seeds(seed)[0]
 
     def conv(c_in: int, c_out: int, pad: int) -> Layer:
-        return Layer("conv2d", {"in_channels": c_in, "out_channels": c_out, "kernel_size": (5, 5), "stride": (1, 1),
-                                "padding": (pad, pad, pad, pad), "dilation": (1, 1), "groups": 1, "bias": True},
-                     {"weight": xavier_uniform(rng, (c_out, c_in, 5, 5)), "bias": np.zeros(c_out, np.float32)})
+        return Layer(
+            "conv2d",
+            {
+                "in_channels": c_in,
+                "out_channels": c_out,
+                "kernel_size": (5, 5),
+                "stride": (1, 1),
+                "padding": (pad, pad, pad, pad),
+                "dilation": (1, 1),
+                "groups": 1,
+                "bias": True,
+            },
+            {"weight": xavier_uniform(rng, (c_out, c_in, 5, 5)), "bias": np.zeros(c_out, np.float32)},
+        )
 
     def pool() -> Layer:
-        return Layer("avg_pool2d", {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0, 0, 0),
-                                    "ceil_mode": False, "count_include_pad": True})
+        return Layer(
+            "avg_pool2d",
+            {
+                "kernel_size": (2, 2),
+                "stride": (2, 2),
+                "padding": (0, 0, 0, 0),
+                "ceil_mode": False,
+                "count_include_pad": True,
+            },
+        )
 
     def linear(n_in: int, n_out: int) -> Layer:
-        return Layer("linear", {"in_features": n_in, "out_features": n_out, "bias": True},
-                     {"weight": xavier_uniform(rng, (n_out, n_in)), "bias": np.zeros(n_out, np.float32)})
+        return Layer(
+            "linear",
+            {"in_features": n_in, "out_features": n_out, "bias": True},
+            {"weight": xavier_uniform(rng, (n_out, n_in)), "bias": np.zeros(n_out, np.float32)},
+        )
 
     sigmoid = functools.partial(Layer, "sigmoid")
-    return Network(IMAGE_SHAPE, [conv(1, 6, 2), sigmoid(), pool(), conv(6, 16, 0), sigmoid(), pool(),
-                                 Layer("flatten"), linear(16 * 5 * 5, 120), sigmoid(), linear(120, 84), sigmoid(),
-                                 linear(84, NUM_CLASSES)])
+    return Network(
+        IMAGE_SHAPE,
+        [
+            conv(1, 6, 2),
+            sigmoid(),
+            pool(),
+            conv(6, 16, 0),
+            sigmoid(),
+            pool(),
+            Layer("flatten"),
+            linear(16 * 5 * 5, 120),
+            sigmoid(),
+            linear(120, 84),
+            sigmoid(),
+            linear(84, NUM_CLASSES),
+        ],
+    )
 
 
 def minibatches(seed: int, num_examples: int, batch_size: int, epochs: int) -> list[list[np.ndarray]]:
     """Per epoch, the indices of each minibatch: a fresh shuffle from ``seed``; the last batch may be short."""
     rng = _seeds(seed)[1]
-    return [np.array_split(order, range(batch_size, num_examples, batch_size))
-            for order in (rng.permutation(num_examples) for _ in range(epochs))]
+    return [
+        np.array_split(order, range(batch_size, num_examples, batch_size))
+        for order in (rng.permutation(num_examples) for _ in range(epochs))
+    ]
 
 
 # --- training ---------------------------------------------------------------------------------------------------
+
 
 def _positive(value: Any, name: str, integer: bool) -> None:
     ok = is_int(value) if integer else isinstance(value, int | float) and not isinstance(value, bool)
@@ -198,9 +243,15 @@ def _positive(value: Any, name: str, integer: bool) -> None:
         raise ValueError(f"{name} must be a positive {'int' if integer else 'number'}, got {value!r}")
 
 
-def train_lenet(tab: ModuleType, data: Any = None, epochs: int = EPOCHS, lr: float | None = None,
-                batch_size: int | None = None, seed: int = 0,
-                on_epoch: Callable[[int, LeNetFit], None] | None = None) -> LeNetFit:
+def train_lenet(
+    tab: ModuleType,
+    data: Any = None,
+    epochs: int = EPOCHS,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    on_epoch: Callable[[int, LeNetFit], None] | None = None,
+) -> LeNetFit:
     """Check everything, build the seeded LeNet in ``tab``'s framework, train it by minibatch SGD.
 
     ``on_epoch(epoch, fit)`` is called after each epoch (1, 2, ...) with the fit so far.
@@ -224,11 +275,16 @@ def train_lenet(tab: ModuleType, data: Any = None, epochs: int = EPOCHS, lr: flo
             fit.losses.append(loss)
             correct += right
         fit.seconds += time.perf_counter() - start
-        diverged = [loss for loss in fit.losses[-len(batches):]
-                    if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(NUM_CLASSES)]
+        diverged = [
+            loss
+            for loss in fit.losses[-len(batches) :]
+            if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(NUM_CLASSES)
+        ]
         if diverged:
-            raise TrainingDivergedError(f"train_lenet diverged: the loss reached {diverged[0]:.4g} in epoch {epoch} "
-                                        f"with lr={lr}; try a smaller lr, e.g. {lr / 3:.2g}")
+            raise TrainingDivergedError(
+                f"train_lenet diverged: the loss reached {diverged[0]:.4g} in epoch {epoch} "
+                f"with lr={lr}; try a smaller lr, e.g. {lr / 3:.2g}"
+            )
         fit.train_acc.append(correct / len(data.train_y))
         fit.model = trainer.net
         fit.test_acc.append(tab.evaluate_accuracy(trainer.net, data.test_x, data.test_y))
@@ -243,8 +299,11 @@ def parity_checks() -> list[ParityCheck]:
 
     steps_per_epoch = math.ceil(len(digits().train_y) / BATCH_SIZE)
     epochs = math.ceil(PARITY_STEPS / steps_per_epoch)
-    return [ParityCheck("lenet_losses", lambda: {"losses": dc.train_lenet(epochs=epochs).losses[:PARITY_STEPS]},
-                        rtol=LOSS_RTOL)]
+    return [
+        ParityCheck(
+            "lenet_losses", lambda: {"losses": dc.train_lenet(epochs=epochs).losses[:PARITY_STEPS]}, rtol=LOSS_RTOL
+        )
+    ]
 
 
 def training_parity_checks() -> list[ParityCheck]:

@@ -13,20 +13,35 @@ from .console import has_rich
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv lenet`` on the ``add_subparsers`` object ``commands``."""
     summary = "train LeNet (d2l 6.6) on the bundled digits, with a progress bar"
-    parser = commands.add_parser("lenet", help=summary, description=f"{summary.capitalize()}: the seeded network in "
-                                 "the framework's own layers, plain minibatch SGD, loss and accuracy per epoch.",
-                                 epilog="exit codes: 0 trained; 1 the training diverged; 2 a bad argument")
+    parser = commands.add_parser(
+        "lenet",
+        help=summary,
+        description=f"{summary.capitalize()}: the seeded network in "
+        "the framework's own layers, plain minibatch SGD, loss and accuracy per epoch.",
+        epilog="exit codes: 0 trained; 1 the training diverged; 2 a bad argument",
+    )
     add_backend_option(parser, f"backend name or alias (default: ${backends.ENV_VAR} or numpy)")
-    parser.add_argument("--epochs", type=positive_int, default=lenet.EPOCHS,
-                        help=f"training epochs (default: {lenet.EPOCHS})")
-    parser.add_argument("--lr", type=positive_float, default=lenet.LR,
-                        help=f"learning rate of plain SGD (default: {lenet.LR})")
-    parser.add_argument("--batch-size", type=positive_int, default=lenet.BATCH_SIZE,
-                        help=f"minibatch size (default: {lenet.BATCH_SIZE})")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the initial weights and minibatch order (default: 0)")
-    parser.add_argument("--plot", type=plot_path, metavar="FILE",
-                        help="write the loss and accuracy curves (.png added when FILE has no suffix)")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=lenet.EPOCHS, help=f"training epochs (default: {lenet.EPOCHS})"
+    )
+    parser.add_argument(
+        "--lr", type=positive_float, default=lenet.LR, help=f"learning rate of plain SGD (default: {lenet.LR})"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=lenet.BATCH_SIZE,
+        help=f"minibatch size (default: {lenet.BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the initial weights and minibatch order (default: 0)"
+    )
+    parser.add_argument(
+        "--plot",
+        type=plot_path,
+        metavar="FILE",
+        help="write the loss and accuracy curves (.png added when FILE has no suffix)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -44,26 +59,39 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     with dc.use_backend(name) as tab:
-        console.print(f"LeNet on backend '{name}' ({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__}): "
-                      f"plain SGD, lr {values['lr']}, batch {values['batch_size']}, seed {values['seed']}")
+        console.print(
+            f"LeNet on backend '{name}' ({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__}): "
+            f"plain SGD, lr {values['lr']}, batch {values['batch_size']}, seed {values['seed']}"
+        )
         table = Table("layer", "output shape", title="layer summary (one 1x28x28 image)")
         for layer, shape in dc.layer_summary(dc.LeNet(values["seed"])):
             table.add_row(layer, " x ".join(map(str, shape)))
         console.print(table)
-        columns = (TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"),
-                   TimeElapsedColumn())
+        columns = (
+            TextColumn("epoch"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("", total=values["epochs"])
 
             def on_epoch(epoch: int, fit: lenet.LeNetFit) -> None:
                 steps = len(fit.losses) // epoch
                 mean_loss = sum(fit.losses[-steps:]) / steps
-                bar.update(task, completed=epoch, description=f"loss {mean_loss:.3f}, train acc "
-                           f"{fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}")
+                bar.update(
+                    task,
+                    completed=epoch,
+                    description=f"loss {mean_loss:.3f}, train acc "
+                    f"{fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}",
+                )
 
             fit = dc.train_lenet(on_epoch=on_epoch, **values)
-    console.print(f"train acc {fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}, "
-                  f"{fit.seconds / values['epochs']:.2f} s per epoch ({fit.seconds:.1f} s of training)")
+    console.print(
+        f"train acc {fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}, "
+        f"{fit.seconds / values['epochs']:.2f} s per epoch ({fit.seconds:.1f} s of training)"
+    )
     if args.plot:
         plot(args.plot, fit)
         wrote(args.plot)

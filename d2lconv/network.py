@@ -24,8 +24,17 @@ from .padding import conv_output_size, explicit_padding, pool2d_args
 # ``constant_pad2d`` pads with ``value`` (-inf before a max pooling that a framework cannot pad itself).
 KINDS: dict[str, tuple[str, ...]] = {
     "conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"),
-    "conv_transpose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                         "dilation", "groups", "bias"),
+    "conv_transpose2d": (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "output_padding",
+        "dilation",
+        "groups",
+        "bias",
+    ),
     "max_pool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
     "avg_pool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
     "zero_pad2d": ("padding",),
@@ -81,21 +90,41 @@ class Network:
         return shapes
 
 
-def conv(in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-         dilation: Any = 1, groups: int = 1, weight: np.ndarray | None = None,
-         bias: np.ndarray | None = None) -> Layer:
+def conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+) -> Layer:
     """A conv2d layer with normalised arguments; weight OIHW."""
     kernel, stride, dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
     weights = {"weight": weight} if weight is not None else {}
     if bias is not None:
         weights["bias"] = bias
-    return Layer("conv2d", dict(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel,
-                                stride=stride, padding=normal_padding(padding, kernel, stride, dilation),
-                                dilation=dilation, groups=groups, bias=bias is not None), weights)
+    return Layer(
+        "conv2d",
+        dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel,
+            stride=stride,
+            padding=normal_padding(padding, kernel, stride, dilation),
+            dilation=dilation,
+            groups=groups,
+            bias=bias is not None,
+        ),
+        weights,
+    )
 
 
-def normal_padding(padding: Any, kernel: tuple[int, int], stride: tuple[int, int],
-                   dilation: tuple[int, int]) -> tuple[int, int, int, int] | str:
+def normal_padding(
+    padding: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> tuple[int, int, int, int] | str:
     """Padding as (top, bottom, left, right), or "same" (SAME_UPPER) when it depends on the input size."""
     if isinstance(padding, str) and padding.lower() == "same":
         return "same"
@@ -142,8 +171,9 @@ def output_shape(layer: Layer, shape: tuple[int, ...], index: int = 0) -> tuple[
     if kind == "conv2d":
         if c != args["in_channels"]:
             raise ValueError(f"layer {index} (conv2d) expects {args['in_channels']} channels, got {c}")
-        out = conv_output_size((h, w), args["kernel_size"], args["stride"],
-                               pad_pairs(resolve_padding(layer, (h, w))), args["dilation"])
+        out = conv_output_size(
+            (h, w), args["kernel_size"], args["stride"], pad_pairs(resolve_padding(layer, (h, w))), args["dilation"]
+        )
         return (args["out_channels"], *out)
     if kind == "conv_transpose2d":
         if c != args["in_channels"]:
@@ -151,11 +181,17 @@ def output_shape(layer: Layer, shape: tuple[int, ...], index: int = 0) -> tuple[
         sizes = []
         for axis, n in enumerate((h, w)):
             k, s, d = args["kernel_size"][axis], args["stride"][axis], args["dilation"][axis]
-            before, after = args["padding"][2 * axis:2 * axis + 2]
+            before, after = args["padding"][2 * axis : 2 * axis + 2]
             sizes.append((n - 1) * s + d * (k - 1) + 1 - before - after + args["output_padding"][axis])
         return (args["out_channels"], *sizes)
-    pool = pool2d_args((1, c, h, w), args["kernel_size"], args["stride"],
-                       pad_pairs(resolve_padding(layer, (h, w))), args.get("dilation", 1), args["ceil_mode"])
+    pool = pool2d_args(
+        (1, c, h, w),
+        args["kernel_size"],
+        args["stride"],
+        pad_pairs(resolve_padding(layer, (h, w))),
+        args.get("dilation", 1),
+        args["ceil_mode"],
+    )
     return (c, *pool.out_hw)
 
 
@@ -187,8 +223,15 @@ def dense_after_flatten(net: Network) -> dict[int, tuple[int, int, int]]:
     return found
 
 
-def pool(kind: str, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-         dilation: Any = 1, count_include_pad: bool = True) -> Layer:
+def pool(
+    kind: str,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    dilation: Any = 1,
+    count_include_pad: bool = True,
+) -> Layer:
     """A max_pool2d or avg_pool2d layer with normalised arguments (``stride=None`` = the window)."""
     kernel = _pair(kernel_size)
     stride = kernel if stride is None or stride == () else _pair(stride)
@@ -209,14 +252,16 @@ def infer_input_shape(layers: list[Layer], size: int | None = None) -> tuple[int
     that gives the first dense layer its ``in_features`` (LeNet: 28), else ``DEFAULT_SIZE`` or the next
     size that fits. A network that starts with a dense layer takes vectors. When no size fits (the channels
     cannot be told without a convolution), a guess that ``Network.shapes`` will reject."""
-    first = next((layer for layer in layers if layer.kind in ("conv2d", "conv_transpose2d", "linear", "flatten")),
-                 None)
+    first = next((layer for layer in layers if layer.kind in ("conv2d", "conv_transpose2d", "linear", "flatten")), None)
     if first is not None and first.kind == "linear":
         return (first.args["in_features"],)
     channels = first.args["in_channels"] if first is not None and first.kind != "flatten" else 1
     dense = next((layer for layer in layers if layer.kind == "linear"), None)
-    sizes = [size] if size else (range(1, 513) if dense is not None else
-                                 [*range(DEFAULT_SIZE, 513), *range(DEFAULT_SIZE - 1, 0, -1)])
+    sizes = (
+        [size]
+        if size
+        else (range(1, 513) if dense is not None else [*range(DEFAULT_SIZE, 513), *range(DEFAULT_SIZE - 1, 0, -1)])
+    )
     for side in sizes:
         try:
             Network((channels, side, side), layers).shapes()

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 
-
 def _op(name: str) -> Callable[..., np.ndarray]:
     """The NumPy tab's op ``name``, imported on first use (the tab's own ``lenet`` imports this module)."""
     from .backends.numpy import ops
@@ -25,11 +24,13 @@ def _op(name: str) -> Callable[..., np.ndarray]:
     return op
 
 
-def _vjp(op: str, inputs: tuple, grad: np.ndarray, kwargs: dict[str, Any],
-         names: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _vjp(
+    op: str, inputs: tuple, grad: np.ndarray, kwargs: dict[str, Any], names: tuple[str, ...] = ()
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The NumPy tab's backward pass: the gradient of the first input, and by name those of the parameters
     that follow it (a parameter left out, such as a missing bias, has none)."""
     from .backends.numpy.grads import vjp
+
     dx, *params = vjp(op, inputs, grad, kwargs)
     return dx, {name: g for name, g in zip(names, params, strict=False) if g is not None}
 
@@ -65,8 +66,11 @@ class Module:
         return self._input
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if not key.startswith("_")
-                          and key not in ("params", "grads"))
+        shown = ", ".join(
+            f"{key}={value!r}"
+            for key, value in vars(self).items()
+            if not key.startswith("_") and key not in ("params", "grads")
+        )
         return f"{type(self).__name__}({shown})"
 
 
@@ -78,8 +82,17 @@ def _init(shape: tuple[int, ...], fan_in: int, dtype: Any = np.float32) -> np.nd
 class Conv2d(Module):
     """2-D convolution (cross-correlation), weight OIHW, as ``torch.nn.Conv2d``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
@@ -97,16 +110,31 @@ class Conv2d(Module):
         return _op("conv2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx, self.grads = _vjp("conv2d", (self._input, self.params["weight"], self.params.get("bias")), grad,
-                              self._kwargs(), ("weight", "bias"))
+        dx, self.grads = _vjp(
+            "conv2d",
+            (self._input, self.params["weight"], self.params.get("bias")),
+            grad,
+            self._kwargs(),
+            ("weight", "bias"),
+        )
         return dx
 
 
 class ConvTranspose2d(Conv2d):
     """Transposed convolution, weight (C_in, C_out/groups, kh, kw), as ``torch.nn.ConvTranspose2d``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.output_padding = output_padding
         kh, kw = self.params["weight"].shape[2:]
@@ -120,8 +148,13 @@ class ConvTranspose2d(Conv2d):
         return _op("conv_transpose2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx, self.grads = _vjp("conv_transpose2d", (self._input, self.params["weight"], self.params.get("bias")),
-                              grad, self._kwargs(), ("weight", "bias"))
+        dx, self.grads = _vjp(
+            "conv_transpose2d",
+            (self._input, self.params["weight"], self.params.get("bias")),
+            grad,
+            self._kwargs(),
+            ("weight", "bias"),
+        )
         return dx
 
 
@@ -130,15 +163,21 @@ class MaxPool2d(Module):
 
     op = "max_pool2d"
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                 ceil_mode: bool = False) -> None:
+    def __init__(
+        self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, ceil_mode
 
     def _kwargs(self) -> dict[str, Any]:
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=_padding(self.padding),
-                    dilation=self.dilation, ceil_mode=self.ceil_mode)
+        return dict(
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=_padding(self.padding),
+            dilation=self.dilation,
+            ceil_mode=self.ceil_mode,
+        )
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
@@ -153,15 +192,26 @@ class AvgPool2d(MaxPool2d):
 
     op = "avg_pool2d"
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True) -> None:
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         del self.dilation
         self.count_include_pad = count_include_pad
 
     def _kwargs(self) -> dict[str, Any]:
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=_padding(self.padding),
-                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+        return dict(
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=_padding(self.padding),
+            ceil_mode=self.ceil_mode,
+            count_include_pad=self.count_include_pad,
+        )
 
 
 class ConstantPad2d(Module):
@@ -177,7 +227,7 @@ class ConstantPad2d(Module):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         top, bottom, left, right = self.padding
-        return grad[:, :, top:grad.shape[2] - bottom, left:grad.shape[3] - right]
+        return grad[:, :, top : grad.shape[2] - bottom, left : grad.shape[3] - right]
 
 
 class ZeroPad2d(ConstantPad2d):
@@ -220,8 +270,10 @@ class Linear(Module):
         return y + self.params["bias"] if "bias" in self.params else y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        self.grads = {"weight": grad.T @ self._forward_input(),
-                      **({"bias": grad.sum(axis=0)} if "bias" in self.params else {})}
+        self.grads = {
+            "weight": grad.T @ self._forward_input(),
+            **({"bias": grad.sum(axis=0)} if "bias" in self.params else {}),
+        }
         dx: np.ndarray = grad @ self.params["weight"]
         return dx
 
@@ -261,7 +313,7 @@ class Tanh(Module):
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx: np.ndarray = grad * (1 - self._output ** 2)
+        dx: np.ndarray = grad * (1 - self._output**2)
         return dx
 
 
@@ -293,8 +345,11 @@ class Sequential(Module):
 
     def parameters(self) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         """``(name, parameter, its gradient or None)`` for every parameter, named ``"index.name"``."""
-        return [(f"{index}.{name}", value, layer.grads.get(name)) for index, layer in enumerate(self.layers)
-                for name, value in layer.params.items()]
+        return [
+            (f"{index}.{name}", value, layer.grads.get(name))
+            for index, layer in enumerate(self.layers)
+            for name, value in layer.params.items()
+        ]
 
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({index}): {layer!r}" for index, layer in enumerate(self.layers))

@@ -34,23 +34,43 @@ def effective_size(kernel: int, dilation: int) -> int:
 
 
 @overload
-def conv_output_size(in_size: int, kernel_size: int, stride: int = 1, padding: int | str = 0, dilation: int = 1,
-                     ceil_mode: bool = False) -> int: ...
+def conv_output_size(
+    in_size: int, kernel_size: int, stride: int = 1, padding: int | str = 0, dilation: int = 1, ceil_mode: bool = False
+) -> int: ...
 @overload
-def conv_output_size(in_size: Sequence[int], kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
-                     dilation: IntOrPair = 1, ceil_mode: bool = False) -> Pair: ...
+def conv_output_size(
+    in_size: Sequence[int],
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: Any = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+) -> Pair: ...
 @overload
-def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
-                     dilation: IntOrPair = 1, ceil_mode: bool = False) -> int | Pair: ...
-def conv_output_size(in_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1, padding: Any = 0,
-                     dilation: IntOrPair = 1, ceil_mode: bool = False) -> int | Pair:
+def conv_output_size(
+    in_size: IntOrPair,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: Any = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+) -> int | Pair: ...
+def conv_output_size(
+    in_size: IntOrPair,
+    kernel_size: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: Any = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+) -> int | Pair:
     """Output size of a convolution or pooling: ints in, an int out; pairs in, a pair out.
 
     ``floor((n + pad_total - dilation*(k-1) - 1) / stride) + 1`` (ceil with ``ceil_mode``,
     dropping a last window that would start inside the bottom/right padding, as torch does).
     """
-    scalar = all(is_int(v) for v in (in_size, kernel_size, stride, dilation)) \
-        and (is_int(padding) or isinstance(padding, str))
+    scalar = all(is_int(v) for v in (in_size, kernel_size, stride, dilation)) and (
+        is_int(padding) or isinstance(padding, str)
+    )
     size, kernel = pair(in_size, "in_size", 0), pair(kernel_size, "kernel_size")
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     pads = explicit_padding(padding, size, kernel, stride, dilation)
@@ -90,8 +110,11 @@ def explicit_padding(padding: Any, in_hw: Pair, kernel: Pair, stride: Pair, dila
         pads = [padding] * 4
     elif isinstance(padding, Sequence | np.ndarray) and len(padding) == 2 and all(is_int(p) for p in padding):
         pads = [padding[0], padding[0], padding[1], padding[1]]
-    elif isinstance(padding, Sequence) and len(padding) == 2 and all(
-            isinstance(p, Sequence) and len(p) == 2 and all(is_int(v) for v in p) for p in padding):
+    elif (
+        isinstance(padding, Sequence)
+        and len(padding) == 2
+        and all(isinstance(p, Sequence) and len(p) == 2 and all(is_int(v) for v in p) for p in padding)
+    ):
         pads = [padding[0][0], padding[0][1], padding[1][0], padding[1][1]]
     else:
         raise TypeError(f"padding must be {_PADDING_FORMS}, got {padding!r}")
@@ -138,8 +161,15 @@ class ConvArgs:
     out_hw: Pair
 
 
-def _conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
-                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1) -> ConvArgs:
+def _conv2d_args(
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+) -> ConvArgs:
     """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit."""
     n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
     o, cg, kh, kw = _check_4d(weight_shape, "weight", "(C_out, C_in/groups, kh, kw)")
@@ -147,16 +177,20 @@ def _conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape
     if c % groups or o % groups:
         raise ValueError(f"groups={groups} must divide both the input channels ({c}) and the output channels ({o})")
     if cg != c // groups:
-        raise ValueError(f"weight has {cg} input channels per group but x has {c} channels in {groups} group(s) "
-                         f"({c // groups} per group)")
+        raise ValueError(
+            f"weight has {cg} input channels per group but x has {c} channels in {groups} group(s) "
+            f"({c // groups} per group)"
+        )
     if kh < 1 or kw < 1 or o < 1:
         raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
     _check_bias(bias_shape, o)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
     extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
-    out = [_output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, False)
-           for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation, strict=True))]
+    out = [
+        _output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, False)
+        for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation, strict=True))
+    ]
     return ConvArgs(stride, dilation, pads, groups, _check_output(out, (h, w), pads, extent))
 
 
@@ -178,9 +212,16 @@ class ConvTransposeArgs:
     out_hw: Pair
 
 
-def _conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
-                          stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
-                          groups: Any = 1) -> ConvTransposeArgs:
+def _conv_transpose2d_args(
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+) -> ConvTransposeArgs:
     """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit."""
     n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
     ci, og, kh, kw = _check_4d(weight_shape, "weight", "(C_in, C_out/groups, kh, kw)")
@@ -204,15 +245,17 @@ def _conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], 
         for e, s, k in zip(extra, stride, extent, strict=True):
             total = k + e - s
             if total < 0:
-                raise ValueError(f"padding='same' needs a kernel extent >= stride, "
-                                 f"got extent {extent}, stride {stride}")
+                raise ValueError(
+                    f"padding='same' needs a kernel extent >= stride, got extent {extent}, stride {stride}"
+                )
             crops += [total // 2, total - total // 2]
         pads: Pads = tuple(crops)  # type: ignore[assignment]
     else:
         pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
     out = (full[0] - pads[0] - pads[1] + extra[0], full[1] - pads[2] - pads[3] + extra[1])
-    return ConvTransposeArgs(stride, dilation, pads, groups, og * groups, full,
-                             _check_output(out, full, (0, 0, 0, 0), extent))
+    return ConvTransposeArgs(
+        stride, dilation, pads, groups, og * groups, full, _check_output(out, full, (0, 0, 0, 0), extent)
+    )
 
 
 @dataclass(frozen=True)
@@ -228,8 +271,14 @@ class PoolArgs:
     out_hw: Pair
 
 
-def _pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, padding: Any = 0,
-                dilation: Any = 1, ceil_mode: bool = False) -> PoolArgs:
+def _pool2d_args(
+    x_shape: Sequence[int],
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> PoolArgs:
     """Validate pooling arguments (NCHW input) and make them explicit.
 
     Padding may reach ``dilation * (kernel_size - 1)`` on each side (ONNX's rule:
@@ -244,13 +293,19 @@ def _pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, p
     pads = explicit_padding(padding, (h, w), kernel, stride, dilation)
     extent = (effective_size(kernel[0], dilation[0]), effective_size(kernel[1], dilation[1]))
     if max(pads[0], pads[1]) >= extent[0] or max(pads[2], pads[3]) >= extent[1]:
-        raise ValueError(f"pooling padding {pads} (top, bottom, left, right) must be smaller than the window "
-                         f"{extent}, so that every window sees at least one real element")
-    out = [_output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, bool(ceil_mode))
-           for i, (size, k, s, d) in enumerate(zip((h, w), kernel, stride, dilation, strict=True))]
+        raise ValueError(
+            f"pooling padding {pads} (top, bottom, left, right) must be smaller than the window "
+            f"{extent}, so that every window sees at least one real element"
+        )
+    out = [
+        _output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, bool(ceil_mode))
+        for i, (size, k, s, d) in enumerate(zip((h, w), kernel, stride, dilation, strict=True))
+    ]
     out_hw = _check_output(out, (h, w), pads, extent)
-    overhang = [max(0, (o - 1) * s + e - (size + pads[2 * i] + pads[2 * i + 1]))
-                for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w), strict=True))]
+    overhang = [
+        max(0, (o - 1) * s + e - (size + pads[2 * i] + pads[2 * i + 1]))
+        for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w), strict=True))
+    ]
     padded = (pads[0], pads[1] + overhang[0], pads[2], pads[3] + overhang[1])
     return PoolArgs(kernel, stride, dilation, pads, padded, out_hw)
 
@@ -269,6 +324,7 @@ def _avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> n
 
 
 # --- memoised entry points: every op call normalises its arguments, so each distinct call is worked out once ---
+
 
 def _typed_key(value: Any) -> Any:
     """A hashable key for ``value`` that tells ``1``, ``1.0`` and ``True`` apart (they hash alike):
@@ -304,6 +360,7 @@ def _memoised(function: Callable[..., Result], shapes: int) -> Callable[..., Res
             table.clear()
         table[key] = result
         return result
+
     return call
 
 
@@ -318,23 +375,44 @@ _pool2d_memo = _memoised(_pool2d_args, shapes=1)
 _avg_pool_divisor_memo = _memoised(_avg_pool_divisor, shapes=0)
 
 
-def conv2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
-                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1) -> ConvArgs:
+def conv2d_args(
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+) -> ConvArgs:
     """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit (memoised)."""
     return _conv2d_memo(_shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding, dilation, groups)
 
 
-def conv_transpose2d_args(x_shape: Sequence[int], weight_shape: Sequence[int], bias_shape: Sequence[int] | None,
-                          stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
-                          groups: Any = 1) -> ConvTransposeArgs:
+def conv_transpose2d_args(
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+) -> ConvTransposeArgs:
     """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit
     (memoised)."""
-    return _conv_transpose2d_memo(_shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding,
-                                  output_padding, dilation, groups)
+    return _conv_transpose2d_memo(
+        _shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding, output_padding, dilation, groups
+    )
 
 
-def pool2d_args(x_shape: Sequence[int], kernel_size: Any, stride: Any = None, padding: Any = 0,
-                dilation: Any = 1, ceil_mode: bool = False) -> PoolArgs:
+def pool2d_args(
+    x_shape: Sequence[int],
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> PoolArgs:
     """Validate pooling arguments (NCHW input) and make them explicit (memoised); see ``_pool2d_args``."""
     return _pool2d_memo(_shape(x_shape), kernel_size, stride, padding, dilation, ceil_mode)
 

@@ -30,13 +30,11 @@ COMP_CONV2D_CASES: dict[str, tuple[Any, Any, Any, tuple[int, int]]] = {
 }
 
 # 6.4: the two-channel input and kernel of figure 6.4.1, and what the book prints.
-MULTI_IN_X = [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
-              [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]
+MULTI_IN_X = [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]], [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]
 MULTI_IN_K = [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]]
 MULTI_IN_Y = [[56.0, 72.0], [104.0, 120.0]]
 # corr2d_multi_in_out(X, stack((K, K + 1, K + 2))):
-MULTI_IN_OUT_Y = [[[56.0, 72.0], [104.0, 120.0]], [[76.0, 100.0], [148.0, 172.0]],
-                  [[96.0, 128.0], [192.0, 224.0]]]
+MULTI_IN_OUT_Y = [[[56.0, 72.0], [104.0, 120.0]], [[76.0, 100.0], [148.0, 172.0]], [[96.0, 128.0], [192.0, 224.0]]]
 
 # 6.5: the book's 3x3 input for its pooling loop, and what it prints for (2, 2) windows.
 POOL_X = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
@@ -92,8 +90,10 @@ def check_multi_in_out_1x1(x_shape: Shape, k_shape: Shape) -> tuple[int, int, in
     _check_3d(x_shape, "X")
     _check_4d_kernel(k_shape)
     if tuple(k_shape[2:]) != (1, 1):
-        raise ValueError(f"K must be a 1x1 kernel (out channels, in channels, 1, 1), got shape {tuple(k_shape)}; "
-                         "corr2d_multi_in_out takes larger kernels")
+        raise ValueError(
+            f"K must be a 1x1 kernel (out channels, in channels, 1, 1), got shape {tuple(k_shape)}; "
+            "corr2d_multi_in_out takes larger kernels"
+        )
     _check_channels(x_shape[0], k_shape[1], "K[i]", "corr2d_multi_in_out_1x1")
     return int(k_shape[0]), int(x_shape[1]), int(x_shape[2])
 
@@ -118,16 +118,20 @@ def _check_3d(shape: Shape, name: str, layout: str = "(channels, height, width)"
 
 def _check_4d_kernel(shape: Shape) -> None:
     if len(shape) != 4:
-        raise ValueError("K must be 4-D (out channels, in channels, kernel height, kernel width), "
-                         f"got {len(shape)}-D shape {tuple(shape)}")
+        raise ValueError(
+            "K must be 4-D (out channels, in channels, kernel height, kernel width), "
+            f"got {len(shape)}-D shape {tuple(shape)}"
+        )
     if shape[0] == 0:
         raise ValueError(f"K has no output channels (shape {tuple(shape)}); it needs at least one")
 
 
 def _check_channels(x_channels: int, k_channels: int, kernel: str, op: str) -> None:
     if x_channels != k_channels:
-        raise ValueError(f"X has {x_channels} channels but {kernel} has {k_channels}; "
-                         f"{op} needs one kernel channel per input channel")
+        raise ValueError(
+            f"X has {x_channels} channels but {kernel} has {k_channels}; "
+            f"{op} needs one kernel channel per input channel"
+        )
 
 
 def parity_checks() -> list[ParityCheck]:
@@ -150,7 +154,9 @@ def parity_checks() -> list[ParityCheck]:
         "pool2d/max": lambda: dc.pool2d(POOL_X, (2, 2)),
         "pool2d/avg": lambda: dc.pool2d(POOL_X, (2, 2), "avg"),
     }
-    computations |= {f"max_pool2d/book_{name}": (lambda kwargs=kwargs: dc.max_pool2d(pool_input(), **kwargs))
-                     for name, (kwargs, _) in MAX_POOL_CASES.items()}
+    computations |= {
+        f"max_pool2d/book_{name}": (lambda kwargs=kwargs: dc.max_pool2d(pool_input(), **kwargs))
+        for name, (kwargs, _) in MAX_POOL_CASES.items()
+    }
     computations["max_pool2d/book_two_channels"] = lambda: dc.max_pool2d(pool_input(2), 3, padding=1, stride=2)
     return [ParityCheck(key, compute) for key, compute in computations.items()]

@@ -78,8 +78,10 @@ from .parity_compare import REFERENCE, build_report, entry
 
 DEFAULT_TIMEOUT = 300.0
 JOBS = 2
-EXIT_CODES = "exit codes: 0 every compared backend agrees with numpy; 1 a value differs; " \
-             "2 a requested backend is missing, crashed or timed out, or a bad argument"
+EXIT_CODES = (
+    "exit codes: 0 every compared backend agrees with numpy; 1 a value differs; "
+    "2 a requested backend is missing, crashed or timed out, or a bad argument"
+)
 
 
 def result_keys(only: Sequence[str] | None = None) -> list[str]:
@@ -88,6 +90,7 @@ def result_keys(only: Sequence[str] | None = None) -> list[str]:
 
 
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
+
 
 def _plain(value: Any) -> Any:
     """A tensor, array or fit as plain JSON (nested lists of floats)."""
@@ -119,8 +122,7 @@ def worker_main(name: str, only: Sequence[str] | None = None) -> None:
     """Compute backend ``name``'s results and write them, with its version, as one JSON object."""
     with runner.result_channel() as write:
         tab = backends.load_backend(name)
-        write({"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__),
-               "results": compute_results(name, only)})
+        write({"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name, only)})
 
 
 def worker_command(name: str, only: Sequence[str] | None = None) -> list[str]:
@@ -130,38 +132,53 @@ def worker_command(name: str, only: Sequence[str] | None = None) -> list[str]:
 
 # --- running the workers --------------------------------------------------------------------------------------------
 
+
 def to_entry(name: str, done: runner.WorkerRun) -> dict[str, Any]:
     """A finished worker as its entry of the report's ``backends`` part."""
     output = done.output if isinstance(done.output, dict) else {}
-    item = entry(done.status, done.detail, output.get("version") or runner.framework_version(name), done.seconds,
-                 output.get("results") if done.status == "ok" else None)
+    item = entry(
+        done.status,
+        done.detail,
+        output.get("version") or runner.framework_version(name),
+        done.seconds,
+        output.get("results") if done.status == "ok" else None,
+    )
     if done.status == "ok" and not isinstance(item["results"], dict):
         item.update(status="error", detail="the worker's JSON has no results", results={})
     return item
 
 
-def run_backends(requested: Sequence[str] | None = None, *, installed: Sequence[str] | None = None,
-                 command: Callable[[str], Sequence[str]] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 jobs: int = JOBS, on_start: Callable[[str], None] | None = None,
-                 on_done: Callable[[str, dict[str, Any]], None] | None = None,
-                 only: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+def run_backends(
+    requested: Sequence[str] | None = None,
+    *,
+    installed: Sequence[str] | None = None,
+    command: Callable[[str], Sequence[str]] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    jobs: int = JOBS,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, dict[str, Any]], None] | None = None,
+    only: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run the planned backends' workers, ``jobs`` at a time, and return the ``backends`` part of the report.
 
     ``command(name)`` gives a backend's worker command (default ``worker_command``, looked up at call
     time); ``on_start``/``on_done`` report progress from the worker threads.
     """
-    decisions = runner.plan(requested, backends.available_backends() if installed is None else installed,
-                            always=(REFERENCE,))
-    entries = {name: entry(status, runner.skip_detail(status, name))
-               for name, status in decisions.items() if status != "run"}
+    decisions = runner.plan(
+        requested, backends.available_backends() if installed is None else installed, always=(REFERENCE,)
+    )
+    entries = {
+        name: entry(status, runner.skip_detail(status, name)) for name, status in decisions.items() if status != "run"
+    }
 
     def done(name: str, run: runner.WorkerRun) -> None:
         entries[name] = to_entry(name, run)
         if on_done:
             on_done(name, entries[name])
 
-    runner.run_planned(decisions, command or (lambda name: worker_command(name, only)), timeout, jobs,
-                       on_start=on_start, on_done=done)
+    runner.run_planned(
+        decisions, command or (lambda name: worker_command(name, only)), timeout, jobs, on_start=on_start, on_done=done
+    )
     return {name: entries[name] for name in backends.BACKENDS}
 
 
@@ -172,14 +189,20 @@ def run_parity(requested: Sequence[str] | None = None, **options: Any) -> dict[s
 
 # --- the command ----------------------------------------------------------------------------------------------------
 
+
 def parity_command(args: argparse.Namespace) -> int:
     """``d2lconv parity``: run, compare, print (a table or JSON); the exit code of the report."""
     if not args.json and not has_rich():
         return 2
     names = runner.to_run(runner.plan(args.backends, backends.available_backends(), always=(REFERENCE,)))
     with progress(names, "running") as (start, finish):
-        report = run_parity(args.backends, timeout=args.timeout, only=args.sections, on_start=start,
-                            on_done=lambda name, item: finish(name, outcome(item)))
+        report = run_parity(
+            args.backends,
+            timeout=args.timeout,
+            only=args.sections,
+            on_start=start,
+            on_done=lambda name, item: finish(name, outcome(item)),
+        )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -195,16 +218,29 @@ def parity_command(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv parity`` on the CLI's subcommands."""
     summary = "run every backend in its own process and compare with numpy"
-    parser = commands.add_parser("parity", help=summary, description=f"{summary.capitalize()}: the chapter's "
-                                 "numbers, gradients, learned kernels and the batched ops, within float32 "
-                                 "tolerance.", epilog=EXIT_CODES)
+    parser = commands.add_parser(
+        "parity",
+        help=summary,
+        description=f"{summary.capitalize()}: the chapter's "
+        "numbers, gradients, learned kernels and the batched ops, within float32 "
+        "tolerance.",
+        epilog=EXIT_CODES,
+    )
     add_backends_option(parser, "backends to compare (default: every installed one; numpy always runs)")
-    parser.add_argument("--sections", type=section_names, metavar="S,T",
-                        help=f"compare only these sections of the book: {', '.join(sections.SECTIONS)} "
-                             "(default: all)")
+    parser.add_argument(
+        "--sections",
+        type=section_names,
+        metavar="S,T",
+        help=f"compare only these sections of the book: {', '.join(sections.SECTIONS)} (default: all)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})",
+    )
     parser.set_defaults(run=parity_command)
 
 

@@ -21,8 +21,13 @@ from .sections import ATOL, RTOL, ParityCheck
 REFERENCE = "numpy"
 
 
-def entry(status: str, detail: str = "", version: str | None = None, seconds: float | None = None,
-          results: dict[str, Any] | None = None) -> dict[str, Any]:
+def entry(
+    status: str,
+    detail: str = "",
+    version: str | None = None,
+    seconds: float | None = None,
+    results: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One backend of the report's ``backends`` part."""
     return {"status": status, "detail": detail, "version": version, "seconds": seconds, "results": results or {}}
 
@@ -65,8 +70,10 @@ def compare(reference: Any, value: Any, rtol: float = RTOL, atol: float = ATOL) 
         parts = {"": _compare_arrays(reference, value, rtol, atol)}
     problems = [f"{name}: {problem}" if name else problem for name, (_, _, problem) in parts.items() if problem]
     diffs = [diff for _, diff, _ in parts.values() if diff is not None]
-    cell: dict[str, Any] = {"ok": all(ok for ok, _, _ in parts.values()),
-                            "max_abs_diff": None if problems else max(diffs, default=0.0)}
+    cell: dict[str, Any] = {
+        "ok": all(ok for ok, _, _ in parts.values()),
+        "max_abs_diff": None if problems else max(diffs, default=0.0),
+    }
     if "losses" in parts and not problems:
         ref, got = np.asarray(reference["losses"], np.float64), np.asarray(value["losses"], np.float64)
         cell["max_rel_diff"] = float((np.abs(got - ref) / np.maximum(np.abs(ref), 1e-30)).max()) if ref.size else 0.0
@@ -111,10 +118,18 @@ def build_report(entries: dict[str, dict[str, Any]], checks: Sequence[ParityChec
                 continue
             check = declared.get(key)
             rtol, atol = (check.rtol, check.atol) if check else (RTOL, ATOL)
-            cells = {name: compare(ref_results[key], entries[name]["results"].get(key, {"error": "no result"}),
-                                   rtol, atol) for name in compared}
+            cells = {
+                name: compare(ref_results[key], entries[name]["results"].get(key, {"error": "no result"}), rtol, atol)
+                for name in compared
+            }
             rows.append(_row(key, check, cells))
     agree = all(cell["ok"] for row in rows if counts(row) for cell in row["cells"].values())
     failed = any(item["status"] in FAILED for item in entries.values())
-    return {"reference": REFERENCE, "tolerance": {"rtol": RTOL, "atol": ATOL}, "backends": entries,
-            "checks": rows, "agree": agree and not failed, "exit_code": 2 if failed else 0 if agree else 1}
+    return {
+        "reference": REFERENCE,
+        "tolerance": {"rtol": RTOL, "atol": ATOL},
+        "backends": entries,
+        "checks": rows,
+        "agree": agree and not failed,
+        "exit_code": 2 if failed else 0 if agree else 1,
+    }

@@ -33,9 +33,12 @@ def render(report: dict[str, Any], console: Any) -> None:
     colours = {"ok": "green", **{status: "dim" for status in SKIPPED}}
     for name, entry in entries.items():
         colour = colours.get(entry["status"], "bold red")
-        status.add_row(name + (" (reference)" if name == REFERENCE else ""),
-                       f"[{colour}]{entry['status']}[/]", entry["version"] or "",
-                       "" if entry["seconds"] is None else f"{entry['seconds']:.1f}")
+        status.add_row(
+            name + (" (reference)" if name == REFERENCE else ""),
+            f"[{colour}]{entry['status']}[/]",
+            entry["version"] or "",
+            "" if entry["seconds"] is None else f"{entry['seconds']:.1f}",
+        )
     console.print(status)
     for name, entry in entries.items():
         if entry["detail"]:
@@ -45,8 +48,13 @@ def render(report: dict[str, Any], console: Any) -> None:
     compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
     if report["checks"] and compared:
         tol = _tolerance_text(report["tolerance"])
-        table = Table(title=f"Agreement with {REFERENCE} ({tol})", title_justify="left", box=box.SIMPLE_HEAD,
-                      caption="✓ within tolerance, else the max |difference|", caption_justify="left")
+        table = Table(
+            title=f"Agreement with {REFERENCE} ({tol})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            caption="✓ within tolerance, else the max |difference|",
+            caption_justify="left",
+        )
         table.add_column("check", no_wrap=True)
         for name in compared:
             table.add_column(name, justify="center", no_wrap=True)
@@ -58,27 +66,43 @@ def render(report: dict[str, Any], console: Any) -> None:
                 section = op
             label = (f"  {case}" if op else case) + _row_note(check)
             table.add_row(label, *(_cell_text(check["cells"][name], counts(check)) for name in compared))
-        largest = [max((check["cells"][name]["max_abs_diff"] or 0.0 for check in report["checks"]), default=0.0)
-                   for name in compared]
+        largest = [
+            max((check["cells"][name]["max_abs_diff"] or 0.0 for check in report["checks"]), default=0.0)
+            for name in compared
+        ]
         table.add_row("[dim]largest |difference|[/]", *(f"[dim]{value:.1e}[/]" for value in largest))
         console.print(table)
-        errors = [(check["name"], name, check["cells"][name]["error"]) for check in report["checks"]
-                  for name in compared if "error" in check["cells"][name]]
+        errors = [
+            (check["name"], name, check["cells"][name]["error"])
+            for check in report["checks"]
+            for name in compared
+            if "error" in check["cells"][name]
+        ]
         for key, name, error in errors:
             console.print(f"[red]{name} {key}:[/] {escape(error)}", highlight=False)
 
     shown = [name for name in entries if entries[name]["status"] == "ok"]
     if shown:
-        fits = Table(title="Learned kernels and final losses, seed 0\n(builtin: lr 0.03, 10 epochs; "
-                           "custom: lr 0.01, 40 epochs)", title_justify="left", box=box.SIMPLE_HEAD,
-                     pad_edge=False, collapse_padding=True)
+        fits = Table(
+            title="Learned kernels and final losses, seed 0\n(builtin: lr 0.03, 10 epochs; custom: lr 0.01, 40 epochs)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
         for column in ("backend", "builtin kernel", "loss", "custom kernel", "bias", "loss"):
             fits.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
         for name in shown:
             builtin, custom = (entries[name]["results"].get(key) for key in ("learn_builtin", "learn_custom"))
             bias = custom.get("bias") if isinstance(custom, dict) else None
-            fits.add_row(name, _kernel_text(builtin), _final_loss(builtin), _kernel_text(custom),
-                         "error" if bias is None else f"{bias:.3g}", _final_loss(custom))
+            fits.add_row(
+                name,
+                _kernel_text(builtin),
+                _final_loss(builtin),
+                _kernel_text(custom),
+                "error" if bias is None else f"{bias:.3g}",
+                _final_loss(custom),
+            )
         console.print(fits)
     console.print(_verdict(report), highlight=False)
 
@@ -110,14 +134,17 @@ def _verdict(report: dict[str, Any]) -> str:
     entries = report["backends"]
     compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
     failed = [f"{name} {entry['status']}" for name, entry in entries.items() if entry["status"] in FAILED]
-    differing = sorted({name for check in report["checks"] if counts(check)
-                        for name, cell in check["cells"].items() if not cell["ok"]})
+    differing = sorted(
+        {name for check in report["checks"] if counts(check) for name, cell in check["cells"].items() if not cell["ok"]}
+    )
     parts = []
     if differing:
         parts.append(f"values differ on {', '.join(differing)}")
     if failed:
         parts.append("; ".join(failed))
     if not parts:
-        return (f"[bold green]agree:[/] {', '.join(compared) or 'no other backend'} = {REFERENCE} "
-                f"on {len(report['checks'])} checks (exit 0)")
+        return (
+            f"[bold green]agree:[/] {', '.join(compared) or 'no other backend'} = {REFERENCE} "
+            f"on {len(report['checks'])} checks (exit 0)"
+        )
     return f"[bold red]FAIL:[/] {'; '.join(parts)} (exit {report['exit_code']})"

@@ -23,6 +23,7 @@ def _lenet(seed: int) -> Network:
 
 def _demo(seed: int) -> Network:
     from .porting import demo_network
+
     return demo_network(seed)
 
 
@@ -32,17 +33,25 @@ NETS = {"lenet": _lenet, "demo": _demo}
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the ``port`` subcommand."""
     summary = "port an example network between two frameworks, explain, check"
-    parser = commands.add_parser("port", help=summary, description=f"{summary.capitalize()}: build the network in "
-                                 "the source framework's own layers, port it, and print every step with its "
-                                 "reason, the generated code and the measured difference.",
-                                 epilog="exit codes: 0 ported; 1 a layer the target cannot express; "
-                                 "2 a bad or missing backend")
+    parser = commands.add_parser(
+        "port",
+        help=summary,
+        description=f"{summary.capitalize()}: build the network in "
+        "the source framework's own layers, port it, and print every step with its "
+        "reason, the generated code and the measured difference.",
+        epilog="exit codes: 0 ported; 1 a layer the target cannot express; 2 a bad or missing backend",
+    )
     parser.add_argument("--from", dest="source", required=True, metavar="NAME", help="the framework to port from")
     parser.add_argument("--to", dest="target", required=True, metavar="NAME", help="the framework to port to")
-    parser.add_argument("--net", choices=sorted(NETS), default="demo",
-                        help="lenet (the book's LeNet-5) or demo (every porting trap in one network; default)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the weights and of the test batch (default: 0)")
+    parser.add_argument(
+        "--net",
+        choices=sorted(NETS),
+        default="demo",
+        help="lenet (the book's LeNet-5) or demo (every porting trap in one network; default)",
+    )
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the weights and of the test batch (default: 0)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -71,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"d2lconv: {error}", file=sys.stderr)
         return 1
-    print(f"{args.net} ({', '.join(layer.kind for layer in net.layers)}) on {'x'.join(map(str, net.input_shape))} "
-          f"inputs, {source} -> {target}\n")
+    print(
+        f"{args.net} ({', '.join(layer.kind for layer in net.layers)}) on {'x'.join(map(str, net.input_shape))} "
+        f"inputs, {source} -> {target}\n"
+    )
     print("Steps:" if ported.steps else "Steps: none (the two frameworks agree on every layout and padding here)")
     for step in ported.steps:
         print(f"  - {step}")

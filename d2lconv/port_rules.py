@@ -16,21 +16,47 @@ from dataclasses import dataclass, field
 from .network import NO_PADDING, Layer, Network, dense_after_flatten, pad_pairs, resolve_padding
 from .padding import effective_size, explicit_padding, pool2d_args
 
-FRAMEWORK_NAMES = {"numpy": "NumPy (d2lconv's layers)", "torch": "PyTorch", "tensorflow": "Keras",
-                   "mxnet": "MXNet Gluon", "paddle": "PaddlePaddle", "jax": "Flax"}
+FRAMEWORK_NAMES = {
+    "numpy": "NumPy (d2lconv's layers)",
+    "torch": "PyTorch",
+    "tensorflow": "Keras",
+    "mxnet": "MXNet Gluon",
+    "paddle": "PaddlePaddle",
+    "jax": "Flax",
+}
 # How each framework lays out data and weights; d2lconv's description uses the NumPy/torch column.
 LAYOUTS: dict[str, dict[str, str]] = {
-    name: {"data": "NCHW", "conv2d": "OIHW", "linear": "(out, in)", "conv_transpose2d": "(in, out/groups, kh, kw)",
-           "flatten": "CHW"} for name in ("numpy", "torch", "mxnet", "paddle")}
+    name: {
+        "data": "NCHW",
+        "conv2d": "OIHW",
+        "linear": "(out, in)",
+        "conv_transpose2d": "(in, out/groups, kh, kw)",
+        "flatten": "CHW",
+    }
+    for name in ("numpy", "torch", "mxnet", "paddle")
+}
 LAYOUTS["paddle"]["linear"] = "(in, out)"
-LAYOUTS["tensorflow"] = {"data": "NHWC", "conv2d": "HWIO", "linear": "(in, out)",
-                         "conv_transpose2d": "(kh, kw, out, in)", "flatten": "HWC"}
-LAYOUTS["jax"] = {"data": "NHWC", "conv2d": "HWIO", "linear": "(in, out)",
-                  "conv_transpose2d": "(kh, kw, in, out), spatially flipped", "flatten": "HWC"}
+LAYOUTS["tensorflow"] = {
+    "data": "NHWC",
+    "conv2d": "HWIO",
+    "linear": "(in, out)",
+    "conv_transpose2d": "(kh, kw, out, in)",
+    "flatten": "HWC",
+}
+LAYOUTS["jax"] = {
+    "data": "NHWC",
+    "conv2d": "HWIO",
+    "linear": "(in, out)",
+    "conv_transpose2d": "(kh, kw, in, out), spatially flipped",
+    "flatten": "HWC",
+}
 # The rules as one table (the README shows it): trap -> what port does.
 RULES: tuple[tuple[str, str], ...] = (
-    ("weight layouts", "conv OIHW <-> HWIO (Keras, Flax); dense (out, in) <-> (in, out) (Keras, Flax, Paddle); "
-     "transposed conv (in, out/g, kh, kw) <-> Keras (kh, kw, out, in) <-> Flax (kh, kw, in, out) flipped"),
+    (
+        "weight layouts",
+        "conv OIHW <-> HWIO (Keras, Flax); dense (out, in) <-> (in, out) (Keras, Flax, Paddle); "
+        "transposed conv (in, out/g, kh, kw) <-> Keras (kh, kw, out, in) <-> Flax (kh, kw, in, out) flipped",
+    ),
     ("data layout", "NCHW (NumPy, PyTorch, MXNet, Paddle) <-> NHWC (Keras, Flax): inputs and feature maps transposed"),
     ("flatten order", "an NHWC framework flattens (H, W, C): the first dense layer's input rows are permuted"),
     ("stride-2 padding", "symmetric padding is not 'same' (extra row bottom/right): Keras gets a ZeroPadding2D"),
@@ -38,8 +64,10 @@ RULES: tuple[tuple[str, str], ...] = (
     ("'same' + dilation", "Paddle's 'SAME' ignores dilation; MXNet has no 'same': explicit pads are computed"),
     ("max-pool padding", "padding counts as -inf: Keras gets 'same' where it matches, else an explicit -inf pad"),
     ("average divisor", "count_include_pad: Paddle's exclusive = not count_include_pad; Keras 'same' excludes pads"),
-    ("ceil mode", "Keras and Flax have none, Paddle and MXNet keep a window PyTorch drops: the overhang "
-     "becomes explicit padding"),
+    (
+        "ceil mode",
+        "Keras and Flax have none, Paddle and MXNet keep a window PyTorch drops: the overhang becomes explicit padding",
+    ),
 )
 
 
@@ -55,8 +83,10 @@ class Plan:
 
 def cannot(index: int, layer: Layer, what: str, target: str) -> ValueError:
     """The error for a layer the target cannot express exactly."""
-    return ValueError(f"layer {index} ({layer.kind} {layer.args}) cannot be ported to {target}: "
-                      f"{FRAMEWORK_NAMES[target]} cannot express {what} exactly")
+    return ValueError(
+        f"layer {index} ({layer.kind} {layer.args}) cannot be ported to {target}: "
+        f"{FRAMEWORK_NAMES[target]} cannot express {what} exactly"
+    )
 
 
 def _symmetric(pads: tuple[int, ...]) -> bool:
@@ -99,8 +129,13 @@ def _merge_padding(index: int, net: Network, hw: tuple[int, int], target: str, r
     more padding, when the target then expresses it as one layer; else None."""
     pad, layer = net.layers[index], net.layers[index + 1]
     value = 0.0 if pad.kind == "zero_pad2d" else pad.args.get("value") if pad.kind == "constant_pad2d" else None
-    fits = (layer.kind == "conv2d" and value == 0.0 or layer.kind == "max_pool2d" and value == -math.inf
-            and not layer.args["ceil_mode"]) and layer.args["padding"] != "same"
+    fits = (
+        layer.kind == "conv2d"
+        and value == 0.0
+        or layer.kind == "max_pool2d"
+        and value == -math.inf
+        and not layer.args["ceil_mode"]
+    ) and layer.args["padding"] != "same"
     if not fits:
         return None
     pads = tuple(a + b for a, b in zip(pad.args["padding"], layer.args["padding"], strict=True))
@@ -115,9 +150,11 @@ def _merge_padding(index: int, net: Network, hw: tuple[int, int], target: str, r
         return None
     if len(planned) != 1 or trial.steps:
         return None
-    result.steps.append(f"layers {index}-{index + 1} ({pad.kind}, {layer.kind}): {FRAMEWORK_NAMES[target]}'s "
-                        f"{layer.kind} pads (top, bottom, left, right) = {pads} itself, with "
-                        f"{'zeros' if value == 0 else '-inf'}: the padding layer is merged into it")
+    result.steps.append(
+        f"layers {index}-{index + 1} ({pad.kind}, {layer.kind}): {FRAMEWORK_NAMES[target]}'s "
+        f"{layer.kind} pads (top, bottom, left, right) = {pads} itself, with "
+        f"{'zeros' if value == 0 else '-inf'}: the padding layer is merged into it"
+    )
     return planned[0]
 
 
@@ -130,8 +167,7 @@ def _plan_conv(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
             raise cannot(index, layer, "a transposed convolution with both stride and dilation above 1", target)
         return [layer]
     if target == "tensorflow" and args["stride"] != (1, 1) and args["dilation"] != (1, 1):
-        raise cannot(index, layer, "a convolution with both stride and dilation above 1 (Conv2D refuses it)",
-                     target)
+        raise cannot(index, layer, "a convolution with both stride and dilation above 1 (Conv2D refuses it)", target)
     same = args["padding"] == "same"
     pads = resolve_padding(layer, hw)
     same_pads = explicit_padding("same", hw, args["kernel_size"], args["stride"], args["dilation"])
@@ -142,26 +178,40 @@ def _plan_conv(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
         return [layer]
     if target == "tensorflow" and (pads == NO_PADDING or pads == same_pads):
         if not same and pads != NO_PADDING:
-            result.steps.append(f"layer {index} (conv2d): padding {pads[::2]} equals Keras's 'same' here "
-                                f"(stride {args['stride']}), so Conv2D(padding='same') is used")
+            result.steps.append(
+                f"layer {index} (conv2d): padding {pads[::2]} equals Keras's 'same' here "
+                f"(stride {args['stride']}), so Conv2D(padding='same') is used"
+            )
             result.size_dependent |= not stride_one
         return [layer.with_args(padding="same" if pads != NO_PADDING else NO_PADDING)]
     if same:
         result.size_dependent |= not stride_one
-        why = {"torch": "torch accepts padding='same' only with stride 1", "mxnet": "Gluon has no 'same'",
-               "paddle": "Paddle's 'SAME' silently ignores dilation", "tensorflow": ""}[target]
-        result.steps.append(f"layer {index} (conv2d): 'same' on a {hw[0]}x{hw[1]} input is padding (top, bottom, "
-                            f"left, right) = {pads}; {why}, so the padding is written out")
+        why = {
+            "torch": "torch accepts padding='same' only with stride 1",
+            "mxnet": "Gluon has no 'same'",
+            "paddle": "Paddle's 'SAME' silently ignores dilation",
+            "tensorflow": "",
+        }[target]
+        result.steps.append(
+            f"layer {index} (conv2d): 'same' on a {hw[0]}x{hw[1]} input is padding (top, bottom, "
+            f"left, right) = {pads}; {why}, so the padding is written out"
+        )
         if target == "paddle" or _symmetric(pads):
             return [layer.with_args(padding=pads)]
     if target == "mxnet":
-        raise cannot(index, layer, f"the asymmetric padding {pads} (Gluon pads symmetrically, has no padding layer)",
-                     target)
-    reason = ("Keras's Conv2D pads only 'valid' or 'same', and 'same' here would pad (top, bottom, left, right) = "
-              f"{same_pads}, putting the extra row at the bottom/right" if target == "tensorflow"
-              else f"{FRAMEWORK_NAMES[target]} pads a convolution symmetrically")
-    result.steps.append(f"layer {index} (conv2d): padding (top, bottom, left, right) = {pads}; {reason}: "
-                        "an explicit zero-padding layer pads first, then the convolution is 'valid'")
+        raise cannot(
+            index, layer, f"the asymmetric padding {pads} (Gluon pads symmetrically, has no padding layer)", target
+        )
+    reason = (
+        "Keras's Conv2D pads only 'valid' or 'same', and 'same' here would pad (top, bottom, left, right) = "
+        f"{same_pads}, putting the extra row at the bottom/right"
+        if target == "tensorflow"
+        else f"{FRAMEWORK_NAMES[target]} pads a convolution symmetrically"
+    )
+    result.steps.append(
+        f"layer {index} (conv2d): padding (top, bottom, left, right) = {pads}; {reason}: "
+        "an explicit zero-padding layer pads first, then the convolution is 'valid'"
+    )
     return [Layer("zero_pad2d", {"padding": pads}), layer.with_args(padding=NO_PADDING)]
 
 
@@ -172,8 +222,14 @@ def _windows(n: int, k: int, s: int, before: int, after: int, ceil: bool, drop: 
     return out - 1 if ceil and drop and (out - 1) * s >= n + before else out
 
 
-def _pool_forms(target: str, hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-                pads: tuple[int, int, int, int], out: tuple[int, int]) -> list[dict]:
+def _pool_forms(
+    target: str,
+    hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    out: tuple[int, int],
+) -> list[dict]:
     """The target's own ways to place ``out`` windows starting at (-top, -left): argument changes for the layer.
 
     A max pooling (padding = -inf) and an average pooling whose divisor counts real elements only
@@ -189,15 +245,18 @@ def _pool_forms(target: str, hw: tuple[int, int], kernel: tuple[int, int], strid
                 forms.append({"padding": (top, top, left, left), "ceil_mode": ceil})
     if target in ("paddle", "jax"):
         bottom, right = (max(0, (o - 1) * s + k - n - p) for o, (n, k, s, p) in zip(out, axes, strict=True))
-        if tuple(_windows(n, k, s, p, after, False) for (n, k, s, p), after in zip(axes, (bottom, right),
-                                                                                   strict=True)) == out:
+        if (
+            tuple(_windows(n, k, s, p, after, False) for (n, k, s, p), after in zip(axes, (bottom, right), strict=True))
+            == out
+        ):
             forms.append({"padding": (top, bottom, left, right), "ceil_mode": False})
     if target == "tensorflow":
         if (top, left) == (0, 0) and tuple(_windows(n, k, s, 0, 0, False) for n, k, s, _ in axes) == out:
             forms.append({"padding": NO_PADDING, "ceil_mode": False})
         same = explicit_padding("same", hw, kernel, stride, (1, 1))
-        if (same[0], same[2]) == (top, left) and tuple(math.ceil(n / s) for n, s in zip(hw, stride, strict=True)) \
-                == out:
+        if (same[0], same[2]) == (top, left) and tuple(
+            math.ceil(n / s) for n, s in zip(hw, stride, strict=True)
+        ) == out:
             forms.append({"padding": "same", "ceil_mode": False})
     return forms
 
@@ -221,18 +280,31 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
     what = "counts as -inf" if mode == "max" else "stays out of the divisor"
     if dilation != (1, 1) or counts_padding:
         # The padding itself counts (or the window is dilated): the padding must be written as it is.
-        if target == "torch" and _symmetric(pads) and pads[0] <= kernel[0] // 2 and pads[2] <= kernel[1] // 2 \
-                or target in ("mxnet", "paddle", "jax") and not overhang and (target != "mxnet" or _symmetric(pads)):
+        if (
+            target == "torch"
+            and _symmetric(pads)
+            and pads[0] <= kernel[0] // 2
+            and pads[2] <= kernel[1] // 2
+            or target in ("mxnet", "paddle", "jax")
+            and not overhang
+            and (target != "mxnet" or _symmetric(pads))
+        ):
             return [layer.with_args(padding=pads)]
         if mode == "max":
             return _pad_then_pool(index, layer, pool.padded, target, result)
         if not overhang and target != "mxnet":
-            result.steps.append(f"layer {index} (avg_pool2d): padding {pads} counts in the divisor; "
-                                f"{FRAMEWORK_NAMES[target]} pools only with 'valid'/'same' here: an explicit zero "
-                                "padding layer pads first, then a 'valid' pooling divides by the whole window")
+            result.steps.append(
+                f"layer {index} (avg_pool2d): padding {pads} counts in the divisor; "
+                f"{FRAMEWORK_NAMES[target]} pools only with 'valid'/'same' here: an explicit zero "
+                "padding layer pads first, then a 'valid' pooling divides by the whole window"
+            )
             return [Layer("zero_pad2d", {"padding": pads}), layer.with_args(padding=NO_PADDING, ceil_mode=False)]
-        raise cannot(index, layer, f"average pooling whose padding {pads} counts in the divisor"
-                     f"{' in ceil mode' if args['ceil_mode'] else ''}", target)
+        raise cannot(
+            index,
+            layer,
+            f"average pooling whose padding {pads} counts in the divisor{' in ceil mode' if args['ceil_mode'] else ''}",
+            target,
+        )
     original = {"padding": args["padding"], "ceil_mode": bool(args["ceil_mode"])}
     forms = _pool_forms(target, hw, kernel, stride, pads, pool.out_hw)
     if original in forms or {**original, "padding": pads} in forms:
@@ -240,24 +312,36 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
     if forms:
         form = forms[0]
         result.size_dependent |= stride != (1, 1)
-        result.steps.append(f"layer {index} ({layer.kind}): {_describe(original)} on a {hw[0]}x{hw[1]} input places "
-                            f"{pool.out_hw[0]}x{pool.out_hw[1]} windows from ({-pads[0]}, {-pads[2]}); "
-                            f"{FRAMEWORK_NAMES[target]} places the same windows with {_describe(form)}, where the "
-                            f"padding and any overhang {what}")
+        result.steps.append(
+            f"layer {index} ({layer.kind}): {_describe(original)} on a {hw[0]}x{hw[1]} input places "
+            f"{pool.out_hw[0]}x{pool.out_hw[1]} windows from ({-pads[0]}, {-pads[2]}); "
+            f"{FRAMEWORK_NAMES[target]} places the same windows with {_describe(form)}, where the "
+            f"padding and any overhang {what}"
+        )
         return [layer.with_args(**form, **({"count_include_pad": False} if mode == "avg" else {}))]
     if mode == "max" and target != "mxnet":
         return _pad_then_pool(index, layer, pool.padded, target, result)
-    raise cannot(index, layer, f"{layer.kind} with {_describe(original)} on a {hw[0]}x{hw[1]} input "
-                 f"({pool.out_hw} windows from ({-pads[0]}, {-pads[2]}), padding that {what})", target)
+    raise cannot(
+        index,
+        layer,
+        f"{layer.kind} with {_describe(original)} on a {hw[0]}x{hw[1]} input "
+        f"({pool.out_hw} windows from ({-pads[0]}, {-pads[2]}), padding that {what})",
+        target,
+    )
 
 
-def _pad_then_pool(index: int, layer: Layer, padded: tuple[int, int, int, int], target: str,
-                   result: Plan) -> list[Layer]:
-    result.steps.append(f"layer {index} (max_pool2d): padding (top, bottom, left, right) = {padded} must count "
-                        f"as -inf, and {FRAMEWORK_NAMES[target]}'s pooling cannot pad that way here: an explicit "
-                        "-inf padding layer pads first, then the pooling is 'valid'")
-    return [Layer("constant_pad2d", {"padding": padded, "value": -math.inf}),
-            layer.with_args(padding=NO_PADDING, ceil_mode=False)]
+def _pad_then_pool(
+    index: int, layer: Layer, padded: tuple[int, int, int, int], target: str, result: Plan
+) -> list[Layer]:
+    result.steps.append(
+        f"layer {index} (max_pool2d): padding (top, bottom, left, right) = {padded} must count "
+        f"as -inf, and {FRAMEWORK_NAMES[target]}'s pooling cannot pad that way here: an explicit "
+        "-inf padding layer pads first, then the pooling is 'valid'"
+    )
+    return [
+        Layer("constant_pad2d", {"padding": padded, "value": -math.inf}),
+        layer.with_args(padding=NO_PADDING, ceil_mode=False),
+    ]
 
 
 def layout_steps(source: str, target: str, net: Network) -> list[str]:
@@ -265,24 +349,32 @@ def layout_steps(source: str, target: str, net: Network) -> list[str]:
     before, after, steps = LAYOUTS[source], LAYOUTS[target], []
     kinds = {layer.kind for layer in net.layers}
     if before["data"] != after["data"]:
-        steps.append(f"data: {FRAMEWORK_NAMES[target]} takes {after['data']} batches, {FRAMEWORK_NAMES[source]} "
-                     f"{before['data']}: inputs are transposed {before['data']} -> {after['data']}")
+        steps.append(
+            f"data: {FRAMEWORK_NAMES[target]} takes {after['data']} batches, {FRAMEWORK_NAMES[source]} "
+            f"{before['data']}: inputs are transposed {before['data']} -> {after['data']}"
+        )
     for kind in ("conv2d", "conv_transpose2d", "linear"):
         if kind in kinds and before[kind] != after[kind]:
-            steps.append(f"{kind} weights: {FRAMEWORK_NAMES[source]} stores them {before[kind]}, "
-                         f"{FRAMEWORK_NAMES[target]} {after[kind]}: transposed")
+            steps.append(
+                f"{kind} weights: {FRAMEWORK_NAMES[source]} stores them {before[kind]}, "
+                f"{FRAMEWORK_NAMES[target]} {after[kind]}: transposed"
+            )
     if before["flatten"] != after["flatten"]:
         for index, chw in dense_after_flatten(net).items():
             if chw[1] * chw[2] > 1:
-                steps.append(f"layer {index} (linear): the flatten before it reads a {chw} feature map in "
-                             f"{before['flatten']} order in {FRAMEWORK_NAMES[source]} and {after['flatten']} order "
-                             f"in {FRAMEWORK_NAMES[target]}: its input columns are permuted to match")
+                steps.append(
+                    f"layer {index} (linear): the flatten before it reads a {chw} feature map in "
+                    f"{before['flatten']} order in {FRAMEWORK_NAMES[source]} and {after['flatten']} order "
+                    f"in {FRAMEWORK_NAMES[target]}: its input columns are permuted to match"
+                )
     return steps
 
 
 def unsupported(index: int, layer: object, detail: str = "") -> ValueError:
     """The error for a layer port does not know (or an option of it), listing what it supports."""
     what = f" ({detail})" if detail else ""
-    return ValueError(f"layer {index} ({layer!r}) is not supported{what}; port supports sequential networks of: "
-                      "2-D convolution, transposed convolution, max and average pooling, zero/constant padding, "
-                      "flatten, dense/linear, ReLU, sigmoid, tanh")
+    return ValueError(
+        f"layer {index} ({layer!r}) is not supported{what}; port supports sequential networks of: "
+        "2-D convolution, transposed convolution, max and average pooling, zero/constant padding, "
+        "flatten, dense/linear, ReLU, sigmoid, tanh"
+    )

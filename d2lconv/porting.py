@@ -24,8 +24,16 @@ from .network import Layer, Network, conv, pool
 from .port_rules import FRAMEWORK_NAMES, LAYOUTS, layout_steps, plan
 
 # The top-level module of a model's class -> the backend whose reader reads it.
-_SOURCE_MODULES = {"torch": "torch", "keras": "tensorflow", "tensorflow": "tensorflow", "tf_keras": "tensorflow",
-                   "mxnet": "mxnet", "paddle": "paddle", "flax": "jax", "d2lconv": "numpy"}
+_SOURCE_MODULES = {
+    "torch": "torch",
+    "keras": "tensorflow",
+    "tensorflow": "tensorflow",
+    "tf_keras": "tensorflow",
+    "mxnet": "mxnet",
+    "paddle": "paddle",
+    "flax": "jax",
+    "d2lconv": "numpy",
+}
 SEED = 0
 
 
@@ -33,8 +41,10 @@ def source_backend(model: Any) -> str:
     """The backend whose framework ``model`` belongs to, from its class's module (imports nothing)."""
     root = type(model).__module__.split(".")[0]
     if root not in _SOURCE_MODULES or _SOURCE_MODULES[root] not in BACKENDS:
-        raise ValueError(f"port needs a sequential network of one of the frameworks of {', '.join(BACKENDS)}; "
-                         f"got a {type(model).__module__}.{type(model).__name__}")
+        raise ValueError(
+            f"port needs a sequential network of one of the frameworks of {', '.join(BACKENDS)}; "
+            f"got a {type(model).__module__}.{type(model).__name__}"
+        )
     return _SOURCE_MODULES[root]
 
 
@@ -55,11 +65,15 @@ class Ported:
 
     def _check_size(self, x: np.ndarray) -> None:
         if x.ndim != 1 + len(self.network.input_shape):
-            raise ValueError(f"x must be a batch of shape (N, {', '.join(map(str, self.network.input_shape))}) "
-                             f"(NCHW); got shape {x.shape}")
+            raise ValueError(
+                f"x must be a batch of shape (N, {', '.join(map(str, self.network.input_shape))}) "
+                f"(NCHW); got shape {x.shape}"
+            )
         if self.size_dependent and tuple(x.shape[1:]) != tuple(self.network.input_shape):
-            raise ValueError(f"this port is exact for inputs of shape {self.network.input_shape} only (a 'same' "
-                             f"padding or a ceil mode was written out for that size); got {tuple(x.shape[1:])}")
+            raise ValueError(
+                f"this port is exact for inputs of shape {self.network.input_shape} only (a 'same' "
+                f"padding or a ceil mode was written out for that size); got {tuple(x.shape[1:])}"
+            )
 
     def compare(self, x: Any) -> tuple[float, float]:
         """(max |source - target|, that divided by max |source|) on the user's NCHW batch ``x``."""
@@ -108,14 +122,26 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
     if net.dtype == np.float64:
         steps.append(f"dtype: the weights are float64, and so is the {FRAMEWORK_NAMES[target]} network")
     writer = _tab(target)
-    ported = Ported(writer.build_network(net), LAYOUTS[target]["data"], steps, writer.network_code(net), 0.0,
-                    source, target, net, model, planned.size_dependent)
+    ported = Ported(
+        writer.build_network(net),
+        LAYOUTS[target]["data"],
+        steps,
+        writer.network_code(net),
+        0.0,
+        source,
+        target,
+        net,
+        model,
+        planned.size_dependent,
+    )
     x = seeded_batch(net.input_shape, net.dtype, seed)
     ported.max_diff, relative = ported.compare(x)
     tolerance = 1e-9 if net.dtype == np.float64 else 1e-4
     if not relative <= tolerance:
-        raise RuntimeError(f"the {target} port of this {source} network differs from it by {ported.max_diff:.3g} "
-                           f"({relative:.3g} relative) on a random batch: a porting rule is missing (a bug)")
+        raise RuntimeError(
+            f"the {target} port of this {source} network differs from it by {ported.max_diff:.3g} "
+            f"({relative:.3g} relative) on a random batch: a porting rule is missing (a bug)"
+        )
     return ported
 
 
@@ -128,20 +154,30 @@ def demo_network(seed: int = SEED) -> Network:
 
     def weights(*shape: int) -> tuple[np.ndarray, np.ndarray]:
         bound = 1 / np.sqrt(np.prod(shape[1:]))
-        return (rng.uniform(-bound, bound, shape).astype(np.float32),
-                rng.uniform(-bound, bound, shape[0]).astype(np.float32))
+        return (
+            rng.uniform(-bound, bound, shape).astype(np.float32),
+            rng.uniform(-bound, bound, shape[0]).astype(np.float32),
+        )
 
     def conv3x3(c_in: int, c_out: int, **options: Any) -> Layer:
         weight, bias = weights(c_out, c_in // options.get("groups", 1), 3, 3)
         return conv(c_in, c_out, 3, weight=weight, bias=bias, **options)
 
-    layers = [conv3x3(3, 8, stride=2, padding=1), pool("max_pool2d", 3, stride=2, padding=1), Layer("relu"),
-              conv3x3(8, 8, padding=1, groups=2), Layer("tanh"), conv3x3(8, 16, padding=2, dilation=2),
-              Layer("sigmoid"), pool("avg_pool2d", 3, stride=2, ceil_mode=True, count_include_pad=False),
-              Layer("flatten")]
+    layers = [
+        conv3x3(3, 8, stride=2, padding=1),
+        pool("max_pool2d", 3, stride=2, padding=1),
+        Layer("relu"),
+        conv3x3(8, 8, padding=1, groups=2),
+        Layer("tanh"),
+        conv3x3(8, 16, padding=2, dilation=2),
+        Layer("sigmoid"),
+        pool("avg_pool2d", 3, stride=2, ceil_mode=True, count_include_pad=False),
+        Layer("flatten"),
+    ]
     weight, bias = weights(10, 16 * 2 * 2)
-    layers.append(Layer("linear", {"in_features": 64, "out_features": 10, "bias": True},
-                        {"weight": weight, "bias": bias}))
+    layers.append(
+        Layer("linear", {"in_features": 64, "out_features": 10, "bias": True}, {"weight": weight, "bias": bias})
+    )
     return Network((3, 16, 16), layers)
 
 
@@ -157,6 +193,7 @@ def parity_checks() -> list:
     nets: dict[str, Callable[[int], Network]] = {"demo": demo_network}
     try:
         from .lenet import lenet_network
+
         nets = {"lenet": lenet_network, **nets}
     except ImportError:
         pass
@@ -167,7 +204,6 @@ def parity_checks() -> list:
         own = _tab(name).build_network(net)
         from_numpy = port(_tab("numpy").build_network(net), to=name, input_shape=net.input_shape)
         to_numpy = port(own, to="numpy", input_shape=net.input_shape)
-        return {"to_numpy": to_numpy.model.forward(x),
-                "from_numpy": _tab(name).run_network(from_numpy.model, x)}
+        return {"to_numpy": to_numpy.model.forward(x), "from_numpy": _tab(name).run_network(from_numpy.model, x)}
 
     return [ParityCheck(f"port_{key}", functools.partial(compute, make)) for key, make in nets.items()]

@@ -60,8 +60,7 @@ def distribution_version(distribution: str) -> str:
         return "(not installed)"
 
 
-def plan(requested: Sequence[str] | None, installed: Sequence[str],
-         always: Sequence[str] = ()) -> dict[str, str]:
+def plan(requested: Sequence[str] | None, installed: Sequence[str], always: Sequence[str] = ()) -> dict[str, str]:
     """What to do with each backend of ``d2lconv.BACKENDS``: ``"run"`` or the status it gets without running.
 
     ``requested=None`` means every installed backend; the ``always`` ones (a reference)
@@ -93,6 +92,7 @@ def skip_detail(status: str, name: str) -> str:
 
 # --- in the worker -------------------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def result_channel() -> Iterator[Callable[[Any], None]]:
     """In a worker: yield a writer of its one JSON result, on the channel the parent reads.
@@ -116,6 +116,7 @@ def result_channel() -> Iterator[Callable[[Any], None]]:
 
 
 # --- in the parent -------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class WorkerRun:
@@ -161,9 +162,17 @@ def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | 
         environment = dict(os.environ if env is None else env)
         environment[RESULT_FD_VAR] = str(channel.fileno())
         start = time.perf_counter()
-        process = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace", env=environment,
-                                   pass_fds=(channel.fileno(),), start_new_session=True)
+        process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=environment,
+            pass_fds=(channel.fileno(),),
+            start_new_session=True,
+        )
         with _running_lock:
             _running.add(process)
         try:
@@ -191,14 +200,20 @@ def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | 
         return WorkerRun("error", "the worker wrote no JSON result", seconds)
 
 
-def run_planned(decisions: Mapping[str, str], command: Callable[[str], Sequence[str]], timeout: float,
-                jobs: int = 1, on_start: Callable[[str], None] | None = None,
-                on_done: Callable[[str, WorkerRun], None] | None = None) -> dict[str, WorkerRun]:
+def run_planned(
+    decisions: Mapping[str, str],
+    command: Callable[[str], Sequence[str]],
+    timeout: float,
+    jobs: int = 1,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, WorkerRun], None] | None = None,
+) -> dict[str, WorkerRun]:
     """Run the worker of every backend the plan runs, ``jobs`` at a time; ``{name: WorkerRun}`` in plan order.
 
     ``on_start(name)`` and ``on_done(name, run)`` report progress (from worker threads when
     ``jobs > 1``). Timing benchmarks use ``jobs=1``: two workers would share the cores.
     """
+
     def run(name: str) -> WorkerRun:
         if on_start:
             on_start(name)

@@ -16,8 +16,14 @@ from .padding import conv_output_size, explicit_padding
 SECTIONS = ("6.3", "6.4", "6.5")
 TITLES = {"6.3": "Padding and Stride", "6.4": "Multiple Input and Multiple Output Channels", "6.5": "Pooling"}
 # The conv layer each backend's comp_conv2d builds.
-CONV_LAYERS = {"numpy": "d2lconv's conv2d", "torch": "torch.nn.Conv2d", "tensorflow": "keras ZeroPadding2D + Conv2D",
-               "mxnet": "gluon nn.Conv2D", "paddle": "paddle.nn.Conv2D", "jax": "flax.linen.Conv"}
+CONV_LAYERS = {
+    "numpy": "d2lconv's conv2d",
+    "torch": "torch.nn.Conv2d",
+    "tensorflow": "keras ZeroPadding2D + Conv2D",
+    "mxnet": "gluon nn.Conv2D",
+    "paddle": "paddle.nn.Conv2D",
+    "jax": "flax.linen.Conv",
+}
 
 
 def _show(title: str, array: object) -> None:
@@ -34,12 +40,16 @@ def padding_and_stride() -> None:
         shape = dc.comp_conv2d(kernel, padding, stride)
         formula = conv_output_size(pcp.COMP_CONV2D_INPUT, kernel, stride, padding)
         print(f"  kernel {kernel!s:<7} padding {padding!s:<7} stride {stride!s:<7} -> {shape}  (formula {formula})")
-    print(f"\nThe book's TensorFlow tab writes padding='valid' for the last layer and prints "
-          f"{dc.comp_conv2d((3, 5), 0, (3, 4))}: 'valid' is no padding at all. Keras has no symmetric padding "
-          "argument; a ZeroPadding2D layer before a 'valid' Conv2D gives the (0, 1) of the other tabs.")
+    print(
+        f"\nThe book's TensorFlow tab writes padding='valid' for the last layer and prints "
+        f"{dc.comp_conv2d((3, 5), 0, (3, 4))}: 'valid' is no padding at all. Keras has no symmetric padding "
+        "argument; a ZeroPadding2D layer before a 'valid' Conv2D gives the (0, 1) of the other tabs."
+    )
     top, bottom, _, _ = explicit_padding("same", pcp.COMP_CONV2D_INPUT, (3, 3), (2, 2), (1, 1))
-    print(f"Its 'same' for kernel 3, stride 2 also gives (4, 4), but pads {top} rows on top and {bottom} at the "
-          "bottom where the others pad 1 and 1: the same shape, windows shifted by one row and column.")
+    print(
+        f"Its 'same' for kernel 3, stride 2 also gives (4, 4), but pads {top} rows on top and {bottom} at the "
+        "bottom where the others pad 1 and 1: the same shape, windows shifted by one row and column."
+    )
 
 
 def channels() -> None:
@@ -56,8 +66,10 @@ def channels() -> None:
     rng = np.random.default_rng(0)
     X1, K1 = rng.standard_normal((3, 3, 3), np.float32), rng.standard_normal((2, 3, 1, 1), np.float32)
     Y1, Y2 = dc.to_numpy(dc.corr2d_multi_in_out_1x1(X1, K1)), dc.to_numpy(dc.corr2d_multi_in_out(X1, K1))
-    print(f"1x1 kernels: corr2d_multi_in_out_1x1 (one matrix product) vs corr2d_multi_in_out: "
-          f"sum |Y1 - Y2| = {np.abs(Y1 - Y2).sum():.2e}")
+    print(
+        f"1x1 kernels: corr2d_multi_in_out_1x1 (one matrix product) vs corr2d_multi_in_out: "
+        f"sum |Y1 - Y2| = {np.abs(Y1 - Y2).sum():.2e}"
+    )
 
 
 def pooling() -> None:
@@ -73,13 +85,17 @@ def pooling() -> None:
     for kwargs, _ in pcp.MAX_POOL_CASES.values():
         arguments = ", ".join(f"{name}={value}" for name, value in kwargs.items())
         _show(f"max_pool2d(X, {arguments}) =", dc.to_numpy(dc.max_pool2d(X4, **kwargs)))
-    _show("with a second channel X + 1, max_pool2d(X, 3, padding=1, stride=2) =",
-          dc.to_numpy(dc.max_pool2d(pcp.pool_input(2), 3, padding=1, stride=2)))
+    _show(
+        "with a second channel X + 1, max_pool2d(X, 3, padding=1, stride=2) =",
+        dc.to_numpy(dc.max_pool2d(pcp.pool_input(2), 3, padding=1, stride=2)),
+    )
     negative = -X4 - 1
     zero_padded = np.pad(negative, ((0, 0), (0, 0), (1, 1), (1, 1)))
     print("The book's TensorFlow and JAX tabs pad with zeros before pooling; right only for non-negative inputs.")
-    _show("On -X - 1: max_pool2d(X, 3, padding=1, stride=2) (padding is -inf) =",
-          dc.to_numpy(dc.max_pool2d(negative, 3, padding=1, stride=2)))
+    _show(
+        "On -X - 1: max_pool2d(X, 3, padding=1, stride=2) (padding is -inf) =",
+        dc.to_numpy(dc.max_pool2d(negative, 3, padding=1, stride=2)),
+    )
     _show("padding with zeros first, as those tabs do =", dc.to_numpy(dc.max_pool2d(zero_padded, 3, stride=2)))
 
 
@@ -91,7 +107,9 @@ def walk(section: str, backend: str) -> int:
     import d2lconv as dc
 
     with dc.use_backend(backend) as tab:
-        print(f"d2lconv demo, section {section} {TITLES[section]}, on backend '{tab.NAME}' "
-              f"({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__})\n")
+        print(
+            f"d2lconv demo, section {section} {TITLES[section]}, on backend '{tab.NAME}' "
+            f"({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__})\n"
+        )
         WALKS[section]()
     return 0

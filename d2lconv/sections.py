@@ -20,9 +20,14 @@ RTOL64, ATOL64 = 1e-10, 1e-12
 
 # Each section's short name (``d2lconv parity --sections``) and where its checks are declared:
 # ``module`` (its ``parity_checks()``) or ``module:function``.
-SECTIONS: dict[str, str] = {"6.2": "d2lconv.chapter", "ops": "d2lconv.cases",
-                            "6.3-6.5": "d2lconv.padding_channels_pooling", "6.6": "d2lconv.lenet",
-                            "6.6-training": "d2lconv.lenet:training_parity_checks", "porting": "d2lconv.porting"}
+SECTIONS: dict[str, str] = {
+    "6.2": "d2lconv.chapter",
+    "ops": "d2lconv.cases",
+    "6.3-6.5": "d2lconv.padding_channels_pooling",
+    "6.6": "d2lconv.lenet",
+    "6.6-training": "d2lconv.lenet:training_parity_checks",
+    "porting": "d2lconv.porting",
+}
 
 
 @dataclass(frozen=True)

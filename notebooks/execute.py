@@ -73,10 +73,22 @@ def execute(path: str | Path, backend: str | None = None, timeout: int = CELL_TI
         write_kernel_spec(os.path.join(kernels, KERNEL_NAME))
         # IPC sockets in the same private directory: local only, and no "running over TCP" warning.
         # A kernel that loaded tensorflow and paddle can take seconds to exit: wait, rather than SIGTERM it.
-        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]),
-                           transport="ipc", ip=os.path.join(kernels, "ipc"), shutdown_wait_time=30.0)
-        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL_NAME, allow_errors=False,
-                                record_timing=False, resources={"metadata": {"path": str(path.parent)}})
+        km = KernelManager(
+            kernel_name=KERNEL_NAME,
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]),
+            transport="ipc",
+            ip=os.path.join(kernels, "ipc"),
+            shutdown_wait_time=30.0,
+        )
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=timeout,
+            kernel_name=KERNEL_NAME,
+            allow_errors=False,
+            record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         try:
             # cleanup_kc: shut the kernel down at the end (nbclient keeps a kernel it did not start alive).
             client.execute(env=kernel_env(backend), cleanup_kc=True)
@@ -121,8 +133,12 @@ def comparable(nb: Any) -> list[tuple[str, list[tuple[str, ...]]]]:
                 outputs.append((output.name, output.text))
             elif output.output_type in ("display_data", "execute_result"):
                 data = output.get("data", {})
-                outputs.append(tuple([output.output_type, *sorted(data)]
-                                     + [data[kind] for kind in ("text/plain", "text/markdown") if kind in data]))
+                outputs.append(
+                    tuple(
+                        [output.output_type, *sorted(data)]
+                        + [data[kind] for kind in ("text/plain", "text/markdown") if kind in data]
+                    )
+                )
             else:
                 outputs.append((output.output_type, output.get("ename", ""), output.get("evalue", "")))
         cells.append((cell.get("id", ""), _merge_streams(outputs)))
@@ -146,8 +162,13 @@ def cell_text(nb: Any, cell_id: str) -> str:
 
 def images(nb: Any, cell_id: str | None = None) -> list[str]:
     """The base64 PNGs a notebook (or one of its cells) displays."""
-    return [output.data["image/png"] for cell in nb.cells if cell_id in (None, cell.get("id"))
-            for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    return [
+        output.data["image/png"]
+        for cell in nb.cells
+        if cell_id in (None, cell.get("id"))
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
 
 
 def _merge_streams(outputs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -196,27 +217,39 @@ def checked_lines(name: str, executed: Any, backend: str | None) -> list[str]:
     """What ``--check`` verified for notebook ``name``, and what it did not, in plain words."""
     cells = sum(cell.cell_type == "code" for cell in executed.cells)
     ran = f"on {backend}" if backend else f"on the backends installed here: {_installed_backends()}"
-    lines = [f"checked: all {cells} code cells run without error in a fresh kernel {ran}",
-             "checked: the stored file is in normal form"]
+    lines = [
+        f"checked: all {cells} code cells run without error in a fresh kernel {ran}",
+        "checked: the stored file is in normal form",
+    ]
     if name in DETERMINISTIC:
-        lines.append(f"checked: the stored outputs of all {cells} code cells equal this run's "
-                     f"(numbers as printed, figures by type)")
+        lines.append(
+            f"checked: the stored outputs of all {cells} code cells equal this run's "
+            f"(numbers as printed, figures by type)"
+        )
     else:
-        lines.append("NOT checked: the stored outputs (they hold timings and the backends of the machine "
-                     "that wrote them); the tests compare this run's numbers: pytest tests/test_notebooks.py")
+        lines.append(
+            "NOT checked: the stored outputs (they hold timings and the backends of the machine "
+            "that wrote them); the tests compare this run's numbers: pytest tests/test_notebooks.py"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="*", default=list(NOTEBOOKS), help="default: all")
-    parser.add_argument("--backend",
-                        help=f"backend for {CHAPTER_NOTEBOOK} and the section notebooks (default: {STORED_BACKEND})")
+    parser.add_argument(
+        "--backend", help=f"backend for {CHAPTER_NOTEBOOK} and the section notebooks (default: {STORED_BACKEND})"
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help="store the executed notebooks with their outputs")
-    action.add_argument("--check", action="store_true", help="exit 1 if a stored notebook is stale; prints what "
-                        "was checked (conv_layer: every output; compare_backends: that it runs, not its timings)")
+    action.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if a stored notebook is stale; prints what "
+        "was checked (conv_layer: every output; compare_backends: that it runs, not its timings)",
+    )
     args = parser.parse_args(argv)
     if args.write and args.backend not in (None, STORED_BACKEND):
         parser.error(f"the stored {CHAPTER_NOTEBOOK} is run on {STORED_BACKEND}; --write takes no --backend")

@@ -16,10 +16,21 @@ import d2lconv as dc
 from d2lconv import backends
 
 # The type of a native tensor and of a layer, per backend, as "module:attribute".
-NATIVE_TENSOR = {"numpy": "numpy:ndarray", "torch": "torch:Tensor", "tensorflow": "tensorflow:Tensor",
-                 "mxnet": "mxnet.numpy:ndarray", "paddle": "paddle:Tensor", "jax": "jax:Array"}
-LAYER_BASE = {"torch": "torch.nn:Module", "tensorflow": "keras.layers:Layer", "mxnet": "mxnet.gluon.nn:Block",
-              "paddle": "paddle.nn:Layer", "jax": "flax.linen:Module"}
+NATIVE_TENSOR = {
+    "numpy": "numpy:ndarray",
+    "torch": "torch:Tensor",
+    "tensorflow": "tensorflow:Tensor",
+    "mxnet": "mxnet.numpy:ndarray",
+    "paddle": "paddle:Tensor",
+    "jax": "jax:Array",
+}
+LAYER_BASE = {
+    "torch": "torch.nn:Module",
+    "tensorflow": "keras.layers:Layer",
+    "mxnet": "mxnet.gluon.nn:Block",
+    "paddle": "paddle.nn:Layer",
+    "jax": "flax.linen:Module",
+}
 
 
 def resolve(path: str) -> type:
@@ -29,8 +40,13 @@ def resolve(path: str) -> type:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--backend", action="append", default=[], metavar="NAME",
-                     help="run the backend tests on this backend only (repeatable; default: all)")
+    parser.addoption(
+        "--backend",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run the backend tests on this backend only (repeatable; default: all)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

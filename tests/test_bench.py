@@ -33,8 +33,14 @@ def test_bench_json_structure_and_plot(tmp_path, capsys):
     assert [row["size"] for row in numpy["timings"]] == [4, 8]
     small, large = numpy["timings"]
     for row in numpy["timings"]:
-        assert set(row) == {"size", "corr2d_loop_ms", "corr2d_ms", "native_corr2d_ms", "corr2d_over_native",
-                            "loop_over_corr2d"}
+        assert set(row) == {
+            "size",
+            "corr2d_loop_ms",
+            "corr2d_ms",
+            "native_corr2d_ms",
+            "corr2d_over_native",
+            "loop_over_corr2d",
+        }
         assert row["corr2d_ms"] > 0 and row["native_corr2d_ms"] > 0
         assert row["corr2d_over_native"] == pytest.approx(row["corr2d_ms"] / row["native_corr2d_ms"])
     assert small["loop_over_corr2d"] == pytest.approx(small["corr2d_loop_ms"] / small["corr2d_ms"])
@@ -64,18 +70,27 @@ def test_bench_exit_2_for_a_requested_backend_that_is_missing(monkeypatch, capsy
 
 def test_bench_rejects_a_size_smaller_than_the_kernel(capsys):
     assert cli.main(["bench", "--backends", "numpy", "--size", "2", "--json"]) == 2
-    assert capsys.readouterr().err == ("d2lconv: error: argument --size: must be an integer >= 3, the kernel's "
-                                       "size, got '2' (see: d2lconv bench --help)\n")
+    assert capsys.readouterr().err == (
+        "d2lconv: error: argument --size: must be an integer >= 3, the kernel's "
+        "size, got '2' (see: d2lconv bench --help)\n"
+    )
 
 
 def test_ratios_and_targets_from_recorded_timings():
-    rows = bench.with_ratios([{"size": 64, "corr2d_loop_ms": 50.0, "corr2d_ms": 0.25, "native_corr2d_ms": 0.2},
-                              {"size": 512, "corr2d_loop_ms": None, "corr2d_ms": 3.0, "native_corr2d_ms": 4.0}])
+    rows = bench.with_ratios(
+        [
+            {"size": 64, "corr2d_loop_ms": 50.0, "corr2d_ms": 0.25, "native_corr2d_ms": 0.2},
+            {"size": 512, "corr2d_loop_ms": None, "corr2d_ms": 3.0, "native_corr2d_ms": 4.0},
+        ]
+    )
     assert [(row["corr2d_over_native"], row["loop_over_corr2d"]) for row in rows] == [(1.25, 200.0), (0.75, None)]
     found = bench.targets({"numpy": {"timings": rows}, "torch": {"timings": rows}, "mxnet": {"timings": []}})
     assert {(t["backend"], t["ratio"], t["size"], t["limit"], t["met"]) for t in found} == {
-        ("numpy", "corr2d_over_native", 512, 0.5, False), ("numpy", "loop_over_corr2d", 64, 100.0, True),
-        ("torch", "corr2d_over_native", 512, 1.5, True), ("torch", "loop_over_corr2d", 64, 100.0, True)}
+        ("numpy", "corr2d_over_native", 512, 0.5, False),
+        ("numpy", "loop_over_corr2d", 64, 100.0, True),
+        ("torch", "corr2d_over_native", 512, 1.5, True),
+        ("torch", "loop_over_corr2d", 64, 100.0, True),
+    }
 
 
 def test_median_ms_warms_up_and_waits_for_asynchronous_results():

@@ -14,18 +14,35 @@ LAYER = "1x2x6x6:3:3:1"
 ROW_KEYS = {"layer", "op", "mode", "ours_ms", "native_ms", "ratio", "overhead_us", "error"}
 
 
-@pytest.mark.skipif(not backends.is_installed("torch"), reason="torch is not installed (numpy's baseline and "
-                    "the framework measured here)")
+@pytest.mark.skipif(
+    not backends.is_installed("torch"),
+    reason="torch is not installed (numpy's baseline and the framework measured here)",
+)
 def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
     plot = tmp_path / "ops.png"
-    assert cli.main(["bench", "--ops", "--backends", "numpy,torch", "--layer", LAYER, "--repeat", "1", "--json",
-                     "--plot", str(plot)]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                "--ops",
+                "--backends",
+                "numpy,torch",
+                "--layer",
+                LAYER,
+                "--repeat",
+                "1",
+                "--json",
+                "--plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(report) == {"config", "backends", "targets", "exit_code"} and report["exit_code"] == 0
     config = report["config"]
-    assert config["layers"] == [{"spec": LAYER, "x_shape": [1, 2, 6, 6], "out_channels": 3, "kernel": 3,
-                                 "padding": 1}]
+    assert config["layers"] == [{"spec": LAYER, "x_shape": [1, 2, 6, 6], "out_channels": 3, "kernel": 3, "padding": 1}]
     assert (config["ops"], config["modes"], config["repeat"]) == (list(bench_ops.OPS), ["forward", "gradient"], 1)
     assert len(config["load_average"]) == 3
     assert list(report["backends"]) == list(dc.BACKENDS)
@@ -36,7 +53,8 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
             continue
         assert entry["status"] == "ok" and entry["baseline"] == bench_ops.BASELINES[name]
         assert [(row["op"], row["mode"]) for row in entry["rows"]] == [
-            (op, mode) for op in bench_ops.OPS for mode in ("forward", "gradient")]
+            (op, mode) for op in bench_ops.OPS for mode in ("forward", "gradient")
+        ]
         for row in entry["rows"]:
             assert set(row) == ROW_KEYS and row["layer"] == LAYER and row["error"] is None, row
             assert row["ours_ms"] > 0 and row["native_ms"] > 0
@@ -72,10 +90,14 @@ def test_native_baseline_computes_the_same_op(backend):
         arrays, kwargs = layer.arguments(op, rng)
         inputs = tuple(backend.tensor(a) for a in arrays)
         grad = rng.standard_normal(backend.to_numpy(getattr(dc, op)(*inputs, **kwargs)).shape, dtype=np.float32)
-        expected = (getattr(dc, op)(*inputs, **kwargs), *dc.vjp(op, *inputs, grad_output=backend.tensor(grad),
-                                                                **kwargs))
-        native = (backend.native_op(op, inputs, kwargs)(),
-                  *backend.native_op(op, inputs, kwargs, backend.tensor(grad))())
+        expected = (
+            getattr(dc, op)(*inputs, **kwargs),
+            *dc.vjp(op, *inputs, grad_output=backend.tensor(grad), **kwargs),
+        )
+        native = (
+            backend.native_op(op, inputs, kwargs)(),
+            *backend.native_op(op, inputs, kwargs, backend.tensor(grad))(),
+        )
         for index, (got, want) in enumerate(zip(native, expected, strict=True)):
             got, want = backend.to_numpy(bench_ops.block(got)), backend.to_numpy(want)
             if backend.NAME == "tensorflow":
@@ -86,14 +108,18 @@ def test_native_baseline_computes_the_same_op(backend):
 
 
 def test_targets_from_recorded_rows():
-    rows = [{"layer": "8x64x56x56:64:3:1", "op": "conv2d", "mode": "forward", "ratio": 1.05},
-            {"layer": "1x3x32x32:8:3:1", "op": "conv2d", "mode": "gradient", "ratio": 1.4},
-            {"layer": "256x1x28x28:6:5:2", "op": "max_pool2d", "mode": "forward", "ratio": 3.0},
-            {"layer": "8x64x56x56:64:3:1", "op": "avg_pool2d", "mode": "gradient", "ratio": None}]
+    rows = [
+        {"layer": "8x64x56x56:64:3:1", "op": "conv2d", "mode": "forward", "ratio": 1.05},
+        {"layer": "1x3x32x32:8:3:1", "op": "conv2d", "mode": "gradient", "ratio": 1.4},
+        {"layer": "256x1x28x28:6:5:2", "op": "max_pool2d", "mode": "forward", "ratio": 3.0},
+        {"layer": "8x64x56x56:64:3:1", "op": "avg_pool2d", "mode": "gradient", "ratio": None},
+    ]
     found = bench_ops.targets({"torch": {"rows": rows}, "numpy": {"rows": rows}})
     assert [(t["backend"], t["layer"], t["limit"], t["met"]) for t in found] == [
-        ("torch", "8x64x56x56:64:3:1", 1.10, True), ("torch", "1x3x32x32:8:3:1", 1.3, False),
-        ("numpy", "8x64x56x56:64:3:1", 5.0, True)]
+        ("torch", "8x64x56x56:64:3:1", 1.10, True),
+        ("torch", "1x3x32x32:8:3:1", 1.3, False),
+        ("numpy", "8x64x56x56:64:3:1", 5.0, True),
+    ]
 
 
 def test_interleaved_alternates_and_waits_for_asynchronous_results():
@@ -104,8 +130,9 @@ def test_interleaved_alternates_and_waits_for_asynchronous_results():
             Lazy.waited += 1
 
     calls: list[str] = []
-    timing = bench_ops.interleaved(lambda: calls.append("ours") or Lazy(),
-                                   lambda: calls.append("native") or (Lazy(), Lazy()), repeat=4)
+    timing = bench_ops.interleaved(
+        lambda: calls.append("ours") or Lazy(), lambda: calls.append("native") or (Lazy(), Lazy()), repeat=4
+    )
     assert set(timing) == {"ours_ms", "native_ms", "ratio", "overhead_us"} and timing["ratio"] > 0
     assert Lazy.waited == calls.count("ours") + 2 * calls.count("native")
     # warm-up and calibration, then samples in ABBA order: ours first on even repetitions, native first on odd

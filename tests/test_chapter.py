@@ -26,6 +26,7 @@ def random_shapes(rng: np.random.Generator, count: int, largest: int = 12):
 
 # --- the book's numbers -------------------------------------------------------------------------
 
+
 def test_figure_6_2_1(backend):
     Y = dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
     assert isinstance(Y, resolve(NATIVE_TENSOR[backend.NAME]))
@@ -59,12 +60,14 @@ def test_learned_kernel_is_the_edge_kernel(backend):
 
 # --- references computed another way ------------------------------------------------------------
 
+
 def test_corr2d_and_convolve2d_match_scipy(backend, rng):
     for X, K in random_shapes(rng, 25):
         np.testing.assert_allclose(dc.to_numpy(dc.corr2d(X, K)), signal.correlate2d(X, K, "valid"), **FLOAT32)
         np.testing.assert_allclose(dc.to_numpy(dc.convolve2d(X, K)), signal.convolve2d(X, K, "valid"), **FLOAT32)
-        np.testing.assert_allclose(dc.to_numpy(backend.native_corr2d(X, K)), signal.correlate2d(X, K, "valid"),
-                                   **FLOAT32)
+        np.testing.assert_allclose(
+            dc.to_numpy(backend.native_corr2d(X, K)), signal.correlate2d(X, K, "valid"), **FLOAT32
+        )
 
 
 def test_loop_and_matmul_equal_corr2d(backend, rng):
@@ -78,8 +81,9 @@ def test_native_tensors_in_and_out(backend):
     X = dc.tensor(np.arange(12, dtype=np.int64).reshape(3, 4))
     assert isinstance(X, resolve(NATIVE_TENSOR[backend.NAME]))
     assert dc.to_numpy(X).dtype == np.float32
-    np.testing.assert_array_equal(dc.to_numpy(dc.corr2d(X, dc.tensor([[1.0], [1.0]]))),
-                                  [[4, 6, 8, 10], [12, 14, 16, 18]])
+    np.testing.assert_array_equal(
+        dc.to_numpy(dc.corr2d(X, dc.tensor([[1.0], [1.0]]))), [[4, 6, 8, 10], [12, 14, 16, 18]]
+    )
 
 
 def test_nan_propagates_only_where_it_is_seen(backend):
@@ -90,6 +94,7 @@ def test_nan_propagates_only_where_it_is_seen(backend):
 
 
 # --- gradients ----------------------------------------------------------------------------------
+
 
 def finite_difference(f, x: np.ndarray, step: float = 1e-3) -> np.ndarray:
     """Central finite differences of scalar ``f`` at ``x`` (float64)."""
@@ -114,8 +119,9 @@ def test_hand_derived_backward_matches_finite_differences(reference, rng):
 
     np.testing.assert_allclose(layer.weight_grad, finite_difference(lambda k: loss(K=k), K), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dX, finite_difference(lambda x: loss(X=x), X), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(layer.bias_grad, [(loss(b=0.7 + 1e-3) - loss(b=0.7 - 1e-3)) / 2e-3],
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        layer.bias_grad, [(loss(b=0.7 + 1e-3) - loss(b=0.7 - 1e-3)) / 2e-3], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_vjp_of_corr2d_is_two_correlations(backend, rng):
@@ -128,6 +134,7 @@ def test_vjp_of_corr2d_is_two_correlations(backend, rng):
 
 
 # --- the Conv2D layer ---------------------------------------------------------------------------
+
 
 def test_conv2d_layer_is_the_frameworks_own_layer(backend, rng):
     layer = dc.Conv2D((2, 3))
@@ -175,8 +182,9 @@ def test_framework_default_initialisation_still_learns(backend):
     assert fit.initial_kernel is None and fit.losses[-1] < fit.losses[0]
 
 
-@pytest.mark.parametrize("layer, lr, limit", [("builtin", 1.0, 1 / 30), ("builtin", 0.1, 1 / 30),
-                                               ("custom", 3e-2, 0.01609)])
+@pytest.mark.parametrize(
+    "layer, lr, limit", [("builtin", 1.0, 1 / 30), ("builtin", 0.1, 1 / 30), ("custom", 3e-2, 0.01609)]
+)
 def test_diverging_training_states_the_limit_and_suggests_an_lr_that_converges(backend, layer, lr, limit):
     """Summed squared error on the edge image: H = 2 P^T P, whose largest eigenvalue is 60 for the
     kernel alone (limit 2 / 60) and 124.3 with the bias (the custom layer's bias gradient sums 42 pixels)."""
@@ -202,8 +210,12 @@ def test_the_stability_limit_is_two_over_the_largest_hessian_eigenvalue(rng):
 
     step, w0 = 1e-3, rng.standard_normal(7)
     basis = np.eye(7) * step
-    hessian = np.array([[(loss(w0 + a + b) - loss(w0 + a - b) - loss(w0 - a + b) + loss(w0 - a - b)) / (4 * step ** 2)
-                         for b in basis] for a in basis])
+    hessian = np.array(
+        [
+            [(loss(w0 + a + b) - loss(w0 + a - b) - loss(w0 - a + b) + loss(w0 - a - b)) / (4 * step**2) for b in basis]
+            for a in basis
+        ]
+    )
     limit, fastest = chapter.stable_lr(X, (2, 3), "custom")
     assert limit == pytest.approx(2 / np.linalg.eigvalsh(hessian).max(), rel=1e-5)
     assert fastest < limit
@@ -229,11 +241,19 @@ BAD_INPUTS = [
     (dc.corr2d, ([["a", "b"], ["c", "d"]], [[1.0]]), TypeError, r"^X must hold real numbers, got <U1 data$"),
     (dc.corr2d, ([[1.0]], [["a", "b"]]), TypeError, r"^K must hold real numbers, got <U1 data$"),
     (dc.corr2d, (np.ones((2, 2)) * 1j, [[1.0]]), TypeError, r"^X must hold real numbers, got complex128"),
-    (dc.corr2d, ([[1.0, 2.0], [3.0]], [[1.0]]), ValueError,
-     r"^X must be rectangular: a nested list whose rows differ in length$"),
+    (
+        dc.corr2d,
+        ([[1.0, 2.0], [3.0]], [[1.0]]),
+        ValueError,
+        r"^X must be rectangular: a nested list whose rows differ in length$",
+    ),
     (dc.convolve2d, ([[1.0, 2.0], [3.0, 4.0]], [[1.0], [2.0, 3.0]]), ValueError, r"^K must be rectangular"),
-    (dc.corr2d, (np.ones((0, 3)), [[1.0]]), ValueError,
-     r"^X is empty \(shape \(0, 3\)\); an image needs at least one row and one column$"),
+    (
+        dc.corr2d,
+        (np.ones((0, 3)), [[1.0]]),
+        ValueError,
+        r"^X is empty \(shape \(0, 3\)\); an image needs at least one row and one column$",
+    ),
     (dc.conv2d, (np.ones((1, 1, 3, 3)), "ab"), TypeError, r"^weight must hold real numbers"),
     (dc.max_pool2d, ([[[[1.0, 2.0], [3.0]]]], 1), ValueError, r"^x must be rectangular"),
     (dc.corr2d_loop, (np.ones((3,)), np.ones((1, 1))), ValueError, r"X must be 2-D"),
@@ -247,16 +267,25 @@ BAD_INPUTS = [
     (dc.learn_kernel, (None, np.ones((6, 6))), ValueError, r"Y must have shape \(6, 7\), got \(6, 6\)"),
     (dc.learn_kernel, (None, None, (2, 2)), ValueError, r"Y is required"),
     (dc.learn_kernel, (np.ones((0, 3)),), ValueError, r"^X is empty \(shape \(0, 3\)\)"),
-    (dc.learn_kernel, (None, None, (1, 2), 3e-2, 10, -1), ValueError,
-     r"^seed must be a non-negative int or None, got -1$"),
-    (dc.learn_kernel, (None, None, (1, 2), 3e-2, 10, 1.5), TypeError,
-     r"^seed must be a non-negative int or None, got 1.5$"),
+    (
+        dc.learn_kernel,
+        (None, None, (1, 2), 3e-2, 10, -1),
+        ValueError,
+        r"^seed must be a non-negative int or None, got -1$",
+    ),
+    (
+        dc.learn_kernel,
+        (None, None, (1, 2), 3e-2, 10, 1.5),
+        TypeError,
+        r"^seed must be a non-negative int or None, got 1.5$",
+    ),
     (dc.learn_kernel, (None, None, (1, 2), 3e-2, 10, True), TypeError, r"^seed must be a non-negative int"),
 ]
 
 
-@pytest.mark.parametrize("call, args, error, message", BAD_INPUTS,
-                         ids=[f"{call.__name__}-{i}" for i, (call, *_) in enumerate(BAD_INPUTS)])
+@pytest.mark.parametrize(
+    "call, args, error, message", BAD_INPUTS, ids=[f"{call.__name__}-{i}" for i, (call, *_) in enumerate(BAD_INPUTS)]
+)
 def test_bad_input_is_a_clear_error(backend, call, args, error, message):
     with pytest.raises(error, match=message) as caught:
         call(*args)

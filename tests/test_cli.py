@@ -35,8 +35,9 @@ def test_demo_plot_writes_a_png(tmp_path, capsys):
 
 
 def test_bad_backend_is_one_line_and_exit_2():
-    result = subprocess.run([sys.executable, "-m", "d2lconv.cli", "demo", "--backend", "theano"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "d2lconv.cli", "demo", "--backend", "theano"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "unknown backend 'theano'" in result.stderr and "numpy, torch" in result.stderr
@@ -53,6 +54,7 @@ def test_info_lists_every_backend(capsys):
 
 # --- every failure is one line and an exit code, never a traceback ------------------------------------------------
 
+
 def one_line_error(capsys, argv: list[str], code: int) -> str:
     """Run ``d2lconv argv`` in-process; check the exit code and that stderr is one line; return that line."""
     assert cli.main(argv) == code
@@ -61,26 +63,33 @@ def one_line_error(capsys, argv: list[str], code: int) -> str:
     return err.strip()
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["demo", "--lr", "-1"], "argument --lr: must be a positive number, got '-1'"),
-    (["demo", "--lr", "nan"], "argument --lr: must be a positive number, got 'nan'"),
-    (["demo", "--lr", "fast"], "argument --lr: must be a positive number, got 'fast'"),
-    (["demo", "--seed", "-1"], "argument --seed: must be a non-negative integer, got '-1'"),
-    (["demo", "--epochs", "-3"], "argument --epochs: must be a non-negative integer, got '-3'"),
-    (["demo", "--plot", "/nonexistent/dir/x.png"],
-     "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'"),
-    (["demo", "--plot", "figure.docx"], "argument --plot: must end in one of .png, .pdf"),
-    (["bench", "--plot", "/nonexistent/dir/x.png"],
-     "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'"),
-    (["bench", "--repeat", "0"], "argument --repeat: must be a positive integer, got '0'"),
-    (["bench", "--loop-max", "-1"], "argument --loop-max: must be a non-negative integer, got '-1'"),
-    (["bench", "--timeout", "0"], "argument --timeout: must be a positive number, got '0'"),
-    (["parity", "--timeout", "-1"], "argument --timeout: must be a positive number, got '-1'"),
-    (["parity", "--backends", "numpy,theano"], "argument --backends/--backend: unknown backend 'theano'"),
-    (["demo", "--backend", "theano"], "argument --backend/--backends: unknown backend 'theano'"),
-    (["demo", "--colour"], "unrecognized arguments: --colour"),
-    ([], "the following arguments are required: COMMAND"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["demo", "--lr", "-1"], "argument --lr: must be a positive number, got '-1'"),
+        (["demo", "--lr", "nan"], "argument --lr: must be a positive number, got 'nan'"),
+        (["demo", "--lr", "fast"], "argument --lr: must be a positive number, got 'fast'"),
+        (["demo", "--seed", "-1"], "argument --seed: must be a non-negative integer, got '-1'"),
+        (["demo", "--epochs", "-3"], "argument --epochs: must be a non-negative integer, got '-3'"),
+        (
+            ["demo", "--plot", "/nonexistent/dir/x.png"],
+            "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'",
+        ),
+        (["demo", "--plot", "figure.docx"], "argument --plot: must end in one of .png, .pdf"),
+        (
+            ["bench", "--plot", "/nonexistent/dir/x.png"],
+            "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'",
+        ),
+        (["bench", "--repeat", "0"], "argument --repeat: must be a positive integer, got '0'"),
+        (["bench", "--loop-max", "-1"], "argument --loop-max: must be a non-negative integer, got '-1'"),
+        (["bench", "--timeout", "0"], "argument --timeout: must be a positive number, got '0'"),
+        (["parity", "--timeout", "-1"], "argument --timeout: must be a positive number, got '-1'"),
+        (["parity", "--backends", "numpy,theano"], "argument --backends/--backend: unknown backend 'theano'"),
+        (["demo", "--backend", "theano"], "argument --backend/--backends: unknown backend 'theano'"),
+        (["demo", "--colour"], "unrecognized arguments: --colour"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
 def test_a_bad_argument_is_one_line_and_exit_2_before_any_work(capsys, monkeypatch, argv, expected):
     monkeypatch.setattr(dc, "learn_kernel", lambda *a, **k: pytest.fail("the demo ran"))
     line = one_line_error(capsys, argv, 2)
@@ -97,8 +106,16 @@ def test_a_diverging_demo_is_one_line_with_advice_and_exit_1(capsys):
     assert "1. Cross-correlation" in captured.out  # the demo ran up to the training
 
 
-@pytest.mark.parametrize("argv", [["demo", "--lr", "1"], ["demo", "--seed", "-1"], ["parity", "--timeout", "-1"],
-                                  ["bench", "--repeat", "0"], ["demo", "--plot", "/nonexistent/dir/x.png"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--lr", "1"],
+        ["demo", "--seed", "-1"],
+        ["parity", "--timeout", "-1"],
+        ["bench", "--repeat", "0"],
+        ["demo", "--plot", "/nonexistent/dir/x.png"],
+    ],
+)
 def test_the_installed_command_prints_no_traceback(argv):
     done = subprocess.run([sys.executable, "-m", "d2lconv.cli", *argv], capture_output=True, text=True, timeout=120)
     assert done.returncode == (1 if "--lr" in argv else 2)
@@ -109,6 +126,7 @@ def test_the_installed_command_prints_no_traceback(argv):
 def test_an_unexpected_failure_is_one_line_and_exit_1(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the framework fell over\nwith a second line")
+
     monkeypatch.setattr(dc, "learn_kernel", broken)
     line = one_line_error(capsys, ["demo"], 1)
     assert line == "d2lconv: demo failed: RuntimeError: the framework fell over with a second line"

@@ -75,9 +75,14 @@ def test_every_gradient_keeps_its_inputs_dtype(backend, dtype):
     rng = np.random.default_rng(4)
     x, w, b = (rng.standard_normal(shape).astype(dtype) for shape in ((1, 2, 6, 6), (2, 2, 3, 3), (2,)))
     X, K = rng.standard_normal((5, 6)).astype(dtype), rng.standard_normal((2, 2)).astype(dtype)
-    calls = [("corr2d", (X, K), {}), ("convolve2d", (X, K), {}), ("conv2d", (x, w, b), {"padding": 1}),
-             ("conv_transpose2d", (x, w, b), {"stride": 2}), ("max_pool2d", (x,), {"kernel_size": 2}),
-             ("avg_pool2d", (x,), {"kernel_size": 3, "padding": 1})]
+    calls = [
+        ("corr2d", (X, K), {}),
+        ("convolve2d", (X, K), {}),
+        ("conv2d", (x, w, b), {"padding": 1}),
+        ("conv_transpose2d", (x, w, b), {"stride": 2}),
+        ("max_pool2d", (x,), {"kernel_size": 2}),
+        ("avg_pool2d", (x,), {"kernel_size": 3, "padding": 1}),
+    ]
     for op, inputs, kwargs in calls:
         grads = dc.vjp(op, *inputs, **kwargs)
         assert [dtype_of(g) for g in grads] == [dtype] * len(inputs), op

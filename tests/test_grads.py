@@ -52,8 +52,13 @@ def test_vjp_of_the_2d_ops(backend, reference, rng):
     for op in ("corr2d", "convolve2d"):
         expected = reference.vjp(op, (X, K), G)
         assert_gradients_equal(dc.vjp(op, X, K, grad_output=G), expected, np.float64, RTOL64, ATOL64)
-        assert_gradients_equal(dc.vjp(op, X.astype(np.float32), K.astype(np.float32), grad_output=G),
-                               [e.astype(np.float32) for e in expected], np.float32, RTOL, 1e-4)
+        assert_gradients_equal(
+            dc.vjp(op, X.astype(np.float32), K.astype(np.float32), grad_output=G),
+            [e.astype(np.float32) for e in expected],
+            np.float32,
+            RTOL,
+            1e-4,
+        )
 
 
 def test_op_given_as_the_function_and_grad_output_default_ones(backend, rng):
@@ -86,8 +91,11 @@ def test_wrong_grad_output_shape_names_both_shapes(backend):
 
 @pytest.mark.parametrize("op", ["conv3d", "corr2d_loop", np.max, None])
 def test_unknown_op_lists_the_ops(backend, op):
-    with pytest.raises(ValueError, match=r"^op must be one of corr2d, convolve2d, conv2d, conv_transpose2d, "
-                                         r"max_pool2d, avg_pool2d \(a name or the d2lconv function\), got "):
+    with pytest.raises(
+        ValueError,
+        match=r"^op must be one of corr2d, convolve2d, conv2d, conv_transpose2d, "
+        r"max_pool2d, avg_pool2d \(a name or the d2lconv function\), got ",
+    ):
         dc.vjp(op, np.ones((3, 3)), np.ones((2, 2)))
     assert set(OPS) == {"corr2d", "convolve2d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"}
 
@@ -99,8 +107,14 @@ def test_a_bad_input_is_the_ops_own_error(backend):
 
 # How each backend's max pooling splits the gradient of a window with tied maxima (README, conventions):
 # "first" all to the first maximum in row-major order, "split" equally, "every" the whole to each maximum.
-TIE_RULES = {"numpy": ("first", "first"), "torch": ("first", "first"), "tensorflow": ("first", "split"),
-             "mxnet": ("first", "every"), "paddle": ("first", "split"), "jax": ("first", "first")}
+TIE_RULES = {
+    "numpy": ("first", "first"),
+    "torch": ("first", "first"),
+    "tensorflow": ("first", "split"),
+    "mxnet": ("first", "every"),
+    "paddle": ("first", "split"),
+    "jax": ("first", "first"),
+}
 
 
 def expected_tie_gradient(rule: str, dilation: int) -> np.ndarray:
@@ -119,8 +133,9 @@ def test_max_pool_tie_rule_is_the_documented_one(backend):
         pytest.skip(f"no documented tie rule for {backend.NAME}")
     measured = cases.max_pool_ties()
     for dilation, rule in zip((1, 2), TIE_RULES[backend.NAME], strict=True):
-        np.testing.assert_array_equal(dc.to_numpy(measured[f"dilation{dilation}"]),
-                                      expected_tie_gradient(rule, dilation))
+        np.testing.assert_array_equal(
+            dc.to_numpy(measured[f"dilation{dilation}"]), expected_tie_gradient(rule, dilation)
+        )
 
 
 def test_gradcheck_passes_on_every_op():
@@ -137,5 +152,6 @@ def test_gradcheck_passes_on_every_op():
         for case in cases.CASES:
             inputs = [None if a is None else torch.from_numpy(a).requires_grad_() for a in case.inputs(np.float64)]
             op = getattr(dc, case.op)
-            assert torch.autograd.gradcheck(lambda *args, op=op, case=case: op(*args, **case.kwargs), inputs,
-                                            fast_mode=True), case.key
+            assert torch.autograd.gradcheck(
+                lambda *args, op=op, case=case: op(*args, **case.kwargs), inputs, fast_mode=True
+            ), case.key

@@ -13,8 +13,9 @@ from test_registry import run_python
 import d2lconv as dc
 from d2lconv import backends
 
-pytestmark = pytest.mark.skipif(not backends.is_installed("jax"), reason="jax is not installed here "
-                                f"({backends.install_hint('jax')})")
+pytestmark = pytest.mark.skipif(
+    not backends.is_installed("jax"), reason=f"jax is not installed here ({backends.install_hint('jax')})"
+)
 OTHERS = tuple(name for name in backends.BACKENDS if name not in ("numpy", "jax") and backends.is_installed(name))
 FIGURE = "dc.to_numpy(dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])).tolist()"
 
@@ -47,7 +48,7 @@ def test_the_books_loop_differentiates_under_jax_grad(jax_tab):
     expected_dX, expected_dK = dc.vjp("corr2d", X, K)
     np.testing.assert_array_equal(dc.to_numpy(dK), dc.to_numpy(expected_dK))
     np.testing.assert_array_equal(dc.to_numpy(dX), dc.to_numpy(expected_dX))
-    windows = [[image[a:a + 3, b:b + 4].sum() for b in range(2)] for a in range(2)]  # d sum(Y) / dK[a, b]
+    windows = [[image[a : a + 3, b : b + 4].sum() for b in range(2)] for a in range(2)]  # d sum(Y) / dK[a, b]
     np.testing.assert_array_equal(dc.to_numpy(dK), windows)
 
 
@@ -60,16 +61,19 @@ def test_conv2d_module_in_flax_idiom(jax_tab):
     params = module.init(jax.random.key(1), X)
     assert params["params"]["weight"].shape == (2, 3) and params["params"]["bias"].shape == (1,)
     weight, bias = dc.to_numpy(params["params"]["weight"]), dc.to_numpy(params["params"]["bias"])
-    np.testing.assert_allclose(dc.to_numpy(module.apply(params, X)), signal.correlate2d(X, weight, "valid") + bias,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        dc.to_numpy(module.apply(params, X)), signal.correlate2d(X, weight, "valid") + bias, rtol=1e-5, atol=1e-5
+    )
     layer_params = bound.variables["params"]
     np.testing.assert_array_equal(dc.to_numpy(bound(X)), dc.to_numpy(module.apply({"params": layer_params}, X)))
 
 
 def _load_in_order(names: tuple[str, ...]) -> list:
-    code = ("import json, d2lconv as dc\nout = []\n"
-            f"for name in {names!r}:\n    dc.set_backend(name)\n    out.append([name, {FIGURE}])\n"
-            "print(json.dumps(out))")
+    code = (
+        "import json, d2lconv as dc\nout = []\n"
+        f"for name in {names!r}:\n    dc.set_backend(name)\n    out.append([name, {FIGURE}])\n"
+        "print(json.dumps(out))"
+    )
     result = run_python(code)
     assert result.returncode == 0, f"{' then '.join(names)}: exit {result.returncode}\n{result.stderr[-2000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -28,6 +28,7 @@ def reference_losses(small_data) -> list[float]:
 
 # --- the data ------------------------------------------------------------------------------------
 
+
 def test_digits_shapes_dtypes_labels_and_split():
     data = dc.digits()
     assert data.train_x.shape == (1438, 1, 28, 28) and data.test_x.shape == (359, 1, 28, 28)
@@ -57,26 +58,34 @@ def test_upsampling_is_bilinear_with_half_pixel_centres():
     np.testing.assert_allclose(matrix.sum(1), 1.0)
 
 
-@pytest.mark.parametrize("mutate, error, message", [
-    (lambda d: (d[0][:, :, :20], *d[1:]), ValueError, "train_x must have shape (N, 1, 28, 28)"),
-    (lambda d: (*d[:2], d[2][:, 0, :, :27], d[3]), ValueError, "test_x must have shape"),
-    (lambda d: (d[0], d[1] + 5, *d[2:]), ValueError, "train_y must hold labels 0..9"),
-    (lambda d: (*d[:3], d[3] - 1), ValueError, "test_y must hold labels 0..9, got values from -1"),
-    (lambda d: (d[0], d[1][:-1], *d[2:]), ValueError, "train_y must have one label per image"),
-    (lambda d: (d[0].astype(str), *d[1:]), TypeError, "train_x must hold real numbers"),
-    (lambda d: (d[0], d[1] + 0.5, *d[2:]), TypeError, "train_y must hold integer class labels"),
-    (lambda d: d[:3], TypeError, "data must be a tuple (train_x, train_y, test_x, test_y)"),
-])
+@pytest.mark.parametrize(
+    "mutate, error, message",
+    [
+        (lambda d: (d[0][:, :, :20], *d[1:]), ValueError, "train_x must have shape (N, 1, 28, 28)"),
+        (lambda d: (*d[:2], d[2][:, 0, :, :27], d[3]), ValueError, "test_x must have shape"),
+        (lambda d: (d[0], d[1] + 5, *d[2:]), ValueError, "train_y must hold labels 0..9"),
+        (lambda d: (*d[:3], d[3] - 1), ValueError, "test_y must hold labels 0..9, got values from -1"),
+        (lambda d: (d[0], d[1][:-1], *d[2:]), ValueError, "train_y must have one label per image"),
+        (lambda d: (d[0].astype(str), *d[1:]), TypeError, "train_x must hold real numbers"),
+        (lambda d: (d[0], d[1] + 0.5, *d[2:]), TypeError, "train_y must hold integer class labels"),
+        (lambda d: d[:3], TypeError, "data must be a tuple (train_x, train_y, test_x, test_y)"),
+    ],
+)
 def test_bad_data_is_rejected_before_training(small_data, mutate, error, message):
     with pytest.raises(error) as caught:
         dc.train_lenet(mutate(tuple(small_data)), epochs=1)
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"epochs": 0}, "epochs must be a positive int"), ({"lr": -1.0}, "lr must be a positive number"),
-    ({"batch_size": 2.5}, "batch_size must be a positive int"), ({"seed": -1}, "seed must be a non-negative int"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"epochs": 0}, "epochs must be a positive int"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"batch_size": 2.5}, "batch_size must be a positive int"),
+        ({"seed": -1}, "seed must be a non-negative int"),
+    ],
+)
 def test_bad_arguments_are_rejected(arguments, message):
     with pytest.raises(ValueError, match=message):
         dc.train_lenet(**arguments)
@@ -92,6 +101,7 @@ def test_minibatches_cover_every_image_once_per_epoch():
 
 
 # --- the network on every backend --------------------------------------------------------------------
+
 
 def test_layer_summary_has_the_books_shapes(backend):
     summary = dc.layer_summary(dc.LeNet())
@@ -140,14 +150,18 @@ def test_defaults_reach_95_percent(backend):
 
 # --- the command line ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
-    (["--epochs", "ten"], "argument --epochs: must be a positive integer, got 'ten'"),
-    (["--lr", "-0.5"], "argument --lr: must be a positive number, got '-0.5'"),
-    (["--batch-size", "2.5"], "argument --batch-size: must be a positive integer, got '2.5'"),
-    (["--plot", "/no/such/folder/curves.png"], "folder '/no/such/folder' does not exist"),
-    (["--backend", "caffe"], "unknown backend 'caffe'"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+        (["--epochs", "ten"], "argument --epochs: must be a positive integer, got 'ten'"),
+        (["--lr", "-0.5"], "argument --lr: must be a positive number, got '-0.5'"),
+        (["--batch-size", "2.5"], "argument --batch-size: must be a positive integer, got '2.5'"),
+        (["--plot", "/no/such/folder/curves.png"], "folder '/no/such/folder' does not exist"),
+        (["--backend", "caffe"], "unknown backend 'caffe'"),
+    ],
+)
 def test_cli_rejects_bad_arguments_before_training(argv, message, capsys):
     assert cli.main(["lenet", *argv]) == 2
     err = capsys.readouterr().err

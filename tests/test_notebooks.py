@@ -75,8 +75,12 @@ def numbers(text: str) -> np.ndarray:
 
 
 def stderr_of(nb: Any) -> list[str]:
-    return [f"{cell.get('id')}: {output.text}" for cell in nb.cells for output in cell.get("outputs", [])
-            if output.output_type == "stream" and output.name == "stderr"]
+    return [
+        f"{cell.get('id')}: {output.text}"
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if output.output_type == "stream" and output.name == "stderr"
+    ]
 
 
 def kernel_plan(config: pytest.Config) -> dict[str, str]:
@@ -122,8 +126,8 @@ def test_conv_layer_stored_outputs_are_current():
     stored = nbformat.read(NOTEBOOKS / CHAPTER, as_version=4)
     fresh = nbrun.normalise(executed(CHAPTER, nbrun.STORED_BACKEND))
     assert nbrun.comparable(stored) == nbrun.comparable(fresh), (
-        f"the stored outputs of {CHAPTER} are stale: regenerate them with "
-        f"python notebooks/execute.py --write {CHAPTER}")
+        f"the stored outputs of {CHAPTER} are stale: regenerate them with python notebooks/execute.py --write {CHAPTER}"
+    )
 
 
 @pytest.mark.parametrize("name", nbrun.NOTEBOOKS)
@@ -165,15 +169,24 @@ def test_compare_backends_shows_every_backend_agreeing():
 # Sections 6.3 to 6.5: what each notebook must print on every backend (cell id -> lines), and its figures.
 SECTION_PRINTS = {
     "padding_and_strides.ipynb": {
-        "comp-conv2d": ["kernel 3, padding 1: (8, 8)  (formula: (8, 8))",
-                        "kernel (5, 3), padding (2, 1): (8, 8)  (formula: (8, 8))"],
+        "comp-conv2d": [
+            "kernel 3, padding 1: (8, 8)  (formula: (8, 8))",
+            "kernel (5, 3), padding (2, 1): (8, 8)  (formula: (8, 8))",
+        ],
         "stride-figure": ["output: [[0.0, 8.0], [6.0, 8.0]]"],
-        "strided-shapes": ["kernel 3, padding 1, stride 2: (4, 4)  (formula: (4, 4))",
-                           "kernel (3, 5), padding (0, 1), stride (3, 4): (2, 2)  (formula: (2, 2))"],
-        "tabs-differ": ["(1, 1, 1, 1)                (4, 4)   'same'   (0, 1, 0, 1)   (4, 4)   False",
-                        "(0, 0, 1, 1)                (2, 2)   'valid'  (0, 0, 0, 0)   (2, 1)   False"],
-        "ex-formula": ["exercise 1: 2 2 -> (2, 2)", "formula == dc.conv_output_size in all 824 cases: True",
-                       "formula == the framework's own layer (dc.comp_conv2d) in all 12 sampled cases: True"],
+        "strided-shapes": [
+            "kernel 3, padding 1, stride 2: (4, 4)  (formula: (4, 4))",
+            "kernel (3, 5), padding (0, 1), stride (3, 4): (2, 2)  (formula: (2, 2))",
+        ],
+        "tabs-differ": [
+            "(1, 1, 1, 1)                (4, 4)   'same'   (0, 1, 0, 1)   (4, 4)   False",
+            "(0, 0, 1, 1)                (2, 2)   'valid'  (0, 0, 0, 0)   (2, 1)   False",
+        ],
+        "ex-formula": [
+            "exercise 1: 2 2 -> (2, 2)",
+            "formula == dc.conv_output_size in all 824 cases: True",
+            "formula == the framework's own layer (dc.comp_conv2d) in all 12 sampled cases: True",
+        ],
         "ex-mirror": ["scipy correlate2d(boundary='symm'): True"],
         "ex-half-code": ["== np.kron(X, ones(2, 2)): True"],
     },
@@ -183,23 +196,32 @@ SECTION_PRINTS = {
         "one-by-one": ["Y1 == Y2 to 1e-6: True; shape (2, 3, 3)"],
         "dense": ["1x1 convolution == a dense layer on each pixel: True"],
         "ex-compose": ["== one kernel of shape (4, 4): True"],
-        "ex-cost-code": ["im2col matmul == dc.conv2d: True", "multiply-adds: formula 442,368, matmul 442,368",
-                         "doubling c_i and c_o: 4.0 x"],
+        "ex-cost-code": [
+            "im2col matmul == dc.conv2d: True",
+            "multiply-adds: formula 442,368, matmul 442,368",
+            "doubling c_i and c_o: 4.0 x",
+        ],
         "ex-exact-code": ["both within 1e-5 of the float64 answer: True"],
         "ex-blocks-code": ["block-diagonal matrix product: True"],
     },
     "pooling.ipynb": {
-        "pool-check": ["'max') == dc.max_pool2d(X, (2, 3), stride=1): True",
-                       "'avg') == dc.avg_pool2d(X, (2, 3), stride=1): True"],
+        "pool-check": [
+            "'max') == dc.max_pool2d(X, (2, 3), stride=1): True",
+            "'avg') == dc.avg_pool2d(X, (2, 3), stride=1): True",
+        ],
         "padding-k3": ["10."],
-        "tabs-differ": ["padding=1 (torch, MXNet, Paddle tabs)     [[5.0, 7.0], [13.0, 15.0]]",
-                        "tf.pad zeros [1, 0], 'valid' (TF tab)     [[5.0, 7.0], [13.0, 15.0]]",
-                        "padding=1 (torch, MXNet, Paddle tabs)     [[-1.0, -2.0], [-5.0, -6.0]]",
-                        "tf.pad zeros [1, 0], 'valid' (TF tab)     [[0.0, 0.0], [0.0, -6.0]]",
-                        "Keras padding='same'                      [[10.0, 11.0], [14.0, 15.0]]"],
-        "ex-avg-conv": ["window 2, stride 2, padding 0: conv2d == avg_pool2d: True",
-                        "window 3, stride 1, padding 1: conv2d == avg_pool2d: True",
-                        "window (2, 3), stride (2, 1), padding (1, 0): conv2d == avg_pool2d: True"],
+        "tabs-differ": [
+            "padding=1 (torch, MXNet, Paddle tabs)     [[5.0, 7.0], [13.0, 15.0]]",
+            "tf.pad zeros [1, 0], 'valid' (TF tab)     [[5.0, 7.0], [13.0, 15.0]]",
+            "padding=1 (torch, MXNet, Paddle tabs)     [[-1.0, -2.0], [-5.0, -6.0]]",
+            "tf.pad zeros [1, 0], 'valid' (TF tab)     [[0.0, 0.0], [0.0, -6.0]]",
+            "Keras padding='same'                      [[10.0, 11.0], [14.0, 15.0]]",
+        ],
+        "ex-avg-conv": [
+            "window 2, stride 2, padding 0: conv2d == avg_pool2d: True",
+            "window 3, stride 1, padding 1: conv2d == avg_pool2d: True",
+            "window (2, 3), stride (2, 1), padding (1, 0): conv2d == avg_pool2d: True",
+        ],
         "ex-max-relu-code": ["convolution + two ReLU layers == max_pool2d(X, 2): True"],
         "ex-min-code": ["min pooling == -max_pool2d(-X): True"],
         "ex-gradient": ["== the winner-takes-the-gradient rule: True"],
@@ -223,9 +245,12 @@ SECTION_FIGURES = {
 def printed(nb: Any, cell_id: str) -> str:
     """What a cell printed and displayed; stream pieces joined as printed (the kernel may split one print)."""
     cell = next(cell for cell in nb.cells if cell.get("id") == cell_id)
-    return "".join(output.text if output.output_type == "stream" else
-                   "\n".join(output.get("data", {}).get(kind, "") for kind in ("text/plain", "text/markdown"))
-                   for output in cell.get("outputs", []))
+    return "".join(
+        output.text
+        if output.output_type == "stream"
+        else "\n".join(output.get("data", {}).get(kind, "") for kind in ("text/plain", "text/markdown"))
+        for output in cell.get("outputs", [])
+    )
 
 
 @pytest.mark.parametrize("notebook", nbrun.SECTION_NOTEBOOKS)
@@ -255,7 +280,10 @@ def test_section_notebook_stored_outputs_are_current(notebook):
     fresh = nbrun.normalise(executed(notebook, nbrun.STORED_BACKEND))
     assert nbrun.comparable(stored) == nbrun.comparable(fresh), (
         f"the stored outputs of {notebook} are stale: regenerate them with "
-        f"python notebooks/execute.py --write {notebook}")
+        f"python notebooks/execute.py --write {notebook}"
+    )
+
+
 def test_check_says_what_it_checked_and_what_not():
     """``execute.py --check``'s verdict, on the stored notebooks standing in for fresh runs (no kernel)."""
     for name in (CHAPTER, COMPARE):
@@ -270,16 +298,22 @@ def test_check_says_what_it_checked_and_what_not():
     cell = next(cell for cell in changed.cells if cell.get("id") == "learn-custom")
     cell.outputs[0]["text"] = "a different number\n"
     assert nbrun.check_stored(NOTEBOOKS / CHAPTER, changed) == [
-        "stored outputs differ from a fresh run in cells: learn-custom"]
+        "stored outputs differ from a fresh run in cells: learn-custom"
+    ]
+
+
 def test_porting_notebook_shows_each_trap_and_the_port_agreeing():
     for name in ("torch", "tensorflow", "jax"):
         if not backends.is_installed(name):
             pytest.skip(f"porting.ipynb needs {name} ({backends.install_hint(name)})")
     nb = executed("porting.ipynb")
-    text = "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
-    for trap in ("without the flatten permutation", "instead of ZeroPadding2D", "zero padding instead of -inf",
-                 "overhang counted in the divisor"):
+    text = "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+    for trap in (
+        "without the flatten permutation",
+        "instead of ZeroPadding2D",
+        "zero padding instead of -inf",
+        "overhang counted in the divisor",
+    ):
         value = float(FLOAT.findall(text.split(trap, 1)[1])[0])
         assert value > 1e-3, trap
     assert "without ceil mode: (1, 1) instead of (2, 2)" in text

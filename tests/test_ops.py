@@ -20,6 +20,7 @@ TOL = {"rtol": 1e-4, "atol": 1e-4}
 
 # --- float64 references -------------------------------------------------------------------------
 
+
 def explicit_pads(padding, size, kernel, stride, dilation):
     """(top, bottom, left, right) for every padding form, 'same' as TensorFlow's SAME."""
     if padding == "valid":
@@ -53,10 +54,11 @@ def conv2d_reference(x, w, b, stride, padding, dilation, groups):
     og = o // groups
     for i in range(oh):
         for j in range(ow):
-            patch = xp[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+            patch = xp[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
             for g in range(groups):
-                y[:, g * og:(g + 1) * og, i, j] = np.einsum(
-                    "nchw,ochw->no", patch[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og])
+                y[:, g * og : (g + 1) * og, i, j] = np.einsum(
+                    "nchw,ochw->no", patch[:, g * cg : (g + 1) * cg], w[g * og : (g + 1) * og]
+                )
     return y if b is None else y + b.reshape(1, -1, 1, 1)
 
 
@@ -72,9 +74,10 @@ def conv_transpose2d_reference(x, w, b, stride, padding, output_padding, dilatio
             for a in range(kh):
                 for bb in range(kw):
                     for g in range(groups):
-                        full[:, g * og:(g + 1) * og, i * sh + a * dh, j * sw + bb * dw] += \
-                            x[:, g * cg:(g + 1) * cg, i, j] @ w[g * cg:(g + 1) * cg, :, a, bb]
-    y = full[:, :, top:full.shape[2] - bottom, left:full.shape[3] - right]
+                        full[:, g * og : (g + 1) * og, i * sh + a * dh, j * sw + bb * dw] += (
+                            x[:, g * cg : (g + 1) * cg, i, j] @ w[g * cg : (g + 1) * cg, :, a, bb]
+                        )
+    y = full[:, :, top : full.shape[2] - bottom, left : full.shape[3] - right]
     return y if b is None else y + b.reshape(1, -1, 1, 1)
 
 
@@ -92,8 +95,7 @@ def pool_reference(x, kernel_size, stride, padding, dilation, ceil_mode, kind, c
             out -= 1
         starts = [i * s - before for i in range(out)]
         real = [[r for r in range(st, st + d * (k - 1) + 1, d) if 0 <= r < size] for st in starts]
-        padded = [len([r for r in range(st, st + d * (k - 1) + 1, d) if -before <= r < size + after])
-                  for st in starts]
+        padded = [len([r for r in range(st, st + d * (k - 1) + 1, d) if -before <= r < size + after]) for st in starts]
         return real, padded
 
     rows, rows_padded = windows(h, kh, sh, dh, top, bottom)
@@ -120,18 +122,29 @@ def conv2d_cases(count=60, seed=1):
     cases = [  # the cases frameworks trap you in, then random ones
         dict(n=1, c=2, o=4, groups=2, h=9, w=8, k=(3, 3), stride=2, padding="same", dilation=2, bias=True),
         dict(n=2, c=3, o=3, groups=3, h=7, w=7, k=(3, 2), stride=1, padding="same", dilation=1, bias=False),
-        dict(n=1, c=4, o=8, groups=4, h=6, w=9, k=(2, 3), stride=(2, 1), padding=((0, 2), (1, 0)), dilation=1,
-             bias=True),
+        dict(
+            n=1, c=4, o=8, groups=4, h=6, w=9, k=(2, 3), stride=(2, 1), padding=((0, 2), (1, 0)), dilation=1, bias=True
+        ),
         dict(n=1, c=1, o=1, groups=1, h=5, w=5, k=(5, 5), stride=3, padding="same", dilation=1, bias=False),
     ]
     while len(cases) < count:
         groups = int(rng.choice([1, 1, 2, 3]))
         c = groups * int(rng.integers(1, 3))
-        cases.append(dict(n=int(rng.integers(1, 3)), c=c, o=groups * int(rng.integers(1, 3)), groups=groups,
-                          h=int(rng.integers(5, 11)), w=int(rng.integers(5, 11)),
-                          k=(int(rng.integers(1, 4)), int(rng.integers(1, 4))), stride=int(rng.integers(1, 4)),
-                          padding=PADDINGS[int(rng.integers(len(PADDINGS)))], dilation=int(rng.integers(1, 3)),
-                          bias=bool(rng.integers(2))))
+        cases.append(
+            dict(
+                n=int(rng.integers(1, 3)),
+                c=c,
+                o=groups * int(rng.integers(1, 3)),
+                groups=groups,
+                h=int(rng.integers(5, 11)),
+                w=int(rng.integers(5, 11)),
+                k=(int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+                stride=int(rng.integers(1, 4)),
+                padding=PADDINGS[int(rng.integers(len(PADDINGS)))],
+                dilation=int(rng.integers(1, 3)),
+                bias=bool(rng.integers(2)),
+            )
+        )
     return cases
 
 
@@ -142,8 +155,12 @@ def make_inputs(case, seed):
 
 
 def torch_accepts_padding(padding, stride):
-    return isinstance(padding, int) or (isinstance(padding, tuple) and isinstance(padding[0], int)) \
-        or padding == "valid" or (padding == "same" and stride == 1)
+    return (
+        isinstance(padding, int)
+        or (isinstance(padding, tuple) and isinstance(padding[0], int))
+        or padding == "valid"
+        or (padding == "same" and stride == 1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -153,16 +170,19 @@ def torch_functional():
         pytest.skip("torch is not installed: no torch.nn.functional comparison")
     dc.load_backend("torch")
     import torch.nn.functional as F
+
     return F
 
 
 def run_torch(F, name, *arrays, **kwargs):
     import torch
+
     tensors = [None if a is None else torch.from_numpy(np.asarray(a, np.float32)) for a in arrays]
     return getattr(F, name)(*tensors, **kwargs).numpy()
 
 
 # --- conv2d -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("index", range(len(conv2d_cases())))
 def test_conv2d(backend, index):
@@ -171,8 +191,9 @@ def test_conv2d(backend, index):
     weight = rng.standard_normal((case["o"], case["c"] // case["groups"], *case["k"])).astype(np.float32)
     bias = rng.standard_normal(case["o"]).astype(np.float32) if case["bias"] else None
     args = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
-    pads = explicit_pads(case["padding"], (case["h"], case["w"]), case["k"], as_pair(case["stride"]),
-                         as_pair(case["dilation"]))
+    pads = explicit_pads(
+        case["padding"], (case["h"], case["w"]), case["k"], as_pair(case["stride"]), as_pair(case["dilation"])
+    )
     extent = [case["dilation"] * (k - 1) + 1 for k in case["k"]]
     if case["h"] + pads[0] + pads[1] < extent[0] or case["w"] + pads[2] + pads[3] < extent[1]:
         with pytest.raises(ValueError, match="larger than the padded input"):
@@ -198,8 +219,9 @@ def test_conv2d_equals_torch_functional(backend, torch_functional):
             with pytest.raises(ValueError):
                 dc.conv2d(x, weight, None, **args)
             continue
-        np.testing.assert_allclose(dc.to_numpy(dc.conv2d(x, weight, None, **args)), expected, **TOL,
-                                   err_msg=f"case {case}")
+        np.testing.assert_allclose(
+            dc.to_numpy(dc.conv2d(x, weight, None, **args)), expected, **TOL, err_msg=f"case {case}"
+        )
         compared += 1
     assert compared > 20
 
@@ -207,32 +229,62 @@ def test_conv2d_equals_torch_functional(backend, torch_functional):
 def test_convolve2d_is_conv2d_with_the_kernel_flipped(backend, rng):
     X, K = rng.standard_normal((7, 9)).astype(np.float32), rng.standard_normal((3, 2)).astype(np.float32)
     flipped = np.ascontiguousarray(K[::-1, ::-1]).reshape(1, 1, 3, 2)
-    np.testing.assert_allclose(dc.to_numpy(dc.convolve2d(X, K)),
-                               dc.to_numpy(dc.conv2d(X.reshape(1, 1, 7, 9), flipped))[0, 0], **TOL)
-    np.testing.assert_allclose(dc.to_numpy(dc.corr2d(X, K)),
-                               dc.to_numpy(dc.conv2d(X.reshape(1, 1, 7, 9), K.reshape(1, 1, 3, 2)))[0, 0], **TOL)
+    np.testing.assert_allclose(
+        dc.to_numpy(dc.convolve2d(X, K)), dc.to_numpy(dc.conv2d(X.reshape(1, 1, 7, 9), flipped))[0, 0], **TOL
+    )
+    np.testing.assert_allclose(
+        dc.to_numpy(dc.corr2d(X, K)), dc.to_numpy(dc.conv2d(X.reshape(1, 1, 7, 9), K.reshape(1, 1, 3, 2)))[0, 0], **TOL
+    )
 
 
 # --- conv_transpose2d ---------------------------------------------------------------------------
 
+
 def conv_transpose_cases(count=40, seed=2):
     rng = np.random.default_rng(seed)
-    cases = [dict(n=1, c=2, o=2, groups=1, h=4, w=4, k=(3, 3), stride=2, padding=1, output_padding=1, dilation=1,
-                  bias=True),  # FRAMEWORK_NOTES' case
-             dict(n=2, c=4, o=6, groups=2, h=3, w=5, k=(2, 3), stride=(2, 3), padding=((1, 0), (0, 2)),
-                  output_padding=(1, 2), dilation=1, bias=True),
-             dict(n=1, c=3, o=3, groups=3, h=4, w=3, k=(3, 3), stride=1, padding=0, output_padding=1, dilation=2,
-                  bias=False)]
+    cases = [
+        dict(
+            n=1, c=2, o=2, groups=1, h=4, w=4, k=(3, 3), stride=2, padding=1, output_padding=1, dilation=1, bias=True
+        ),  # FRAMEWORK_NOTES' case
+        dict(
+            n=2,
+            c=4,
+            o=6,
+            groups=2,
+            h=3,
+            w=5,
+            k=(2, 3),
+            stride=(2, 3),
+            padding=((1, 0), (0, 2)),
+            output_padding=(1, 2),
+            dilation=1,
+            bias=True,
+        ),
+        dict(
+            n=1, c=3, o=3, groups=3, h=4, w=3, k=(3, 3), stride=1, padding=0, output_padding=1, dilation=2, bias=False
+        ),
+    ]
     while len(cases) < count:
         groups = int(rng.choice([1, 1, 2]))
         stride, dilation = int(rng.integers(1, 4)), int(rng.integers(1, 3))
         k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
         padding = [0, 1, (1, 0), ((0, 1), (1, 0))][int(rng.integers(4))]
-        cases.append(dict(n=int(rng.integers(1, 3)), c=groups * int(rng.integers(1, 3)),
-                          o=groups * int(rng.integers(1, 3)), groups=groups, h=int(rng.integers(2, 6)),
-                          w=int(rng.integers(2, 6)), k=k, stride=stride, padding=padding,
-                          output_padding=int(rng.integers(0, max(stride, dilation))), dilation=dilation,
-                          bias=bool(rng.integers(2))))
+        cases.append(
+            dict(
+                n=int(rng.integers(1, 3)),
+                c=groups * int(rng.integers(1, 3)),
+                o=groups * int(rng.integers(1, 3)),
+                groups=groups,
+                h=int(rng.integers(2, 6)),
+                w=int(rng.integers(2, 6)),
+                k=k,
+                stride=stride,
+                padding=padding,
+                output_padding=int(rng.integers(0, max(stride, dilation))),
+                dilation=dilation,
+                bias=bool(rng.integers(2)),
+            )
+        )
     return cases
 
 
@@ -240,8 +292,13 @@ def transpose_inputs(case, index):
     rng, x = make_inputs(case, 100 + index)
     weight = rng.standard_normal((case["c"], case["o"] // case["groups"], *case["k"])).astype(np.float32)
     bias = rng.standard_normal(case["o"]).astype(np.float32) if case["bias"] else None
-    args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
-                dilation=case["dilation"], groups=case["groups"])
+    args = dict(
+        stride=case["stride"],
+        padding=case["padding"],
+        output_padding=case["output_padding"],
+        dilation=case["dilation"],
+        groups=case["groups"],
+    )
     return x, weight, bias, args
 
 
@@ -266,8 +323,9 @@ def test_conv_transpose2d_equals_torch_functional(backend, torch_functional):
             expected = run_torch(torch_functional, "conv_transpose2d", x, weight, bias, **args)
         except RuntimeError:
             continue
-        np.testing.assert_allclose(dc.to_numpy(dc.conv_transpose2d(x, weight, bias, **args)), expected, **TOL,
-                                   err_msg=f"case {case}")
+        np.testing.assert_allclose(
+            dc.to_numpy(dc.conv_transpose2d(x, weight, bias, **args)), expected, **TOL, err_msg=f"case {case}"
+        )
         compared += 1
     assert compared > 15
 
@@ -286,13 +344,16 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(backend, rng):
 
 # --- pooling ------------------------------------------------------------------------------------
 
+
 def pool_cases(count=60, seed=3):
     rng = np.random.default_rng(seed)
-    cases = [dict(h=5, w=5, k=2, stride=2, padding=1, dilation=1, ceil_mode=True),  # paddle/mxnet keep a window
-             dict(h=6, w=7, k=3, stride=2, padding=2, dilation=1, ceil_mode=True),   # padding k-1 (ONNX, not torch)
-             dict(h=8, w=8, k=(2, 3), stride=(3, 2), padding=((1, 0), (2, 1)), dilation=1, ceil_mode=False),
-             dict(h=9, w=7, k=3, stride=2, padding="same", dilation=2, ceil_mode=False),
-             dict(h=7, w=7, k=2, stride=1, padding=1, dilation=3, ceil_mode=True)]
+    cases = [
+        dict(h=5, w=5, k=2, stride=2, padding=1, dilation=1, ceil_mode=True),  # paddle/mxnet keep a window
+        dict(h=6, w=7, k=3, stride=2, padding=2, dilation=1, ceil_mode=True),  # padding k-1 (ONNX, not torch)
+        dict(h=8, w=8, k=(2, 3), stride=(3, 2), padding=((1, 0), (2, 1)), dilation=1, ceil_mode=False),
+        dict(h=9, w=7, k=3, stride=2, padding="same", dilation=2, ceil_mode=False),
+        dict(h=7, w=7, k=2, stride=1, padding=1, dilation=3, ceil_mode=True),
+    ]
     while len(cases) < count:
         k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
         dilation = int(rng.integers(1, 3))
@@ -301,9 +362,17 @@ def pool_cases(count=60, seed=3):
             padding = 0
         if isinstance(padding, tuple) and (k[0] == 1 or k[1] == 1):
             padding = 0
-        cases.append(dict(h=int(rng.integers(4, 10)), w=int(rng.integers(4, 10)), k=k,
-                          stride=[None, 1, 2, 3][int(rng.integers(4))], padding=padding, dilation=dilation,
-                          ceil_mode=bool(rng.integers(2))))
+        cases.append(
+            dict(
+                h=int(rng.integers(4, 10)),
+                w=int(rng.integers(4, 10)),
+                k=k,
+                stride=[None, 1, 2, 3][int(rng.integers(4))],
+                padding=padding,
+                dilation=dilation,
+                ceil_mode=bool(rng.integers(2)),
+            )
+        )
     return cases
 
 
@@ -313,19 +382,28 @@ def test_max_pool2d(backend, index):
     x = np.random.default_rng(200 + index).standard_normal((2, 3, case["h"], case["w"])).astype(np.float32)
     args = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], ceil_mode=case["ceil_mode"])
     k = as_pair(case["k"])
-    pads = explicit_pads(case["padding"], (case["h"], case["w"]), k, as_pair(case["stride"] or k),
-                         as_pair(case["dilation"]))
+    pads = explicit_pads(
+        case["padding"], (case["h"], case["w"]), k, as_pair(case["stride"] or k), as_pair(case["dilation"])
+    )
     stride = as_pair(case["stride"] or k)
-    spans = [n + pads[2 * i] + pads[2 * i + 1] - case["dilation"] * (k[i] - 1) - 1
-             for i, n in enumerate((case["h"], case["w"]))]
+    spans = [
+        n + pads[2 * i] + pads[2 * i + 1] - case["dilation"] * (k[i] - 1) - 1
+        for i, n in enumerate((case["h"], case["w"]))
+    ]
     if any(span < 0 and not (case["ceil_mode"] and span > -s) for span, s in zip(spans, stride, strict=True)):
         with pytest.raises(ValueError, match="larger than the padded input"):
             dc.max_pool2d(x, case["k"], **args)
         return
     y = dc.to_numpy(dc.max_pool2d(x, case["k"], **args))
     np.testing.assert_allclose(y, pool_reference(x, case["k"], kind="max", **args), **TOL)
-    size = dc.conv_output_size((case["h"], case["w"]), case["k"], case["stride"] or case["k"], case["padding"],
-                               case["dilation"], ceil_mode=case["ceil_mode"])
+    size = dc.conv_output_size(
+        (case["h"], case["w"]),
+        case["k"],
+        case["stride"] or case["k"],
+        case["padding"],
+        case["dilation"],
+        ceil_mode=case["ceil_mode"],
+    )
     assert y.shape == (2, 3, *size)
 
 
@@ -351,18 +429,29 @@ def test_pooling_equals_torch_functional(backend, torch_functional):
         x = np.random.default_rng(index).standard_normal((2, 3, case["h"], case["w"])).astype(np.float32)
         common = dict(kernel_size=k, stride=stride or k, padding=padding, ceil_mode=case["ceil_mode"])
         expected_max = run_torch(torch_functional, "max_pool2d", x, dilation=case["dilation"], **common)
-        expected_avg = {flag: run_torch(torch_functional, "avg_pool2d", x, count_include_pad=flag, **common)
-                        for flag in (True, False)}
-        np.testing.assert_allclose(dc.to_numpy(dc.max_pool2d(x, dilation=case["dilation"], **common)),
-                                   expected_max, **TOL, err_msg=f"max, {case}")
+        expected_avg = {
+            flag: run_torch(torch_functional, "avg_pool2d", x, count_include_pad=flag, **common)
+            for flag in (True, False)
+        }
+        np.testing.assert_allclose(
+            dc.to_numpy(dc.max_pool2d(x, dilation=case["dilation"], **common)),
+            expected_max,
+            **TOL,
+            err_msg=f"max, {case}",
+        )
         for flag, expected in expected_avg.items():
-            np.testing.assert_allclose(dc.to_numpy(dc.avg_pool2d(x, count_include_pad=flag, **common)), expected,
-                                       **TOL, err_msg=f"avg {flag}, {case}")
+            np.testing.assert_allclose(
+                dc.to_numpy(dc.avg_pool2d(x, count_include_pad=flag, **common)),
+                expected,
+                **TOL,
+                err_msg=f"avg {flag}, {case}",
+            )
         compared += 1
     assert compared > 10
 
 
 # --- conv_output_size and bad arguments ---------------------------------------------------------
+
 
 def test_conv_output_size_forms():
     assert dc.conv_output_size(7, 3) == 5
@@ -391,8 +480,13 @@ BAD_OP_ARGS = [
     (dc.conv2d, (X4[0], W4), {}, ValueError, r"x must be 4-D \(N, C, H, W\), got 3-D"),
     (dc.conv2d, (X4, W4), dict(groups=0), ValueError, r"groups must be at least 1"),
     (dc.conv_transpose2d, (X4, np.ones((3, 2, 3, 3))), {}, ValueError, r"weight has 3 input channels but x has 4"),
-    (dc.conv_transpose2d, (X4, np.ones((4, 2, 3, 3))), dict(output_padding=2, stride=2), ValueError,
-     r"output_padding 2 must be smaller than stride or dilation"),
+    (
+        dc.conv_transpose2d,
+        (X4, np.ones((4, 2, 3, 3))),
+        dict(output_padding=2, stride=2),
+        ValueError,
+        r"output_padding 2 must be smaller than stride or dilation",
+    ),
     (dc.conv_transpose2d, (X4, np.ones((4, 2, 3, 3)), np.ones(4)), {}, ValueError, r"bias must have shape \(2,\)"),
     (dc.max_pool2d, (X4, 3), dict(padding=3), ValueError, r"must be smaller than the window"),
     (dc.max_pool2d, (X4, 0), {}, ValueError, r"kernel_size must be at least 1"),
@@ -404,8 +498,11 @@ BAD_OP_ARGS = [
 ]
 
 
-@pytest.mark.parametrize("call, args, kwargs, error, message", BAD_OP_ARGS,
-                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(BAD_OP_ARGS)])
+@pytest.mark.parametrize(
+    "call, args, kwargs, error, message",
+    BAD_OP_ARGS,
+    ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(BAD_OP_ARGS)],
+)
 def test_bad_arguments_are_the_same_error_everywhere(backend, call, args, kwargs, error, message):
     with pytest.raises(error, match=message) as caught:
         call(*args, **kwargs)

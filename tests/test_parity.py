@@ -43,8 +43,10 @@ def fake_worker(tmp_path, results: dict, name: str = "fake") -> list[str]:
     """A worker command that prints recorded results as a real worker does."""
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"backend": name, "version": "0", "results": results}))
-    script = ("import json, sys\nfrom d2lconv.runner import result_channel\nprint('framework noise')\n"
-              "with result_channel() as write:\n    write(json.load(open(sys.argv[1])))\n")
+    script = (
+        "import json, sys\nfrom d2lconv.runner import result_channel\nprint('framework noise')\n"
+        "with result_channel() as write:\n    write(json.load(open(sys.argv[1])))\n"
+    )
     return [sys.executable, "-c", script, str(path)]
 
 
@@ -91,12 +93,15 @@ def test_a_diverging_loss_curve_is_caught(recorded):
     assert not found["ok"] and found["max_rel_diff"] == pytest.approx(0.01, rel=1e-6)
 
 
-@pytest.mark.parametrize("change, error", [
-    (lambda r: r.update(edge_map=r["edge_map"][:-1]), "shape (5, 7), reference (6, 7)"),
-    (lambda r: r.update({"conv2d/k3_bias": {"error": "ValueError: boom"}}), "ValueError: boom"),
-    (lambda r: r["learn_builtin"].update(bias=0.5), "bias: 0.5 where the reference has None"),
-    (lambda r: r.pop("max_pool2d/k2"), "no result"),
-])
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda r: r.update(edge_map=r["edge_map"][:-1]), "shape (5, 7), reference (6, 7)"),
+        (lambda r: r.update({"conv2d/k3_bias": {"error": "ValueError: boom"}}), "ValueError: boom"),
+        (lambda r: r["learn_builtin"].update(bias=0.5), "bias: 0.5 where the reference has None"),
+        (lambda r: r.pop("max_pool2d/k2"), "no result"),
+    ],
+)
 def test_a_wrong_shape_a_raising_case_or_a_missing_result_is_an_error_cell(recorded, change, error):
     wrong = copy.deepcopy(recorded)
     change(wrong)
@@ -108,11 +113,22 @@ def test_a_wrong_shape_a_raising_case_or_a_missing_result_is_an_error_cell(recor
 
 def test_plan_separates_missing_from_not_installed():
     installed = ("numpy", "torch", "paddle")
-    assert runner.plan(None, installed) == {"numpy": "run", "torch": "run", "tensorflow": "not installed",
-                                             "mxnet": "not installed", "paddle": "run", "jax": "not installed"}
+    assert runner.plan(None, installed) == {
+        "numpy": "run",
+        "torch": "run",
+        "tensorflow": "not installed",
+        "mxnet": "not installed",
+        "paddle": "run",
+        "jax": "not installed",
+    }
     assert runner.plan(["tf", "pytorch"], installed, always=("numpy",)) == {
-        "numpy": "run", "torch": "run", "tensorflow": "missing", "mxnet": "not installed", "paddle": "not requested",
-        "jax": "not installed"}
+        "numpy": "run",
+        "torch": "run",
+        "tensorflow": "missing",
+        "mxnet": "not installed",
+        "paddle": "not requested",
+        "jax": "not installed",
+    }
     assert runner.plan(["torch"], installed)["numpy"] == "not requested"
     with pytest.raises(backends.BackendError, match="theano"):
         runner.plan(["theano"], installed)
@@ -138,8 +154,14 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
         "jax": fake_worker(tmp_path, recorded, "jax"),
     }
     started, finished = [], {}
-    report = parity.run_parity(None, installed=dc.BACKENDS, command=commands.__getitem__, timeout=10,
-                               on_start=started.append, on_done=finished.__setitem__)
+    report = parity.run_parity(
+        None,
+        installed=dc.BACKENDS,
+        command=commands.__getitem__,
+        timeout=10,
+        on_start=started.append,
+        on_done=finished.__setitem__,
+    )
     entries = report["backends"]
     assert list(entries) == list(dc.BACKENDS) and sorted(started) == sorted(dc.BACKENDS)
     assert entries["torch"]["status"] == "crashed"
@@ -154,9 +176,11 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
     assert all(check["cells"]["mxnet"]["ok"] and check["cells"]["jax"]["ok"] for check in report["checks"])
 
 
-NOISY_WORKER = ("import os, sys\nfrom d2lconv.runner import result_channel\nwith result_channel() as write:\n"
-                "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    os.write(2, b'err noise\\n')\n"
-                "    write({'a': [1.0]})\n")
+NOISY_WORKER = (
+    "import os, sys\nfrom d2lconv.runner import result_channel\nwith result_channel() as write:\n"
+    "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    os.write(2, b'err noise\\n')\n"
+    "    write({'a': [1.0]})\n"
+)
 
 
 def test_run_worker_reads_the_json_from_its_own_fd_whatever_the_worker_prints():
@@ -166,8 +190,9 @@ def test_run_worker_reads_the_json_from_its_own_fd_whatever_the_worker_prints():
 
 def test_a_worker_run_by_hand_writes_only_the_json_on_stdout():
     env = {key: value for key, value in os.environ.items() if key != runner.RESULT_FD_VAR}
-    done = subprocess.run([sys.executable, "-c", NOISY_WORKER], capture_output=True, text=True, timeout=60,
-                          check=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", NOISY_WORKER], capture_output=True, text=True, timeout=60, check=True, env=env
+    )
     assert json.loads(done.stdout) == {"a": [1.0]}
     assert "framework noise" in done.stderr and "raw noise" in done.stderr
 
@@ -175,9 +200,11 @@ def test_a_worker_run_by_hand_writes_only_the_json_on_stdout():
 @pytest.fixture
 def only(monkeypatch):
     """Pretend that only these backends are installed, and give them these worker commands."""
+
     def install(commands: dict[str, list[str]]) -> None:
         monkeypatch.setattr(backends, "available_backends", lambda: tuple(commands))
         monkeypatch.setattr(parity, "worker_command", lambda name, sections=None: commands[name])
+
     return install
 
 
@@ -189,8 +216,9 @@ def test_cli_json_follows_the_schema(capsys):
     assert list(report["backends"]) == list(dc.BACKENDS)
     for name, entry in report["backends"].items():
         assert set(entry) == {"status", "detail", "version", "seconds", "results"}
-        assert entry["status"] == ("ok" if name == "numpy" else
-                                   "not requested" if name in dc.available_backends() else "not installed")
+        assert entry["status"] == (
+            "ok" if name == "numpy" else "not requested" if name in dc.available_backends() else "not installed"
+        )
     assert report["backends"]["numpy"]["results"]["figure_6_2_1"] == [[19.0, 25.0], [37.0, 43.0]]
     assert (report["agree"], report["exit_code"]) == (True, 0)
 
@@ -247,10 +275,16 @@ def test_every_installed_backend_agrees_with_numpy(request):
         command += ["--backends", ",".join(chosen)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     report = json.loads(done.stdout)
-    problems = {name: (entry["status"], entry["detail"]) for name, entry in report["backends"].items()
-                if entry["status"] in runner.FAILED}
-    differing = {check["name"]: {name: cell for name, cell in check["cells"].items() if not cell["ok"]}
-                 for check in report["checks"] if not all(cell["ok"] for cell in check["cells"].values())}
+    problems = {
+        name: (entry["status"], entry["detail"])
+        for name, entry in report["backends"].items()
+        if entry["status"] in runner.FAILED
+    }
+    differing = {
+        check["name"]: {name: cell for name, cell in check["cells"].items() if not cell["ok"]}
+        for check in report["checks"]
+        if not all(cell["ok"] for cell in check["cells"].values())
+    }
     assert (problems, differing) == ({}, {})
     assert done.returncode == report["exit_code"] == 0
 
@@ -312,25 +346,42 @@ def test_the_json_report_follows_its_documented_schema_at_every_level(tmp_path, 
     wrong = copy.deepcopy(recorded)
     wrong["edge_map"][0][0] += 1.0
     wrong["conv2d/k3_bias"] = {"error": "ValueError: boom"}
-    only({"numpy": parity.worker_command("numpy", FAST), "torch": fake_worker(tmp_path, recorded, "torch"),
-          "paddle": fake_worker(tmp_path, wrong, "paddle"), "mxnet": SEGFAULT})
+    only(
+        {
+            "numpy": parity.worker_command("numpy", FAST),
+            "torch": fake_worker(tmp_path, recorded, "torch"),
+            "paddle": fake_worker(tmp_path, wrong, "paddle"),
+            "mxnet": SEGFAULT,
+        }
+    )
     assert cli.main(["parity", "--sections", ",".join(FAST), "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert_schema(report)
-    assert [report["backends"][name]["status"] for name in dc.BACKENDS] == \
-        ["ok", "ok", "not installed", "crashed", "ok", "not installed"]
+    assert [report["backends"][name]["status"] for name in dc.BACKENDS] == [
+        "ok",
+        "ok",
+        "not installed",
+        "crashed",
+        "ok",
+        "not installed",
+    ]
     assert cell(report, "edge_map", "paddle")["max_abs_diff"] == 1.0
     assert "max_rel_diff" in cell(report, "learn_custom", "torch")
 
 
 def test_per_check_tolerances_and_informational_rows(recorded):
-    checks = [sections.ParityCheck("figure_6_2_1", lambda: None, rtol=0.0, atol=1e-9),
-              sections.ParityCheck("edge_map", lambda: None, informational=True)]
+    checks = [
+        sections.ParityCheck("figure_6_2_1", lambda: None, rtol=0.0, atol=1e-9),
+        sections.ParityCheck("edge_map", lambda: None, informational=True),
+    ]
     reference = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[1.0, -1.0]]}
     close = {"figure_6_2_1": [[19.0, 25.0 + 1e-7]], "edge_map": [[1.0, -1.0]]}  # within 1e-5 but not 1e-9
     report = parity_compare.build_report(entries_with(reference, torch=close), checks)
-    assert report["checks"][0] == {"name": "figure_6_2_1", "tolerance": {"rtol": 0.0, "atol": 1e-9},
-                                   "cells": {"torch": {"ok": False, "max_abs_diff": pytest.approx(1e-7)}}}
+    assert report["checks"][0] == {
+        "name": "figure_6_2_1",
+        "tolerance": {"rtol": 0.0, "atol": 1e-9},
+        "cells": {"torch": {"ok": False, "max_abs_diff": pytest.approx(1e-7)}},
+    }
     assert report["exit_code"] == 1
     ties = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[0.0, -1.0]]}  # an informational row differs
     report = parity_compare.build_report(entries_with(reference, torch=ties), checks)
@@ -347,17 +398,22 @@ def test_per_check_tolerances_and_informational_rows(recorded):
 def test_an_interrupted_run_leaves_no_worker_behind(tmp_path):
     """Ctrl-C in the parent: the workers lead their own sessions, so the runner kills them itself."""
     pids = tmp_path / "pids"
-    sleeper = [sys.executable, "-c", f"import os, time; open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n'); "
-               "time.sleep(60)"]
+    sleeper = [
+        sys.executable,
+        "-c",
+        f"import os, time; open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n'); time.sleep(60)",
+    ]
 
     def interrupt(name: str) -> None:
         if name == "torch":
             import threading
+
             threading.Timer(2.0, signal.raise_signal, (signal.SIGINT,)).start()
 
     with pytest.raises(KeyboardInterrupt):
-        runner.run_planned({"numpy": "run", "torch": "run"}, lambda name: sleeper, timeout=60, jobs=2,
-                           on_start=interrupt)
+        runner.run_planned(
+            {"numpy": "run", "torch": "run"}, lambda name: sleeper, timeout=60, jobs=2, on_start=interrupt
+        )
     for pid in map(int, pids.read_text().split()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

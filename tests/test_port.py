@@ -35,14 +35,29 @@ def lenet(seed: int = 0, dtype: type = np.float32) -> Network:
         return rng.uniform(-0.5, 0.5, shape).astype(dtype)
 
     def dense(n_in: int, n_out: int) -> Layer:
-        return Layer("linear", {"in_features": n_in, "out_features": n_out, "bias": True},
-                     {"weight": uniform(n_out, n_in), "bias": uniform(n_out)})
+        return Layer(
+            "linear",
+            {"in_features": n_in, "out_features": n_out, "bias": True},
+            {"weight": uniform(n_out, n_in), "bias": uniform(n_out)},
+        )
 
-    return Network((1, 28, 28), [
-        conv(1, 6, 5, padding=2, weight=uniform(6, 1, 5, 5), bias=uniform(6)), Layer("sigmoid"),
-        pool("avg_pool2d", 2, 2), conv(6, 16, 5, weight=uniform(16, 6, 5, 5), bias=uniform(16)), Layer("sigmoid"),
-        pool("avg_pool2d", 2, 2), Layer("flatten"), dense(400, 120), Layer("sigmoid"), dense(120, 84),
-        Layer("sigmoid"), dense(84, 10)])
+    return Network(
+        (1, 28, 28),
+        [
+            conv(1, 6, 5, padding=2, weight=uniform(6, 1, 5, 5), bias=uniform(6)),
+            Layer("sigmoid"),
+            pool("avg_pool2d", 2, 2),
+            conv(6, 16, 5, weight=uniform(16, 6, 5, 5), bias=uniform(16)),
+            Layer("sigmoid"),
+            pool("avg_pool2d", 2, 2),
+            Layer("flatten"),
+            dense(400, 120),
+            Layer("sigmoid"),
+            dense(120, 84),
+            Layer("sigmoid"),
+            dense(84, 10),
+        ],
+    )
 
 
 def installed(name: str) -> None:
@@ -61,8 +76,7 @@ def check_port(net: Network, source: str, target: str, batches: int = 2) -> dc.P
         x = rng.standard_normal((3, *net.input_shape)) * 2
         diff, relative = ported.compare(x)
         assert relative <= TOLERANCE, (source, target, diff, ported.steps)
-    reference = dc.load_backend("numpy").run_network(dc.load_backend("numpy").build_network(net),
-                                                     x.astype(net.dtype))
+    reference = dc.load_backend("numpy").run_network(dc.load_backend("numpy").build_network(net), x.astype(net.dtype))
     actual = dc.load_backend(target).run_network(ported.model, x.astype(net.dtype))
     np.testing.assert_allclose(actual, reference, rtol=1e-4, atol=1e-5)
     return ported
@@ -106,10 +120,11 @@ def test_float64_stays_float64(target):
 def _run_code(ported: dc.Ported, x: np.ndarray, tmp_path) -> np.ndarray:
     ported.save_weights(tmp_path / "weights.npz")
     np.save(tmp_path / "x.npy", x)
-    script = ported.code + (f"\nimport numpy\nfrom d2lconv.backends.{ported.target}.network import run_network\n"
-                            "numpy.save('y.npy', run_network(net, numpy.load('x.npy')))\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300)
+    script = ported.code + (
+        f"\nimport numpy\nfrom d2lconv.backends.{ported.target}.network import run_network\n"
+        "numpy.save('y.npy', run_network(net, numpy.load('x.npy')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return np.load(tmp_path / "y.npy")
 
@@ -129,6 +144,7 @@ def test_generated_code_rebuilds_the_model_in_a_fresh_process(target, tmp_path):
 # Each porting rule: a network that needs exactly that rule, ported where it matters, and the naive
 # port (the rule left out) shown to differ, so the test fails if the rule is removed.
 
+
 def _single(layer: Layer, shape: tuple[int, int, int]) -> Network:
     return Network(shape, [layer])
 
@@ -137,8 +153,13 @@ def _naive_difference(ported: dc.Ported, mutate, x: np.ndarray) -> float:
     """How far the ported model moves from the source when ``mutate`` undoes one rule in it."""
     tab = dc.load_backend(ported.target)
     mutate(ported.model)
-    return float(np.max(np.abs(tab.run_network(ported.model, x) - dc.load_backend(ported.source).run_network(
-        ported.source_model, x))))
+    return float(
+        np.max(
+            np.abs(
+                tab.run_network(ported.model, x) - dc.load_backend(ported.source).run_network(ported.source_model, x)
+            )
+        )
+    )
 
 
 def test_rule_flatten_order_permutes_the_first_dense_layer():
@@ -147,22 +168,35 @@ def test_rule_flatten_order_permutes_the_first_dense_layer():
     ported = check_port(net, "numpy", "tensorflow")
     dense = next(layer for layer in ported.model.layers if type(layer).__name__ == "Dense")
     kernel, bias = dense.get_weights()
-    np.testing.assert_array_equal(kernel, net.layers[7].weights["weight"][:, np.arange(400).reshape(16, 5, 5)
-                                                                            .transpose(1, 2, 0).ravel()].T)
+    np.testing.assert_array_equal(
+        kernel, net.layers[7].weights["weight"][:, np.arange(400).reshape(16, 5, 5).transpose(1, 2, 0).ravel()].T
+    )
     x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
-    assert _naive_difference(ported, lambda model: dense.set_weights([net.layers[7].weights["weight"].T, bias]),
-                             x) > 1e-3
+    assert (
+        _naive_difference(ported, lambda model: dense.set_weights([net.layers[7].weights["weight"].T, bias]), x) > 1e-3
+    )
 
 
 def test_rule_stride_two_symmetric_padding_is_not_same():
     installed("tensorflow")
     rng = np.random.default_rng(2)
-    net = _single(conv(2, 3, 3, stride=2, padding=1, weight=rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
-                       bias=np.zeros(3, np.float32)), (2, 8, 8))
+    net = _single(
+        conv(
+            2,
+            3,
+            3,
+            stride=2,
+            padding=1,
+            weight=rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
+            bias=np.zeros(3, np.float32),
+        ),
+        (2, 8, 8),
+    )
     ported = check_port(net, "numpy", "tensorflow")
     assert [type(layer).__name__ for layer in ported.model.layers] == ["ZeroPadding2D", "Conv2D"]
     assert any("'same' here would pad (top, bottom, left, right) = (0, 1, 0, 1)" in step for step in ported.steps)
     import keras
+
     naive = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(3, 3, strides=2, padding="same")])
     naive.set_weights(ported.model.layers[1].get_weights())
     x = rng.standard_normal((1, 2, 8, 8)).astype(np.float32)
@@ -203,17 +237,30 @@ def test_rule_ceil_mode_window_placement(target):
 def test_rule_transposed_convolution_layout(target):
     rng = np.random.default_rng(4)
     padding, output_padding = (0, 0) if target == "tensorflow" else (1, 1)
-    layer = conv(4, 3, 3, stride=2, padding=padding, weight=rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
-                 bias=rng.standard_normal(3).astype(np.float32))
-    layer = Layer("conv_transpose2d", {**layer.args, "output_padding": (output_padding, output_padding)},
-                  layer.weights)
+    layer = conv(
+        4,
+        3,
+        3,
+        stride=2,
+        padding=padding,
+        weight=rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        bias=rng.standard_normal(3).astype(np.float32),
+    )
+    layer = Layer("conv_transpose2d", {**layer.args, "output_padding": (output_padding, output_padding)}, layer.weights)
     net = _single(layer, (4, 5, 5))
     ported = check_port(net, "numpy", target)
     # The same weights read as a convolution's (OIHW in (C_in, C_out) order, unflipped) compute something else.
     x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
-    swapped = Network(net.input_shape, [Layer("conv_transpose2d", {**layer.args, "in_channels": 4},
-                                              {"weight": layer.weights["weight"][:, :, ::-1, ::-1].copy(),
-                                               "bias": layer.weights["bias"]})])
+    swapped = Network(
+        net.input_shape,
+        [
+            Layer(
+                "conv_transpose2d",
+                {**layer.args, "in_channels": 4},
+                {"weight": layer.weights["weight"][:, :, ::-1, ::-1].copy(), "bias": layer.weights["bias"]},
+            )
+        ],
+    )
     wrong = dc.load_backend("numpy").run_network(dc.load_backend("numpy").build_network(swapped), x)
     right = dc.load_backend(target).run_network(ported.model, x)
     assert np.max(np.abs(wrong - right)) > 1e-2
@@ -221,9 +268,11 @@ def test_rule_transposed_convolution_layout(target):
 
 # Bad input: each error names the layer and what is wrong.
 
+
 def test_unsupported_layer_lists_the_supported_ones():
     installed("torch")
     from torch import nn
+
     with pytest.raises(ValueError, match=r"layer 1 \(BatchNorm2d.*not supported.*2-D convolution.*ReLU, sigmoid, tanh"):
         dc.port(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)), to="numpy")
 
@@ -231,6 +280,7 @@ def test_unsupported_layer_lists_the_supported_ones():
 def test_non_sequential_model_is_refused():
     installed("torch")
     from torch import nn
+
     with pytest.raises(ValueError, match="sequential network .*got Conv2d"):
         dc.port(nn.Conv2d(1, 2, 3), to="numpy")
     with pytest.raises(ValueError, match="sequential network of one of the frameworks"):
@@ -246,8 +296,10 @@ def test_unknown_target_is_a_backend_error():
 @pytest.mark.parametrize("target", ["tensorflow", "jax", "paddle", "mxnet"])
 def test_a_layer_the_target_cannot_express(target):
     installed(target)
-    net = Network((1, 9, 9), [conv(1, 1, 3, weight=np.ones((1, 1, 3, 3), np.float32)),
-                              pool("max_pool2d", 2, stride=1, dilation=2)])
+    net = Network(
+        (1, 9, 9),
+        [conv(1, 1, 3, weight=np.ones((1, 1, 3, 3), np.float32)), pool("max_pool2d", 2, stride=1, dilation=2)],
+    )
     model = dc.load_backend("numpy").build_network(net)
     with pytest.raises(ValueError, match=r"layer 1 \(max_pool2d .*dilation.*cannot be ported to " + target):
         dc.port(model, to=target)
@@ -255,22 +307,23 @@ def test_a_layer_the_target_cannot_express(target):
 
 def test_mxnet_refuses_asymmetric_padding_naming_the_layer():
     installed("mxnet")
-    net = Network((1, 6, 6), [Layer("relu"), conv(1, 1, 2, padding=((0, 1), (0, 1)),
-                                                  weight=np.ones((1, 1, 2, 2), np.float32))])
+    net = Network(
+        (1, 6, 6), [Layer("relu"), conv(1, 1, 2, padding=((0, 1), (0, 1)), weight=np.ones((1, 1, 2, 2), np.float32))]
+    )
     with pytest.raises(ValueError, match=r"layer 1 \(conv2d .*cannot be ported to mxnet: MXNet Gluon cannot express"):
         dc.port(dc.load_backend("numpy").build_network(net), to="mxnet")
 
 
 def test_size_dependent_port_refuses_another_size():
     installed("tensorflow")
-    ported = dc.port(dc.load_backend("numpy").build_network(demo_network()), to="tensorflow",
-                     input_shape=(3, 16, 16))
+    ported = dc.port(dc.load_backend("numpy").build_network(demo_network()), to="tensorflow", input_shape=(3, 16, 16))
     with pytest.raises(ValueError, match="batch of shape|exact for inputs of shape"):
         ported.compare(np.zeros((1, 3, 17, 17), np.float32))
 
 
 # Drawn networks: random strides, paddings, dilations, groups, ceil modes, from NumPy to every framework
 # and back. A layer a framework cannot express must be refused by name, never ported wrong.
+
 
 @st.composite
 def networks(draw):
@@ -284,15 +337,28 @@ def networks(draw):
         if kind == "conv2d":
             groups = draw(st.sampled_from([1, 2]))
             out = draw(st.sampled_from([2, 4]))
-            layer = conv(shape[0], out, kernel, stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 2)),
-                         dilation=draw(st.integers(1, 2)), groups=groups,
-                         weight=rng.standard_normal((out, shape[0] // groups, kernel, kernel)).astype(np.float32),
-                         bias=rng.standard_normal(out).astype(np.float32))
+            layer = conv(
+                shape[0],
+                out,
+                kernel,
+                stride=draw(st.integers(1, 2)),
+                padding=draw(st.integers(0, 2)),
+                dilation=draw(st.integers(1, 2)),
+                groups=groups,
+                weight=rng.standard_normal((out, shape[0] // groups, kernel, kernel)).astype(np.float32),
+                bias=rng.standard_normal(out).astype(np.float32),
+            )
         elif kind in ("max_pool2d", "avg_pool2d"):
             kernel = max(kernel, 2)
             extra = {"count_include_pad": draw(st.booleans())} if kind == "avg_pool2d" else {}
-            layer = pool(kind, kernel, stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, kernel // 2)),
-                         ceil_mode=draw(st.booleans()), **extra)
+            layer = pool(
+                kind,
+                kernel,
+                stride=draw(st.integers(1, 2)),
+                padding=draw(st.integers(0, kernel // 2)),
+                ceil_mode=draw(st.booleans()),
+                **extra,
+            )
         else:
             layer = Layer(kind)
         try:
@@ -305,9 +371,17 @@ def networks(draw):
         shape = new_shape
     if draw(st.booleans()):
         features = int(np.prod(shape))
-        layers += [Layer("flatten"), Layer("linear", {"in_features": features, "out_features": 3, "bias": True},
-                                           {"weight": rng.standard_normal((3, features)).astype(np.float32),
-                                            "bias": rng.standard_normal(3).astype(np.float32)})]
+        layers += [
+            Layer("flatten"),
+            Layer(
+                "linear",
+                {"in_features": features, "out_features": 3, "bias": True},
+                {
+                    "weight": rng.standard_normal((3, features)).astype(np.float32),
+                    "bias": rng.standard_normal(3).astype(np.float32),
+                },
+            ),
+        ]
     return Network((channels, size, size), layers or [Layer("relu")])
 
 
@@ -344,22 +418,31 @@ def test_numpy_layers_backward_matches_finite_differences():
         assert model[0].grads["weight"][where] == pytest.approx((up - down) / (2 * step), rel=1e-5, abs=1e-8)
     bumped = x.copy()
     bumped[1, 0, 13, 7] += 1e-6
-    assert dx[1, 0, 13, 7] == pytest.approx((np.sum(model.forward(bumped) * grad) - np.sum(model.forward(x) * grad))
-                                            / 1e-6, rel=1e-3, abs=1e-7)
+    assert dx[1, 0, 13, 7] == pytest.approx(
+        (np.sum(model.forward(bumped) * grad) - np.sum(model.forward(x) * grad)) / 1e-6, rel=1e-3, abs=1e-7
+    )
 
 
 def test_port_command_prints_steps_code_and_difference():
     installed("torch")
-    result = subprocess.run([sys.executable, "-m", "d2lconv.cli", "port", "--from", "numpy", "--to", "pytorch"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "d2lconv.cli", "port", "--from", "numpy", "--to", "pytorch"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "numpy -> torch" in result.stdout and "nn.Sequential(" in result.stdout
     assert float(result.stdout.rsplit("(NCHW): ", 1)[1]) < 1e-5
 
 
 def test_port_command_bad_name_is_one_line_and_exit_2():
-    result = subprocess.run([sys.executable, "-m", "d2lconv.cli", "port", "--from", "numpy", "--to", "caffe"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "d2lconv.cli", "port", "--from", "numpy", "--to", "caffe"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("d2lconv: error: --to 'caffe': unknown backend")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -49,7 +49,7 @@ def test_the_pick_a_backend_block_needs_only_what_the_install_block_installs():
     install = next(block for block in blocks(README, "bash") if f"--index-url {CPU_INDEX}" in block)
     extras = set(re.search(r'pip install "\.\[([a-z,]+)\]"', install).group(1).split(","))
     assert {"torch", "cli", "bench", "plot"} <= extras  # demo --plot, parity's tables, bench's SciPy column
-    later = README[README.index(install):]
+    later = README[README.index(install) :]
     for argv in commands(later):
         for option in ("--backend", "--backends"):
             if option in argv:
@@ -67,7 +67,7 @@ def test_the_readme_says_which_torch_build_pip_takes_and_what_tox_downloads():
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
-    quick_start = README[README.index("## Quick start"):README.index("## Install a framework")]
+    quick_start = README[README.index("## Quick start") : README.index("## Install a framework")]
     assert "pip install tox && tox" in blocks(quick_start, "bash")[1]
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("python -m pip install tox && tox")
 
@@ -79,8 +79,17 @@ def test_the_python_block_uses_only_numpy_and_torch():
 
 def test_docs_api_is_the_full_reference_and_stands_alone():
     assert "[docs/api.md](docs/api.md)" in README
-    for heading in ("Backends", "Tensors", "Gradients", "The chapter", "6.3 to 6.5", "LeNet", "Batched operations",
-                    "Command line", "Porting"):
+    for heading in (
+        "Backends",
+        "Tensors",
+        "Gradients",
+        "The chapter",
+        "6.3 to 6.5",
+        "LeNet",
+        "Batched operations",
+        "Command line",
+        "Porting",
+    ):
         assert re.search(rf"^## .*{re.escape(heading)}", API, re.M), heading
     for name in dc.__all__:
         assert f"dc.{name}" in API or f"d2lconv.{name}" in API, name

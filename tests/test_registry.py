@@ -26,16 +26,24 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_import_imports_no_framework():
-    result = run_python("import sys, json, d2lconv as dc; dc.available_backends(); dc.get_backend(); "
-                        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))")
+    result = run_python(
+        "import sys, json, d2lconv as dc; dc.available_backends(); dc.get_backend(); "
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
 
 
 def test_backend_names_and_aliases():
     assert dc.BACKENDS == ("numpy", "torch", "tensorflow", "mxnet", "paddle", "jax")
-    for alias, name in {"pytorch": "torch", "tf": "tensorflow", "mx": "mxnet", "paddlepaddle": "paddle",
-                        "PyTorch": "torch", " numpy ": "numpy"}.items():
+    for alias, name in {
+        "pytorch": "torch",
+        "tf": "tensorflow",
+        "mx": "mxnet",
+        "paddlepaddle": "paddle",
+        "PyTorch": "torch",
+        " numpy ": "numpy",
+    }.items():
         assert backends.canonical_name(alias) == name
 
 
@@ -57,8 +65,10 @@ def test_environment_variable_selects_backend(given):
 
 
 def test_environment_variable_unknown_name():
-    result = run_python("import d2lconv as dc\ntry:\n    dc.get_backend()\nexcept dc.BackendError as e:\n"
-                        "    print(e)", D2LCONV_BACKEND="caffe")
+    result = run_python(
+        "import d2lconv as dc\ntry:\n    dc.get_backend()\nexcept dc.BackendError as e:\n    print(e)",
+        D2LCONV_BACKEND="caffe",
+    )
     assert "D2LCONV_BACKEND='caffe'" in result.stdout
     assert "unknown backend 'caffe'" in result.stdout
     for name in dc.BACKENDS:
@@ -78,8 +88,9 @@ def test_unknown_name_error_is_a_value_error_listing_the_valid_names():
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_missing_framework_error_names_the_pip_extra(monkeypatch, name):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda module, *args: None if module == name else real_find_spec(module, *args))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda module, *args: None if module == name else real_find_spec(module, *args)
+    )
     monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setattr(sys, "modules", {k: v for k, v in sys.modules.items() if k != name})
     assert name not in dc.available_backends()
@@ -115,8 +126,10 @@ def test_set_backend_accepts_aliases_and_env_is_overridden(monkeypatch):
 
 
 def test_available_backends_imports_no_framework():
-    result = run_python("import sys, d2lconv as dc; names = dc.available_backends(); "
-                        f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules]); print(','.join(names))")
+    result = run_python(
+        "import sys, d2lconv as dc; names = dc.available_backends(); "
+        f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules]); print(','.join(names))"
+    )
     imported, names = result.stdout.splitlines()
     assert imported == "[]"
     assert names.split(",")[0] == "numpy"
@@ -125,15 +138,20 @@ def test_available_backends_imports_no_framework():
 
 def _public_names(module) -> list[str]:
     """Public functions and classes defined in ``module`` itself, in source order."""
-    return [name for name, value in vars(module).items()
-            if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
-            and value.__module__ == module.__name__]
+    return [
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
+        and value.__module__ == module.__name__
+    ]
 
 
 def _sections(tab) -> list[str]:
     """The tab's section modules (its submodules), in the order its package imports them."""
-    return [name for name, value in vars(tab).items()
-            if inspect.ismodule(value) and value.__name__.startswith(tab.__name__)]
+    return [
+        name for name, value in vars(tab).items() if inspect.ismodule(value) and value.__name__.startswith(tab.__name__)
+    ]
 
 
 def test_every_adapter_defines_the_contract_in_the_same_order(backend, reference):
@@ -145,8 +163,9 @@ def test_every_adapter_defines_the_contract_in_the_same_order(backend, reference
         assert _public_names(ours) == _public_names(theirs), section
         for name in _public_names(theirs):
             if inspect.isfunction(getattr(theirs, name)):
-                assert list(inspect.signature(getattr(ours, name)).parameters) == \
-                    list(inspect.signature(getattr(theirs, name)).parameters), f"{section}.{name}"
+                assert list(inspect.signature(getattr(ours, name)).parameters) == list(
+                    inspect.signature(getattr(theirs, name)).parameters
+                ), f"{section}.{name}"
 
 
 def test_load_backend_returns_the_tab(backend):
@@ -154,28 +173,38 @@ def test_load_backend_returns_the_tab(backend):
     assert backend.FRAMEWORK.__version__
 
 
-@pytest.mark.skipif(not (backends.is_installed("paddle") and backends.is_installed("tensorflow")),
-                    reason="needs both paddle and tensorflow installed")
+@pytest.mark.skipif(
+    not (backends.is_installed("paddle") and backends.is_installed("tensorflow")),
+    reason="needs both paddle and tensorflow installed",
+)
 def test_tensorflow_then_paddle_works_in_one_process():
-    result = run_python("import d2lconv as dc\nfor name in ('tensorflow', 'paddle'):\n"
-                        "    dc.set_backend(name)\n    print(dc.to_numpy(dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], "
-                        "[[0, 1], [2, 3]])).tolist())")
+    result = run_python(
+        "import d2lconv as dc\nfor name in ('tensorflow', 'paddle'):\n"
+        "    dc.set_backend(name)\n    print(dc.to_numpy(dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], "
+        "[[0, 1], [2, 3]])).tolist())"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:2] == ["[[19.0, 25.0], [37.0, 43.0]]"] * 2
 
 
-@pytest.mark.skipif(not (backends.is_installed("paddle") and backends.is_installed("tensorflow")),
-                    reason="needs both paddle and tensorflow installed")
+@pytest.mark.skipif(
+    not (backends.is_installed("paddle") and backends.is_installed("tensorflow")),
+    reason="needs both paddle and tensorflow installed",
+)
 def test_paddle_after_a_users_tensorflow_import_is_refused_not_a_crash():
-    result = run_python("import tensorflow, d2lconv as dc\ntry:\n    dc.load_backend('paddle')\n"
-                        "except dc.BackendError as e:\n    print(e)")
+    result = run_python(
+        "import tensorflow, d2lconv as dc\ntry:\n    dc.load_backend('paddle')\n"
+        "except dc.BackendError as e:\n    print(e)"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "importing paddle after tensorflow crashes" in result.stdout
 
 
 @pytest.mark.skipif(not backends.is_installed("tensorflow"), reason="tensorflow is not installed")
 def test_tensorflow_backend_after_a_users_own_tensorflow_import():
-    result = run_python("import tensorflow, d2lconv as dc\ndc.set_backend('tf')\n"
-                        "print(dc.to_numpy(dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])).tolist())")
+    result = run_python(
+        "import tensorflow, d2lconv as dc\ndc.set_backend('tf')\n"
+        "print(dc.to_numpy(dc.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])).tolist())"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[[19.0, 25.0], [37.0, 43.0]]"

@@ -25,6 +25,7 @@ def native_type(tab) -> type:
 
 # --- 6.3 padding and stride ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", list(pcp.COMP_CONV2D_CASES))
 def test_comp_conv2d_prints_the_book_shapes(backend, case):
     kernel_size, padding, stride, expected = pcp.COMP_CONV2D_CASES[case]
@@ -39,13 +40,16 @@ def test_comp_conv2d_defaults_and_the_tensorflow_tabs_valid(backend):
     assert dc.comp_conv2d(3) == (6, 6)
 
 
-@pytest.mark.parametrize("kernel_size, padding, stride", [(2, 0, 1), ((4, 1), (1, 0), (2, 3)), (5, 2, 3),
-                                                          ((1, 3), (3, 2), 1), (8, 0, 1), ((2, 6), (1, 2), (5, 1))])
+@pytest.mark.parametrize(
+    "kernel_size, padding, stride",
+    [(2, 0, 1), ((4, 1), (1, 0), (2, 3)), (5, 2, 3), ((1, 3), (3, 2), 1), (8, 0, 1), ((2, 6), (1, 2), (5, 1))],
+)
 def test_comp_conv2d_agrees_with_the_output_size_formula(backend, kernel_size, padding, stride):
     assert dc.comp_conv2d(kernel_size, padding, stride) == dc.conv_output_size((8, 8), kernel_size, stride, padding)
 
 
 # --- 6.4 multiple input and output channels ------------------------------------------------------------------------
+
 
 def book_kernels() -> np.ndarray:
     K = np.asarray(pcp.MULTI_IN_K, np.float32)
@@ -65,13 +69,21 @@ def test_corr2d_multi_in_out_prints_the_book_numbers(backend):
     np.testing.assert_array_equal(as_array(Y), pcp.MULTI_IN_OUT_Y)
 
 
-@pytest.mark.parametrize("x_shape, k_shape", [((1, 5, 6), (2, 1, 3, 2)), ((3, 7, 4), (4, 3, 2, 4)),
-                                              ((2, 4, 4), (1, 2, 4, 4))])
+@pytest.mark.parametrize(
+    "x_shape, k_shape", [((1, 5, 6), (2, 1, 3, 2)), ((3, 7, 4), (4, 3, 2, 4)), ((2, 4, 4), (1, 2, 4, 4))]
+)
 def test_multi_channel_corr2d_equals_scipy(backend, rng, x_shape, k_shape):
     X = rng.standard_normal(x_shape).astype(np.float32)
     K = rng.standard_normal(k_shape).astype(np.float32)
-    expected = np.stack([sum(correlate2d(X[c].astype(np.float64), K[o, c].astype(np.float64), mode="valid")
-                             for c in range(x_shape[0])) for o in range(k_shape[0])])
+    expected = np.stack(
+        [
+            sum(
+                correlate2d(X[c].astype(np.float64), K[o, c].astype(np.float64), mode="valid")
+                for c in range(x_shape[0])
+            )
+            for o in range(k_shape[0])
+        ]
+    )
     np.testing.assert_allclose(as_array(dc.corr2d_multi_in_out(X, K)), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(as_array(dc.corr2d_multi_in(X, K[0])), expected[0], rtol=1e-5, atol=1e-5)
 
@@ -85,11 +97,13 @@ def test_1x1_form_equals_the_loop_form(backend, rng, x_shape, c_out):
     Y2 = as_array(dc.corr2d_multi_in_out(X, K))
     assert as_array(Y1).shape == (c_out, *x_shape[1:])
     assert np.abs(as_array(Y1) - Y2).sum() < 1e-5  # the book's check
-    np.testing.assert_allclose(as_array(Y1), np.einsum("oc,chw->ohw", K[:, :, 0, 0].astype(np.float64), X),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        as_array(Y1), np.einsum("oc,chw->ohw", K[:, :, 0, 0].astype(np.float64), X), rtol=1e-5, atol=1e-6
+    )
 
 
 # --- 6.5 pooling ---------------------------------------------------------------------------------------------------
+
 
 def test_pool2d_prints_the_book_numbers(backend):
     Y = dc.pool2d(pcp.POOL_X, (2, 2))
@@ -128,22 +142,27 @@ def framework_max_pool(name: str, X: np.ndarray, kernel, stride, padding, pad_va
     (ph, pw) = (padding, padding) if isinstance(padding, int) else padding
     if name == "torch":
         import torch
+
         return torch.nn.MaxPool2d(kernel, stride=stride, padding=padding)(torch.from_numpy(X)).numpy()
     if name == "mxnet":
         from mxnet import np as mnp
         from mxnet.gluon import nn
+
         return nn.MaxPool2D(kernel, strides=stride, padding=padding)(mnp.array(X)).asnumpy()
     if name == "paddle":
         import paddle
+
         return paddle.nn.MaxPool2D(kernel, stride=stride, padding=padding)(paddle.to_tensor(X)).numpy()
     nhwc = X.transpose(0, 2, 3, 1)
     if name == "tensorflow":
         import tensorflow as tf
+
         padded = tf.pad(nhwc, [[0, 0], [ph, ph], [pw, pw], [0, 0]], constant_values=pad_value)
         Y = tf.keras.layers.MaxPool2D(pool_size=kernel, strides=stride, padding="valid")(padded).numpy()
     elif name == "jax":
         from flax import linen as nn
         from jax import numpy as jnp
+
         pairs = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
         padded = jnp.pad(nhwc, ((0, 0), (ph, ph), (pw, pw), (0, 0)), constant_values=pad_value)
         Y = np.asarray(nn.max_pool(padded, window_shape=pairs(kernel), strides=pairs(stride), padding="VALID"))
@@ -180,9 +199,15 @@ def test_zero_padding_is_right_only_for_non_negative_inputs(backend, kernel, str
 def test_float64_stays_float64_and_wins_over_float32(backend, rng):
     X, K = rng.standard_normal((2, 4, 4)), rng.standard_normal((3, 2, 2, 2))
     K1 = K[:, :, :1, :1]
-    outputs = [dc.corr2d_multi_in(X, K[0]), dc.corr2d_multi_in_out(X, K), dc.corr2d_multi_in_out_1x1(X, K1),
-               dc.pool2d(X[0], (2, 2)), dc.pool2d(X[0], (2, 2), "avg"), dc.corr2d_multi_in_out(X.astype(np.float32), K),
-               dc.corr2d_multi_in_out_1x1(X, K1.astype(np.float32))]
+    outputs = [
+        dc.corr2d_multi_in(X, K[0]),
+        dc.corr2d_multi_in_out(X, K),
+        dc.corr2d_multi_in_out_1x1(X, K1),
+        dc.pool2d(X[0], (2, 2)),
+        dc.pool2d(X[0], (2, 2), "avg"),
+        dc.corr2d_multi_in_out(X.astype(np.float32), K),
+        dc.corr2d_multi_in_out_1x1(X, K1.astype(np.float32)),
+    ]
     assert [dc.to_numpy(Y).dtype for Y in outputs] == [np.float64] * len(outputs)
     expected = np.stack([sum(correlate2d(X[c], K[o, c], mode="valid") for c in range(2)) for o in range(3)])
     np.testing.assert_allclose(dc.to_numpy(outputs[1]), expected, rtol=1e-12)
@@ -196,8 +221,10 @@ BAD_CALLS = {
     "multi_in_channels": (lambda: dc.corr2d_multi_in(X3, np.zeros((3, 2, 2))), "X has 2 channels but K has 3"),
     "multi_in_kernel_too_big": (lambda: dc.corr2d_multi_in(X3, np.zeros((2, 4, 2))), "larger than X"),
     "multi_in_out_3d_k": (lambda: dc.corr2d_multi_in_out(X3, np.zeros((2, 2, 2))), "K must be 4-D"),
-    "multi_in_out_channels": (lambda: dc.corr2d_multi_in_out(X3, np.zeros((3, 1, 2, 2))),
-                              r"X has 2 channels but K\[i\] has 1"),
+    "multi_in_out_channels": (
+        lambda: dc.corr2d_multi_in_out(X3, np.zeros((3, 1, 2, 2))),
+        r"X has 2 channels but K\[i\] has 1",
+    ),
     "1x1_not_1x1": (lambda: dc.corr2d_multi_in_out_1x1(X3, np.zeros((3, 2, 2, 2))), "K must be a 1x1 kernel"),
     "1x1_channels": (lambda: dc.corr2d_multi_in_out_1x1(X3, np.zeros((3, 4, 1, 1))), "X has 2 channels but"),
     "1x1_2d_x": (lambda: dc.corr2d_multi_in_out_1x1(X3[0], np.zeros((3, 3, 1, 1))), "X must be 3-D"),
@@ -227,6 +254,7 @@ def test_public_api_lists_the_sections_functions():
 
 
 # --- the command line walks each section ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("section, printed", [("6.3", "(2, 2)"), ("6.4", "[[ 56.  72.]"), ("6.5", "[[4. 5.]")])
 def test_demo_walks_a_section(capsys, section, printed):

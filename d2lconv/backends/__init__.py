@@ -83,8 +83,9 @@ def available_backends() -> tuple[str, ...]:
 def _require_installed(name: str, given: str) -> str:
     if not is_installed(name):
         shown = name if given == name else f"{given!r} ({name})"
-        raise BackendError(f"backend {shown} is not installed: {install_hint(name)}; "
-                           f"installed here: {', '.join(available_backends())}")
+        raise BackendError(
+            f"backend {shown} is not installed: {install_hint(name)}; installed here: {', '.join(available_backends())}"
+        )
     return name
 
 
@@ -98,9 +99,11 @@ def load_backend(name: str) -> ModuleType:
     if module_name in sys.modules:
         return sys.modules[module_name]
     if backend == "paddle" and "tensorflow" in sys.modules and "paddle" not in sys.modules:
-        raise BackendError("backend 'paddle' cannot be loaded: tensorflow is already imported in this "
-                           "process, and importing paddle after tensorflow crashes (segfault). Use paddle "
-                           "in a fresh process, or load it before tensorflow.")
+        raise BackendError(
+            "backend 'paddle' cannot be loaded: tensorflow is already imported in this "
+            "process, and importing paddle after tensorflow crashes (segfault). Use paddle "
+            "in a fresh process, or load it before tensorflow."
+        )
     if framework_module(backend) not in sys.modules:
         for first in _IMPORT_FIRST.get(backend, ()):
             if is_installed(first) and framework_module(first) not in sys.modules:
@@ -109,8 +112,10 @@ def load_backend(name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except Exception as error:  # a broken install raises more than ImportError
-        raise BackendError(f"backend {backend!r} is installed but failed to import "
-                           f"({type(error).__name__}: {error}); reinstall it with {install_hint(backend)}") from error
+        raise BackendError(
+            f"backend {backend!r} is installed but failed to import "
+            f"({type(error).__name__}: {error}); reinstall it with {install_hint(backend)}"
+        ) from error
 
 
 def get_backend() -> str:

@@ -30,7 +30,7 @@ def _shift_sum(X: jax.Array, K: jax.Array) -> jax.Array:
     Y = jnp.zeros((out_h, out_w), X.dtype)
     for a in range(h):
         for b in range(w):
-            Y = Y + K[a, b] * X[a:a + out_h, b:b + out_w]
+            Y = Y + K[a, b] * X[a : a + out_h, b : b + out_w]
     return Y
 
 
@@ -56,7 +56,7 @@ def corr2d_loop(X: Any, K: Any) -> jax.Array:
     Y = jnp.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y = Y.at[i, j].set((X[i:i + h, j:j + w] * K).sum())
+            Y = Y.at[i, j].set((X[i : i + h, j : j + w] * K).sum())
     return Y
 
 
@@ -122,9 +122,16 @@ class Conv2D(nn.Module, metaclass=_BoundWhenBuiltAtTopLevel):
         return corr2d(x, self.weight) + self.bias
 
 
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+def learn_kernel(
+    X: np.ndarray,
+    Y: np.ndarray,
+    layer: str,
+    kernel_size: tuple[int, int],
+    weight: np.ndarray | None,
+    bias: float | None,
+    lr: float,
+    epochs: int,
+) -> tuple[list[float], np.ndarray, float | None]:
     """The book's training loop: ``jax.value_and_grad`` of the summed squared error, and
     plain SGD as ``jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)``.
 
@@ -157,5 +164,4 @@ def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[in
         losses.append(float(l))
         params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
     learned = params["params"]
-    return (losses, to_numpy(learned[name]).reshape(kernel_size),
-            None if bias is None else float(learned["bias"][0]))
+    return (losses, to_numpy(learned[name]).reshape(kernel_size), None if bias is None else float(learned["bias"][0]))

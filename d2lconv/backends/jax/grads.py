@@ -14,8 +14,13 @@ from .conv_layer import convolve2d, corr2d
 from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
 OPS: dict[str, Callable[..., jax.Array]] = {
-    "corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-    "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d}
+    "corr2d": corr2d,
+    "convolve2d": convolve2d,
+    "conv2d": conv2d,
+    "conv_transpose2d": conv_transpose2d,
+    "max_pool2d": max_pool2d,
+    "avg_pool2d": avg_pool2d,
+}
 
 
 @_x64_for_float64

@@ -93,8 +93,9 @@ class Trainer:
         return float(l), int(right)
 
 
-def book_train(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
-               epochs: int) -> list[float]:
+def book_train(
+    net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """The book's own loop (a jitted ``value_and_grad`` step on shuffled device arrays); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
@@ -108,7 +109,7 @@ def book_train(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batc
         key, shuffle = jax.random.split(key)
         order = jax.random.permutation(shuffle, len(y))
         for first in range(0, len(y), batch_size):
-            index = order[first:first + batch_size]
+            index = order[first : first + batch_size]
             params, l, _ = step(params, X[index], y[index])  # noqa: E741 - the book's name
             float(l)  # the book records each minibatch's loss
         seconds.append(time.perf_counter() - start)

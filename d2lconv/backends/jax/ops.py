@@ -57,12 +57,14 @@ def _is_float64(value: Any) -> bool:
 def _x64_for_float64(function: _F) -> _F:
     """Run ``function`` inside JAX's x64 context when one of its arguments is float64 (or
     ``"float64"``), so float64 stays float64 without changing JAX's float32 default anywhere else."""
+
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if any(_is_float64(v) for v in args) or any(_is_float64(v) for v in kwargs.values()):
             with _enable_x64(True):
                 return function(*args, **kwargs)
         return function(*args, **kwargs)
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -88,27 +90,42 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 @_x64_for_float64
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> jax.Array:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> jax.Array:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``lax.conv_general_dilated``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation,
-                       groups)
+    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
     top, bottom, left, right = args.pads
-    y = lax.conv_general_dilated(x, weight, args.stride, [(top, bottom), (left, right)],
-                                 rhs_dilation=args.dilation, dimension_numbers=_NCHW,
-                                 feature_group_count=args.groups)
+    y = lax.conv_general_dilated(
+        x,
+        weight,
+        args.stride,
+        [(top, bottom), (left, right)],
+        rhs_dilation=args.dilation,
+        dimension_numbers=_NCHW,
+        feature_group_count=args.groups,
+    )
     return _add_bias(y, bias)
 
 
 @_x64_for_float64
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> jax.Array:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> jax.Array:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): a convolution of the input
     dilated by the stride with the flipped kernel, padded to the full output and cropped in one go."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                                 output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+    )
     c_in, c_out_g, kh, kw = weight.shape
     g = args.groups
     # (C_in, C_out/g, kh, kw) -> OIHW (C_out, C_in/g, kh, kw), flipped on both spatial axes.
@@ -119,14 +136,23 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     extent_h, extent_w = (d * (k - 1) for d, k in zip(args.dilation, (kh, kw), strict=True))
     # Full output: pad (extent - 1) on both sides; a crop is a negative pad, output_padding a positive one.
     pads = [(extent_h - top, extent_h - full_h + top + out_h), (extent_w - left, extent_w - full_w + left + out_w)]
-    y = lax.conv_general_dilated(x, kernel, (1, 1), pads, lhs_dilation=args.stride, rhs_dilation=args.dilation,
-                                 dimension_numbers=_NCHW, feature_group_count=g)
+    y = lax.conv_general_dilated(
+        x,
+        kernel,
+        (1, 1),
+        pads,
+        lhs_dilation=args.stride,
+        rhs_dilation=args.dilation,
+        dimension_numbers=_NCHW,
+        feature_group_count=g,
+    )
     return _add_bias(y, bias)
 
 
 @_x64_for_float64
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> jax.Array:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> jax.Array:
     """Max pooling: ``lax.reduce_window`` with ``lax.max`` from -inf, the padding and the ceil-mode
     overhang filled with -inf."""
     x = tensor(x)
@@ -141,14 +167,20 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     best = None
     for a in range(kh):
         for b in range(kw):
-            window = x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
+            window = x[:, :, a * dh : a * dh + (out_h - 1) * sh + 1 : sh, b * dw : b * dw + (out_w - 1) * sw + 1 : sw]
             best = window if best is None else jnp.where((window > best) | jnp.isnan(window), window, best)
     return best
 
 
 @_x64_for_float64
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> jax.Array:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> jax.Array:
     """Average pooling: window sums (``lax.reduce_window`` with ``lax.add``) over the shared divisor."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
@@ -160,8 +192,15 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
 
 def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args: Any) -> jax.Array:
     top, bottom, left, right = args.padded
-    return lax.reduce_window(x, jnp.asarray(init, x.dtype), reducer, (1, 1, *args.kernel), (1, 1, *args.stride),
-                             ((0, 0), (0, 0), (top, bottom), (left, right)), window_dilation=(1, 1, *args.dilation))
+    return lax.reduce_window(
+        x,
+        jnp.asarray(init, x.dtype),
+        reducer,
+        (1, 1, *args.kernel),
+        (1, 1, *args.stride),
+        ((0, 0), (0, 0), (top, bottom), (left, right)),
+        window_dilation=(1, 1, *args.dilation),
+    )
 
 
 def _add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
@@ -179,15 +218,17 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
     if op in ("conv2d", "conv_transpose2d"):
         reach = inputs[1].shape[2] - 1 - pad
         if op == "conv2d":
+
             def call(*leaves: jax.Array) -> jax.Array:
                 x, weight = leaves
-                return lax.conv_general_dilated(x, weight, (stride, stride), [(pad, pad)] * 2,
-                                                dimension_numbers=_NCHW)
+                return lax.conv_general_dilated(x, weight, (stride, stride), [(pad, pad)] * 2, dimension_numbers=_NCHW)
         else:
+
             def call(*leaves: jax.Array) -> jax.Array:
                 x, weight = leaves
-                return lax.conv_transpose(x, weight, (stride, stride), [(reach, reach)] * 2,
-                                          dimension_numbers=_NCHW, transpose_kernel=True)
+                return lax.conv_transpose(
+                    x, weight, (stride, stride), [(reach, reach)] * 2, dimension_numbers=_NCHW, transpose_kernel=True
+                )
     else:
         size = kwargs["kernel_size"]
         window, strides, pads = (1, 1, size, size), (1, 1, stride, stride), ((0, 0), (0, 0), (pad, pad), (pad, pad))
@@ -197,6 +238,7 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
             if op == "max_pool2d":
                 return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads)
             return lax.reduce_window(x, 0.0, lax.add, window, strides, pads) / (size * size)
+
     if grad_output is None:
         return lambda: call(*inputs)
     return lambda: jax.vjp(call, *inputs)[1](grad_output)

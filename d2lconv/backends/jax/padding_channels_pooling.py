@@ -69,7 +69,7 @@ def pool2d(X: Any, pool_size: Any, mode: str = "max") -> jax.Array:
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             if mode == "max":
-                Y = Y.at[i, j].set(X[i: i + p_h, j: j + p_w].max())
+                Y = Y.at[i, j].set(X[i : i + p_h, j : j + p_w].max())
             elif mode == "avg":
-                Y = Y.at[i, j].set(X[i: i + p_h, j: j + p_w].mean())
+                Y = Y.at[i, j].set(X[i : i + p_h, j : j + p_w].mean())
     return Y

@@ -20,8 +20,9 @@ def corr2d(X: Any, K: Any) -> mnp.ndarray:
     X, K = same_dtype_tensors(tensor, X, K)
     out_shape = check_corr2d(X.shape, K.shape)
     # The native op: at 512x512 with a 3x3 kernel a shift-sum takes 3-4x, im2col 1.4-2x its time.
-    Y = npx.convolution(X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape), kernel=K.shape, num_filter=1,
-                        no_bias=True)
+    Y = npx.convolution(
+        X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape), kernel=K.shape, num_filter=1, no_bias=True
+    )
     return Y.reshape(out_shape)
 
 
@@ -38,7 +39,7 @@ def corr2d_loop(X: Any, K: Any) -> mnp.ndarray:
     Y = mnp.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
     return Y
 
 
@@ -72,8 +73,9 @@ class Conv2D(nn.Block):
     def __init__(self, kernel_size: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         kernel_size = pair(kernel_size, "kernel_size")
-        self.weight = self.params.get("weight", shape=kernel_size,
-                                      init=mx.init.Constant(mnp.random.uniform(size=kernel_size)))
+        self.weight = self.params.get(
+            "weight", shape=kernel_size, init=mx.init.Constant(mnp.random.uniform(size=kernel_size))
+        )
         self.bias = self.params.get("bias", shape=(1,), init=mx.init.Zero())
         self.initialize()
 
@@ -82,9 +84,16 @@ class Conv2D(nn.Block):
         return corr2d(x, self.weight.data()) + self.bias.data()
 
 
-def learn_kernel(X: onp.ndarray, Y: onp.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: onp.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], onp.ndarray, float | None]:
+def learn_kernel(
+    X: onp.ndarray,
+    Y: onp.ndarray,
+    layer: str,
+    kernel_size: tuple[int, int],
+    weight: onp.ndarray | None,
+    bias: float | None,
+    lr: float,
+    epochs: int,
+) -> tuple[list[float], onp.ndarray, float | None]:
     """The book's training loop: squared error, ``autograd.record()``, plain SGD by the Gluon Trainer.
 
     ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps its own initialisation.

@@ -55,14 +55,16 @@ class Trainer:
         return float(l.mean()), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train(net: nn.Sequential, X: onp.ndarray, y: onp.ndarray, lr: float, batch_size: int,
-               epochs: int) -> list[float]:
+def book_train(
+    net: nn.Sequential, X: onp.ndarray, y: onp.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """The book's own loop (``gluon.data.DataLoader``, the Gluon Trainer, a loss sum per step); seconds per epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
-    data = gluon.data.DataLoader(gluon.data.ArrayDataset(mnp.array(X), mnp.array(y)), batch_size=batch_size,
-                                 shuffle=True)
+    data = gluon.data.DataLoader(
+        gluon.data.ArrayDataset(mnp.array(X), mnp.array(y)), batch_size=batch_size, shuffle=True
+    )
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
     seconds = []

@@ -79,20 +79,26 @@ def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's MXNet tab would, and loads the weights file."""
     planned = plan(net, NAME).network
     dtype = "\nnet.cast('float64')" if planned.dtype == np.float64 else ""
-    return ("import numpy as onp\n\nonp.bool = bool  # mxnet 1.9 needs it on numpy >= 1.24\n"
-            "from mxnet import np, npx  # noqa: E402\nfrom mxnet.gluon import nn  # noqa: E402\n\nnpx.set_np()\n"
-            f"{_source(planned)}{dtype}\n"
-            "weights = onp.load('weights.npz')  # written by ported.save_weights\n"
-            "for index, layer in enumerate(net):\n"
-            "    for name in ('weight', 'bias'):\n"
-            "        if f'{index}.{name}' in weights:\n"
-            "            getattr(layer, name).set_data(np.array(weights[f'{index}.{name}']))\n")
+    return (
+        "import numpy as onp\n\nonp.bool = bool  # mxnet 1.9 needs it on numpy >= 1.24\n"
+        "from mxnet import np, npx  # noqa: E402\nfrom mxnet.gluon import nn  # noqa: E402\n\nnpx.set_np()\n"
+        f"{_source(planned)}{dtype}\n"
+        "weights = onp.load('weights.npz')  # written by ported.save_weights\n"
+        "for index, layer in enumerate(net):\n"
+        "    for name in ('weight', 'bias'):\n"
+        "        if f'{index}.{name}' in weights:\n"
+        "            getattr(layer, name).set_data(np.array(weights[f'{index}.{name}']))\n"
+    )
 
 
 def native_weights(model: gluon.nn.HybridSequential) -> dict[str, np.ndarray]:
     """Every layer's weight and bias in Gluon's layouts, named ``"index.weight"`` / ``"index.bias"``."""
-    return {f"{index}.{name}": getattr(layer, name).data().asnumpy() for index, layer in enumerate(model)
-            for name in ("weight", "bias") if getattr(layer, name, None) is not None}
+    return {
+        f"{index}.{name}": getattr(layer, name).data().asnumpy()
+        for index, layer in enumerate(model)
+        for name in ("weight", "bias")
+        if getattr(layer, name, None) is not None
+    }
 
 
 def _activation(block: gluon.nn.Block) -> str | None:
@@ -114,8 +120,17 @@ def _read_block(index: int, block: gluon.nn.Block, previous: str | None) -> list
         bias = None if block.bias is None else block.bias.data().asnumpy()
         transposed = isinstance(block, nn.Conv2DTranspose)
         in_channels = weight.shape[0] if transposed else weight.shape[1] * kwargs["num_group"]
-        layer = conv(in_channels, kwargs["num_filter"], kwargs["kernel"], kwargs["stride"], tuple(kwargs["pad"]),
-                     kwargs["dilate"], kwargs["num_group"], weight, bias)
+        layer = conv(
+            in_channels,
+            kwargs["num_filter"],
+            kwargs["kernel"],
+            kwargs["stride"],
+            tuple(kwargs["pad"]),
+            kwargs["dilate"],
+            kwargs["num_group"],
+            weight,
+            bias,
+        )
         if transposed:
             layer = Layer("conv_transpose2d", {**layer.args, "output_padding": tuple(kwargs["adj"])}, layer.weights)
         return [layer, *tail]
@@ -126,15 +141,29 @@ def _read_block(index: int, block: gluon.nn.Block, previous: str | None) -> list
         ceil = kwargs["pooling_convention"] == "full"
         if isinstance(block, nn.MaxPool2D):
             return [pool("max_pool2d", kwargs["kernel"], kwargs["stride"], tuple(kwargs["pad"]), ceil)]
-        return [pool("avg_pool2d", kwargs["kernel"], kwargs["stride"], tuple(kwargs["pad"]), ceil,
-                     count_include_pad=kwargs.get("count_include_pad", True))]
+        return [
+            pool(
+                "avg_pool2d",
+                kwargs["kernel"],
+                kwargs["stride"],
+                tuple(kwargs["pad"]),
+                ceil,
+                count_include_pad=kwargs.get("count_include_pad", True),
+            )
+        ]
     if isinstance(block, nn.Dense):
         weight = block.weight.data().asnumpy()
         bias = None if block.bias is None else block.bias.data().asnumpy()
         flatten = [Layer("flatten")] if block._flatten and previous in _SPATIAL else []
-        return [*flatten, Layer("linear", {"in_features": weight.shape[1], "out_features": weight.shape[0],
-                                           "bias": bias is not None},
-                                {"weight": weight, **({} if bias is None else {"bias": bias})}), *tail]
+        return [
+            *flatten,
+            Layer(
+                "linear",
+                {"in_features": weight.shape[1], "out_features": weight.shape[0], "bias": bias is not None},
+                {"weight": weight, **({} if bias is None else {"bias": bias})},
+            ),
+            *tail,
+        ]
     if isinstance(block, nn.Flatten):
         return [Layer("flatten")]
     if isinstance(block, nn.Activation):
@@ -147,8 +176,9 @@ def _read_block(index: int, block: gluon.nn.Block, previous: str | None) -> list
 def read_network(model: gluon.nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a Gluon ``Sequential`` or ``HybridSequential`` whose parameters are initialised."""
     if not isinstance(model, nn.Sequential | nn.HybridSequential):
-        raise ValueError(f"port needs a sequential network (gluon nn.Sequential / nn.HybridSequential); "
-                         f"got {type(model).__name__}")
+        raise ValueError(
+            f"port needs a sequential network (gluon nn.Sequential / nn.HybridSequential); got {type(model).__name__}"
+        )
     described: list[Layer] = []
     for index, block in enumerate(model):
         previous = next((layer.kind for layer in reversed(described) if layer.kind not in _ACTIVATIONS), None)
@@ -161,4 +191,3 @@ def run_network(model: gluon.nn.HybridSequential, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     parameters = list(model.collect_params().values())
     return model(mnp.array(x, dtype=parameters[0].dtype if parameters else x.dtype)).asnumpy()
-

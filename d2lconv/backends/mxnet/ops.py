@@ -77,8 +77,9 @@ def to_numpy(x: Any) -> onp.ndarray:
     return as_float_array(x)
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> mnp.ndarray:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> mnp.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
@@ -87,8 +88,16 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     return _add_bias(_convolution(x, weight, args.pads, args.stride, args.dilation, args.groups), bias)
 
 
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> mnp.ndarray:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> mnp.ndarray:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``npx.convolution`` of the input spread
     by the stride (zeros between its pixels), padded by the kernel's extent less the crop, with the kernel
     flipped and its in/out channels swapped in each group.
@@ -97,8 +106,9 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     MKLDNN its backward fails ("could not execute a primitive").
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                                 output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+    )
     if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
         return _add_bias(mnp.zeros((x.shape[0], args.out_channels, *args.out_hw), dtype=x.dtype), bias)
     c, g, (og, kh, kw) = x.shape[1], args.groups, weight.shape[1:]
@@ -109,13 +119,16 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     # Output row i is full row i + top: pad (extent - 1 - top) before and (out - span + top) after.
     pads = [(kh - 1) * dh - top, out_h - span_h + top, (kw - 1) * dw - left, out_w - span_w + left]
     if min(pads) < 0:  # a crop past the extent: drop input rows/columns instead of padding
-        spread = spread[:, :, max(0, -pads[0]):span_h - max(0, -pads[1]), max(0, -pads[2]):span_w - max(0, -pads[3])]
+        spread = spread[
+            :, :, max(0, -pads[0]) : span_h - max(0, -pads[1]), max(0, -pads[2]) : span_w - max(0, -pads[3])
+        ]
         pads = [max(0, p) for p in pads]
     return _add_bias(_convolution(spread, kernel, tuple(pads), (1, 1), args.dilation, g), bias)
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> mnp.ndarray:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> mnp.ndarray:
     """Max pooling: ``npx.pooling`` when it takes the padding itself (symmetric, at most half the window,
     no ceil-mode overhang, no dilation); else the largest of the strided slices, one per window element,
     of the -inf padded input. ``npx.pooling`` skips NaN (as Paddle's pooling does) and gives -3.4e38 for a
@@ -124,36 +137,76 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     if args.dilation == (1, 1) and _mxnet_pads(args):
-        return npx.pooling(x, kernel=args.kernel, stride=args.stride, pad=(args.pads[0], args.pads[2]),
-                           pool_type="max", pooling_convention="valid")
+        return npx.pooling(
+            x,
+            kernel=args.kernel,
+            stride=args.stride,
+            pad=(args.pads[0], args.pads[2]),
+            pool_type="max",
+            pooling_convention="valid",
+        )
     x = _pad_hw(x, args.padded, -onp.inf)
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
-    return mnp.stack([x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
-                      for a in range(kh) for b in range(kw)]).max(axis=0)
+    return mnp.stack(
+        [
+            x[:, :, a * dh : a * dh + (out_h - 1) * sh + 1 : sh, b * dw : b * dw + (out_w - 1) * sw + 1 : sw]
+            for a in range(kh)
+            for b in range(kw)
+        ]
+    ).max(axis=0)
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> mnp.ndarray:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> mnp.ndarray:
     """Average pooling: ``npx.pooling`` when it takes the padding itself (see ``max_pool2d``); else MXNet's
     window sum over the zero-padded input, divided by the shared divisor."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     if _mxnet_pads(args):
-        return npx.pooling(x, kernel=args.kernel, stride=args.stride, pad=(args.pads[0], args.pads[2]),
-                           pool_type="avg", pooling_convention="valid", count_include_pad=bool(count_include_pad))
-    total = npx.pooling(_pad_hw(x, args.padded), kernel=args.kernel, stride=args.stride, pool_type="sum",
-                        pooling_convention="valid")[:, :, :args.out_hw[0], :args.out_hw[1]]
+        return npx.pooling(
+            x,
+            kernel=args.kernel,
+            stride=args.stride,
+            pad=(args.pads[0], args.pads[2]),
+            pool_type="avg",
+            pooling_convention="valid",
+            count_include_pad=bool(count_include_pad),
+        )
+    total = npx.pooling(
+        _pad_hw(x, args.padded), kernel=args.kernel, stride=args.stride, pool_type="sum", pooling_convention="valid"
+    )[:, :, : args.out_hw[0], : args.out_hw[1]]
     return total / mnp.array(avg_pool_divisor(args, x.shape[2:], count_include_pad), dtype=x.dtype)
 
 
-def _convolution(x: mnp.ndarray, weight: mnp.ndarray, pads: tuple[int, int, int, int], stride: tuple[int, int],
-                 dilation: tuple[int, int], groups: int) -> mnp.ndarray:
+def _convolution(
+    x: mnp.ndarray,
+    weight: mnp.ndarray,
+    pads: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> mnp.ndarray:
     """``npx.convolution`` after padding (top, bottom, left, right): symmetric padding is its own ``pad``."""
     top, bottom, left, right = pads
     if top != bottom or left != right:
         x, top, left = _pad_hw(x, pads), 0, 0
-    return npx.convolution(x, weight, kernel=weight.shape[2:], stride=stride, dilate=dilation, pad=(top, left),
-                           num_filter=weight.shape[0], num_group=groups, no_bias=True)
+    return npx.convolution(
+        x,
+        weight,
+        kernel=weight.shape[2:],
+        stride=stride,
+        dilate=dilation,
+        pad=(top, left),
+        num_filter=weight.shape[0],
+        num_group=groups,
+        no_bias=True,
+    )
 
 
 def _mxnet_pads(args: PoolArgs) -> bool:
@@ -187,7 +240,7 @@ def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
     spread = t.reshape(n, c, h, 1, w, 1)
     spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh - 1, w, 1), dtype=t.dtype)], axis=3)
     spread = mnp.concatenate([spread, mnp.zeros((n, c, h, fh, w, fw - 1), dtype=t.dtype)], axis=5)
-    return spread.reshape(n, c, h * fh, w * fw)[:, :, :(h - 1) * fh + 1, :(w - 1) * fw + 1]
+    return spread.reshape(n, c, h * fh, w * fw)[:, :, : (h - 1) * fh + 1, : (w - 1) * fw + 1]
 
 
 def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
@@ -206,20 +259,28 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
         weight = inputs[1]
         options = dict(kernel=weight.shape[2:], stride=(stride, stride), pad=(pad, pad), no_bias=True)
         if op == "conv2d":
+
             def call(*leaves: mnp.ndarray) -> mnp.ndarray:
                 x, weight = leaves
                 return npx.convolution(x, weight, num_filter=weight.shape[0], **options)
         else:
+
             def call(*leaves: mnp.ndarray) -> mnp.ndarray:
                 x, weight = leaves
                 return npx.deconvolution(x, weight, num_filter=weight.shape[1], **options)
     else:
         size = kwargs["kernel_size"]
-        options = dict(kernel=(size, size), stride=(stride or size,) * 2, pad=(pad, pad),
-                       pool_type="max" if op == "max_pool2d" else "avg", pooling_convention="valid")
+        options = dict(
+            kernel=(size, size),
+            stride=(stride or size,) * 2,
+            pad=(pad, pad),
+            pool_type="max" if op == "max_pool2d" else "avg",
+            pooling_convention="valid",
+        )
 
         def call(*leaves: mnp.ndarray) -> mnp.ndarray:
             return npx.pooling(leaves[0], **options)
+
     if grad_output is None:
         return lambda: call(*inputs)
     leaves = tuple(t.copy() for t in inputs)
@@ -231,4 +292,5 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
             y = call(*leaves)
         y.backward(grad_output)
         return tuple(leaf.grad for leaf in leaves)
+
     return gradients

@@ -19,7 +19,7 @@ def corr2d(X: Any, K: Any) -> np.ndarray:
     Y = np.zeros((out_h, out_w), dtype=X.dtype)
     for a in range(h):
         for b in range(w):
-            Y += K[a, b] * X[a:a + out_h, b:b + out_w]
+            Y += K[a, b] * X[a : a + out_h, b : b + out_w]
     return Y
 
 
@@ -31,7 +31,7 @@ def corr2d_loop(X: Any, K: Any) -> np.ndarray:
     Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
     return Y
 
 
@@ -101,14 +101,21 @@ def _corr2d_backward(X: np.ndarray, K: np.ndarray, dY: np.ndarray) -> tuple[np.n
     x, k, dy = _in_common_dtype(X=X, K=K, grad_output=dY)
     dX, dK = np.zeros_like(x), np.empty_like(k)
     for a, b in np.ndindex(*k.shape):
-        dK[a, b] = np.vdot(x[a:a + out_h, b:b + out_w], dy)
-        dX[a:a + out_h, b:b + out_w] += k[a, b] * dy
+        dK[a, b] = np.vdot(x[a : a + out_h, b : b + out_w], dy)
+        dX[a : a + out_h, b : b + out_w] += k[a, b] * dy
     return dX.astype(X.dtype, copy=False), dK.astype(K.dtype, copy=False)
 
 
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+def learn_kernel(
+    X: np.ndarray,
+    Y: np.ndarray,
+    layer: str,
+    kernel_size: tuple[int, int],
+    weight: np.ndarray | None,
+    bias: float | None,
+    lr: float,
+    epochs: int,
+) -> tuple[list[float], np.ndarray, float | None]:
     """The book's training loop: squared error, gradients by hand, plain SGD.
 
     ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps its own initialisation.
@@ -121,7 +128,7 @@ def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[in
     losses = []
     for _ in range(epochs):
         error = net(X) - Y
-        losses.append(float((error ** 2).sum()))
+        losses.append(float((error**2).sum()))
         net.backward(2 * error)
         net.weight -= lr * net.weight_grad
         if net.bias is not None and net.bias_grad is not None:

@@ -41,8 +41,10 @@ def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.n
 
 def _like(gradients: Sequence[np.ndarray | None], inputs: Sequence[np.ndarray | None]) -> tuple:
     """Each gradient in its input's dtype (None for a None input)."""
-    return tuple(None if x is None or g is None else g.astype(x.dtype, copy=False)
-                 for g, x in zip(gradients, inputs, strict=True))
+    return tuple(
+        None if x is None or g is None else g.astype(x.dtype, copy=False)
+        for g, x in zip(gradients, inputs, strict=True)
+    )
 
 
 def _corr2d_backward(dy: Any, X: Any, K: Any) -> tuple:
@@ -59,8 +61,16 @@ def _convolve2d_backward(dy: Any, X: Any, K: Any) -> tuple:
     return dX, np.ascontiguousarray(dK[::-1, ::-1])
 
 
-def _conv2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     dilation: Any = 1, groups: int = 1) -> tuple:
+def _conv2d_backward(
+    dy: Any,
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> tuple:
     """Per group, ``Y = W @ cols`` with ``cols = im2col(pad(x))`` (ops.conv2d), so
     ``dW = dY @ colsᵀ``, ``d cols = Wᵀ @ dY`` and ``dx`` = col2im(d cols) with the padding cropped
     (col2im is im2col's adjoint); ``db`` sums dY over batch and pixels."""
@@ -77,26 +87,36 @@ def _conv2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any
     dcols = np.matmul(_per_group(weight, g).transpose(0, 2, 1), dy_rows)
     dpadded = _col2im(dcols.reshape(c, kh, kw, n, *args.out_hw), padded.shape[2:], args.stride, args.dilation)
     top, _, left, _ = args.pads
-    dx = dpadded[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
+    dx = dpadded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)
     dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
     return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
 
 
-def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                               output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> tuple:
+def _conv_transpose2d_backward(
+    dy: Any,
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> tuple:
     """Per group, ``full = col2im(Wᵀ @ x)`` (ops.conv_transpose2d), then a crop: so dfull is dY placed back
     in the full output (zero where cropped; output_padding's extension gets no gradient),
     ``dcols = im2col(dfull)``, ``dx = W @ dcols`` (a conv2d of dY: the adjoint's adjoint) and ``dW = x @ dcolsᵀ``."""
     inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                                 output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+    )
     (n, c, h, w), g = x.shape, args.groups
     dy = _upstream(dy, (n, args.out_channels, *args.out_hw), x.dtype)
     top, _, left, _ = args.crops
     rows, cols_ = min(args.out_hw[0], args.full_hw[0] - top), min(args.out_hw[1], args.full_hw[1] - left)
     dfull = np.zeros((args.out_channels, n, *args.full_hw), x.dtype)
-    dfull[:, :, top:top + rows, left:left + cols_] = dy[:, :, :rows, :cols_].transpose(1, 0, 2, 3)
+    dfull[:, :, top : top + rows, left : left + cols_] = dy[:, :, :rows, :cols_].transpose(1, 0, 2, 3)
     dcols = _im2col(dfull, weight.shape[2:], args.stride, args.dilation, (h, w), g)  # (g, C_out/g*kh*kw, N*H*W)
     x_rows = _per_group(x.transpose(1, 0, 2, 3), g)
     dx = np.matmul(_per_group(weight, g), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
@@ -105,8 +125,9 @@ def _conv_transpose2d_backward(dy: Any, x: Any, weight: Any, bias: Any = None, s
     return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
 
 
-def _max_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                         dilation: Any = 1, ceil_mode: bool = False) -> tuple:
+def _max_pool2d_backward(
+    dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> tuple:
     """Each output is one element of its window, so dY goes to that element: the first maximal one
     in row-major window order (PyTorch's rule for ties; where the window holds a NaN, the NaN, as in torch).
     Padding and the ceil-mode overhang are -inf, so they never win over a real element."""
@@ -133,8 +154,15 @@ def _max_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, 
     return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
 
 
-def _avg_pool2d_backward(dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                         ceil_mode: bool = False, count_include_pad: bool = True) -> tuple:
+def _avg_pool2d_backward(
+    dy: Any,
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> tuple:
     """Each output is the sum of its window over a fixed divisor, so every element of the window
     receives dY / divisor (padding's share is dropped; the divisor is the forward's)."""
     x = _real(x, "x")
@@ -157,7 +185,7 @@ def _to_spatial_first(y: np.ndarray) -> np.ndarray:
 def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     """The real (unpadded) part of a padded (H, W, ...) array."""
     top, bottom, left, right = pads
-    return padded[top:padded.shape[0] - bottom, left:padded.shape[1] - right]
+    return padded[top : padded.shape[0] - bottom, left : padded.shape[1] - right]
 
 
 # op -> (its forward, whose signature binds the inputs, and its backward pass)

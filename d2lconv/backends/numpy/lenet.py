@@ -67,8 +67,9 @@ class Trainer:
         return l, int((y_hat.argmax(1) == y).sum())
 
 
-def book_train(net: layers.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
-               epochs: int) -> list[float]:
+def book_train(
+    net: layers.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """A plain NumPy loop (shuffled slices, forward, backward, update, a loss sum per step); seconds per epoch.
 
     For ``d2lconv bench``: the loop one writes by hand, to time d2lconv's driver against.
@@ -78,7 +79,7 @@ def book_train(net: layers.Sequential, X: np.ndarray, y: np.ndarray, lr: float, 
         start, total = time.perf_counter(), 0.0
         order = rng.permutation(len(y))
         for first in range(0, len(y), batch_size):
-            index = order[first:first + batch_size]
+            index = order[first : first + batch_size]
             l, _ = trainer.step(X[index], y[index])  # noqa: E741 - the book's name
             total += l * len(index)
         seconds.append(time.perf_counter() - start)

@@ -20,8 +20,20 @@ from .ops import NAME
 
 LAYOUT = "NCHW"
 _ACTIVATIONS = {"relu": "ReLU()", "sigmoid": "Sigmoid()", "tanh": "Tanh()"}
-_CLASSES = ("Sequential", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "ZeroPad2d", "ConstantPad2d",
-            "Flatten", "Linear", "ReLU", "Sigmoid", "Tanh")
+_CLASSES = (
+    "Sequential",
+    "Conv2d",
+    "ConvTranspose2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "ZeroPad2d",
+    "ConstantPad2d",
+    "Flatten",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+)
 
 
 def _pair_source(value: tuple[int, int]) -> str:
@@ -52,8 +64,10 @@ def _layer_source(layer: Layer) -> str:
     options = []
     padding = _padding_source(a["padding"])
     if kind in ("conv2d", "conv_transpose2d"):
-        head = f"{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, " \
-               f"kernel_size={_pair_source(a['kernel_size'])}"
+        head = (
+            f"{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, "
+            f"kernel_size={_pair_source(a['kernel_size'])}"
+        )
         options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
@@ -89,13 +103,15 @@ def build_network(net: Network) -> layers.Sequential:
 def network_code(net: Network) -> str:
     """Source that builds ``net`` from d2lconv's NumPy layers and loads the weights file."""
     source = _source(plan(net, NAME).network)
-    return (("import math\n\n" if "math." in source else "") + "import numpy as np\n\n"
-            f"from d2lconv.numpy_layers import {', '.join(name for name in _CLASSES if name + '(' in source)}\n\n"
-            f"net = {source}\n"
-            "weights = np.load('weights.npz')  # written by ported.save_weights\n"
-            "for index, layer in enumerate(net):\n"
-            "    for name in layer.params:\n"
-            "        layer.params[name] = weights[f'{index}.{name}']\n")
+    return (
+        ("import math\n\n" if "math." in source else "") + "import numpy as np\n\n"
+        f"from d2lconv.numpy_layers import {', '.join(name for name in _CLASSES if name + '(' in source)}\n\n"
+        f"net = {source}\n"
+        "weights = np.load('weights.npz')  # written by ported.save_weights\n"
+        "for index, layer in enumerate(net):\n"
+        "    for name in layer.params:\n"
+        "        layer.params[name] = weights[f'{index}.{name}']\n"
+    )
 
 
 def native_weights(model: layers.Sequential) -> dict[str, np.ndarray]:
@@ -106,28 +122,55 @@ def native_weights(model: layers.Sequential) -> dict[str, np.ndarray]:
 def _read_layer(index: int, module: layers.Module) -> Layer:
     params = {name: np.array(value) for name, value in module.params.items()}
     if isinstance(module, layers.Conv2d):  # ConvTranspose2d too
-        layer = conv(module.in_channels, module.out_channels, module.kernel_size, module.stride,
-                     layers._padding(module.padding), module.dilation, module.groups, params["weight"],
-                     params.get("bias"))
+        layer = conv(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            layers._padding(module.padding),
+            module.dilation,
+            module.groups,
+            params["weight"],
+            params.get("bias"),
+        )
         if isinstance(module, layers.ConvTranspose2d):
             output_padding = pair(module.output_padding, "output_padding", 0)
             layer = Layer("conv_transpose2d", {**layer.args, "output_padding": output_padding}, layer.weights)
         return layer
     if isinstance(module, layers.AvgPool2d):
-        return pool("avg_pool2d", module.kernel_size, module.stride, layers._padding(module.padding),
-                    module.ceil_mode, count_include_pad=module.count_include_pad)
+        return pool(
+            "avg_pool2d",
+            module.kernel_size,
+            module.stride,
+            layers._padding(module.padding),
+            module.ceil_mode,
+            count_include_pad=module.count_include_pad,
+        )
     if isinstance(module, layers.MaxPool2d):
-        return pool("max_pool2d", module.kernel_size, module.stride, layers._padding(module.padding),
-                    module.ceil_mode, dilation=module.dilation)
+        return pool(
+            "max_pool2d",
+            module.kernel_size,
+            module.stride,
+            layers._padding(module.padding),
+            module.ceil_mode,
+            dilation=module.dilation,
+        )
     if isinstance(module, layers.ZeroPad2d):
         return Layer("zero_pad2d", {"padding": tuple(module.padding)})
     if isinstance(module, layers.ConstantPad2d):
         return Layer("constant_pad2d", {"padding": tuple(module.padding), "value": float(module.value)})
     if isinstance(module, layers.Linear):
-        return Layer("linear", {"in_features": module.in_features, "out_features": module.out_features,
-                                "bias": "bias" in params}, params)
-    for kind, cls in (("flatten", layers.Flatten), ("relu", layers.ReLU), ("sigmoid", layers.Sigmoid),
-                      ("tanh", layers.Tanh)):
+        return Layer(
+            "linear",
+            {"in_features": module.in_features, "out_features": module.out_features, "bias": "bias" in params},
+            params,
+        )
+    for kind, cls in (
+        ("flatten", layers.Flatten),
+        ("relu", layers.ReLU),
+        ("sigmoid", layers.Sigmoid),
+        ("tanh", layers.Tanh),
+    ):
         if isinstance(module, cls):
             return Layer(kind)
     raise unsupported(index, module)
@@ -136,8 +179,9 @@ def _read_layer(index: int, module: layers.Module) -> Layer:
 def read_network(model: layers.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a NumPy-backend ``Sequential``."""
     if not isinstance(model, layers.Sequential):
-        raise ValueError(f"port needs a sequential network (d2lconv.numpy_layers.Sequential); "
-                         f"got {type(model).__name__}")
+        raise ValueError(
+            f"port needs a sequential network (d2lconv.numpy_layers.Sequential); got {type(model).__name__}"
+        )
     described = [_read_layer(index, module) for index, module in enumerate(model)]
     return Network(input_shape or infer_input_shape(described), described)
 

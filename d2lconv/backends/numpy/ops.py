@@ -35,23 +35,34 @@ def to_numpy(x: Any) -> np.ndarray:
     return _real(x, "x")
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> np.ndarray:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> np.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
-    cols = _im2col(_pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw,
-                   args.groups)
+    cols = _im2col(
+        _pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw, args.groups
+    )
     y = np.matmul(_per_group(weight, args.groups), cols)  # (g, O/g, N*oh*ow)
     return _to_nchw(y.reshape(weight.shape[0], x.shape[0], *args.out_hw), bias)
 
 
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): each input pixel scatters the kernel."""
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                                 output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+    )
     n, c, h, w = x.shape
     g, kernel = args.groups, weight.shape[2:]
     rows = _per_group(x.transpose(1, 0, 2, 3), g)  # (g, C_in/g, N*H*W)
@@ -60,11 +71,12 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     size = (max(full_h, top + out_h), max(full_w, left + out_w))  # output_padding may reach past the full output
     full = _col2im(cols.reshape(args.out_channels, *kernel, n, h, w), size, args.stride, args.dilation)
-    return _to_nchw(full[:, :, top:top + out_h, left:left + out_w], bias)
+    return _to_nchw(full[:, :, top : top + out_h, left : left + out_w], bias)
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> np.ndarray:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> np.ndarray:
     """Max pooling; padding and the ceil-mode overhang count as -inf."""
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -76,8 +88,14 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     return _from_spatial_first(y, x.shape)
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> np.ndarray:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     (x,) = _in_common_dtype(x=x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
@@ -90,11 +108,11 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     return _from_spatial_first(y, x.shape)
 
 
-
 def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> None:
     """NumPy has no convolution or pooling of its own: ``d2lconv bench --ops`` times the NumPy tab
     against torch's call in the same process instead (when torch is installed), so there is none here."""
     return None
+
 
 def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
     """``data`` as a float32 or float64 array (``checks.float_dtype``); a ``TypeError`` naming ``name`` if not real."""
@@ -114,7 +132,7 @@ def _pad_spatial_first(x: np.ndarray, pads: tuple[int, int, int, int], value: fl
     n, c, h, w = x.shape
     top, bottom, left, right = pads
     padded = np.full((h + top + bottom, w + left + right, n * c), value, x.dtype)
-    padded[top:top + h, left:left + w] = x.reshape(n * c, h, w).transpose(1, 2, 0)
+    padded[top : top + h, left : left + w] = x.reshape(n * c, h, w).transpose(1, 2, 0)
     return padded
 
 
@@ -128,27 +146,38 @@ def _pad_channels_first(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.nd
     n, c, h, w = x.shape
     top, bottom, left, right = pads
     padded = np.zeros((c, n, h + top + bottom, w + left + right), x.dtype)
-    padded[:, :, top:top + h, left:left + w] = x.transpose(1, 0, 2, 3)
+    padded[:, :, top : top + h, left : left + w] = x.transpose(1, 0, 2, 3)
     return padded
 
 
-def _im2col(padded: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-            out_hw: tuple[int, int], groups: int) -> np.ndarray:
+def _im2col(
+    padded: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    out_hw: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
     """The windows of a padded (C, N, H, W) array as one contiguous matrix per group,
     (groups, C/groups*kh*kw, N*oh*ow): row (c, a, b), column (n, i, j) holds
     ``padded[c, n, i*sh + a*dh, j*sw + b*dw]``."""
     c, n = padded.shape[:2]
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
     view = sliding_window_view(padded, extent, axis=(2, 3))
-    view = view[:, :, :(out_hw[0] - 1) * stride[0] + 1:stride[0], :(out_hw[1] - 1) * stride[1] + 1:stride[1],
-                ::dilation[0], ::dilation[1]]  # (C, N, oh, ow, kh, kw)
+    view = view[
+        :,
+        :,
+        : (out_hw[0] - 1) * stride[0] + 1 : stride[0],
+        : (out_hw[1] - 1) * stride[1] + 1 : stride[1],
+        :: dilation[0],
+        :: dilation[1],
+    ]  # (C, N, oh, ow, kh, kw)
     cols = np.empty((c, *kernel, n, *out_hw), padded.dtype)
     np.copyto(cols, view.transpose(0, 4, 5, 1, 2, 3))
     return cols.reshape(groups, c // groups * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1])
 
 
-def _col2im(cols: np.ndarray, size: tuple[int, ...], stride: tuple[int, int],
-            dilation: tuple[int, int]) -> np.ndarray:
+def _col2im(cols: np.ndarray, size: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
     """The adjoint of ``_im2col``: cols (C, kh, kw, N, oh, ow) added into a zero (C, N, *size) array,
     one strided add per kernel offset."""
     c, kh, kw, n, oh, ow = cols.shape
@@ -160,13 +189,18 @@ def _col2im(cols: np.ndarray, size: tuple[int, ...], stride: tuple[int, int],
     return out
 
 
-def _offset_slices(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-                   out_hw: tuple[int, int]) -> list[tuple[slice, slice]]:
+def _offset_slices(
+    kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]
+) -> list[tuple[slice, slice]]:
     """For each kernel offset (a, b), row-major, the (rows, columns) of the padded input it meets:
     ``a*dh + i*sh`` and ``b*dw + j*sw`` for every output (i, j)."""
-    return [(slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
-             slice(b * dilation[1], b * dilation[1] + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
-            for a, b in np.ndindex(*kernel)]
+    return [
+        (
+            slice(a * dilation[0], a * dilation[0] + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
+            slice(b * dilation[1], b * dilation[1] + (out_hw[1] - 1) * stride[1] + 1, stride[1]),
+        )
+        for a, b in np.ndindex(*kernel)
+    ]
 
 
 def _per_group(a: np.ndarray, groups: int) -> np.ndarray:

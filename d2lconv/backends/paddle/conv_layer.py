@@ -31,7 +31,7 @@ def corr2d_loop(X: Any, K: Any) -> paddle.Tensor:
     Y = paddle.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
     return Y
 
 
@@ -64,18 +64,29 @@ class Conv2D(nn.Layer):
 
     def __init__(self, kernel_size: Any) -> None:
         super().__init__()
-        self.weight = self.create_parameter(list(pair(kernel_size, "kernel_size")), dtype="float32",
-                                            default_initializer=nn.initializer.Uniform(0.0, 1.0))
-        self.bias = self.create_parameter([1], dtype="float32", is_bias=True,
-                                          default_initializer=nn.initializer.Constant(0.0))
+        self.weight = self.create_parameter(
+            list(pair(kernel_size, "kernel_size")),
+            dtype="float32",
+            default_initializer=nn.initializer.Uniform(0.0, 1.0),
+        )
+        self.bias = self.create_parameter(
+            [1], dtype="float32", is_bias=True, default_initializer=nn.initializer.Constant(0.0)
+        )
 
     def forward(self, x: Any) -> paddle.Tensor:
         return corr2d(x, self.weight) + self.bias
 
 
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+def learn_kernel(
+    X: np.ndarray,
+    Y: np.ndarray,
+    layer: str,
+    kernel_size: tuple[int, int],
+    weight: np.ndarray | None,
+    bias: float | None,
+    lr: float,
+    epochs: int,
+) -> tuple[list[float], np.ndarray, float | None]:
     """The book's Paddle training loop: squared error, ``backward``, manual SGD under ``no_grad``.
 
     ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps its own initialisation.

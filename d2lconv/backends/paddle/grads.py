@@ -13,8 +13,12 @@ from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "corr2d": corr2d, "convolve2d": convolve2d, "conv2d": conv2d, "conv_transpose2d": conv_transpose2d,
-    "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d,
+    "corr2d": corr2d,
+    "convolve2d": convolve2d,
+    "conv2d": conv2d,
+    "conv_transpose2d": conv_transpose2d,
+    "max_pool2d": max_pool2d,
+    "avg_pool2d": avg_pool2d,
 }
 
 

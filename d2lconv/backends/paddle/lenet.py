@@ -59,14 +59,16 @@ class Trainer:
         return float(l), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
-               epochs: int) -> list[float]:
+def book_train(
+    net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """The book's own loop (``io.DataLoader``, ``optimizer.SGD``, a loss sum per step); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
-    data = paddle.io.DataLoader(paddle.io.TensorDataset([paddle.to_tensor(X), paddle.to_tensor(y)]),
-                                batch_size=batch_size, shuffle=True)
+    data = paddle.io.DataLoader(
+        paddle.io.TensorDataset([paddle.to_tensor(X), paddle.to_tensor(y)]), batch_size=batch_size, shuffle=True
+    )
     loss, optimizer = nn.CrossEntropyLoss(), paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
     seconds = []
     for _ in range(epochs):

@@ -53,8 +53,10 @@ def _layer_source(layer: Layer) -> str:
     options = []
     padding = _padding_source(a["padding"])
     if kind in ("conv2d", "conv_transpose2d"):
-        head = f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['in_channels']}, {a['out_channels']}, " \
-               f"kernel_size={_pair_source(a['kernel_size'])}"
+        head = (
+            f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['in_channels']}, {a['out_channels']}, "
+            f"kernel_size={_pair_source(a['kernel_size'])}"
+        )
         options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
@@ -79,8 +81,11 @@ def _source(net: Network) -> str:
 
 def _paddle_weights(net: Network) -> dict[str, np.ndarray]:
     """Each parameter in Paddle's layouts (``Linear`` (in, out)), named as ``named_parameters`` names them."""
-    return {f"{index}.{name}": np.ascontiguousarray(array.T if layer.kind == "linear" and name == "weight" else array)
-            for index, layer in enumerate(net.layers) for name, array in layer.weights.items()}
+    return {
+        f"{index}.{name}": np.ascontiguousarray(array.T if layer.kind == "linear" and name == "weight" else array)
+        for index, layer in enumerate(net.layers)
+        for name, array in layer.weights.items()
+    }
 
 
 def build_network(net: Network) -> nn.Sequential:
@@ -100,11 +105,13 @@ def network_code(net: Network) -> str:
     planned = plan(net, NAME).network
     source = _source(planned)
     dtype = "\nnet.to(dtype='float64')" if planned.dtype == np.float64 else ""
-    return (("import math\n\n" if "math." in source else "") + "import numpy as np\nfrom paddle import nn\n\n"
-            f"net = {source}{dtype}\n"
-            "weights = np.load('weights.npz')  # written by ported.save_weights\n"
-            "for name, parameter in net.named_parameters():\n"
-            "    parameter.set_value(weights[name])\n")
+    return (
+        ("import math\n\n" if "math." in source else "") + "import numpy as np\nfrom paddle import nn\n\n"
+        f"net = {source}{dtype}\n"
+        "weights = np.load('weights.npz')  # written by ported.save_weights\n"
+        "for name, parameter in net.named_parameters():\n"
+        "    parameter.set_value(weights[name])\n"
+    )
 
 
 def native_weights(model: nn.Sequential) -> dict[str, np.ndarray]:
@@ -127,9 +134,17 @@ def _read_layer(index: int, module: nn.Layer) -> Layer:
     if isinstance(module, nn.Conv2D | nn.Conv2DTranspose):
         if module._padding_mode != "zeros" or module._data_format != "NCHW":
             raise unsupported(index, module, "only zero padding and NCHW data port")
-        layer = conv(module._in_channels, module._out_channels, tuple(module._kernel_size), tuple(module._stride),
-                     _padding(module._padding), tuple(module._dilation), module._groups, array(module.weight),
-                     None if module.bias is None else array(module.bias))
+        layer = conv(
+            module._in_channels,
+            module._out_channels,
+            tuple(module._kernel_size),
+            tuple(module._stride),
+            _padding(module._padding),
+            tuple(module._dilation),
+            module._groups,
+            array(module.weight),
+            None if module.bias is None else array(module.bias),
+        )
         if isinstance(module, nn.Conv2DTranspose):
             output_padding = module.output_padding
             output_padding = (output_padding, output_padding) if np.ndim(output_padding) == 0 else output_padding
@@ -140,15 +155,24 @@ def _read_layer(index: int, module: nn.Layer) -> Layer:
             raise unsupported(index, module, "data_format / return_mask / divisor_override")
         if isinstance(module, nn.MaxPool2D):
             return pool("max_pool2d", module.ksize, module.stride, _padding(module.padding), module.ceil_mode)
-        return pool("avg_pool2d", module.ksize, module.stride, _padding(module.padding), module.ceil_mode,
-                    count_include_pad=not module.exclusive)
+        return pool(
+            "avg_pool2d",
+            module.ksize,
+            module.stride,
+            _padding(module.padding),
+            module.ceil_mode,
+            count_include_pad=not module.exclusive,
+        )
     if isinstance(module, nn.ZeroPad2D | nn.Pad2D):
         if module._mode != "constant":
             raise unsupported(index, module, f"padding mode {module._mode!r}")
         left, right, top, bottom = module.padding
         value = float(module.value)
-        return Layer("zero_pad2d", {"padding": (top, bottom, left, right)}) if value == 0 else \
-            Layer("constant_pad2d", {"padding": (top, bottom, left, right), "value": value})
+        return (
+            Layer("zero_pad2d", {"padding": (top, bottom, left, right)})
+            if value == 0
+            else Layer("constant_pad2d", {"padding": (top, bottom, left, right), "value": value})
+        )
     if isinstance(module, nn.Flatten):
         if module.start_axis != 1 or module.stop_axis != -1:
             raise unsupported(index, module, "a flatten that keeps dimensions other than the batch")
@@ -156,8 +180,11 @@ def _read_layer(index: int, module: nn.Layer) -> Layer:
     if isinstance(module, nn.Linear):
         weight = array(module.weight)
         weights = {"weight": weight.T.copy(), **({} if module.bias is None else {"bias": array(module.bias)})}
-        return Layer("linear", {"in_features": weight.shape[0], "out_features": weight.shape[1],
-                                "bias": module.bias is not None}, weights)
+        return Layer(
+            "linear",
+            {"in_features": weight.shape[0], "out_features": weight.shape[1], "bias": module.bias is not None},
+            weights,
+        )
     for kind, cls in (("relu", nn.ReLU), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh)):
         if isinstance(module, cls):
             return Layer(kind)

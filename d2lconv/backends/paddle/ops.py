@@ -61,8 +61,9 @@ def to_numpy(x: Any) -> np.ndarray:
     return as_float_array(x)
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> paddle.Tensor:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> paddle.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
@@ -76,29 +77,40 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     return F.conv2d(x, weight, bias, args.stride, pads, args.dilation, args.groups)
 
 
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> paddle.Tensor:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> paddle.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv2d_transpose`` itself when the crop
     is symmetric and the extra rows fit its ``output_padding`` (below the stride: Paddle refuses one that only
     the dilation allows); else the full result, cropped, plus bias."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                                 output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+    )
     top, bottom, left, right = args.crops
     extra = [args.out_hw[0] - (args.full_hw[0] - top - bottom), args.out_hw[1] - (args.full_hw[1] - left - right)]
     if top == bottom and left == right and all(0 <= e < s for e, s in zip(extra, args.stride, strict=True)):
-        return F.conv2d_transpose(x, weight, bias, args.stride, [top, left], extra, dilation=args.dilation,
-                                  groups=args.groups)
+        return F.conv2d_transpose(
+            x, weight, bias, args.stride, [top, left], extra, dilation=args.dilation, groups=args.groups
+        )
     full = F.conv2d_transpose(x, weight, stride=args.stride, dilation=args.dilation, groups=args.groups)
     top, _, left, _ = args.crops
     out_h, out_w = args.out_hw
     grow = [0, max(0, left + out_w - full.shape[3]), 0, max(0, top + out_h - full.shape[2])]
-    y = F.pad(full, grow)[:, :, top:top + out_h, left:left + out_w]
+    y = F.pad(full, grow)[:, :, top : top + out_h, left : left + out_w]
     return y if bias is None else y + bias.reshape([1, -1, 1, 1])
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> paddle.Tensor:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> paddle.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf. Dilated: max over strided slices."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -108,19 +120,27 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     if args.dilation == (1, 1):
         return F.max_pool2d(x, args.kernel, args.stride)
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
-    slices = [x[:, :, a * dh:a * dh + (out_h - 1) * sh + 1:sh, b * dw:b * dw + (out_w - 1) * sw + 1:sw]
-              for a in range(kh) for b in range(kw)]
+    slices = [
+        x[:, :, a * dh : a * dh + (out_h - 1) * sh + 1 : sh, b * dw : b * dw + (out_w - 1) * sw + 1 : sw]
+        for a in range(kh)
+        for b in range(kw)
+    ]
     return paddle.stack(slices).max(axis=0)
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> paddle.Tensor:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> paddle.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     x = tensor(x)
     args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     if x.dtype == paddle.float32 and _paddle_pads(args):
-        return F.avg_pool2d(x, args.kernel, args.stride, [args.pads[0], args.pads[2]],
-                            exclusive=not count_include_pad)
+        return F.avg_pool2d(x, args.kernel, args.stride, [args.pads[0], args.pads[2]], exclusive=not count_include_pad)
     total = _window_sums(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride)
     return total / paddle.to_tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
 
@@ -154,8 +174,12 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
 
     ``inputs`` are NCHW tensors, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
     """
-    function = {"conv2d": F.conv2d, "conv_transpose2d": F.conv2d_transpose, "max_pool2d": F.max_pool2d,
-                "avg_pool2d": functools.partial(F.avg_pool2d, exclusive=False)}[op]
+    function = {
+        "conv2d": F.conv2d,
+        "conv_transpose2d": F.conv2d_transpose,
+        "max_pool2d": F.max_pool2d,
+        "avg_pool2d": functools.partial(F.avg_pool2d, exclusive=False),
+    }[op]
     if grad_output is None:
         return lambda: function(*inputs, **kwargs)
     leaves = tuple(t.detach() for t in inputs)

@@ -61,7 +61,7 @@ def pool2d(X: Any, pool_size: Any, mode: str = "max") -> paddle.Tensor:
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             if mode == "max":
-                Y[i, j] = X[i: i + p_h, j: j + p_w].max()
+                Y[i, j] = X[i : i + p_h, j : j + p_w].max()
             elif mode == "avg":
-                Y[i, j] = X[i: i + p_h, j: j + p_w].mean()
+                Y[i, j] = X[i : i + p_h, j : j + p_w].mean()
     return Y

@@ -32,7 +32,7 @@ def corr2d_loop(X: Any, K: Any) -> tf.Tensor:
     Y = tf.Variable(tf.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), X.dtype))
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y[i, j].assign(tf.reduce_sum(X[i: i + h, j: j + w] * K))
+            Y[i, j].assign(tf.reduce_sum(X[i : i + h, j : j + w] * K))
     return tf.convert_to_tensor(Y)
 
 
@@ -69,8 +69,9 @@ class Conv2D(tf.keras.layers.Layer):
     def __init__(self, kernel_size: Any, **kwargs: Any) -> None:
         kernel_size = pair(kernel_size, "kernel_size")
         super().__init__(**kwargs)
-        self.weight = self.add_weight(name="weight", shape=kernel_size,
-                                      initializer=tf.keras.initializers.RandomUniform(0.0, 1.0))
+        self.weight = self.add_weight(
+            name="weight", shape=kernel_size, initializer=tf.keras.initializers.RandomUniform(0.0, 1.0)
+        )
         self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
@@ -84,9 +85,16 @@ class Conv2D(tf.keras.layers.Layer):
         return corr2d(x, self.weight) + self.bias
 
 
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+def learn_kernel(
+    X: np.ndarray,
+    Y: np.ndarray,
+    layer: str,
+    kernel_size: tuple[int, int],
+    weight: np.ndarray | None,
+    bias: float | None,
+    lr: float,
+    epochs: int,
+) -> tuple[list[float], np.ndarray, float | None]:
     """The book's training loop: ``GradientTape`` on the summed squared error, Keras SGD.
 
     "builtin" is the book's ``tf.keras.layers.Conv2D(1, kernel_size, use_bias=False)`` on NHWC

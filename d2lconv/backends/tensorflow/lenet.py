@@ -67,8 +67,9 @@ class Trainer:
         return float(l), int(right)
 
 
-def book_train(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
-               epochs: int) -> list[float]:
+def book_train(
+    net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """The book's own loop (``compile`` and ``fit`` on a shuffled ``tf.data`` pipeline); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
@@ -82,8 +83,10 @@ def book_train(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float
             seconds.append(time.perf_counter() - self.start)
 
     seconds: list[float] = []
-    net.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=lr),
-                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.compile(
+        optimizer=tf.keras.optimizers.SGD(learning_rate=lr),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     data = tf.data.Dataset.from_tensor_slices((_to_nhwc(X), y)).shuffle(len(y)).batch(batch_size)
     net.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
     return seconds

@@ -51,8 +51,10 @@ def _layer_source(index: int, layer: Layer, dtype: str) -> str:
     if kind == "constant_pad2d":
         top, bottom, left, right = a["padding"]
         value = "-math.inf" if a["value"] == -math.inf else repr(a["value"])
-        return f"layers.Lambda(constant_pad, arguments={{'padding': (({top}, {bottom}), ({left}, {right})), " \
-               f"'value': {value}}}{tail}"
+        return (
+            f"layers.Lambda(constant_pad, arguments={{'padding': (({top}, {bottom}), ({left}, {right})), "
+            f"'value': {value}}}{tail}"
+        )
     padding = "'same'" if a["padding"] == "same" else "'valid'"
     if kind == "conv2d":
         options = [f"kernel_size={_pair_source(a['kernel_size'])}"]
@@ -65,8 +67,11 @@ def _layer_source(index: int, layer: Layer, dtype: str) -> str:
     if kind == "conv_transpose2d":
         if a["padding"] == "same" or a["padding"] != (0, 0, 0, 0):
             raise cannot(index, layer, "a cropped transposed convolution (Conv2DTranspose pads only 'valid')", NAME)
-        options = [f"kernel_size={_pair_source(a['kernel_size'])}", f"strides={_pair_source(a['stride'])}",
-                   f"output_padding={_pair_source(a['output_padding'])}"]
+        options = [
+            f"kernel_size={_pair_source(a['kernel_size'])}",
+            f"strides={_pair_source(a['stride'])}",
+            f"output_padding={_pair_source(a['output_padding'])}",
+        ]
         options += [f"dilation_rate={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [] if a["bias"] else ["use_bias=False"]
         return f"layers.Conv2DTranspose({a['out_channels']}, {', '.join(options)}{tail}"
@@ -118,23 +123,31 @@ def build_network(net: Network) -> keras.Sequential:
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's TensorFlow tab would, and loads the weights file."""
     source = _source(plan(net, NAME).network)
-    helper = ("\n\ndef constant_pad(x, padding, value):\n"
-              "    \"\"\"Pads an NHWC batch's height and width with value (-inf: padding never wins a max).\"\"\"\n"
-              "    return keras.ops.pad(x, [(0, 0), *padding, (0, 0)], constant_values=value)\n\n"
-              if "constant_pad" in source else "\n")
-    return (("import math\n\n" if "math." in source else "") + "import keras\nimport numpy as np\n"
-            f"from keras import layers\n{helper}\n"
-            f"net = {source}\n"
-            "weights = np.load('weights.npz')  # written by ported.save_weights\n"
-            "for index, layer in enumerate(net.layers):\n"
-            "    if layer.weights:\n"
-            "        layer.set_weights([weights[f'{index}.{variable.name}'] for variable in layer.weights])\n")
+    helper = (
+        "\n\ndef constant_pad(x, padding, value):\n"
+        '    """Pads an NHWC batch\'s height and width with value (-inf: padding never wins a max)."""\n'
+        "    return keras.ops.pad(x, [(0, 0), *padding, (0, 0)], constant_values=value)\n\n"
+        if "constant_pad" in source
+        else "\n"
+    )
+    return (
+        ("import math\n\n" if "math." in source else "") + "import keras\nimport numpy as np\n"
+        f"from keras import layers\n{helper}\n"
+        f"net = {source}\n"
+        "weights = np.load('weights.npz')  # written by ported.save_weights\n"
+        "for index, layer in enumerate(net.layers):\n"
+        "    if layer.weights:\n"
+        "        layer.set_weights([weights[f'{index}.{variable.name}'] for variable in layer.weights])\n"
+    )
 
 
 def native_weights(model: keras.Sequential) -> dict[str, np.ndarray]:
     """Every layer's variables in Keras's layouts, named ``"index.kernel"`` / ``"index.bias"``."""
-    return {f"{index}.{variable.name}": np.array(variable.numpy()) for index, layer in enumerate(model.layers)
-            for variable in layer.weights}
+    return {
+        f"{index}.{variable.name}": np.array(variable.numpy())
+        for index, layer in enumerate(model.layers)
+        for variable in layer.weights
+    }
 
 
 def _padding(layer: layers.Layer) -> str | tuple[int, int, int, int]:
@@ -157,30 +170,63 @@ def _read_layer(index: int, layer: layers.Layer) -> list[Layer]:
             return [Layer(name)]
     tail = [Layer(activation)] if activation not in ("linear", None) else []
     if isinstance(layer, layers.Conv2DTranspose):
-        layer_ = conv(values[0].shape[3], config["filters"], config["kernel_size"], config["strides"], 0,
-                      config["dilation_rate"], 1, values[0].transpose(3, 2, 0, 1), bias)
+        layer_ = conv(
+            values[0].shape[3],
+            config["filters"],
+            config["kernel_size"],
+            config["strides"],
+            0,
+            config["dilation_rate"],
+            1,
+            values[0].transpose(3, 2, 0, 1),
+            bias,
+        )
         if config["padding"] != "valid":
             raise unsupported(index, layer, "a Conv2DTranspose with padding='same'")
         output_padding = config.get("output_padding") or (0, 0)
-        return [Layer("conv_transpose2d", {**layer_.args, "output_padding": tuple(output_padding)},
-                      layer_.weights), *tail]
+        return [
+            Layer("conv_transpose2d", {**layer_.args, "output_padding": tuple(output_padding)}, layer_.weights),
+            *tail,
+        ]
     if isinstance(layer, layers.Conv2D):
-        return [conv(values[0].shape[2] * config["groups"], config["filters"], config["kernel_size"],
-                     config["strides"], _padding(layer), config["dilation_rate"], config["groups"],
-                     values[0].transpose(3, 2, 0, 1), bias), *tail]
+        return [
+            conv(
+                values[0].shape[2] * config["groups"],
+                config["filters"],
+                config["kernel_size"],
+                config["strides"],
+                _padding(layer),
+                config["dilation_rate"],
+                config["groups"],
+                values[0].transpose(3, 2, 0, 1),
+                bias,
+            ),
+            *tail,
+        ]
     if isinstance(layer, layers.Dense):
-        return [Layer("linear", {"in_features": values[0].shape[0], "out_features": config["units"],
-                                 "bias": bias is not None},
-                      {"weight": values[0].T.copy(), **({} if bias is None else {"bias": bias})}), *tail]
+        return [
+            Layer(
+                "linear",
+                {"in_features": values[0].shape[0], "out_features": config["units"], "bias": bias is not None},
+                {"weight": values[0].T.copy(), **({} if bias is None else {"bias": bias})},
+            ),
+            *tail,
+        ]
     if isinstance(layer, layers.MaxPooling2D | layers.AveragePooling2D):
         kind = "max_pool2d" if isinstance(layer, layers.MaxPooling2D) else "avg_pool2d"
-        return [pool(kind, config["pool_size"], config["strides"], _padding(layer),
-                     count_include_pad=layer.padding != "same")]
+        return [
+            pool(
+                kind, config["pool_size"], config["strides"], _padding(layer), count_include_pad=layer.padding != "same"
+            )
+        ]
     if isinstance(layer, layers.ZeroPadding2D):
         (top, bottom), (left, right) = config["padding"]
         return [Layer("zero_pad2d", {"padding": (top, bottom, left, right)})]
-    if isinstance(layer, layers.Lambda) and getattr(layer, "arguments", None) and \
-            set(layer.arguments) == {"padding", "value"}:
+    if (
+        isinstance(layer, layers.Lambda)
+        and getattr(layer, "arguments", None)
+        and set(layer.arguments) == {"padding", "value"}
+    ):
         (top, bottom), (left, right) = layer.arguments["padding"]
         return [Layer("constant_pad2d", {"padding": (top, bottom, left, right), "value": layer.arguments["value"]})]
     if isinstance(layer, layers.Flatten):

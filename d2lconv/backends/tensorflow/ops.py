@@ -61,8 +61,11 @@ def _stderr_without(notices: tuple[str, ...]) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             held.seek(0)
-            kept = [line for line in held.read().splitlines(keepends=True)
-                    if not any(notice.encode() in line for notice in notices)]
+            kept = [
+                line
+                for line in held.read().splitlines(keepends=True)
+                if not any(notice.encode() in line for notice in notices)
+            ]
             os.write(2, b"".join(kept))
 
 
@@ -88,8 +91,9 @@ def to_numpy(x: Any) -> np.ndarray:
     return as_float_array(x)
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> tf.Tensor:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> tf.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``.
 
     Without groups or dilation, ``tf.nn.conv2d`` itself, with 'SAME' or 'VALID' where they mean the
@@ -108,14 +112,26 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
         top, bottom, left, right = args.pads
         pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
         kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
-        y = tf.concat([tf.nn.conv2d(part, kernel, strides=args.stride, padding=pads)
-                       for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)],
-                      axis=3)
+        y = tf.concat(
+            [
+                tf.nn.conv2d(part, kernel, strides=args.stride, padding=pads)
+                for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)
+            ],
+            axis=3,
+        )
     return _to_nchw(_add_bias(y, bias))
 
 
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> tf.Tensor:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> tf.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)), as torch's ``conv_transpose2d``.
 
     Without groups or dilation, ``tf.nn.conv2d_transpose`` itself, its crop as padding. Otherwise
@@ -123,8 +139,9 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     split and concatenated, as TF's CPU kernels do neither everywhere.
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                                 output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+    )
     n, per_group = x.shape[0], weight.shape[1]
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
@@ -132,21 +149,24 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     pads = (top, bottom - (out_h - (full_h - top - bottom)), left, right - (out_w - (full_w - left - right)))
     if args.groups == 1 and args.dilation == (1, 1) and min(pads) >= 0 and 0 not in x.shape:
         tf_padding = _tf_padding(pads, args.out_hw, tuple(weight.shape[2:]), args.stride, args.dilation)
-        y = tf.nn.conv2d_transpose(_to_nhwc(x), _to_hwio(weight), (n, out_h, out_w, per_group), args.stride,
-                                   tf_padding)
+        y = tf.nn.conv2d_transpose(_to_nhwc(x), _to_hwio(weight), (n, out_h, out_w, per_group), args.stride, tf_padding)
         return _to_nchw(_add_bias(y, bias))
     kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
-    full = tf.concat([tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride,
-                                             padding="VALID")
-                      for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)],
-                     axis=3)
+    full = tf.concat(
+        [
+            tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride, padding="VALID")
+            for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)
+        ],
+        axis=3,
+    )
     grow = [[0, 0], [0, max(0, top + out_h - full.shape[1])], [0, max(0, left + out_w - full.shape[2])], [0, 0]]
-    y = tf.pad(full, grow)[:, top:top + out_h, left:left + out_w]
+    y = tf.pad(full, grow)[:, top : top + out_h, left : left + out_w]
     return _to_nchw(_add_bias(y, bias))
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> tf.Tensor:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> tf.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf (TF's own padding of max pooling).
 
     Dilated windows: the max over the kernel's strided slices (TF pools dilated only with stride 1).
@@ -157,12 +177,19 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
         tf_padding = _tf_padding(args.padded, tuple(x.shape[2:]), args.kernel, args.stride, args.dilation)
         return _to_nchw(tf.nn.max_pool2d(_to_nhwc(x), args.kernel, args.stride, tf_padding))
     x = _pad_hw(_to_nhwc(x), args.padded, -np.inf)
-    return _to_nchw(tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)),
-                                  axis=0))
+    return _to_nchw(
+        tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)), axis=0)
+    )
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> tf.Tensor:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> tf.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``).
 
     Over the zero-padded input, TF's 'VALID' mean is the answer when the padding counts and no
@@ -178,8 +205,13 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
 
 
 @functools.lru_cache(maxsize=256)
-def _tf_padding(pads: tuple[int, int, int, int], in_hw: tuple[int, int], kernel: tuple[int, int],
-                stride: tuple[int, int], dilation: tuple[int, int]) -> str | list[list[int]]:
+def _tf_padding(
+    pads: tuple[int, int, int, int],
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> str | list[list[int]]:
     """``pads`` (top, bottom, left, right) as TF says it: 'VALID', 'SAME' (faster than the explicit
     form in TF's kernels) when they are TF's SAME pads for this input, else the explicit NHWC list."""
     if not any(pads):
@@ -224,15 +256,19 @@ def _dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
         return kernel
     (kh, kw), (dh, dw) = kernel.shape[:2], dilation
     spread = tf.pad(kernel[:, None, :, None], [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]])
-    return tf.reshape(spread, (kh * dh, kw * dw, *kernel.shape[2:]))[:(kh - 1) * dh + 1, :(kw - 1) * dw + 1]
+    return tf.reshape(spread, (kh * dh, kw * dw, *kernel.shape[2:]))[: (kh - 1) * dh + 1, : (kw - 1) * dw + 1]
 
 
-def _window_taps(x: tf.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-                 out_hw: tuple[int, int]) -> list[tf.Tensor]:
+def _window_taps(
+    x: tf.Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]
+) -> list[tf.Tensor]:
     """One strided slice (N, out_h, out_w, C) of a padded NHWC tensor per kernel element."""
     (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
-    return [x[:, a * dh:a * dh + (oh - 1) * sh + 1:sh, b * dw:b * dw + (ow - 1) * sw + 1:sw]
-            for a in range(kernel[0]) for b in range(kernel[1])]
+    return [
+        x[:, a * dh : a * dh + (oh - 1) * sh + 1 : sh, b * dw : b * dw + (ow - 1) * sw + 1 : sw]
+        for a in range(kernel[0])
+        for b in range(kernel[1])
+    ]
 
 
 def _add_bias(y: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
@@ -253,17 +289,23 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
         weight = _to_hwio(inputs[1])
         padding = "VALID" if pad == 0 else "SAME"
         if op == "conv2d":
+
             def call(*leaves: tf.Tensor) -> tf.Tensor:
                 x, weight = leaves
                 return tf.nn.conv2d(x, weight, stride, padding)
         else:
             n, h, w, _ = x.shape
-            shape = (n, (h - 1) * stride + weight.shape[0] - 2 * pad, (w - 1) * stride + weight.shape[1] - 2 * pad,
-                     weight.shape[2])
+            shape = (
+                n,
+                (h - 1) * stride + weight.shape[0] - 2 * pad,
+                (w - 1) * stride + weight.shape[1] - 2 * pad,
+                weight.shape[2],
+            )
 
             def call(*leaves: tf.Tensor) -> tf.Tensor:
                 x, weight = leaves
                 return tf.nn.conv2d_transpose(x, weight, shape, stride, padding)
+
         leaves: tuple[tf.Tensor, ...] = (x, weight)
     else:
         pool = tf.nn.max_pool2d if op == "max_pool2d" else tf.nn.avg_pool2d
@@ -271,6 +313,7 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
 
         def call(*leaves: tf.Tensor) -> tf.Tensor:
             return pool(leaves[0], size, stride or size, padding)
+
         leaves = (x,)
     if grad_output is None:
         return lambda: call(*leaves)
@@ -281,4 +324,5 @@ def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_out
             tape.watch(leaves)
             y = call(*leaves)
         return tape.gradient(y, leaves, output_gradients=grad_nhwc)
+
     return gradients

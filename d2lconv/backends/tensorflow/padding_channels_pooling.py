@@ -28,11 +28,15 @@ from .ops import tensor
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The output (h, w) of Keras's own ``Conv2D`` (1 filter) on an 8x8 input, padded by ``ZeroPadding2D``."""
     kernel, padding, stride, _ = check_comp_conv2d(kernel_size, padding, stride)
-    conv2d = tf.keras.Sequential([tf.keras.layers.ZeroPadding2D(padding),
-                                  tf.keras.layers.Conv2D(1, kernel_size=kernel, padding="valid", strides=stride)])
+    conv2d = tf.keras.Sequential(
+        [
+            tf.keras.layers.ZeroPadding2D(padding),
+            tf.keras.layers.Conv2D(1, kernel_size=kernel, padding="valid", strides=stride),
+        ]
+    )
     X = tf.random.uniform(shape=COMP_CONV2D_INPUT)
     # (1, ..., 1): batch size and number of channels both 1; Keras is channels-last
-    Y = conv2d(tf.reshape(X, (1, ) + X.shape + (1, )))
+    Y = conv2d(tf.reshape(X, (1,) + X.shape + (1,)))
     return tuple(Y.shape[1:3])
 
 
@@ -66,7 +70,7 @@ def pool2d(X: Any, pool_size: Any, mode: str = "max") -> tf.Tensor:
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             if mode == "max":
-                Y[i, j].assign(tf.reduce_max(X[i: i + p_h, j: j + p_w]))
+                Y[i, j].assign(tf.reduce_max(X[i : i + p_h, j : j + p_w]))
             elif mode == "avg":
-                Y[i, j].assign(tf.reduce_mean(X[i: i + p_h, j: j + p_w]))
+                Y[i, j].assign(tf.reduce_mean(X[i : i + p_h, j : j + p_w]))
     return tf.convert_to_tensor(Y)

@@ -24,7 +24,7 @@ def corr2d(X: Any, K: Any) -> torch.Tensor:
     Y = X.new_zeros((out_h, out_w))
     for a in range(h):
         for b in range(w):
-            Y.addcmul_(K[a, b], X[a:a + out_h, b:b + out_w])
+            Y.addcmul_(K[a, b], X[a : a + out_h, b : b + out_w])
     return Y
 
 
@@ -40,7 +40,7 @@ def corr2d_loop(X: Any, K: Any) -> torch.Tensor:
     Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
     return Y
 
 
@@ -78,9 +78,16 @@ class Conv2D(nn.Module):
         return corr2d(x, self.weight) + self.bias
 
 
-def learn_kernel(X: np.ndarray, Y: np.ndarray, layer: str, kernel_size: tuple[int, int],
-                 weight: np.ndarray | None, bias: float | None, lr: float,
-                 epochs: int) -> tuple[list[float], np.ndarray, float | None]:
+def learn_kernel(
+    X: np.ndarray,
+    Y: np.ndarray,
+    layer: str,
+    kernel_size: tuple[int, int],
+    weight: np.ndarray | None,
+    bias: float | None,
+    lr: float,
+    epochs: int,
+) -> tuple[list[float], np.ndarray, float | None]:
     """The book's training loop: squared error, ``backward()``, plain SGD by ``torch.optim.SGD``.
 
     ``weight`` (and ``bias``) are loaded into the layer; ``weight=None`` keeps torch's own initialisation.

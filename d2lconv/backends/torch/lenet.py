@@ -55,14 +55,16 @@ class Trainer:
         return l.item(), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train(net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int,
-               epochs: int) -> list[float]:
+def book_train(
+    net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """The book's own loop (``DataLoader``, ``optim.SGD``, a loss sum per step); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
-                                       batch_size=batch_size, shuffle=True)
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), batch_size=batch_size, shuffle=True
+    )
     loss, optimizer = nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=lr)
     seconds = []
     for _ in range(epochs):

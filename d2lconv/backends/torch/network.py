@@ -44,8 +44,10 @@ def _layer_source(layer: Layer) -> str:
     padding = a["padding"]
     padding = "'same'" if padding == "same" else _pair_source((padding[0], padding[2]))
     if kind in ("conv2d", "conv_transpose2d"):
-        head = f"nn.{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, " \
-               f"kernel_size={_pair_source(a['kernel_size'])}"
+        head = (
+            f"nn.{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, "
+            f"kernel_size={_pair_source(a['kernel_size'])}"
+        )
         options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
@@ -85,13 +87,14 @@ def network_code(net: Network) -> str:
     planned = plan(net, NAME).network
     dtype = "\nnet = net.double()" if planned.dtype == np.float64 else ""
     source = _source(planned)
-    return (("import math\n\n" if "math." in source else "")
-            + "import numpy as np\nimport torch\nfrom torch import nn\n\n"
-            f"net = {source}{dtype}\n"
-            "weights = np.load('weights.npz')  # written by ported.save_weights\n"
-            "with torch.no_grad():\n"
-            "    for name, parameter in net.named_parameters():\n"
-            "        parameter.copy_(torch.from_numpy(weights[name]))\n")
+    return (
+        ("import math\n\n" if "math." in source else "") + "import numpy as np\nimport torch\nfrom torch import nn\n\n"
+        f"net = {source}{dtype}\n"
+        "weights = np.load('weights.npz')  # written by ported.save_weights\n"
+        "with torch.no_grad():\n"
+        "    for name, parameter in net.named_parameters():\n"
+        "        parameter.copy_(torch.from_numpy(weights[name]))\n"
+    )
 
 
 def native_weights(model: nn.Sequential) -> dict[str, np.ndarray]:
@@ -107,33 +110,51 @@ def _read_layer(index: int, module: nn.Module) -> Layer:
         if module.padding_mode != "zeros":
             raise unsupported(index, module, f"padding_mode={module.padding_mode!r} (only zero padding ports)")
         padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-        layer = conv(module.in_channels, module.out_channels, module.kernel_size, module.stride, padding,
-                     module.dilation, module.groups, array(module.weight),
-                     None if module.bias is None else array(module.bias))
+        layer = conv(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            padding,
+            module.dilation,
+            module.groups,
+            array(module.weight),
+            None if module.bias is None else array(module.bias),
+        )
         if isinstance(module, nn.ConvTranspose2d):
-            layer = Layer("conv_transpose2d", {**layer.args, "output_padding": tuple(module.output_padding)},
-                          layer.weights)
+            layer = Layer(
+                "conv_transpose2d", {**layer.args, "output_padding": tuple(module.output_padding)}, layer.weights
+            )
         return layer
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
         if getattr(module, "return_indices", False) or getattr(module, "divisor_override", None):
             raise unsupported(index, module, "return_indices / divisor_override")
         kind = "max_pool2d" if isinstance(module, nn.MaxPool2d) else "avg_pool2d"
-        extra = {"dilation": module.dilation} if kind == "max_pool2d" else \
-            {"count_include_pad": bool(module.count_include_pad)}
+        extra = (
+            {"dilation": module.dilation}
+            if kind == "max_pool2d"
+            else {"count_include_pad": bool(module.count_include_pad)}
+        )
         return pool(kind, module.kernel_size, module.stride, module.padding, bool(module.ceil_mode), **extra)
     if isinstance(module, nn.ZeroPad2d | nn.ConstantPad2d):
         left, right, top, bottom = module.padding
         value = float(module.value)
-        return Layer("zero_pad2d", {"padding": (top, bottom, left, right)}) if value == 0 else \
-            Layer("constant_pad2d", {"padding": (top, bottom, left, right), "value": value})
+        return (
+            Layer("zero_pad2d", {"padding": (top, bottom, left, right)})
+            if value == 0
+            else Layer("constant_pad2d", {"padding": (top, bottom, left, right), "value": value})
+        )
     if isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
             raise unsupported(index, module, "a flatten that keeps dimensions other than the batch")
         return Layer("flatten")
     if isinstance(module, nn.Linear):
         weights = {"weight": array(module.weight), **({} if module.bias is None else {"bias": array(module.bias)})}
-        return Layer("linear", {"in_features": module.in_features, "out_features": module.out_features,
-                                "bias": module.bias is not None}, weights)
+        return Layer(
+            "linear",
+            {"in_features": module.in_features, "out_features": module.out_features, "bias": module.bias is not None},
+            weights,
+        )
     for kind, cls in (("relu", nn.ReLU), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh)):
         if isinstance(module, cls):
             return Layer(kind)

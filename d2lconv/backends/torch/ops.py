@@ -46,13 +46,21 @@ def to_numpy(x: Any) -> np.ndarray:
     return as_float_array(x)
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> torch.Tensor:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> torch.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``F.conv2d``, which pads
     symmetrically itself; asymmetric padding goes through ``F.pad`` first."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                       stride, padding, dilation, groups)
+    args = conv2d_args(
+        tuple(x.shape),
+        tuple(weight.shape),
+        None if bias is None else tuple(bias.shape),
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
     if x.numel() == 0:  # every sum is empty, so 0; torch would give 0 output channels for 0 input channels
         return _add_bias(x.new_zeros((x.shape[0], weight.shape[0], *args.out_hw)), bias)
     top, bottom, left, right = args.pads
@@ -61,18 +69,38 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     return F.conv2d(_pad_hw(x, args.pads, 0.0), weight, bias, args.stride, 0, args.dilation, args.groups)
 
 
-def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, dilation: Any = 1, groups: int = 1) -> torch.Tensor:
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv_transpose2d`` itself when the
     crop is symmetric and the extra rows are what torch's ``output_padding`` allows; else its full output, cropped."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                                 stride, padding, output_padding, dilation, groups)
+    args = conv_transpose2d_args(
+        tuple(x.shape),
+        tuple(weight.shape),
+        None if bias is None else tuple(bias.shape),
+        stride,
+        padding,
+        output_padding,
+        dilation,
+        groups,
+    )
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     extra = (out_h - (full_h - top - bottom), out_w - (full_w - left - right))
-    if x.numel() and top == bottom and left == right and all(
-            0 <= e < max(s, d) for e, s, d in zip(extra, args.stride, args.dilation, strict=True)):
+    if (
+        x.numel()
+        and top == bottom
+        and left == right
+        and all(0 <= e < max(s, d) for e, s, d in zip(extra, args.stride, args.dilation, strict=True))
+    ):
         return F.conv_transpose2d(x, weight, bias, args.stride, (top, left), extra, args.groups, args.dilation)
     if x.numel() == 0:  # torch refuses an empty input unless only the batch is empty; every sum is 0
         full = x.new_zeros((x.shape[0], args.out_channels, *args.full_hw))
@@ -82,8 +110,9 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
     return _add_bias(F.pad(full, (-left, left + out_w - full_w, -top, top + out_h - full_h)), bias)
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> torch.Tensor:
+def max_pool2d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> torch.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf. ``F.max_pool2d`` pads by itself up to
     half the window (torch's rules are d2lconv's); beyond that, ``F.pad`` first."""
     x = tensor(x)
@@ -95,16 +124,23 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     return F.max_pool2d(_pad_hw(x, args.padded, -np.inf), args.kernel, args.stride, 0, args.dilation)
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> torch.Tensor:
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> torch.Tensor:
     """Average pooling: ``F.avg_pool2d`` when torch takes the padding; else window sums over the shared divisor."""
     x = tensor(x)
     args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode)
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
     if _torch_pads(args):
-        return F.avg_pool2d(x, args.kernel, args.stride, (args.pads[0], args.pads[2]), bool(ceil_mode),
-                            bool(count_include_pad))
+        return F.avg_pool2d(
+            x, args.kernel, args.stride, (args.pads[0], args.pads[2]), bool(ceil_mode), bool(count_include_pad)
+        )
     total = F.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, divisor_override=1)
     return total / torch.tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
 
