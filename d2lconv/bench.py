@@ -43,7 +43,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,7 +50,7 @@ import numpy as np
 from . import backends, bench_lenet, bench_ops, runner
 from .cli_args import add_backends_option, int_at_least, non_negative_int, plot_path, positive_float, positive_int
 from .console import has_rich, outcome, progress
-from .runner import FAILED, SKIPPED
+from .runner import FAILED
 
 DEFAULT_SIZES = (32, 64, 128, 256, 512, 1024)
 KERNEL = (3, 3)
@@ -282,126 +281,6 @@ def run_bench(
     }
 
 
-# --- presenting -----------------------------------------------------------------------------------------------------
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
-
-
-def _times(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}x" if value < 10 else f"{value:,.0f}x"
-
-
-def _target_text(target: dict[str, Any] | None) -> str:
-    if target is None:
-        return ""
-    colour, mark = ("green", "✓") if target["met"] else ("bold red", "✗")
-    return f"[{colour}]{_times(target['value'])} {mark}[/]"
-
-
-def render(report: dict[str, Any], console: Any) -> None:
-    """Print the timings table, the targets and the import times."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(
-        title=f"Time per call, median ms ({KERNEL[0]}x{KERNEL[1]} kernel, square float32 images)",
-        title_justify="left",
-        caption=NATIVE_NOTE,
-        caption_justify="left",
-    )
-    for column in ("backend", "size", "loop", "corr2d", "native", "corr2d/native", "loop/corr2d"):
-        table.add_column(column, justify="left" if column == "backend" else "right", no_wrap=True)
-    for name, entry in report["backends"].items():
-        if entry["status"] != "ok":
-            continue
-        for index, row in enumerate(entry["timings"]):
-            table.add_row(
-                name if index == 0 else "",
-                str(row["size"]),
-                _ms(row["corr2d_loop_ms"]),
-                _ms(row["corr2d_ms"]),
-                _ms(row["native_corr2d_ms"]),
-                _times(row["corr2d_over_native"]),
-                _times(row["loop_over_corr2d"]),
-            )
-        table.add_section()
-    console.print(table)
-
-    summary = Table(title="Import time and targets", title_justify="left")
-    for column in (
-        "backend",
-        "status",
-        "import ms",
-        f"corr2d/native @{NATIVE_SIZE}\n≤ {NATIVE_LIMIT:g} (numpy ≤ {NUMPY_NATIVE_LIMIT:g})",
-        f"loop/corr2d @{LOOP_SIZE}\n≥ {LOOP_LIMIT:g}",
-    ):
-        summary.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
-    found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
-    skipped: dict[str, list[str]] = {}
-    for name, entry in report["backends"].items():
-        if entry["status"] in SKIPPED:
-            skipped.setdefault(entry["status"], []).append(name)
-            continue
-        cells = [_target_text(found.get((name, ratio))) for ratio in ("corr2d_over_native", "loop_over_corr2d")]
-        colour = "green" if entry["status"] == "ok" else "bold red"
-        summary.add_row(name, f"[{colour}]{entry['status']}[/]", _ms(entry["import_ms"]), *cells)
-    console.print(summary)
-    if skipped:
-        console.print("[dim]" + "; ".join(f"{status}: {', '.join(names)}" for status, names in skipped.items()) + "[/]")
-    for name, entry in report["backends"].items():
-        problems = ([entry["detail"]] if entry["status"] in FAILED else []) + [
-            f"{method}: {error}" for method, error in entry["errors"].items()
-        ]
-        for problem in problems:
-            console.print(f"[red]{escape(name + ': ' + problem)}[/]", highlight=False)
-    probe = report["import_d2lconv"]
-    heavy = f"imported {', '.join(probe['heavy_modules'])}" if probe["heavy_modules"] else "no framework imported"
-    console.print(
-        f"import d2lconv: [{'green' if probe['met'] else 'bold red'}]{probe['ms']:.0f} ms[/] "
-        f"(numpy {probe['numpy_ms']:.0f} ms), target < {probe['target_ms']:g} ms, {heavy}",
-        highlight=False,
-    )
-
-
-def plot(report: dict[str, Any], path: Path | str) -> None:
-    """Write a log-log plot of time per call vs image size, per backend and method (format from the suffix)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    styles = {"corr2d_loop": ":", "corr2d": "-", "native_corr2d": "--"}
-    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
-    for index, (name, entry) in enumerate(report["backends"].items()):
-        for method, style in styles.items():
-            points = [(row["size"], row[f"{method}_ms"]) for row in entry["timings"] if row[f"{method}_ms"]]
-            if points:
-                ax.loglog(
-                    *zip(*points, strict=True),
-                    style,
-                    marker="o",
-                    markersize=3,
-                    color=f"C{index}",
-                    label=f"{name} {method}",
-                )
-    ax.set(
-        xlabel="image size N (N x N)",
-        ylabel="median time per call (ms)",
-        title=f"2-D cross-correlation with a {KERNEL[0]}x{KERNEL[1]} kernel",
-    )
-    sizes = report["config"]["sizes"]
-    ax.set_xticks(sizes, [str(size) for size in sizes], minor=False)
-    ax.set_xticks([], minor=True)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.legend(loc="outside right upper", fontsize=8)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def bench_command(args: argparse.Namespace) -> int:
     """``d2lconv bench``: measure, then print a table or JSON, and write the plot if asked."""
     if args.ops:
@@ -424,9 +303,13 @@ def bench_command(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        render(report, Console())
+        from .bench_render import render_corr2d
+
+        render_corr2d(report, Console())
     if args.plot:
-        plot(report, args.plot)
+        from .bench_render import plot_corr2d
+
+        plot_corr2d(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     return int(report["exit_code"])
 

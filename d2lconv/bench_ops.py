@@ -305,106 +305,6 @@ def run_ops_bench(
     }
 
 
-# --- presenting -----------------------------------------------------------------------------------------------------
-
-
-def _times(value: float | None, limit: float | None = None) -> str:
-    if value is None:
-        return ""
-    text = f"{value:.2f}x" if value < 10 else f"{value:,.0f}x"
-    if limit is None:
-        return text
-    return f"[green]{text}[/]" if value <= limit else f"[bold red]{text}[/]"
-
-
-def _ms(value: float | None) -> str:
-    return "" if value is None else f"{value:.3g}" if value < 100 else f"{value:,.0f}"
-
-
-def render(report: dict[str, Any], console: Any) -> None:
-    """Print one row per backend, layer and op: times and ratios (targets in colour), then any error."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(
-        title="d2lconv's op vs the framework's own call: median ms, and the median ratio of interleaved pairs",
-        title_justify="left",
-        caption="layer NxCxHxW:O:K:P; gradient: dc.vjp vs the framework's autograd; numpy: vs torch's call",
-        caption_justify="left",
-    )
-    for column in ("backend", "layer", "op", "forward ms", "ratio", "gradient ms", "ratio"):
-        table.add_column(
-            column,
-            justify="left" if column in ("backend", "layer", "op") else "right",
-            no_wrap=column in ("op", "ratio"),
-            overflow="fold",
-        )
-    problems = []
-    for name, entry in report["backends"].items():
-        if entry["status"] in FAILED:
-            problems.append(f"{name}: {entry['status']}: {entry['detail']}")
-        limits = NUMPY_LIMITS if name == "numpy" else LIMITS
-        cells: dict[tuple[str, str], list[str]] = {}
-        for row in entry["rows"]:
-            if row["error"]:
-                problems.append(f"{name} {row['layer']} {row['op']} {row['mode']}: {row['error']}")
-            cells.setdefault((row["layer"], row["op"]), []).extend(
-                [f"{_ms(row['ours_ms'])} / {_ms(row['native_ms'])}", _times(row["ratio"], limits.get(row["layer"]))]
-            )
-        for index, ((layer, op), texts) in enumerate(cells.items()):
-            table.add_row(name if index == 0 else "", layer, op, *texts)
-        if cells:
-            table.add_section()
-    console.print(table)
-    met = [target["met"] for target in report["targets"]]
-    config = report["config"]
-    console.print(
-        f"targets met: {sum(met)} of {len(met)}; load average {config['load_average'][0]:.2f}, "
-        f"OMP_NUM_THREADS={config['omp_num_threads'] or 'unset'}",
-        highlight=False,
-    )
-    for problem in problems:
-        console.print(f"[red]{escape(problem)}[/]", highlight=False)
-
-
-def plot(report: dict[str, Any], path: str) -> None:
-    """Write the ratios as grouped bars, one panel per layer, as PNG."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit('d2lconv: error: --plot needs matplotlib: pip install "d2lconv[plot]"') from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = [layer["spec"] for layer in report["config"]["layers"]]
-    columns = [(op, mode) for op in OPS for mode in MODES]
-    names = [name for name, entry in report["backends"].items() if entry["status"] == "ok"]
-    fig, axes = plt.subplots(len(layers), 1, figsize=(11, 3 * len(layers)), layout="constrained", squeeze=False)
-    width = 0.8 / max(len(names), 1)
-    for ax, layer in zip(axes[:, 0], layers, strict=True):
-        for index, name in enumerate(names):
-            found = {
-                (row["op"], row["mode"]): row["ratio"]
-                for row in report["backends"][name]["rows"]
-                if row["layer"] == layer
-            }
-            values = [found.get(column) or 0.0 for column in columns]
-            ax.bar([i + index * width for i in range(len(columns))], values, width, label=name, color=f"C{index}")
-        if layer in LIMITS:
-            ax.axhline(LIMITS[layer], color="black", linestyle="--", linewidth=1)
-        ax.axhline(1.0, color="grey", linewidth=0.5)
-        ax.set_yscale("log")
-        ax.set_xticks(
-            [i + width * (len(names) - 1) / 2 for i in range(len(columns))],
-            [f"{op}\n{mode}" for op, mode in columns],
-            fontsize=8,
-        )
-        ax.set(title=f"layer {layer}", ylabel="d2lconv / native")
-    axes[0, 0].legend(fontsize=8, ncol=len(names))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def ops_command(args: argparse.Namespace) -> int:
     """``d2lconv bench --ops``: measure, then print tables or JSON, and write the plot if asked."""
     layers = args.layer or [Layer.parse(spec) for spec in DEFAULT_LAYERS]
@@ -425,9 +325,13 @@ def ops_command(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        render(report, Console(emoji=False))
+        from .bench_render import render_ops
+
+        render_ops(report, Console(emoji=False))
     if args.plot:
-        plot(report, args.plot)
+        from .bench_render import plot_ops
+
+        plot_ops(report, args.plot)
         wrote(args.plot)
     return int(report["exit_code"])
 
