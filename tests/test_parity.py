@@ -283,7 +283,7 @@ def test_every_installed_backend_agrees_with_numpy(request):
     differing = {
         check["name"]: {name: cell for name, cell in check["cells"].items() if not cell["ok"]}
         for check in report["checks"]
-        if not all(cell["ok"] for cell in check["cells"].values())
+        if not check.get("informational") and not all(cell["ok"] for cell in check["cells"].values())
     }
     assert (problems, differing) == ({}, {})
     assert done.returncode == report["exit_code"] == 0
