@@ -11,20 +11,19 @@ kh, kw) for transposed-convolution weights. Padding is ``(top, bottom, left, rig
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 import numpy as np
 
 from .checks import is_int, pair
+from .memo import memoised
 
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]
 IntOrPair = int | Sequence[int]
-Result = TypeVar("Result")
 _PADDING_FORMS = "an int, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), 'valid' or 'same'"
 
 
@@ -326,53 +325,15 @@ def _avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> n
 # --- memoised entry points: every op call normalises its arguments, so each distinct call is worked out once ---
 
 
-def _typed_key(value: Any) -> Any:
-    """A hashable key for ``value`` that tells ``1``, ``1.0`` and ``True`` apart (they hash alike):
-    an int is its own key, anything else is paired with its type; unhashable values raise TypeError."""
-    kind = type(value)
-    if kind is int:
-        return value
-    if kind is tuple or kind is list:
-        return kind, tuple(map(_typed_key, value))
-    hash(value)  # a TypeError for anything unhashable (an array): not cached
-    return kind, value
-
-
-def _memoised(function: Callable[..., Result], shapes: int) -> Callable[..., Result]:
-    """``function`` with its results kept for up to 1024 distinct arguments: its first ``shapes`` arguments
-    are shapes (tuples of ints, or None), keyed as they are; the hashable options after them are keyed with
-    their types. A call with unhashable options runs uncached. Errors are not kept: a bad call raises its
-    error every time."""
-    table: dict[Any, Result] = {}
-
-    @functools.wraps(function)
-    def call(*args: Any) -> Result:
-        try:
-            key = (*args[:shapes], *map(_typed_key, args[shapes:]))
-        except TypeError:
-            return function(*args)
-        try:
-            return table[key]
-        except KeyError:
-            pass
-        result = function(*args)
-        if len(table) >= 1024:
-            table.clear()
-        table[key] = result
-        return result
-
-    return call
-
-
 def _shape(shape: Sequence[int] | None) -> tuple[int, ...] | None:
     """A shape (``torch.Size``, ``TensorShape``, a Paddle list, a NumPy tuple) as a tuple, the memo's key."""
     return None if shape is None else tuple(shape)
 
 
-_conv2d_memo = _memoised(_conv2d_args, shapes=3)
-_conv_transpose2d_memo = _memoised(_conv_transpose2d_args, shapes=3)
-_pool2d_memo = _memoised(_pool2d_args, shapes=1)
-_avg_pool_divisor_memo = _memoised(_avg_pool_divisor, shapes=0)
+_conv2d_memo = memoised(_conv2d_args, shapes=3)
+_conv_transpose2d_memo = memoised(_conv_transpose2d_args, shapes=3)
+_pool2d_memo = memoised(_pool2d_args, shapes=1)
+_avg_pool_divisor_memo = memoised(_avg_pool_divisor, shapes=0)
 
 
 def conv2d_args(
