@@ -49,11 +49,22 @@ def as_float_array(data: Any, dtype: str | None = None, name: str = "data") -> n
     array = to_array(data)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got {array.dtype} data")
-    source = array.dtype.name if hasattr(data, "dtype") else "float32"
+    source = dtype_name(array.dtype) if hasattr(data, "dtype") else "float32"
     return array.astype(float_dtype(source, dtype), copy=False)
 
 
 DTYPES = ("float32", "float64")
+
+
+@functools.lru_cache(maxsize=128)  # every op call names its inputs' dtypes, and NumPy takes microseconds to
+def dtype_name(dtype: Any) -> str:  # name one (str(np.dtype) ~7 us): each dtype object is named once
+    """A framework's dtype object by its plain name: ``"float32"``, ``"int64"``, ``"bool"``."""
+    if isinstance(dtype, type):  # MXNet's legacy arrays give NumPy's scalar types
+        return dtype.__name__
+    text = str(dtype)
+    if text.startswith(("torch.", "paddle.")):
+        return text.split(".", 1)[1]
+    return str(getattr(dtype, "name", text))  # NumPy (JAX, MXNet) and TensorFlow dtypes have a name
 
 
 def float_dtype(dtype_name: str, dtype: str | None = None) -> str:
@@ -78,7 +89,7 @@ def result_dtype(*inputs: Any) -> str:
 
     Reads only ``.dtype`` (lists and scalars count as float32), so it converts nothing.
     """
-    return common_dtype(*(str(getattr(x, "dtype", "float32")) for x in inputs if x is not None))
+    return common_dtype(*(dtype_name(x.dtype) if hasattr(x, "dtype") else "float32" for x in inputs if x is not None))
 
 
 def same_dtype_tensors(tensor: Callable[..., Any], *inputs: Any) -> list[Any]:
@@ -107,6 +118,7 @@ def check_op(op: Any) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=128)  # on every conversion of a native tensor: only accepted dtypes are kept
 def check_real_dtype(dtype_name: str, name: str) -> None:
     """Reject a native tensor whose dtype is not a real number type (complex, string, ...)."""
     lowered = dtype_name.lower()

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ...checks import OPS as TENSOR_INPUTS
-from ...checks import check_same_shape
+from ...checks import check_same_shape, dtype_name
 from .conv_layer import convolve2d, corr2d
 from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
@@ -43,7 +43,7 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
         return OPS[op](*full, *inputs[tensors:], **(kwargs or {}))
 
     y, pullback = jax.vjp(of_given, *(leaves[i] for i in given))
-    dy = jnp.ones_like(y) if grad_output is None else tensor(grad_output, y.dtype.name)
+    dy = jnp.ones_like(y) if grad_output is None else tensor(grad_output, dtype_name(y.dtype))
     check_same_shape(dy.shape, y.shape, "grad_output")
     found = iter(pullback(dy))
     return tuple(None if x is None else next(found) for x in leaves)

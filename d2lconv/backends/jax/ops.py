@@ -36,7 +36,7 @@ try:  # the thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.expe
 except ImportError:
     from jax.experimental import enable_x64 as _enable_x64
 
-from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
+from ...checks import as_float_array, check_real_dtype, dtype_name, float_dtype, same_dtype_tensors
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "jax"
@@ -51,7 +51,7 @@ def _is_float64(value: Any) -> bool:
         return value == "float64"
     if isinstance(value, tuple):  # the inputs of grads.vjp
         return any(_is_float64(v) for v in value)
-    return "float64" in str(getattr(value, "dtype", ""))
+    return hasattr(value, "dtype") and dtype_name(value.dtype) == "float64"
 
 
 def _x64_for_float64(function: _F) -> _F:
@@ -76,9 +76,10 @@ def tensor(data: Any, dtype: str | None = None) -> jax.Array:
     differentiation follows it; anything else is copied in.
     """
     if isinstance(data, jax.Array):
-        check_real_dtype(data.dtype.name, "data")
-        target = float_dtype(data.dtype.name, dtype)
-        return data if data.dtype == target else data.astype(target)
+        name = dtype_name(data.dtype)
+        check_real_dtype(name, "data")
+        target = float_dtype(name, dtype)
+        return data if name == target else data.astype(target)
     return jnp.asarray(as_float_array(data, dtype))
 
 
@@ -194,7 +195,7 @@ def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args:
     top, bottom, left, right = args.padded
     return lax.reduce_window(
         x,
-        jnp.asarray(init, x.dtype),
+        np.asarray(init, x.dtype),  # a NumPy scalar: a jnp one would be one more dispatch on the device
         reducer,
         (1, 1, *args.kernel),
         (1, 1, *args.stride),

@@ -9,7 +9,7 @@ from mxnet import autograd
 from mxnet import np as mnp
 
 from ...checks import OPS as TENSOR_INPUTS
-from ...checks import check_same_shape, float_dtype
+from ...checks import check_same_shape, dtype_name, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
@@ -27,17 +27,18 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` w.r.t. each input, by MXNet's autograd.
 
     Only the op's tensor arguments are differentiated (a positional ``kernel_size`` gets ``None``).
-    Each input is copied (``attach_grad`` would otherwise change the caller's array) in its own
-    dtype; the op promotes to float64 where the inputs mix, so a gradient has its input's dtype.
+    Each input is detached (``attach_grad`` on the caller's array would change it; the detached
+    handle shares its data, uncopied) in its own dtype; the op promotes to float64 where the inputs
+    mix, so a gradient has its input's dtype.
     """
     tensors = TENSOR_INPUTS[op]
-    leaves = [None if x is None or i >= tensors else tensor(x).copy() for i, x in enumerate(inputs)]
+    leaves = [None if x is None or i >= tensors else tensor(x).detach() for i, x in enumerate(inputs)]
     for x in leaves:
         if x is not None:
             x.attach_grad()
     with autograd.record():
         y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
-    dy = mnp.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
+    dy = mnp.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(dtype_name(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     y.backward(dy)
     return tuple(None if x is None else x.grad for x in leaves)

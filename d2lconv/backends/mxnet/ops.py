@@ -58,8 +58,10 @@ def tensor(data: Any, dtype: str | None = None) -> mnp.ndarray:
     """A float32 (or float64, from float64 data or ``dtype``) ``mxnet.np.ndarray``; MXNet arrays (and
     Gluon parameters) keep their autograd history. The dtype is always explicit: ``mxnet.np``
     would make new arrays float32 whatever the data."""
-    if type(data) is mnp.ndarray and dtype in (None, _FLOATS.get(data.dtype)) and data.dtype in _FLOATS:
-        return data  # the common case: nothing to do
+    if type(data) is mnp.ndarray:
+        kept = _FLOATS.get(data.dtype)  # each .dtype (and .shape) of an MXNet array is a C call: read once
+        if kept is not None and dtype in (None, kept):
+            return data  # the common case: nothing to do
     if isinstance(data, gluon.Parameter):
         data = data.data()
     if isinstance(data, mx.nd.NDArray):
@@ -82,10 +84,11 @@ def conv2d(
 ) -> mnp.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
-    if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
-        return _add_bias(mnp.zeros((x.shape[0], weight.shape[0], *args.out_hw), dtype=x.dtype), bias)
-    return _add_bias(_convolution(x, weight, args.pads, args.stride, args.dilation, args.groups), bias)
+    x_shape, w_shape = x.shape, weight.shape
+    args = conv2d_args(x_shape, w_shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    if 0 in x_shape:  # MXNet's convolution fails on an empty input; every output is the bias alone
+        return _add_bias(mnp.zeros((x_shape[0], w_shape[0], *args.out_hw), dtype=x.dtype), bias)
+    return _add_bias(_convolution(x, weight, w_shape, args.pads, args.stride, args.dilation, args.groups), bias)
 
 
 def conv_transpose2d(
@@ -106,15 +109,17 @@ def conv_transpose2d(
     MKLDNN its backward fails ("could not execute a primitive").
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
+    x_shape, w_shape = x.shape, weight.shape
     args = conv_transpose2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x_shape, w_shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
     )
-    if x.size == 0:  # MXNet's convolution fails on an empty input; every output is the bias alone
-        return _add_bias(mnp.zeros((x.shape[0], args.out_channels, *args.out_hw), dtype=x.dtype), bias)
-    c, g, (og, kh, kw) = x.shape[1], args.groups, weight.shape[1:]
+    if 0 in x_shape:  # MXNet's convolution fails on an empty input; every output is the bias alone
+        return _add_bias(mnp.zeros((x_shape[0], args.out_channels, *args.out_hw), dtype=x.dtype), bias)
+    c, g, (og, kh, kw) = x_shape[1], args.groups, w_shape[1:]
     kernel = mnp.flip(weight.reshape(g, c // g, og, kh, kw).swapaxes(1, 2).reshape(g * og, c // g, kh, kw), (2, 3))
     spread = _spread(x, args.stride)
-    (span_h, span_w), (out_h, out_w), (dh, dw) = spread.shape[2:], args.out_hw, args.dilation
+    span_h, span_w = ((size - 1) * s + 1 for size, s in zip(x_shape[2:], args.stride, strict=True))  # spread's
+    (out_h, out_w), (dh, dw) = args.out_hw, args.dilation
     top, _, left, _ = args.crops
     # Output row i is full row i + top: pad (extent - 1 - top) before and (out - span + top) after.
     pads = [(kh - 1) * dh - top, out_h - span_h + top, (kw - 1) * dw - left, out_w - span_w + left]
@@ -123,7 +128,8 @@ def conv_transpose2d(
             :, :, max(0, -pads[0]) : span_h - max(0, -pads[1]), max(0, -pads[2]) : span_w - max(0, -pads[3])
         ]
         pads = [max(0, p) for p in pads]
-    return _add_bias(_convolution(spread, kernel, tuple(pads), (1, 1), args.dilation, g), bias)
+    kernel_shape = (g * og, c // g, kh, kw)
+    return _add_bias(_convolution(spread, kernel, kernel_shape, tuple(pads), (1, 1), args.dilation, g), bias)
 
 
 def max_pool2d(
@@ -187,6 +193,7 @@ def avg_pool2d(
 def _convolution(
     x: mnp.ndarray,
     weight: mnp.ndarray,
+    weight_shape: tuple[int, ...],
     pads: tuple[int, int, int, int],
     stride: tuple[int, int],
     dilation: tuple[int, int],
@@ -199,11 +206,11 @@ def _convolution(
     return npx.convolution(
         x,
         weight,
-        kernel=weight.shape[2:],
+        kernel=weight_shape[2:],
         stride=stride,
         dilate=dilation,
         pad=(top, left),
-        num_filter=weight.shape[0],
+        num_filter=weight_shape[0],
         num_group=groups,
         no_bias=True,
     )

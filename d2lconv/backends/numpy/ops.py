@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...checks import as_float_array, common_dtype
+from ...checks import as_float_array, common_dtype, dtype_name
 from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "numpy"
@@ -122,7 +122,7 @@ def _real(data: Any, name: str, dtype: str | None = None) -> np.ndarray:
 def _in_common_dtype(**named: Any) -> list[Any]:
     """The named inputs as arrays of their common dtype (float64 wins); ``None`` stays ``None``."""
     arrays = [None if value is None else _real(value, name) for name, value in named.items()]
-    dtype = common_dtype(*(a.dtype.name for a in arrays if a is not None))
+    dtype = common_dtype(*(dtype_name(a.dtype) for a in arrays if a is not None))
     return [None if a is None else a.astype(dtype, copy=False) for a in arrays]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import paddle
 
 from ...checks import OPS as TENSOR_INPUTS
-from ...checks import check_same_shape, float_dtype
+from ...checks import check_same_shape, dtype_name, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
@@ -35,7 +35,7 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
         if x is not None:
             x.stop_gradient = False
     y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
-    dy = paddle.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
+    dy = paddle.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(dtype_name(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     wanted = [x for x in leaves if x is not None]
     found = iter(paddle.grad([y], wanted, grad_outputs=[dy], allow_unused=True))

@@ -36,7 +36,7 @@ with warnings.catch_warnings():
     import paddle
 import paddle.nn.functional as F
 
-from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
+from ...checks import as_float_array, check_real_dtype, dtype_name, float_dtype, same_dtype_tensors
 from ...padding import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 
 NAME = "paddle"
@@ -47,10 +47,10 @@ def tensor(data: Any, dtype: str | None = None) -> paddle.Tensor:
     """A float32 (or float64, from float64 data or ``dtype``) ``paddle.Tensor``; a Paddle tensor
     (parameters too) is cast only if its dtype differs, keeping its autograd history."""
     if isinstance(data, paddle.Tensor):
-        name = str(data.dtype)
+        name = dtype_name(data.dtype)
         check_real_dtype(name, "data")
         wanted = float_dtype(name, dtype)
-        return data if name == f"paddle.{wanted}" else data.astype(wanted)
+        return data if name == wanted else data.astype(wanted)
     return paddle.to_tensor(as_float_array(data, dtype))
 
 

@@ -74,11 +74,14 @@ with _stderr_without(_IMPORT_NOTICES):
 
 NAME = "tensorflow"
 FRAMEWORK = tf
+_FLOATS = (tf.float32, tf.float64)
 
 
 def tensor(data: Any, dtype: str | None = None) -> tf.Tensor:
     """A float32 (or float64, from float64 data or ``dtype``) ``tf.Tensor`` from nested lists, NumPy,
     any framework's tensor, or a TF tensor or variable (cast, so a ``GradientTape`` still follows it)."""
+    if isinstance(data, tf.Tensor) and data.dtype in _FLOATS and dtype in (None, data.dtype.name):
+        return data  # the common case: nothing to do (tf.cast would still cost an op dispatch)
     if tf.is_tensor(data):  # tf.Tensor, tf.Variable, Keras variables
         name = tf.as_dtype(data.dtype).name
         check_real_dtype(name, "data")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ...checks import OPS as TENSOR_INPUTS
-from ...checks import check_same_shape, float_dtype
+from ...checks import check_same_shape, dtype_name, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 
@@ -33,7 +33,7 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
     leaves = [None if x is None or i >= tensors else tensor(x).detach().requires_grad_() for i, x in enumerate(inputs)]
     with torch.enable_grad():
         y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
-    dy = torch.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(str(y.dtype)))
+    dy = torch.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(dtype_name(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     wanted = [x for x in leaves if x is not None]
     found = iter(torch.autograd.grad(y, wanted, dy, allow_unused=True))
