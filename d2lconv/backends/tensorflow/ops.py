@@ -239,18 +239,25 @@ def _conv_valid(X: tf.Tensor, K: tf.Tensor) -> tf.Tensor:
     return tf.reshape(Y, (h - kh + 1, w - kw + 1))
 
 
+# The permutations as tensors made once: a Python tuple is converted on every call, which takes
+# TF's slow path (about 130 us more per transpose on this project's machine).
+_NCHW_TO_NHWC = tf.constant((0, 2, 3, 1))
+_NHWC_TO_NCHW = tf.constant((0, 3, 1, 2))
+_OIHW_TO_HWIO = tf.constant((2, 3, 1, 0))
+
+
 def _to_nhwc(x: tf.Tensor) -> tf.Tensor:
-    return tf.transpose(x, (0, 2, 3, 1))
+    return tf.transpose(x, _NCHW_TO_NHWC)
 
 
 def _to_nchw(y: tf.Tensor) -> tf.Tensor:
-    return tf.transpose(y, (0, 3, 1, 2))
+    return tf.transpose(y, _NHWC_TO_NCHW)
 
 
 def _to_hwio(weight: tf.Tensor) -> tf.Tensor:
     """OIHW -> HWIO for ``conv2d``; the same transpose turns a transposed-convolution weight
     (C_in, C_out/groups, kh, kw) into ``conv2d_transpose``'s (kh, kw, C_out/groups, C_in)."""
-    return tf.transpose(weight, (2, 3, 1, 0))
+    return tf.transpose(weight, _OIHW_TO_HWIO)
 
 
 def _dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
