@@ -325,11 +325,6 @@ def _avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> n
 # --- memoised entry points: every op call normalises its arguments, so each distinct call is worked out once ---
 
 
-def _shape(shape: Sequence[int] | None) -> tuple[int, ...] | None:
-    """A shape (``torch.Size``, ``TensorShape``, a Paddle list, a NumPy tuple) as a tuple, the memo's key."""
-    return None if shape is None else tuple(shape)
-
-
 _conv2d_memo = memoised(_conv2d_args, shapes=3)
 _conv_transpose2d_memo = memoised(_conv_transpose2d_args, shapes=3)
 _pool2d_memo = memoised(_pool2d_args, shapes=1)
@@ -346,7 +341,9 @@ def conv2d_args(
     groups: Any = 1,
 ) -> ConvArgs:
     """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit (memoised)."""
-    return _conv2d_memo(_shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding, dilation, groups)
+    # Shapes (torch.Size, TensorShape, a Paddle list, a NumPy tuple) as tuples: the memo's key.
+    bias = None if bias_shape is None else tuple(bias_shape)
+    return _conv2d_memo(tuple(x_shape), tuple(weight_shape), bias, stride, padding, dilation, groups)
 
 
 def conv_transpose2d_args(
@@ -361,8 +358,9 @@ def conv_transpose2d_args(
 ) -> ConvTransposeArgs:
     """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit
     (memoised)."""
+    bias = None if bias_shape is None else tuple(bias_shape)
     return _conv_transpose2d_memo(
-        _shape(x_shape), _shape(weight_shape), _shape(bias_shape), stride, padding, output_padding, dilation, groups
+        tuple(x_shape), tuple(weight_shape), bias, stride, padding, output_padding, dilation, groups
     )
 
 
@@ -375,7 +373,7 @@ def pool2d_args(
     ceil_mode: bool = False,
 ) -> PoolArgs:
     """Validate pooling arguments (NCHW input) and make them explicit (memoised); see ``_pool2d_args``."""
-    return _pool2d_memo(_shape(x_shape), kernel_size, stride, padding, dilation, ceil_mode)
+    return _pool2d_memo(tuple(x_shape), kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def avg_pool_divisor(args: PoolArgs, in_hw: Sequence[int], count_include_pad: bool) -> np.ndarray:
@@ -384,4 +382,4 @@ def avg_pool_divisor(args: PoolArgs, in_hw: Sequence[int], count_include_pad: bo
     It counts the window's real elements, plus its padding when ``count_include_pad``;
     never the ceil-mode overhang past the padding (torch's rule).
     """
-    return _avg_pool_divisor_memo(args, _shape(in_hw), count_include_pad)
+    return _avg_pool_divisor_memo(args, tuple(in_hw), count_include_pad)
