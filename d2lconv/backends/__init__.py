@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -42,6 +43,19 @@ _active: str | None = None
 
 class BackendError(ValueError):
     """An unknown backend name, or a backend whose framework is missing or broken."""
+
+
+def exported_names(*sections: ModuleType) -> list[str]:
+    """A tab's ``__all__``: ``NAME``, ``FRAMEWORK``, then the public functions and classes each of its
+    section modules defines, section by section in source order (the same in every tab)."""
+    return ["NAME", "FRAMEWORK"] + [
+        name
+        for section in sections
+        for name, value in vars(section).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
+        and value.__module__ == section.__name__
+    ]
 
 
 def _valid_names() -> str:

@@ -7,7 +7,8 @@ section builds on), ``conv_layer`` (6.2), ``grads`` (``vjp``, gradients of every
 it).
 """
 
-# ruff: noqa: I001 - the submodules are imported in the book's order, ops first (it imports the framework)
+# ruff: noqa: I001, F401 - the submodules are imported in the book's order, ops first (it imports the
+# framework); the names are re-exported, and __all__ is derived from the sections (exported_names)
 
 from .ops import FRAMEWORK, NAME, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, native_op, tensor, to_numpy
 from .conv_layer import Conv2D, convolve2d, corr2d, corr2d_loop, corr2d_matmul, learn_kernel, native_corr2d
@@ -16,37 +17,7 @@ from .padding_channels_pooling import comp_conv2d, corr2d_multi_in, corr2d_multi
 from .network import build_network, native_weights, network_code, read_network, run_network
 from .lenet import LeNet, Trainer, book_train, evaluate_accuracy, layer_summary
 
-__all__ = [
-    "NAME",
-    "FRAMEWORK",
-    "tensor",
-    "to_numpy",
-    "conv2d",
-    "conv_transpose2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "native_op",
-    "corr2d",
-    "corr2d_loop",
-    "convolve2d",
-    "corr2d_matmul",
-    "native_corr2d",
-    "Conv2D",
-    "learn_kernel",
-    "vjp",
-    "comp_conv2d",
-    "corr2d_multi_in",
-    "corr2d_multi_in_out",
-    "corr2d_multi_in_out_1x1",
-    "pool2d",
-    "build_network",
-    "network_code",
-    "native_weights",
-    "read_network",
-    "run_network",
-    "LeNet",
-    "layer_summary",
-    "evaluate_accuracy",
-    "Trainer",
-    "book_train",
-]
+from .. import exported_names
+from . import conv_layer, grads, lenet, network, ops, padding_channels_pooling
+
+__all__ = exported_names(ops, conv_layer, grads, padding_channels_pooling, network, lenet)
