@@ -48,7 +48,14 @@ from typing import Any
 import numpy as np
 
 from . import backends, bench_lenet, bench_ops, runner
-from .cli_args import add_backends_option, int_at_least, non_negative_int, plot_path, positive_float, positive_int
+from .cli_args import (
+    add_backends_option,
+    add_timeout_option,
+    int_at_least,
+    non_negative_int,
+    plot_path,
+    positive_int,
+)
 from .console import has_rich, outcome, progress
 from .runner import FAILED
 
@@ -352,13 +359,7 @@ def add_parser(commands: Any) -> None:
         metavar="N",
         help=f"largest size for corr2d_loop, which is slow (default: {LOOP_MAX_SIZE})",
     )
-    parser.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})",
-    )
+    add_timeout_option(parser, DEFAULT_TIMEOUT)
     bench_ops.add_arguments(parser)
     parser.set_defaults(run=bench_command)
     bench_lenet.add_flag(parser)

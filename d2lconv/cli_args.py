@@ -129,6 +129,17 @@ def add_backends_option(parser: argparse.ArgumentParser, help: str) -> None:  # 
     )
 
 
+def add_timeout_option(parser: argparse.ArgumentParser, default: float) -> None:
+    """``--timeout S`` for a command that runs each backend in a worker process (parity, bench)."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=default,
+        metavar="S",
+        help=f"seconds per backend before it counts as hung (default: {default:g})",
+    )
+
+
 def wrote(path: Path | str) -> None:
     """Say where a file was written (the real path, suffix included), on stderr."""
     print(f"wrote {path}", file=sys.stderr)

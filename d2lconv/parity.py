@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from . import backends, runner, sections
-from .cli_args import add_backends_option, positive_float
+from .cli_args import add_backends_option, add_timeout_option
 from .console import has_rich, outcome, progress
 from .parity_compare import REFERENCE, build_report, entry
 
@@ -234,13 +234,7 @@ def add_parser(commands: Any) -> None:
         help=f"compare only these sections of the book: {', '.join(sections.SECTIONS)} (default: all)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help=f"seconds per backend before it counts as hung (default: {DEFAULT_TIMEOUT:g})",
-    )
+    add_timeout_option(parser, DEFAULT_TIMEOUT)
     parser.set_defaults(run=parity_command)
 
 
