@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from . import chapter, lenet
 from .backends import (
     ALIASES,
     BACKENDS,
@@ -23,10 +22,12 @@ from .backends import (
     use_backend,
 )
 from .backends import active_module as _tab
-from .chapter import KernelFit, TrainingDivergedError
-from .checks import check_op, names_inputs
-from .lenet import Digits, LeNetFit, digits
-from .padding import conv_output_size
+from .book import conv_layer as chapter
+from .book import lenet
+from .book.conv_layer import KernelFit, TrainingDivergedError
+from .book.lenet import Digits, LeNetFit, digits
+from .core.args import conv_output_size
+from .core.checks import check_op, names_inputs
 from .porting import Ported, port
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
 A port is the target tab's writer after the source tab's reader, through d2lconv's
 framework-neutral ``Network``: adding a framework adds one reader and one writer, not five
 converters. The rules (layouts, padding, pooling, ceil mode, flatten order) live in
-``d2lconv.port_rules``; every rule that applies is listed in ``Ported.steps`` with its
+``d2lconv.core.plan``; every rule that applies is listed in ``Ported.steps`` with its
 reason, and ``port`` measures the result against the source before returning it.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from .backends import BACKENDS, canonical_name, load_backend
-from .network import Layer, Network, conv, pool
-from .port_rules import FRAMEWORK_NAMES, LAYOUTS, layout_steps, plan
+from .core.network import Layer, Network, conv, pool
+from .core.plan import FRAMEWORK_NAMES, LAYOUTS, layout_steps, plan
 
 # The top-level module of a model's class -> the backend whose reader reads it.
 _SOURCE_MODULES = {
@@ -188,11 +188,11 @@ def parity_checks() -> list:
     the NumPy reference, so each reader and each writer is checked, and with them all 30
     directions (a port A -> B is B's writer after A's reader)."""
     from .backends import get_backend
-    from .sections import ParityCheck
+    from .harness.parity.sections import ParityCheck
 
     nets: dict[str, Callable[[int], Network]] = {"demo": demo_network}
     try:
-        from .lenet import lenet_network
+        from .book.lenet import lenet_network
 
         nets = {"lenet": lenet_network, **nets}
     except ImportError:

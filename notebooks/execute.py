@@ -192,7 +192,8 @@ def _backend_for(name: str, backend: str | None) -> str | None:
 
 def _installed_backends() -> str:
     """The backends a notebook that runs ``d2lconv parity`` compares here, and those it cannot."""
-    from d2lconv import backends, runner
+    from d2lconv import backends
+    from d2lconv.harness import runner
 
     decisions = runner.plan(None, backends.available_backends())
     absent = [name for name, decision in decisions.items() if decision != "run"]

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import d2lconv as dc
-from d2lconv import backends, bench, cli
+from d2lconv import backends, cli
+from d2lconv.harness.bench import corr2d as bench
 
 TINY = ["--backends", "numpy", "--size", "4", "8", "--loop-max", "4", "--repeat", "1"]
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import d2lconv as dc
-from d2lconv import backends, bench_ops, cli
+from d2lconv import backends, cli
+from d2lconv.harness.bench import ops as bench_ops
 
 LAYER = "1x2x6x6:3:3:1"
 ROW_KEYS = {"layer", "op", "mode", "ours_ms", "native_ms", "ratio", "overhead_us", "error"}

@@ -11,7 +11,7 @@ from conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 from scipy import signal
 
 import d2lconv as dc
-from d2lconv import chapter
+from d2lconv.book import conv_layer as chapter
 
 FLOAT32 = {"rtol": 1e-5, "atol": 1e-5}
 

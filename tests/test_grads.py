@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import d2lconv as dc
-from d2lconv import cases
-from d2lconv.checks import OPS
-from d2lconv.sections import ATOL, ATOL64, RTOL, RTOL64
+from d2lconv.book import ops as cases
+from d2lconv.core.checks import OPS
+from d2lconv.harness.parity.sections import ATOL, ATOL64, RTOL, RTOL64
 
 
 def reference_vjp(reference, case: cases.Case, dtype) -> tuple:

@@ -7,8 +7,9 @@ import pytest
 from scipy import ndimage
 
 import d2lconv as dc
-from d2lconv import cli, lenet
-from d2lconv.network import flatten_permutation
+from d2lconv import cli
+from d2lconv.book import lenet
+from d2lconv.core.network import flatten_permutation
 
 SUMMARY_SHAPES = [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (400,), (120,), (84,), (10,)]
 

@@ -24,7 +24,8 @@ for _module in ("nbformat", "nbclient", "ipykernel", "matplotlib"):
 import nbformat  # noqa: E402
 
 import d2lconv as dc  # noqa: E402
-from d2lconv import backends, runner  # noqa: E402
+from d2lconv import backends  # noqa: E402
+from d2lconv.harness import runner  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 _spec = importlib.util.spec_from_file_location("d2lconv_notebooks_execute", NOTEBOOKS / "execute.py")

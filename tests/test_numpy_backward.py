@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import signal
 
 import d2lconv as dc
-from d2lconv.padding import conv2d_args, conv_transpose2d_args, explicit_padding, pool2d_args
+from d2lconv.core.args import conv2d_args, conv_transpose2d_args, explicit_padding, pool2d_args
 
 tab = dc.load_backend("numpy")
 FINITE = {"rtol": 1e-7, "atol": 1e-9}

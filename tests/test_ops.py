@@ -1,7 +1,7 @@
 """Beyond the chapter: conv2d, conv_transpose2d and pooling on every backend.
 
 Each op is checked against a float64 direct loop written here (its own padding and
-size arithmetic, independent of d2lconv.padding), against torch.nn.functional where
+size arithmetic, independent of d2lconv.core.args), against torch.nn.functional where
 torch accepts the arguments, and against the shape ``conv_output_size`` predicts.
 """
 

@@ -13,7 +13,13 @@ import pytest
 from rich.console import Console
 
 import d2lconv as dc
-from d2lconv import backends, cases, cli, console, parity, parity_compare, parity_render, runner, sections
+from d2lconv import backends, cli
+from d2lconv.book import ops as cases
+from d2lconv.harness import console, runner
+from d2lconv.harness.parity import compare as parity_compare
+from d2lconv.harness.parity import render as parity_render
+from d2lconv.harness.parity import run as parity
+from d2lconv.harness.parity import sections
 
 # The sections whose checks take seconds (LeNet's training is left to the real run at the end).
 FAST = ["6.2", "ops", "6.3-6.5"]
@@ -44,7 +50,7 @@ def fake_worker(tmp_path, results: dict, name: str = "fake") -> list[str]:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"backend": name, "version": "0", "results": results}))
     script = (
-        "import json, sys\nfrom d2lconv.runner import result_channel\nprint('framework noise')\n"
+        "import json, sys\nfrom d2lconv.harness.runner import result_channel\nprint('framework noise')\n"
         "with result_channel() as write:\n    write(json.load(open(sys.argv[1])))\n"
     )
     return [sys.executable, "-c", script, str(path)]
@@ -177,7 +183,7 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
 
 
 NOISY_WORKER = (
-    "import os, sys\nfrom d2lconv.runner import result_channel\nwith result_channel() as write:\n"
+    "import os, sys\nfrom d2lconv.harness.runner import result_channel\nwith result_channel() as write:\n"
     "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    os.write(2, b'err noise\\n')\n"
     "    write({'a': [1.0]})\n"
 )
@@ -310,7 +316,7 @@ def assert_plain_result(value) -> None:
 
 
 def assert_schema(report: dict) -> None:
-    """Every key and type of the report documented in ``d2lconv.parity``'s docstring."""
+    """Every key and type of the report documented in ``d2lconv.harness.parity.run``'s docstring."""
     assert list(report) == ["reference", "tolerance", "backends", "checks", "agree", "exit_code"]
     assert report["reference"] == "numpy"
     assert set(report["tolerance"]) == {"rtol", "atol"}

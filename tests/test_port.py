@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import d2lconv as dc
 from d2lconv import backends
-from d2lconv.network import Layer, Network, conv, pool
+from d2lconv.core.network import Layer, Network, conv, pool
 from d2lconv.porting import demo_network
 
 if backends.is_installed("paddle"):

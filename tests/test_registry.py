@@ -148,9 +148,12 @@ def _public_names(module) -> list[str]:
 
 
 def _sections(tab) -> list[str]:
-    """The tab's section modules (its submodules), in the order its package imports them."""
+    """The tab's section modules (its submodules), in the order its package imports them. The NumPy tab's
+    ``layers`` is its framework (what ``torch.nn`` is to PyTorch), not a section."""
     return [
-        name for name, value in vars(tab).items() if inspect.ismodule(value) and value.__name__.startswith(tab.__name__)
+        name
+        for name, value in vars(tab).items()
+        if inspect.ismodule(value) and value.__name__.startswith(tab.__name__) and name != "layers"
     ]
 
 

@@ -12,7 +12,7 @@ from scipy.signal import correlate2d
 
 import d2lconv as dc
 from d2lconv import cli
-from d2lconv import padding_channels_pooling as pcp
+from d2lconv.book import padding_channels_pooling as pcp
 
 
 def as_array(x) -> np.ndarray:

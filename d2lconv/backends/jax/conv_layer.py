@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ...chapter import patch_index
-from ...checks import check_corr2d, pair, same_dtype_tensors
+from ...book.conv_layer import patch_index
+from ...core.checks import check_corr2d, pair, same_dtype_tensors
 from .ops import _NCHW, _x64_for_float64, tensor, to_numpy
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ...checks import OPS as TENSOR_INPUTS
-from ...checks import check_same_shape, dtype_name
+from ...core.checks import OPS as TENSOR_INPUTS
+from ...core.checks import check_same_shape, dtype_name
 from .conv_layer import convolve2d, corr2d
 from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 

@@ -18,7 +18,7 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from ...lenet import IMAGE_SHAPE, lenet_network
+from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .network import build_network, run_network
 
 ACTIVATIONS = (nn.sigmoid, nn.relu, nn.tanh)

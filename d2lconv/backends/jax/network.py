@@ -20,9 +20,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from ...network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
-from ...padding import explicit_padding
-from ...port_rules import cannot, plan, unsupported
+from ...core.args import explicit_padding
+from ...core.network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
+from ...core.plan import cannot, plan, unsupported
 from .ops import NAME, _enable_x64
 
 LAYOUT = "NHWC"

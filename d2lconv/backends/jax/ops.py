@@ -36,8 +36,8 @@ try:  # the thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.expe
 except ImportError:
     from jax.experimental import enable_x64 as _enable_x64
 
-from ...checks import as_float_array, check_real_dtype, dtype_name, float_dtype, same_dtype_tensors
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_dtype, same_dtype_tensors
 
 NAME = "jax"
 FRAMEWORK = jax

@@ -10,8 +10,8 @@ from mxnet import autograd, gluon, npx
 from mxnet import np as mnp
 from mxnet.gluon import nn
 
-from ...chapter import patch_index
-from ...checks import check_corr2d, pair, same_dtype_tensors
+from ...book.conv_layer import patch_index
+from ...core.checks import check_corr2d, pair, same_dtype_tensors
 from .ops import tensor
 
 

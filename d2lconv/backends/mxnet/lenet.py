@@ -9,7 +9,7 @@ from mxnet import autograd, gluon
 from mxnet import np as mnp
 from mxnet.gluon import nn
 
-from ...lenet import IMAGE_SHAPE, lenet_network
+from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .network import build_network, run_network
 
 ACTIVATIONS = (nn.Activation,)

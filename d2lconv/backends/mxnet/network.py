@@ -3,7 +3,7 @@
 Gluon is NCHW with OIHW kernels and ``Dense`` weights (out, in), so weights copy over
 unchanged. It pads a convolution or pooling only symmetrically and has no padding layer,
 no 'same', and a ceil mode that keeps a last window starting in the padding:
-``d2lconv.port_rules.plan`` writes 'same' out and refuses what Gluon cannot express.
+``d2lconv.core.plan.plan`` writes 'same' out and refuses what Gluon cannot express.
 ``Dense`` flattens its input itself (the book's MXNet LeNet has no ``Flatten``); the reader
 adds the flatten it implies. Each layer is built from the same source text ``network_code``
 shows.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...network import Layer, Network, conv, infer_input_shape, pool
-from ...port_rules import plan, unsupported
+from ...core.network import Layer, Network, conv, infer_input_shape, pool
+from ...core.plan import plan, unsupported
 from .ops import NAME, gluon, mnp
 
 nn = gluon.nn

@@ -44,8 +44,8 @@ with warnings.catch_warnings():
     from mxnet import autograd, gluon, npx
     from mxnet import np as mnp
 
-from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 
 npx.set_np()
 

@@ -7,8 +7,7 @@ from typing import Any
 from mxnet import np as mnp
 from mxnet.gluon import nn
 
-from ...checks import same_dtype_tensors
-from ...padding_channels_pooling import (
+from ...book.padding_channels_pooling import (
     COMP_CONV2D_INPUT,
     check_comp_conv2d,
     check_multi_in,
@@ -16,6 +15,7 @@ from ...padding_channels_pooling import (
     check_multi_in_out_1x1,
     check_pool2d,
 )
+from ...core.checks import same_dtype_tensors
 from .conv_layer import corr2d
 from .ops import tensor
 

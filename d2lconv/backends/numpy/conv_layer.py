@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ...chapter import patch_index
-from ...checks import check_corr2d, check_same_shape, pair
+from ...book.conv_layer import patch_index
+from ...core.checks import check_corr2d, check_same_shape, pair
 from .ops import _in_common_dtype, tensor
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ...checks import check_corr2d, check_same_shape
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.checks import check_corr2d, check_same_shape
 from . import conv_layer, ops
 from .ops import (
     _col2im,

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from ... import numpy_layers as layers
-from ...lenet import IMAGE_SHAPE, lenet_network
+from ...book.lenet import IMAGE_SHAPE, lenet_network
+from . import layers
 from .network import build_network, run_network
 
 ACTIVATIONS = (layers.Sigmoid, layers.ReLU, layers.Tanh)

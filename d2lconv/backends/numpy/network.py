@@ -1,6 +1,6 @@
 """The NumPy tab's network writer and reader: d2lconv's own layers <-> the ``Network`` description.
 
-The NumPy backend's native network is a ``d2lconv.numpy_layers.Sequential`` of small layer
+The NumPy backend's native network is a ``d2lconv.backends.numpy.layers.Sequential`` of small layer
 classes named and laid out as PyTorch's (NCHW, OIHW, dense (out, in)), each with a forward
 and a hand-derived backward pass; so the weights copy over unchanged. ``build_network``
 writes each layer from the same source text ``network_code`` shows.
@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 
-from ... import numpy_layers as layers
-from ...checks import pair
-from ...network import Layer, Network, conv, infer_input_shape, pool
-from ...port_rules import plan, unsupported
+from ...core.checks import pair
+from ...core.network import Layer, Network, conv, infer_input_shape, pool
+from ...core.plan import plan, unsupported
+from . import layers
 from .ops import NAME
 
 LAYOUT = "NCHW"
@@ -105,7 +105,7 @@ def network_code(net: Network) -> str:
     source = _source(plan(net, NAME).network)
     return (
         ("import math\n\n" if "math." in source else "") + "import numpy as np\n\n"
-        f"from d2lconv.numpy_layers import {', '.join(name for name in _CLASSES if name + '(' in source)}\n\n"
+        f"from d2lconv.backends.numpy.layers import {', '.join(name for name in _CLASSES if name + '(' in source)}\n\n"
         f"net = {source}\n"
         "weights = np.load('weights.npz')  # written by ported.save_weights\n"
         "for index, layer in enumerate(net):\n"
@@ -180,7 +180,7 @@ def read_network(model: layers.Sequential, input_shape: tuple[int, ...] | None =
     """The description of a NumPy-backend ``Sequential``."""
     if not isinstance(model, layers.Sequential):
         raise ValueError(
-            f"port needs a sequential network (d2lconv.numpy_layers.Sequential); got {type(model).__name__}"
+            f"port needs a sequential network (d2lconv.backends.numpy.layers.Sequential); got {type(model).__name__}"
         )
     described = [_read_layer(index, module) for index, module in enumerate(model)]
     return Network(input_shape or infer_input_shape(described), described)

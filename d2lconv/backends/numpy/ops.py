@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...checks import as_float_array, common_dtype, dtype_name
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.checks import as_float_array, common_dtype, dtype_name
 
 NAME = "numpy"
 FRAMEWORK = np

@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ...padding_channels_pooling import (
+from ...book.padding_channels_pooling import (
     COMP_CONV2D_INPUT,
     check_comp_conv2d,
     check_multi_in,

@@ -9,8 +9,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from ...chapter import patch_index
-from ...checks import check_corr2d, pair, same_dtype_tensors
+from ...book.conv_layer import patch_index
+from ...core.checks import check_corr2d, pair, same_dtype_tensors
 from .ops import tensor
 
 

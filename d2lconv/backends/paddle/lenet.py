@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from ...lenet import IMAGE_SHAPE, lenet_network
+from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .network import build_network, run_network
 
 ACTIVATIONS = (nn.Sigmoid, nn.ReLU, nn.Tanh)

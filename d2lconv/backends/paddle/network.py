@@ -3,7 +3,7 @@
 Paddle is NCHW with OIHW kernels, but its ``Linear`` weight is (in, out), its
 ``AvgPool2D`` says ``exclusive`` for "padding stays out of the divisor" (the opposite of
 ``count_include_pad``, and on by default), and ceil mode keeps a last window that starts
-in the padding (``d2lconv.port_rules.plan`` writes that overhang out as padding).
+in the padding (``d2lconv.core.plan.plan`` writes that overhang out as padding).
 Convolutions take 4-value (top, bottom, left, right) padding directly. Each layer is
 built from the same source text ``network_code`` shows.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from ...network import Layer, Network, conv, infer_input_shape, pool
-from ...port_rules import plan, unsupported
+from ...core.network import Layer, Network, conv, infer_input_shape, pool
+from ...core.plan import plan, unsupported
 from .ops import NAME
 
 LAYOUT = "NCHW"

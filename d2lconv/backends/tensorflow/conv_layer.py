@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ...chapter import patch_index
-from ...checks import check_corr2d, pair, same_dtype_tensors
+from ...book.conv_layer import patch_index
+from ...core.checks import check_corr2d, pair, same_dtype_tensors
 from .ops import _conv_valid, tensor, to_numpy
 
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ...lenet import IMAGE_SHAPE, lenet_network
+from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .network import build_network, run_network
 
 

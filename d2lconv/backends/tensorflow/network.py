@@ -4,7 +4,7 @@ Keras is NHWC: kernels are HWIO (``w.transpose(2, 3, 1, 0)`` of OIHW), a ``Dense
 (in, out), and ``Flatten`` reads a feature map in (H, W, C) order, so the first dense layer
 after a flatten gets its input rows permuted. Keras pads only 'valid' or 'same' (SAME_UPPER),
 so other paddings arrive here as explicit ``ZeroPadding2D`` layers (and, before a max
-pooling, a ``Lambda`` that pads with -inf): ``d2lconv.port_rules.plan`` decides. Each layer
+pooling, a ``Lambda`` that pads with -inf): ``d2lconv.core.plan.plan`` decides. Each layer
 is built from the same source text ``network_code`` shows.
 """
 
@@ -18,8 +18,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from ...network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
-from ...port_rules import cannot, plan, unsupported
+from ...core.network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
+from ...core.plan import cannot, plan, unsupported
 from .ops import NAME
 
 LAYOUT = "NHWC"

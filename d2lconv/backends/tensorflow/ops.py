@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import avg_pool_divisor, conv2d_args, conv_transpose2d_args, explicit_padding, pool2d_args
+from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, explicit_padding, pool2d_args
+from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 # The two lines TensorFlow writes to stderr at import whatever TF_CPP_MIN_LOG_LEVEL says.

@@ -12,8 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ...checks import same_dtype_tensors
-from ...padding_channels_pooling import (
+from ...book.padding_channels_pooling import (
     COMP_CONV2D_INPUT,
     check_comp_conv2d,
     check_multi_in,
@@ -21,6 +20,7 @@ from ...padding_channels_pooling import (
     check_multi_in_out_1x1,
     check_pool2d,
 )
+from ...core.checks import same_dtype_tensors
 from .conv_layer import corr2d
 from .ops import tensor
 

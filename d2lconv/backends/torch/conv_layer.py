@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...chapter import patch_index
-from ...checks import check_corr2d, pair, same_dtype_tensors
+from ...book.conv_layer import patch_index
+from ...core.checks import check_corr2d, pair, same_dtype_tensors
 from .ops import tensor, to_numpy
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from ...checks import OPS as TENSOR_INPUTS
-from ...checks import check_same_shape, dtype_name, float_dtype
+from ...core.checks import OPS as TENSOR_INPUTS
+from ...core.checks import check_same_shape, dtype_name, float_dtype
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...lenet import IMAGE_SHAPE, lenet_network
+from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .network import build_network, run_network
 
 ACTIVATIONS = (nn.Sigmoid, nn.ReLU, nn.Tanh)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...network import Layer, Network, conv, infer_input_shape, pool
-from ...port_rules import plan, unsupported
+from ...core.network import Layer, Network, conv, infer_input_shape, pool
+from ...core.plan import plan, unsupported
 from .ops import NAME
 
 LAYOUT = "NCHW"

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
-from ...padding import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
 
 NAME = "torch"
 FRAMEWORK = torch

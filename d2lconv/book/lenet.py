@@ -2,7 +2,7 @@
 
 One seed draws every initial weight (the book's Xavier uniform, zero biases) and the
 minibatch order through NumPy. ``lenet_network(seed)`` describes the network as data
-(``d2lconv.network``); each tab's writer ``build_network`` turns it into the framework's
+(``d2lconv.core.network``); each tab's writer ``build_network`` turns it into the framework's
 own layers, in that framework's layouts and flatten order. ``train_lenet`` checks the
 data, then runs plain minibatch SGD on the cross-entropy: the loop over epochs and
 minibatches is here, the update of one minibatch is the tab's ``Trainer.step`` (autograd
@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .chapter import TrainingDivergedError
-from .checks import is_int, to_array
-from .network import Layer, Network
-from .sections import ParityCheck
+from ..core.checks import is_int, to_array
+from ..core.network import Layer, Network
+from ..harness.parity.sections import ParityCheck
+from .conv_layer import TrainingDivergedError
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
@@ -93,7 +93,7 @@ def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _digits() -> Digits:
-    with resources.files("d2lconv.data").joinpath("digits.npz").open("rb") as file, np.load(file) as stored:
+    with resources.files("d2lconv.book.data").joinpath("digits.npz").open("rb") as file, np.load(file) as stored:
         arrays = {name: stored[name] for name in stored.files}
     upsample = bilinear_matrix(8, IMAGE_SHAPE[1])
     train = upsample @ arrays["train_images"].astype(np.float64) @ upsample.T

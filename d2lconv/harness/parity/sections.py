@@ -1,6 +1,6 @@
 """The book's sections as units: each declares its own parity checks beside its code.
 
-A section module (``d2lconv.chapter`` for 6.2, ``d2lconv.cases`` for the batched
+A section module (``d2lconv.book.conv_layer`` for 6.2, ``d2lconv.book.ops`` for the batched
 operations, ...) defines ``parity_checks() -> list[ParityCheck]``. ``d2lconv parity``
 runs every check of every section listed in ``SECTIONS`` in each backend's
 worker process and compares the results with the NumPy reference, so a new section
@@ -21,11 +21,11 @@ RTOL64, ATOL64 = 1e-10, 1e-12
 # Each section's short name (``d2lconv parity --sections``) and where its checks are declared:
 # ``module`` (its ``parity_checks()``) or ``module:function``.
 SECTIONS: dict[str, str] = {
-    "6.2": "d2lconv.chapter",
-    "ops": "d2lconv.cases",
-    "6.3-6.5": "d2lconv.padding_channels_pooling",
-    "6.6": "d2lconv.lenet",
-    "6.6-training": "d2lconv.lenet:training_parity_checks",
+    "6.2": "d2lconv.book.conv_layer",
+    "ops": "d2lconv.book.ops",
+    "6.3-6.5": "d2lconv.book.padding_channels_pooling",
+    "6.6": "d2lconv.book.lenet",
+    "6.6-training": "d2lconv.book.lenet:training_parity_checks",
     "porting": "d2lconv.porting",
 }
 

@@ -1,7 +1,7 @@
 """``d2lconv bench``: the book's loop vs our ``corr2d`` vs each framework's own convolution.
 
 Each backend is measured in its own fresh worker process, one at a time (two at
-once would share the two cores and skew the timings): ``python -m d2lconv.bench
+once would share the two cores and skew the timings): ``python -m d2lconv.harness.bench.corr2d
 --worker NAME ...`` times loading the backend (importing its framework), then,
 on square float32 images with a 3x3 kernel, ``corr2d_loop`` (small sizes only:
 it is slow), ``corr2d`` and ``native_corr2d`` (the framework's own convolution
@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, bench_lenet, bench_ops, runner
-from .cli_args import (
+from ... import backends
+from ...cli.args import (
     add_backends_option,
     add_timeout_option,
     int_at_least,
@@ -56,8 +56,11 @@ from .cli_args import (
     plot_path,
     positive_int,
 )
-from .console import has_rich, outcome, progress
-from .runner import FAILED
+from .. import runner
+from ..console import has_rich, outcome, progress
+from ..runner import FAILED
+from . import lenet as bench_lenet
+from . import ops as bench_ops
 
 DEFAULT_SIZES = (32, 64, 128, 256, 512, 1024)
 KERNEL = (3, 3)
@@ -139,7 +142,7 @@ def worker_command(name: str, sizes: Sequence[int], loop_max_size: int, repeat: 
     return [
         sys.executable,
         "-m",
-        "d2lconv.bench",
+        "d2lconv.harness.bench.corr2d",
         "--worker",
         name,
         "--sizes",
@@ -310,11 +313,11 @@ def bench_command(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        from .bench_render import render_corr2d
+        from .render import render_corr2d
 
         render_corr2d(report, Console())
     if args.plot:
-        from .bench_render import plot_corr2d
+        from .render import plot_corr2d
 
         plot_corr2d(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
@@ -366,8 +369,8 @@ def add_parser(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m d2lconv.bench --worker NAME --sizes N ...``: the worker process of one backend."""
-    parser = argparse.ArgumentParser(prog="python -m d2lconv.bench", description=__doc__.splitlines()[0])
+    """``python -m d2lconv.harness.bench.corr2d --worker NAME --sizes N ...``: the worker process of one backend."""
+    parser = argparse.ArgumentParser(prog="python -m d2lconv.harness.bench.corr2d", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", required=True, metavar="NAME")
     parser.add_argument("--sizes", type=int, nargs="+", required=True)
     parser.add_argument("--loop-max", type=int, default=LOOP_MAX_SIZE)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .padding import conv_output_size, explicit_padding, pool2d_args
+from .args import conv_output_size, explicit_padding, pool2d_args
 
 # The layer kinds and the arguments each carries (``args`` keys). Spatial arguments are
 # pairs; padding is (top, bottom, left, right) or "same" (d2lconv's SAME_UPPER).

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from . import backends
-from .runner import distribution_version, framework_version
+from .. import backends
+from ..harness.runner import distribution_version, framework_version
 
 
 def info(args: argparse.Namespace) -> int:

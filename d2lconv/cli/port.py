@@ -6,23 +6,23 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from . import backends
-from .cli_args import non_negative_int
+from .. import backends
+from .args import non_negative_int
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..core.network import Network
 
 
 def _lenet(seed: int) -> Network:
     try:
-        from .lenet import lenet_network
+        from ..book.lenet import lenet_network
     except ImportError:
-        raise backends.BackendError("--net lenet needs d2lconv's LeNet section (d2lconv.lenet)") from None
+        raise backends.BackendError("--net lenet needs d2lconv's LeNet section (d2lconv.book.lenet)") from None
     return lenet_network(seed)
 
 
 def _demo(seed: int) -> Network:
-    from .porting import demo_network
+    from ..porting import demo_network
 
     return demo_network(seed)
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     source, target = _backend(args.source, "--from"), _backend(args.target, "--to")
     if "tensorflow" in (source, target) and "paddle" in (source, target):
         backends.load_backend("paddle")  # paddle first: importing it after tensorflow crashes
-    from .porting import port
+    from ..porting import port
 
     net = NETS[args.net](args.seed)
     model = backends.load_backend(source).build_network(net)

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .padding import conv2d_args, conv_transpose2d_args, pool2d_args
-from .sections import ATOL64, RTOL64, ParityCheck
+from ..core.args import conv2d_args, conv_transpose2d_args, pool2d_args
+from ..harness.parity.sections import ATOL64, RTOL64, ParityCheck
 
 SEED = 0
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .runner import FAILED
+from ..runner import FAILED
 from .sections import ATOL, RTOL, ParityCheck
 
 REFERENCE = "numpy"
@@ -97,7 +97,7 @@ def counts(row: dict[str, Any]) -> bool:
 
 
 def build_report(entries: dict[str, dict[str, Any]], checks: Sequence[ParityCheck] | None = None) -> dict[str, Any]:
-    """The full report (see ``d2lconv.parity``) from its ``backends`` part and the declared checks.
+    """The full report (see ``d2lconv.harness.parity.run``) from its ``backends`` part and the declared checks.
 
     ``checks`` gives the row order and each key's tolerances (default: every section's
     ``parity_checks()``; their ``compute`` is not called). A key the reference recorded

@@ -18,7 +18,7 @@ import numpy as np
 
 def _op(name: str) -> Callable[..., np.ndarray]:
     """The NumPy tab's op ``name``, imported on first use (the tab's own ``lenet`` imports this module)."""
-    from .backends.numpy import ops
+    from . import ops
 
     op: Callable[..., np.ndarray] = getattr(ops, name)
     return op
@@ -29,7 +29,7 @@ def _vjp(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The NumPy tab's backward pass: the gradient of the first input, and by name those of the parameters
     that follow it (a parameter left out, such as a missing bias, has none)."""
-    from .backends.numpy.grads import vjp
+    from .grads import vjp
 
     dx, *params = vjp(op, inputs, grad, kwargs)
     return dx, {name: g for name, g in zip(names, params, strict=False) if g is not None}

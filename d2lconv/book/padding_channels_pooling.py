@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_2d, check_corr2d, pair
-from .padding import Pair, conv_output_size
-from .sections import ParityCheck
+from ..core.args import Pair, conv_output_size
+from ..core.checks import check_2d, check_corr2d, pair
+from ..harness.parity.sections import ParityCheck
 
 Shape = Sequence[int]
 

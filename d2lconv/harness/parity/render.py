@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .parity_compare import REFERENCE, counts
-from .runner import FAILED, SKIPPED
+from ..runner import FAILED, SKIPPED
+from .compare import REFERENCE, counts
 
 
 def _kernel_text(fit: Any) -> str:

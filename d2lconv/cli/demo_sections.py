@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import padding_channels_pooling as pcp
-from .padding import conv_output_size, explicit_padding
+from ..book import padding_channels_pooling as pcp
+from ..core.args import conv_output_size, explicit_padding
 
 SECTIONS = ("6.3", "6.4", "6.5")
 TITLES = {"6.3": "Padding and Stride", "6.4": "Multiple Input and Multiple Output Channels", "6.5": "Pooling"}

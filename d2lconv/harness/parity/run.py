@@ -1,17 +1,17 @@
 """``d2lconv parity``: every backend in its own process, compared with the NumPy reference.
 
 Frameworks collide in one process (paddle imported after tensorflow segfaults), so
-each backend runs as a worker subprocess, ``python -m d2lconv.parity --worker NAME``,
-up to two at a time (``d2lconv.runner``: timeouts, signals, the JSON channel). A
-worker runs every section's ``parity_checks()`` (``d2lconv.sections``) through the
+each backend runs as a worker subprocess, ``python -m d2lconv.harness.parity.run --worker NAME``,
+up to two at a time (``d2lconv.harness.runner``: timeouts, signals, the JSON channel). A
+worker runs every section's ``parity_checks()`` (``d2lconv.harness.parity.sections``) through the
 public API and writes one JSON object on the runner's result channel. The reference
 is the numpy backend, run as a worker like the others (same code path). A check that
 raises in a worker is recorded as that check's error (``{"error": "..."}``), the rest
 of the backend still counts.
 
-Three layers: this module computes (the worker) and runs; ``d2lconv.parity_compare``
+Three layers: this module computes (the worker) and runs; ``d2lconv.harness.parity.compare``
 compares, a pure function of the recorded results, with each check's own tolerances
-(``|value - reference| <= atol + rtol * |reference|``); ``d2lconv.parity_render``
+(``|value - reference| <= atol + rtol * |reference|``); ``d2lconv.harness.parity.render``
 shows the report to a person.
 
 ``d2lconv parity --json`` prints this (shared with the notebooks)::
@@ -71,10 +71,12 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, runner, sections
-from .cli_args import add_backends_option, add_timeout_option
-from .console import has_rich, outcome, progress
-from .parity_compare import REFERENCE, build_report, entry
+from ... import backends
+from ...cli.args import add_backends_option, add_timeout_option
+from .. import runner
+from ..console import has_rich, outcome, progress
+from . import sections
+from .compare import REFERENCE, build_report, entry
 
 DEFAULT_TIMEOUT = 300.0
 JOBS = 2
@@ -127,7 +129,9 @@ def worker_main(name: str, only: Sequence[str] | None = None) -> None:
 
 def worker_command(name: str, only: Sequence[str] | None = None) -> list[str]:
     """The command that runs backend ``name``'s parity worker (on the sections ``only`` names, if given)."""
-    return [sys.executable, "-m", "d2lconv.parity", "--worker", name] + (["--sections", ",".join(only)] if only else [])
+    return [sys.executable, "-m", "d2lconv.harness.parity.run", "--worker", name] + (
+        ["--sections", ",".join(only)] if only else []
+    )
 
 
 # --- running the workers --------------------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ def parity_command(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        from .parity_render import render
+        from .render import render
 
         render(report, Console())
     exit_code: int = report["exit_code"]
@@ -239,7 +243,7 @@ def add_parser(commands: Any) -> None:
 
 
 def section_names(text: str) -> list[str]:
-    """``--sections``: comma-separated section names of ``d2lconv.sections.SECTIONS``."""
+    """``--sections``: comma-separated section names of ``d2lconv.harness.parity.sections.SECTIONS``."""
     try:
         return sections.check_sections([name.strip() for name in text.split(",") if name.strip()] or [text])
     except ValueError as error:
@@ -247,8 +251,8 @@ def section_names(text: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m d2lconv.parity --worker NAME``: the worker process of one backend."""
-    parser = argparse.ArgumentParser(prog="python -m d2lconv.parity", description=__doc__.splitlines()[0])
+    """``python -m d2lconv.harness.parity.run --worker NAME``: the worker process of one backend."""
+    parser = argparse.ArgumentParser(prog="python -m d2lconv.harness.parity.run", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", required=True, metavar="NAME", help="compute one backend's results as JSON")
     parser.add_argument("--sections", type=section_names, metavar="S,T", help="only these sections (default: all)")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """``d2lconv bench --lenet``: seconds per epoch of LeNet on the digits, per framework, ours vs the book's loop.
 
-Each backend runs in its own worker process, one at a time (``python -m d2lconv.bench_lenet
+Each backend runs in its own worker process, one at a time (``python -m d2lconv.harness.bench.lenet
 --worker NAME``). The worker alternates, ``rounds`` times, ``epochs`` epochs of d2lconv's
 ``train_lenet`` (the time of its training steps alone, as ``LeNetFit.seconds``) and
 ``epochs`` epochs of the tab's ``book_train`` (the framework's idiomatic loop: its own data
@@ -27,9 +27,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import backends, lenet
-from .console import has_rich, outcome, progress
-from .runner import FAILED, plan, result_channel, run_worker
+from ... import backends
+from ...book import lenet
+from ..console import has_rich, outcome, progress
+from ..runner import FAILED, plan, result_channel, run_worker
 
 EPOCHS, ROUNDS = 3, 2
 OURS_LIMIT, NUMPY_LIMIT = 1.2, 5.0
@@ -65,7 +66,7 @@ def worker_command(name: str, epochs: int, rounds: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "d2lconv.bench_lenet",
+        "d2lconv.harness.bench.lenet",
         "--worker",
         name,
         "--epochs",
@@ -213,8 +214,8 @@ def add_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m d2lconv.bench_lenet --worker NAME``: the worker process of one backend."""
-    parser = argparse.ArgumentParser(prog="python -m d2lconv.bench_lenet", description=__doc__.splitlines()[0])
+    """``python -m d2lconv.harness.bench.lenet --worker NAME``: the worker process of one backend."""
+    parser = argparse.ArgumentParser(prog="python -m d2lconv.harness.bench.lenet", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", required=True, metavar="NAME")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)

@@ -1,5 +1,5 @@
 """The ``d2lconv`` command. Each subcommand lives in a module of its own that exposes
-``add_parser(commands)`` (its options, with the shared types of ``d2lconv.cli_args``, and a
+``add_parser(commands)`` (its options, with the shared types of ``d2lconv.cli.args``, and a
 handler returning the exit code); registering it here is one line in ``build_parser``.
 
 Nothing below this module imports it. ``main`` turns every failure into one line:
@@ -15,9 +15,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__, backends, bench, demo, info, lenet_cli, parity, port_command
-from .chapter import TrainingDivergedError
-from .cli_args import CommandError, Parser, RunFailed
+from .. import __version__, backends
+from ..book.conv_layer import TrainingDivergedError
+from ..harness.bench import corr2d as bench
+from ..harness.parity import run as parity
+from . import demo, info
+from . import lenet as lenet_cli
+from . import port as port_command
+from .args import CommandError, Parser, RunFailed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,5 +75,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import backends
+from .. import backends
 
 PLOT_HINT = 'needs matplotlib: pip install "d2lconv[plot]"'
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")

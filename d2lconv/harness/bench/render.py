@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .bench import KERNEL, LOOP_LIMIT, LOOP_SIZE, NATIVE_LIMIT, NATIVE_NOTE, NATIVE_SIZE, NUMPY_NATIVE_LIMIT
-from .bench_ops import LIMITS, MODES, NUMPY_LIMITS, OPS
-from .runner import FAILED, SKIPPED
+from ..runner import FAILED, SKIPPED
+from .corr2d import KERNEL, LOOP_LIMIT, LOOP_SIZE, NATIVE_LIMIT, NATIVE_NOTE, NATIVE_SIZE, NUMPY_NATIVE_LIMIT
+from .ops import LIMITS, MODES, NUMPY_LIMITS, OPS
 
 
 def _ms(value: float | None) -> str:

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, chapter, section_demos
-from .cli_args import add_backend_option, non_negative_int, plot_path, positive_float
+from .. import backends
+from ..book import conv_layer as chapter
+from . import demo_sections as section_demos
+from .args import add_backend_option, non_negative_int, plot_path, positive_float
 
 
 def _show(title: str, array: Any) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .args import effective_size, explicit_padding, pool2d_args
 from .network import NO_PADDING, Layer, Network, dense_after_flatten, pad_pairs, resolve_padding
-from .padding import effective_size, explicit_padding, pool2d_args
 
 FRAMEWORK_NAMES = {
     "numpy": "NumPy (d2lconv's layers)",

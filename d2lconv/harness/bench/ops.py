@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, runner
-from .cli_args import wrote
-from .console import has_rich, outcome, progress
-from .runner import FAILED
+from ... import backends
+from ...cli.args import wrote
+from .. import runner
+from ..console import has_rich, outcome, progress
+from ..runner import FAILED
 
 OPS = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d")
 MODES = ("forward", "gradient")
@@ -214,7 +215,7 @@ def worker_command(name: str, layers: Sequence[Layer], repeat: int) -> list[str]
     return [
         sys.executable,
         "-m",
-        "d2lconv.bench_ops",
+        "d2lconv.harness.bench.ops",
         "--worker",
         name,
         "--repeat",
@@ -325,11 +326,11 @@ def ops_command(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        from .bench_render import render_ops
+        from .render import render_ops
 
         render_ops(report, Console(emoji=False))
     if args.plot:
-        from .bench_render import plot_ops
+        from .render import plot_ops
 
         plot_ops(report, args.plot)
         wrote(args.plot)
@@ -363,8 +364,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m d2lconv.bench_ops --worker NAME --layer SPEC ...``: the worker process of one backend."""
-    parser = argparse.ArgumentParser(prog="python -m d2lconv.bench_ops", description=__doc__.splitlines()[0])
+    """``python -m d2lconv.harness.bench.ops --worker NAME --layer SPEC ...``: the worker process of one backend."""
+    parser = argparse.ArgumentParser(prog="python -m d2lconv.harness.bench.ops", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", required=True, metavar="NAME")
     parser.add_argument("--layer", nargs="+", required=True)
     parser.add_argument("--repeat", type=int, default=REPEAT)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import backends, lenet
-from .cli_args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int, wrote
-from .console import has_rich
+from .. import backends
+from ..book import lenet
+from ..harness.console import has_rich
+from .args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int, wrote
 
 
 def add_parser(commands: Any) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from . import backends
+from .. import backends
 
 RESULT_FD_VAR = "D2LCONV_RESULT_FD"
 # Statuses of a backend that make a tool's exit code 2.

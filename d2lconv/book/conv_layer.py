@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_float32_array, check_2d, check_same_shape, check_seed, pair
-from .sections import ParityCheck
+from ..core.checks import as_float32_array, check_2d, check_same_shape, check_seed, pair
+from ..harness.parity.sections import ParityCheck
 
 FIGURE_X = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
 FIGURE_K = [[0.0, 1.0], [2.0, 3.0]]
