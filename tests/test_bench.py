@@ -16,6 +16,7 @@ import pytest
 import d2lconv as dc
 from d2lconv import backends, cli
 from d2lconv.harness.bench import corr2d as bench
+from d2lconv.harness.bench import targets, timing
 
 TINY = ["--backends", "numpy", "--size", "4", "8", "--loop-max", "4", "--repeat", "1"]
 
@@ -85,7 +86,7 @@ def test_ratios_and_targets_from_recorded_timings():
         ]
     )
     assert [(row["corr2d_over_native"], row["loop_over_corr2d"]) for row in rows] == [(1.25, 200.0), (0.75, None)]
-    found = bench.targets({"numpy": {"timings": rows}, "torch": {"timings": rows}, "mxnet": {"timings": []}})
+    found = targets.corr2d_targets({"numpy": {"timings": rows}, "torch": {"timings": rows}, "mxnet": {"timings": []}})
     assert {(t["backend"], t["ratio"], t["size"], t["limit"], t["met"]) for t in found} == {
         ("numpy", "corr2d_over_native", 512, 0.5, False),
         ("numpy", "loop_over_corr2d", 64, 100.0, True),
@@ -102,7 +103,7 @@ def test_median_ms_warms_up_and_waits_for_asynchronous_results():
             Lazy.waited += 1
 
     calls = []
-    assert bench.median_ms(lambda: calls.append(1) or Lazy(), repeat=3) > 0
+    assert timing.median_ms(lambda: calls.append(1) or Lazy(), repeat=3) > 0
     assert len(calls) >= 5 and Lazy.waited == len(calls)  # warm-up, calibration, 3 samples
 
 
@@ -114,7 +115,7 @@ def test_benchmark_corr2d_vs_native_at_512(benchmark, backend, method):
     function = getattr(backend, method)
     x, k = backend.tensor(X), backend.tensor(K)
     benchmark.group = f"corr2d 512x512, {backend.NAME}"
-    result = benchmark(lambda: bench.block(function(x, k)))
+    result = benchmark(lambda: timing.block(function(x, k)))
     np.testing.assert_allclose(backend.to_numpy(result), dc.load_backend("numpy").corr2d(X, K), rtol=1e-4, atol=1e-4)
 
 

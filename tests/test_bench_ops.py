@@ -10,6 +10,7 @@ import pytest
 import d2lconv as dc
 from d2lconv import backends, cli
 from d2lconv.harness.bench import ops as bench_ops
+from d2lconv.harness.bench import targets, timing
 
 LAYER = "1x2x6x6:3:3:1"
 ROW_KEYS = {"layer", "op", "mode", "ours_ms", "native_ms", "ratio", "overhead_us", "error"}
@@ -44,7 +45,7 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
     assert set(report) == {"config", "backends", "targets", "exit_code"} and report["exit_code"] == 0
     config = report["config"]
     assert config["layers"] == [{"spec": LAYER, "x_shape": [1, 2, 6, 6], "out_channels": 3, "kernel": 3, "padding": 1}]
-    assert (config["ops"], config["modes"], config["repeat"]) == (list(bench_ops.OPS), ["forward", "gradient"], 1)
+    assert (config["ops"], config["modes"], config["repeat"]) == (list(targets.OPS), ["forward", "gradient"], 1)
     assert len(config["load_average"]) == 3
     assert list(report["backends"]) == list(dc.BACKENDS)
     for name, entry in report["backends"].items():
@@ -54,7 +55,7 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
             continue
         assert entry["status"] == "ok" and entry["baseline"] == bench_ops.BASELINES[name]
         assert [(row["op"], row["mode"]) for row in entry["rows"]] == [
-            (op, mode) for op in bench_ops.OPS for mode in ("forward", "gradient")
+            (op, mode) for op in targets.OPS for mode in ("forward", "gradient")
         ]
         for row in entry["rows"]:
             assert set(row) == ROW_KEYS and row["layer"] == LAYER and row["error"] is None, row
@@ -69,7 +70,7 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
 def test_ops_bench_table_names_every_op(capsys):
     assert cli.main(["bench", "--ops", "--backends", "numpy", "--layer", LAYER, "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    assert all(op in out for op in bench_ops.OPS) and "targets met: 0 of 0" in out
+    assert all(op in out for op in targets.OPS) and "targets met: 0 of 0" in out
 
 
 @pytest.mark.parametrize("spec", ["8x64x56x56:64:3", "8x64x56:64:3:1", "1x1x2x2:1:3:1", "1x1x8x8:1:3:2", "a:b:c:d"])
@@ -87,7 +88,7 @@ def test_native_baseline_computes_the_same_op(backend):
         pytest.skip("the NumPy tab has no call of its own: bench --ops times it against torch's")
     rng = np.random.default_rng(0)
     layer = bench_ops.Layer.parse("2x3x7x7:4:3:1")
-    for op in bench_ops.OPS:
+    for op in targets.OPS:
         arrays, kwargs = layer.arguments(op, rng)
         inputs = tuple(backend.tensor(a) for a in arrays)
         grad = rng.standard_normal(backend.to_numpy(getattr(dc, op)(*inputs, **kwargs)).shape, dtype=np.float32)
@@ -100,7 +101,7 @@ def test_native_baseline_computes_the_same_op(backend):
             *backend.native_op(op, inputs, kwargs, backend.tensor(grad))(),
         )
         for index, (got, want) in enumerate(zip(native, expected, strict=True)):
-            got, want = backend.to_numpy(bench_ops.block(got)), backend.to_numpy(want)
+            got, want = backend.to_numpy(timing.block(got)), backend.to_numpy(want)
             if backend.NAME == "tensorflow":
                 got = got.transpose((0, 3, 1, 2) if index < 2 else (3, 2, 0, 1))
             assert got.shape == want.shape, (op, index)
@@ -115,7 +116,7 @@ def test_targets_from_recorded_rows():
         {"layer": "256x1x28x28:6:5:2", "op": "max_pool2d", "mode": "forward", "ratio": 3.0},
         {"layer": "8x64x56x56:64:3:1", "op": "avg_pool2d", "mode": "gradient", "ratio": None},
     ]
-    found = bench_ops.targets({"torch": {"rows": rows}, "numpy": {"rows": rows}})
+    found = targets.ops_targets({"torch": {"rows": rows}, "numpy": {"rows": rows}})
     assert [(t["backend"], t["layer"], t["limit"], t["met"]) for t in found] == [
         ("torch", "8x64x56x56:64:3:1", 1.10, True),
         ("torch", "1x3x32x32:8:3:1", 1.3, False),
@@ -131,10 +132,10 @@ def test_interleaved_alternates_and_waits_for_asynchronous_results():
             Lazy.waited += 1
 
     calls: list[str] = []
-    timing = bench_ops.interleaved(
+    measured = timing.interleaved(
         lambda: calls.append("ours") or Lazy(), lambda: calls.append("native") or (Lazy(), Lazy()), repeat=4
     )
-    assert set(timing) == {"ours_ms", "native_ms", "ratio", "overhead_us"} and timing["ratio"] > 0
+    assert set(measured) == {"ours_ms", "native_ms", "ratio", "overhead_us"} and measured["ratio"] > 0
     assert Lazy.waited == calls.count("ours") + 2 * calls.count("native")
     # warm-up and calibration, then samples in ABBA order: ours first on even repetitions, native first on odd
     samples = [name for index, name in enumerate(calls) if index >= 4]

@@ -15,7 +15,8 @@ from rich.console import Console
 import d2lconv as dc
 from d2lconv import backends, cli
 from d2lconv.book import ops as cases
-from d2lconv.harness import console, runner
+from d2lconv.cli import console
+from d2lconv.harness import runner
 from d2lconv.harness.parity import compare as parity_compare
 from d2lconv.harness.parity import render as parity_render
 from d2lconv.harness.parity import run as parity

@@ -18,6 +18,7 @@ import inspect
 import os
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from types import ModuleType
 
 # One line per backend: name -> (the module its framework is imported as, the pip extra
@@ -87,6 +88,21 @@ def is_installed(name: str) -> bool:
 def framework_module(name: str) -> str:
     """The top-level module that backend ``name``'s framework is imported as."""
     return _REGISTRY[canonical_name(name)][0]
+
+
+def framework_version(name: str) -> str | None:
+    """The installed version of backend ``name``'s framework, read without importing it."""
+    for distribution in metadata.packages_distributions().get(framework_module(name), []):
+        return distribution_version(distribution)
+    return None
+
+
+def distribution_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or "(not installed)"."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def available_backends() -> tuple[str, ...]:

@@ -17,9 +17,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__, backends
 from ..book.conv_layer import TrainingDivergedError
-from ..harness.bench import corr2d as bench
-from ..harness.parity import run as parity
-from . import demo, info
+from . import bench, demo, info, parity
 from . import lenet as lenet_cli
 from . import port as port_command
 from .args import CommandError, Parser, RunFailed
@@ -73,5 +71,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the command line shows one line, never a traceback
         print(f"d2lconv: {args.command} failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
         return 1
-
-

@@ -129,14 +129,15 @@ def add_backends_option(parser: argparse.ArgumentParser, help: str) -> None:  # 
     )
 
 
-def add_timeout_option(parser: argparse.ArgumentParser, default: float) -> None:
-    """``--timeout S`` for a command that runs each backend in a worker process (parity, bench)."""
+def add_timeout_option(parser: argparse.ArgumentParser, default: float | None, shown: str = "") -> None:
+    """``--timeout S`` for a command that runs each backend in a worker process (parity, bench); ``shown``
+    describes the default when it depends on other options (``default`` is then None)."""
     parser.add_argument(
         "--timeout",
         type=positive_float,
         default=default,
         metavar="S",
-        help=f"seconds per backend before it counts as hung (default: {default:g})",
+        help=f"seconds per backend before it counts as hung (default: {shown or f'{default:g}'})",
     )
 
 

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from .. import backends
-from ..harness.runner import distribution_version, framework_version
 
 
 def info(args: argparse.Namespace) -> int:
@@ -16,11 +15,13 @@ def info(args: argparse.Namespace) -> int:
         active = backends.get_backend()
     except backends.BackendError as error:
         active = f"none ({error})"
-    print(f"d2lconv {distribution_version('d2lconv')}, Python {sys.version.split()[0]}; active backend: {active}")
+    print(
+        f"d2lconv {backends.distribution_version('d2lconv')}, Python {sys.version.split()[0]}; active backend: {active}"
+    )
     for name in backends.BACKENDS:
         installed = backends.is_installed(name)
         status = (
-            f"installed, {framework_version(name) or 'version unknown'}"
+            f"installed, {backends.framework_version(name) or 'version unknown'}"
             if installed
             else f"not installed: {backends.install_hint(name)}"
         )

@@ -7,8 +7,8 @@ from typing import Any
 
 from .. import backends
 from ..book import lenet
-from ..harness.console import has_rich
 from .args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int, wrote
+from .console import has_rich
 
 
 def add_parser(commands: Any) -> None:

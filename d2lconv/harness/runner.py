@@ -14,7 +14,11 @@ part they share:
 - ``run_worker`` runs one worker command and classifies its end: ``ok`` (with the JSON),
   ``crashed`` (killed by a signal, named), ``timed out`` (its whole process group is
   killed) or ``error`` (a non-zero exit; the detail is the last line it printed).
-- ``run_planned`` runs the planned backends, ``jobs`` at a time, reporting progress.
+- ``run_planned`` runs the planned backends, ``jobs`` at a time, reporting progress;
+  ``run_backends`` does it for a tool (parity, each bench) and gives its report's
+  ``backends`` part, one entry per backend of ``d2lconv.BACKENDS``.
+- ``worker_command`` is the command of one tool's worker: ``python -m d2lconv.harness.worker
+  TOOL NAME OPTIONS-AS-JSON`` (``d2lconv.harness.worker`` runs the tool's ``measure``).
 
 Nothing here imports a framework, the tools, or the CLI.
 """
@@ -33,7 +37,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from .. import backends
@@ -45,19 +48,9 @@ FAILED = ("missing", "crashed", "timed out", "error")
 SKIPPED = ("not installed", "not requested")
 
 
-def framework_version(name: str) -> str | None:
-    """The installed version of backend ``name``'s framework, read without importing it."""
-    for distribution in metadata.packages_distributions().get(backends.framework_module(name), []):
-        return distribution_version(distribution)
-    return None
-
-
-def distribution_version(distribution: str) -> str:
-    """The installed version of ``distribution``, or "(not installed)"."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
+def worker_command(tool: str, name: str, **options: Any) -> list[str]:
+    """The command that runs ``tool``'s worker (parity, corr2d, ops, lenet) on backend ``name``."""
+    return [sys.executable, "-m", "d2lconv.harness.worker", tool, name, json.dumps(options)]
 
 
 def plan(requested: Sequence[str] | None, installed: Sequence[str], always: Sequence[str] = ()) -> dict[str, str]:
@@ -234,3 +227,48 @@ def run_planned(
                 future.cancel()
             kill_running()
             raise
+
+
+def run_backends(
+    requested: Sequence[str] | None,
+    command: Callable[[str], Sequence[str]],
+    fields: Callable[[str, dict[str, Any] | None], dict[str, Any]],
+    timeout: float,
+    *,
+    jobs: int = 1,
+    always: Sequence[str] = (),
+    installed: Sequence[str] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_done: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Plan, run the planned backends' workers and return a report's ``backends`` part, in registry order.
+
+    Every entry starts ``status``, ``detail``, ``version`` (the worker's, else the installed one of a
+    backend that ran), ``seconds``; the tool's ``fields(name, output)`` adds its own keys from the worker's
+    JSON object (None when no worker ran or it wrote none) and may override those four.
+    ``on_done(name, entry)`` is called as each worker ends.
+    """
+    decisions = plan(requested, backends.available_backends() if installed is None else installed, always)
+
+    def entry(name: str, status: str, detail: str, run: WorkerRun | None = None) -> dict[str, Any]:
+        output = run.output if run is not None and isinstance(run.output, dict) else None
+        version = (output or {}).get("version") or (backends.framework_version(name) if run else None)
+        seconds = None if run is None else run.seconds
+        return {"status": status, "detail": detail, "version": version, "seconds": seconds} | fields(name, output)
+
+    entries = {
+        name: entry(name, status, skip_detail(status, name)) for name, status in decisions.items() if status != "run"
+    }
+
+    def done(name: str, run: WorkerRun) -> None:
+        entries[name] = entry(name, run.status, run.detail, run)
+        if on_done:
+            on_done(name, entries[name])
+
+    run_planned(decisions, command, timeout, jobs, on_start=on_start, on_done=done)
+    return {name: entries[name] for name in backends.BACKENDS}
+
+
+def exit_code(entries: Mapping[str, Mapping[str, Any]]) -> int:
+    """A measuring tool's exit code: 2 when a backend is missing, crashed, timed out or failed, else 0."""
+    return 2 if any(entry["status"] in FAILED for entry in entries.values()) else 0

@@ -10,7 +10,7 @@ with ``GradientTape``; ``npx.convolution`` and ``autograd``; Paddle's ``F`` and
 ``paddle.grad``; JAX's ``lax`` and ``jax.vjp``). The NumPy tab has no call of its own:
 it is timed against torch's, in the same process, when torch is installed.
 
-Each backend runs in its own process, one at a time. Ours and the native call alternate
+Each backend runs in its own process (``measure``), one at a time. Ours and the native call alternate
 (ABBA) within one run, each sample repeating its call for at least 20 ms; a row's ratio is
 the median of the per-pair ratios, so a change of load on the machine hits both sides.
 ``OMP_NUM_THREADS=1`` gives steadier figures on a busy machine; the report records it
@@ -19,13 +19,7 @@ and the load average.
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import statistics
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,21 +27,12 @@ from typing import Any
 import numpy as np
 
 from ... import backends
-from ...cli.args import wrote
 from .. import runner
-from ..console import has_rich, outcome, progress
-from ..runner import FAILED
+from .targets import MODES, OPS, ops_targets
+from .timing import REPEAT, interleaved
 
-OPS = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d")
-MODES = ("forward", "gradient")
 DEFAULT_LAYERS = ("1x3x32x32:8:3:1", "8x64x56x56:64:3:1", "256x1x28x28:6:5:2")
-# Targets: ratio to the framework's own call at most 1.3 on the small layer and 1.10 on the ResNet-sized
-# one; NumPy (to torch's call) at most 5 on the ResNet-sized layer.
-LIMITS = {"1x3x32x32:8:3:1": 1.3, "8x64x56x56:64:3:1": 1.10}
-NUMPY_LIMITS = {"8x64x56x56:64:3:1": 5.0}
-REPEAT = 7
 DEFAULT_TIMEOUT = 1800.0
-SAMPLE_SECONDS = 0.02  # each sample repeats its call until it lasts this long
 BASELINES = {
     "numpy": "torch's F.<op> and torch.autograd.grad, in the same process",
     "torch": "F.<op>, torch.autograd.grad",
@@ -106,46 +91,6 @@ class Layer:
 # --- the worker: one backend, in its own process ---------------------------------------------------------------
 
 
-def block(result: Any) -> Any:
-    """Wait until ``result`` (a tensor or a tuple of them) is computed: MXNet and JAX run asynchronously."""
-    for item in result if isinstance(result, (tuple, list)) else (result,):
-        for wait in ("wait_to_read", "block_until_ready"):
-            if hasattr(item, wait):
-                getattr(item, wait)()
-    return result
-
-
-def _sample(call: Callable[[], Any], number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        block(call())
-    return (time.perf_counter() - start) / number
-
-
-def interleaved(ours: Callable[[], Any], native: Callable[[], Any] | None, repeat: int = REPEAT) -> dict[str, Any]:
-    """Median ms of ``ours`` and ``native`` from alternating samples (ABBA), and the median per-pair ratio."""
-    calls = [ours] if native is None else [ours, native]
-    numbers = []
-    for call in calls:
-        block(call())  # warm-up: caches, lazy initialisation, MXNet's and JAX's compilation
-        numbers.append(max(1, math.ceil(SAMPLE_SECONDS / max(_sample(call, 1), 1e-9))))
-    samples: list[list[float]] = [[] for _ in calls]
-    for index in range(repeat):
-        order = range(len(calls)) if index % 2 == 0 else reversed(range(len(calls)))
-        for which in order:
-            samples[which].append(_sample(calls[which], numbers[which]))
-    ours_ms = statistics.median(samples[0]) * 1e3
-    if native is None:
-        return {"ours_ms": ours_ms, "native_ms": None, "ratio": None, "overhead_us": None}
-    native_ms = statistics.median(samples[1]) * 1e3
-    return {
-        "ours_ms": ours_ms,
-        "native_ms": native_ms,
-        "ratio": statistics.median(a / b for a, b in zip(samples[0], samples[1], strict=True)),
-        "overhead_us": (ours_ms - native_ms) * 1e3,
-    }
-
-
 def _native_tab(name: str) -> Any:
     """The tab whose ``native_op`` is the baseline: the backend's own; torch's for NumPy (None without torch)."""
     if name != "numpy":
@@ -153,15 +98,16 @@ def _native_tab(name: str) -> Any:
     return backends.load_backend("torch") if backends.is_installed("torch") else None
 
 
-def measure(name: str, layers: Sequence[Layer], repeat: int = REPEAT) -> dict[str, Any]:
-    """Time every op forward and for its gradient, ours and native, on every layer; errors are recorded."""
+def measure(name: str, layers: Sequence[str], repeat: int = REPEAT) -> dict[str, Any]:
+    """Time every op forward and for its gradient, ours and native, on every layer (``NxCxHxW:O:K:P``);
+    errors are recorded."""
     import d2lconv as dc
 
     dc.set_backend(name)
     tab, native_tab = backends.load_backend(name), _native_tab(name)
     rng = np.random.default_rng(0)
     rows = []
-    for layer in layers:
+    for layer in map(Layer.parse, layers):
         for op in OPS:
             arrays, kwargs = layer.arguments(op, rng)
             inputs = tuple(tab.tensor(a) for a in arrays)
@@ -210,46 +156,6 @@ def measure(name: str, layers: Sequence[Layer], repeat: int = REPEAT) -> dict[st
     return {"backend": name, "version": version, "rows": rows}
 
 
-def worker_command(name: str, layers: Sequence[Layer], repeat: int) -> list[str]:
-    """The command that runs backend ``name``'s ``bench --ops`` worker."""
-    return [
-        sys.executable,
-        "-m",
-        "d2lconv.harness.bench.ops",
-        "--worker",
-        name,
-        "--repeat",
-        str(repeat),
-        "--layer",
-        *(layer.spec for layer in layers),
-    ]
-
-
-# --- the report ---------------------------------------------------------------------------------------------------
-
-
-def targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every measured ratio that has a target: at most the layer's limit."""
-    found = []
-    for name, entry in entries.items():
-        limits = NUMPY_LIMITS if name == "numpy" else LIMITS
-        for row in entry.get("rows", []):
-            limit = limits.get(row["layer"])
-            if limit is not None and row["ratio"] is not None:
-                found.append(
-                    {
-                        "backend": name,
-                        "layer": row["layer"],
-                        "op": row["op"],
-                        "mode": row["mode"],
-                        "value": row["ratio"],
-                        "limit": limit,
-                        "met": row["ratio"] <= limit,
-                    }
-                )
-    return found
-
-
 def run_ops_bench(
     requested: Sequence[str] | None = None,
     layers: Sequence[Layer] = (),
@@ -260,37 +166,20 @@ def run_ops_bench(
 ) -> dict[str, Any]:
     """Measure each planned backend in its own worker, one at a time (two would share the cores): the report."""
     layers = list(layers) or [Layer.parse(spec) for spec in DEFAULT_LAYERS]
-    decisions = runner.plan(requested, backends.available_backends())
-    entries: dict[str, dict[str, Any]] = {
-        name: {
-            "status": decision,
-            "detail": runner.skip_detail(decision, name),
-            "version": None,
-            "seconds": None,
-            "baseline": BASELINES.get(name, ""),
-            "rows": [],
-        }
-        for name, decision in decisions.items()
-        if decision != "run"
-    }
 
-    def done(name: str, run: runner.WorkerRun) -> None:
-        output = run.output if isinstance(run.output, dict) else {}
-        entries[name] = {
-            "status": run.status,
-            "detail": run.detail,
-            "version": output.get("version"),
-            "seconds": run.seconds,
-            "baseline": BASELINES.get(name, ""),
-            "rows": output.get("rows", []),
-        }
-        if on_done:
-            on_done(name, entries[name])
+    def fields(name: str, output: dict[str, Any] | None) -> dict[str, Any]:
+        output = output or {}
+        return {"baseline": BASELINES.get(name, ""), "rows": output.get("rows", [])}
 
-    runner.run_planned(
-        decisions, lambda name: worker_command(name, layers, repeat), timeout, jobs=1, on_start=on_start, on_done=done
+    specs = [layer.spec for layer in layers]
+    entries = runner.run_backends(
+        requested,
+        lambda name: runner.worker_command("ops", name, layers=specs, repeat=repeat),
+        fields,
+        timeout,
+        on_start=on_start,
+        on_done=on_done,
     )
-    failed = any(entry["status"] in FAILED for entry in entries.values())
     return {
         "config": {
             "layers": [asdict(layer) for layer in layers],
@@ -300,79 +189,7 @@ def run_ops_bench(
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "load_average": list(os.getloadavg()),
         },
-        "backends": {name: entries[name] for name in backends.BACKENDS if name in entries},
-        "targets": targets(entries),
-        "exit_code": 2 if failed else 0,
+        "backends": entries,
+        "targets": ops_targets(entries),
+        "exit_code": runner.exit_code(entries),
     }
-
-
-def ops_command(args: argparse.Namespace) -> int:
-    """``d2lconv bench --ops``: measure, then print tables or JSON, and write the plot if asked."""
-    layers = args.layer or [Layer.parse(spec) for spec in DEFAULT_LAYERS]
-    if not args.json and not has_rich():
-        return 2
-    names = runner.to_run(runner.plan(args.backends, backends.available_backends()))
-    with progress(names, "measuring") as (start, finish):
-        report = run_ops_bench(
-            args.backends,
-            layers,
-            args.repeat,
-            args.timeout,
-            on_start=start,
-            on_done=lambda name, entry: finish(name, outcome(entry)),
-        )
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        from rich.console import Console
-
-        from .render import render_ops
-
-        render_ops(report, Console(emoji=False))
-    if args.plot:
-        from .render import plot_ops
-
-        plot_ops(report, args.plot)
-        wrote(args.plot)
-    return int(report["exit_code"])
-
-
-def layer_argument(text: str) -> Layer:
-    """The argparse type of ``--layer``."""
-    try:
-        return Layer.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``bench``'s options for ``--ops`` (``--backends``, ``--json``, ``--plot``, ``--repeat``, ``--timeout``
-    are shared with the corr2d bench)."""
-    parser.add_argument(
-        "--ops",
-        action="store_true",
-        help="time conv2d, conv_transpose2d, max_pool2d and "
-        "avg_pool2d, forward and gradient (dc.vjp), against each framework's own call",
-    )
-    parser.add_argument(
-        "--layer",
-        type=layer_argument,
-        nargs="+",
-        metavar="NxCxHxW:O:K:P",
-        help=f"with --ops: the layers (default: {' '.join(DEFAULT_LAYERS)})",
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m d2lconv.harness.bench.ops --worker NAME --layer SPEC ...``: the worker process of one backend."""
-    parser = argparse.ArgumentParser(prog="python -m d2lconv.harness.bench.ops", description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", required=True, metavar="NAME")
-    parser.add_argument("--layer", nargs="+", required=True)
-    parser.add_argument("--repeat", type=int, default=REPEAT)
-    args = parser.parse_args(argv)
-    with runner.result_channel() as write:
-        write(measure(args.worker, [Layer.parse(spec) for spec in args.layer], args.repeat))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
-"""How ``d2lconv bench`` and ``bench --ops`` show their reports to a person: rich tables and figures.
+"""How ``d2lconv bench`` (corr2d, ``--ops``, ``--lenet``) shows its reports to a person: rich tables and figures.
 
-What is measured lives in ``bench`` and ``bench_ops``; this module only presents their reports.
+What is measured lives in ``corr2d``, ``ops`` and ``lenet``, the targets in ``targets``; this module only
+presents the reports.
 """
 
 from __future__ import annotations
@@ -9,8 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from ..runner import FAILED, SKIPPED
-from .corr2d import KERNEL, LOOP_LIMIT, LOOP_SIZE, NATIVE_LIMIT, NATIVE_NOTE, NATIVE_SIZE, NUMPY_NATIVE_LIMIT
-from .ops import LIMITS, MODES, NUMPY_LIMITS, OPS
+from .targets import (
+    KERNEL,
+    LIMITS,
+    LOOP_LIMIT,
+    LOOP_SIZE,
+    MODES,
+    NATIVE_LIMIT,
+    NATIVE_NOTE,
+    NATIVE_SIZE,
+    NUMPY_LIMIT,
+    NUMPY_LIMITS,
+    NUMPY_NATIVE_LIMIT,
+    OPS,
+    OURS_LIMIT,
+)
 
 
 def _ms(value: float | None) -> str:
@@ -216,3 +230,37 @@ def plot_ops(report: dict[str, Any], path: Path | str) -> None:
     axes[0, 0].legend(fontsize=8, ncol=len(names))
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def render_lenet(report: dict[str, Any], console: Any) -> None:
+    """Print seconds per epoch per backend and the targets."""
+    from rich.table import Table
+
+    found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
+    config = report["config"]
+    table = Table(
+        title=f"LeNet on the digits: seconds per epoch (median; batch {config['batch_size']}, "
+        f"{config['rounds']} x {config['epochs']} epochs, first of each left out)",
+        title_justify="left",
+    )
+    for column in (
+        "backend",
+        "status",
+        "d2lconv",
+        "book's loop",
+        f"ours/book ≤ {OURS_LIMIT:g}",
+        f"numpy/torch ≤ {NUMPY_LIMIT:g}",
+    ):
+        table.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
+    for name, entry in report["backends"].items():
+        if entry["status"] in SKIPPED:
+            continue
+        seconds = [f"{entry[key]:.3f}" if entry[key] is not None else "" for key in ("ours_s", "book_s")]
+        table.add_row(
+            name,
+            entry["status"] if not entry["detail"] else f"{entry['status']}: {entry['detail']}",
+            *seconds,
+            _target_text(found.get((name, "ours_over_book"))),
+            _target_text(found.get((name, "numpy_over_torch"))),
+        )
+    console.print(table)

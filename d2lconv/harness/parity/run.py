@@ -1,13 +1,12 @@
 """``d2lconv parity``: every backend in its own process, compared with the NumPy reference.
 
-Frameworks collide in one process (paddle imported after tensorflow segfaults), so
-each backend runs as a worker subprocess, ``python -m d2lconv.harness.parity.run --worker NAME``,
-up to two at a time (``d2lconv.harness.runner``: timeouts, signals, the JSON channel). A
-worker runs every section's ``parity_checks()`` (``d2lconv.harness.parity.sections``) through the
-public API and writes one JSON object on the runner's result channel. The reference
-is the numpy backend, run as a worker like the others (same code path). A check that
-raises in a worker is recorded as that check's error (``{"error": "..."}``), the rest
-of the backend still counts.
+Frameworks collide in one process (paddle imported after tensorflow segfaults), so each backend runs
+as a worker subprocess (``measure``), up to two at a time (``d2lconv.harness.runner``: timeouts,
+signals, the JSON channel). A worker runs every section's ``parity_checks()``
+(``d2lconv.harness.parity.sections``) through the public API and writes one JSON object on the
+runner's result channel. The reference is the numpy backend, run as a worker like the others (same
+code path). A check that raises in a worker is recorded as that check's error (``{"error":
+"..."}``), the rest of the backend still counts.
 
 Three layers: this module computes (the worker) and runs; ``d2lconv.harness.parity.compare``
 compares, a pure function of the recorded results, with each check's own tolerances
@@ -63,27 +62,20 @@ is compared and shown but never changes ``agree`` or ``exit_code``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+import d2lconv as dc
+
 from ... import backends
-from ...cli.args import add_backends_option, add_timeout_option
 from .. import runner
-from ..console import has_rich, outcome, progress
 from . import sections
-from .compare import REFERENCE, build_report, entry
+from .compare import REFERENCE, build_report
 
 DEFAULT_TIMEOUT = 300.0
 JOBS = 2
-EXIT_CODES = (
-    "exit codes: 0 every compared backend agrees with numpy; 1 a value differs; "
-    "2 a requested backend is missing, crashed or timed out, or a bad argument"
-)
 
 
 def result_keys(only: Sequence[str] | None = None) -> list[str]:
@@ -100,16 +92,12 @@ def _plain(value: Any) -> Any:
         return {name: _plain(item) for name, item in value.items()}
     if value is None or isinstance(value, float):
         return value
-    import d2lconv as dc
-
     return dc.to_numpy(value).astype(np.float64).tolist()
 
 
 def compute_results(name: str, only: Sequence[str] | None = None) -> dict[str, Any]:
     """Every result of backend ``name`` (of the sections ``only`` names, if given) as plain JSON;
     a failing computation becomes ``{"error": ...}``."""
-    import d2lconv as dc
-
     results: dict[str, Any] = {}
     with dc.use_backend(name):
         for check in sections.parity_checks(only):
@@ -120,36 +108,27 @@ def compute_results(name: str, only: Sequence[str] | None = None) -> dict[str, A
     return results
 
 
-def worker_main(name: str, only: Sequence[str] | None = None) -> None:
-    """Compute backend ``name``'s results and write them, with its version, as one JSON object."""
-    with runner.result_channel() as write:
-        tab = backends.load_backend(name)
-        write({"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name, only)})
+def measure(name: str, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """The worker's result: backend ``name``'s version and results (of the sections ``only`` names, if given)."""
+    tab = backends.load_backend(name)
+    return {"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name, only)}
 
 
 def worker_command(name: str, only: Sequence[str] | None = None) -> list[str]:
     """The command that runs backend ``name``'s parity worker (on the sections ``only`` names, if given)."""
-    return [sys.executable, "-m", "d2lconv.harness.parity.run", "--worker", name] + (
-        ["--sections", ",".join(only)] if only else []
-    )
+    return runner.worker_command("parity", name, only=list(only) if only else None)
 
 
 # --- running the workers --------------------------------------------------------------------------------------------
 
 
-def to_entry(name: str, done: runner.WorkerRun) -> dict[str, Any]:
-    """A finished worker as its entry of the report's ``backends`` part."""
-    output = done.output if isinstance(done.output, dict) else {}
-    item = entry(
-        done.status,
-        done.detail,
-        output.get("version") or runner.framework_version(name),
-        done.seconds,
-        output.get("results") if done.status == "ok" else None,
-    )
-    if done.status == "ok" and not isinstance(item["results"], dict):
-        item.update(status="error", detail="the worker's JSON has no results", results={})
-    return item
+def _fields(name: str, output: dict[str, Any] | None) -> dict[str, Any]:
+    """A parity entry's ``results``; a worker whose JSON has none is an error."""
+    if output is None:
+        return {"results": {}}
+    if not isinstance(output.get("results"), dict):
+        return {"status": "error", "detail": "the worker's JSON has no results", "results": {}}
+    return {"results": output["results"]}
 
 
 def run_backends(
@@ -168,96 +147,19 @@ def run_backends(
     ``command(name)`` gives a backend's worker command (default ``worker_command``, looked up at call
     time); ``on_start``/``on_done`` report progress from the worker threads.
     """
-    decisions = runner.plan(
-        requested, backends.available_backends() if installed is None else installed, always=(REFERENCE,)
+    return runner.run_backends(
+        requested,
+        command or (lambda name: worker_command(name, only)),
+        _fields,
+        timeout,
+        jobs=jobs,
+        always=(REFERENCE,),
+        installed=installed,
+        on_start=on_start,
+        on_done=on_done,
     )
-    entries = {
-        name: entry(status, runner.skip_detail(status, name)) for name, status in decisions.items() if status != "run"
-    }
-
-    def done(name: str, run: runner.WorkerRun) -> None:
-        entries[name] = to_entry(name, run)
-        if on_done:
-            on_done(name, entries[name])
-
-    runner.run_planned(
-        decisions, command or (lambda name: worker_command(name, only)), timeout, jobs, on_start=on_start, on_done=done
-    )
-    return {name: entries[name] for name in backends.BACKENDS}
 
 
 def run_parity(requested: Sequence[str] | None = None, **options: Any) -> dict[str, Any]:
     """Run the workers (options as ``run_backends``) and compare them: the report of the schema."""
     return build_report(run_backends(requested, **options), sections.parity_checks(options.get("only")))
-
-
-# --- the command ----------------------------------------------------------------------------------------------------
-
-
-def parity_command(args: argparse.Namespace) -> int:
-    """``d2lconv parity``: run, compare, print (a table or JSON); the exit code of the report."""
-    if not args.json and not has_rich():
-        return 2
-    names = runner.to_run(runner.plan(args.backends, backends.available_backends(), always=(REFERENCE,)))
-    with progress(names, "running") as (start, finish):
-        report = run_parity(
-            args.backends,
-            timeout=args.timeout,
-            only=args.sections,
-            on_start=start,
-            on_done=lambda name, item: finish(name, outcome(item)),
-        )
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        from rich.console import Console
-
-        from .render import render
-
-        render(report, Console())
-    exit_code: int = report["exit_code"]
-    return exit_code
-
-
-def add_parser(commands: Any) -> None:
-    """Register ``d2lconv parity`` on the CLI's subcommands."""
-    summary = "run every backend in its own process and compare with numpy"
-    parser = commands.add_parser(
-        "parity",
-        help=summary,
-        description=f"{summary.capitalize()}: the chapter's "
-        "numbers, gradients, learned kernels and the batched ops, within float32 "
-        "tolerance.",
-        epilog=EXIT_CODES,
-    )
-    add_backends_option(parser, "backends to compare (default: every installed one; numpy always runs)")
-    parser.add_argument(
-        "--sections",
-        type=section_names,
-        metavar="S,T",
-        help=f"compare only these sections of the book: {', '.join(sections.SECTIONS)} (default: all)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    add_timeout_option(parser, DEFAULT_TIMEOUT)
-    parser.set_defaults(run=parity_command)
-
-
-def section_names(text: str) -> list[str]:
-    """``--sections``: comma-separated section names of ``d2lconv.harness.parity.sections.SECTIONS``."""
-    try:
-        return sections.check_sections([name.strip() for name in text.split(",") if name.strip()] or [text])
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m d2lconv.harness.parity.run --worker NAME``: the worker process of one backend."""
-    parser = argparse.ArgumentParser(prog="python -m d2lconv.harness.parity.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", required=True, metavar="NAME", help="compute one backend's results as JSON")
-    parser.add_argument("--sections", type=section_names, metavar="S,T", help="only these sections (default: all)")
-    args = parser.parse_args(argv)
-    worker_main(args.worker, args.sections)
-
-
-if __name__ == "__main__":
-    main()

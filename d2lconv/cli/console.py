@@ -1,11 +1,17 @@
-"""What the tools share on the terminal: whether rich is there, and one progress line per backend."""
+"""What the commands share on the terminal: whether rich is there, one progress line per backend, and
+``run_and_show``, the one prologue of the commands that run a tool per backend (parity, bench)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from .. import backends
+from ..harness import runner
 
 RICH_HINT = 'd2lconv: error: this command needs rich: pip install "d2lconv[cli]"'
 
@@ -62,3 +68,29 @@ def outcome(entry: dict[str, Any]) -> str:
     detail = f", {entry['detail']}" if entry["detail"] else ""
     seconds = f" ({entry['seconds']:.1f} s)" if entry["seconds"] is not None else ""
     return f"{entry['status']}{detail}{seconds}"
+
+
+def run_and_show(
+    args: argparse.Namespace,
+    what: str,
+    run: Callable[..., dict[str, Any]],
+    render: Callable[[dict[str, Any], Any], None],
+    always: Sequence[str] = (),
+) -> dict[str, Any] | None:
+    """Run a tool on ``args.backends`` with one progress line per backend doing ``what``, then print its
+    report as JSON (``--json``) or with ``render(report, console)``. None when rich is needed and absent.
+
+    ``run(on_start=..., on_done=...)`` runs the tool; ``always`` are the backends it runs unasked (a reference).
+    """
+    if not args.json and not has_rich():
+        return None
+    names = runner.to_run(runner.plan(args.backends, backends.available_backends(), always=always))
+    with progress(names, what) as (start, finish):
+        report = run(on_start=start, on_done=lambda name, entry: finish(name, outcome(entry)))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        from rich.console import Console
+
+        render(report, Console(emoji=False))  # no :name: emoji codes: layer specs hold colons
+    return report
