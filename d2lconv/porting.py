@@ -9,9 +9,7 @@ reason, and ``port`` measures the result against the source before returning it.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -179,31 +177,3 @@ def demo_network(seed: int = SEED) -> Network:
         Layer("linear", {"in_features": 64, "out_features": 10, "bias": True}, {"weight": weight, "bias": bias})
     )
     return Network((3, 16, 16), layers)
-
-
-def parity_checks() -> list:
-    """The porting row of ``d2lconv parity``: on the active backend, the seeded example networks
-    (LeNet when the LeNet section is there, and the demo) built in its framework and ported to
-    NumPy, and NumPy's ported to it, each run on a seeded batch. Every worker is compared with
-    the NumPy reference, so each reader and each writer is checked, and with them all 30
-    directions (a port A -> B is B's writer after A's reader)."""
-    from .backends import get_backend
-    from .harness.parity.sections import ParityCheck
-
-    nets: dict[str, Callable[[int], Network]] = {"demo": demo_network}
-    try:
-        from .book.lenet import lenet_network
-
-        nets = {"lenet": lenet_network, **nets}
-    except ImportError:
-        pass
-
-    def compute(make: Callable[[int], Network]) -> dict[str, np.ndarray]:
-        net, name = make(SEED), get_backend()
-        x = seeded_batch(net.input_shape, net.dtype)
-        own = _tab(name).build_network(net)
-        from_numpy = port(_tab("numpy").build_network(net), to=name, input_shape=net.input_shape)
-        to_numpy = port(own, to="numpy", input_shape=net.input_shape)
-        return {"to_numpy": to_numpy.model.forward(x), "from_numpy": _tab(name).run_network(from_numpy.model, x)}
-
-    return [ParityCheck(f"port_{key}", functools.partial(compute, make)) for key, make in nets.items()]

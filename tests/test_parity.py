@@ -20,7 +20,7 @@ from d2lconv.harness import runner
 from d2lconv.harness.parity import compare as parity_compare
 from d2lconv.harness.parity import render as parity_render
 from d2lconv.harness.parity import run as parity
-from d2lconv.harness.parity import sections
+from d2lconv.harness.parity.checks import ParityCheck
 
 # The sections whose checks take seconds (LeNet's training is left to the real run at the end).
 FAST = ["6.2", "ops", "6.3-6.5"]
@@ -378,8 +378,8 @@ def test_the_json_report_follows_its_documented_schema_at_every_level(tmp_path, 
 
 def test_per_check_tolerances_and_informational_rows(recorded):
     checks = [
-        sections.ParityCheck("figure_6_2_1", lambda: None, rtol=0.0, atol=1e-9),
-        sections.ParityCheck("edge_map", lambda: None, informational=True),
+        ParityCheck("figure_6_2_1", lambda: None, rtol=0.0, atol=1e-9),
+        ParityCheck("edge_map", lambda: None, informational=True),
     ]
     reference = {"figure_6_2_1": [[19.0, 25.0]], "edge_map": [[1.0, -1.0]]}
     close = {"figure_6_2_1": [[19.0, 25.0 + 1e-7]], "edge_map": [[1.0, -1.0]]}  # within 1e-5 but not 1e-9

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from ..core.checks import as_float32_array, check_2d, check_same_shape, check_seed, pair
-from ..harness.parity.sections import ParityCheck
 
 FIGURE_X = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
 FIGURE_K = [[0.0, 1.0], [2.0, 3.0]]
@@ -187,35 +186,3 @@ def learn_kernel(
         float(lr),
         weight,
     )
-
-
-def parity_checks() -> list[ParityCheck]:
-    """Section 6.2's numbers on the active backend: the figure, the edge maps, the loop, the
-    matrix form, autograd's gradients of ``corr2d`` and both learned loss curves (seed 0)."""
-    import d2lconv as dc
-
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((7, 9)).astype(np.float32)
-    K = rng.standard_normal((3, 2)).astype(np.float32)
-    grad = rng.standard_normal((5, 8)).astype(np.float32)
-
-    def fit(layer: str, lr: float, epochs: int) -> dict[str, Any]:
-        result = dc.learn_kernel(seed=0, lr=lr, epochs=epochs, layer=layer)
-        return {"losses": result.losses, "kernel": result.kernel, "bias": result.bias}
-
-    def grads() -> dict[str, Any]:
-        dX, dK = dc.vjp("corr2d", X, K, grad_output=grad)
-        return {"dX": dX, "dK": dK}
-
-    computations: dict[str, Any] = {
-        "figure_6_2_1": lambda: dc.corr2d(FIGURE_X, FIGURE_K),
-        "edge_map": lambda: dc.corr2d(dc.edge_image(), dc.edge_kernel()),
-        "transposed_edge_map": lambda: dc.corr2d(edge_image().T, dc.edge_kernel()),
-        "corr2d_loop": lambda: dc.corr2d_loop(X, K),
-        "convolve2d": lambda: dc.convolve2d(X, K),
-        "corr2d_matmul": lambda: dc.corr2d_matmul(X, K),
-        "corr2d_grads": grads,
-        "learn_builtin": lambda: fit("builtin", 3e-2, 10),
-        "learn_custom": lambda: fit("custom", 1e-2, 40),
-    }
-    return [ParityCheck(key, compute) for key, compute in computations.items()]

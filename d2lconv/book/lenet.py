@@ -25,7 +25,6 @@ import numpy as np
 
 from ..core.checks import is_int, to_array
 from ..core.network import Layer, Network
-from ..harness.parity.sections import ParityCheck
 from .conv_layer import TrainingDivergedError
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -40,8 +39,6 @@ NUM_CLASSES = 10
 EPOCHS, LR, BATCH_SIZE = 30, 2.0, 32
 # Steps of the loss curve that ``d2lconv parity`` compares across backends, at a relative 1e-3.
 PARITY_STEPS, LOSS_RTOL = 50, 1e-3
-# Final test accuracy may differ by a few images after float32 rounding has compounded for 450 steps.
-ACCURACY_ATOL = 0.02
 # A loss above this many times chance level (ln 10) means SGD is diverging.
 DIVERGENCE_FACTOR = 10.0
 
@@ -291,23 +288,3 @@ def train_lenet(
         if on_epoch is not None:
             on_epoch(epoch, fit)
     return fit
-
-
-def parity_checks() -> list[ParityCheck]:
-    """LeNet's first 50 minibatch losses from the seeded start, relative 1e-3 (two epochs: seconds)."""
-    import d2lconv as dc
-
-    steps_per_epoch = math.ceil(len(digits().train_y) / BATCH_SIZE)
-    epochs = math.ceil(PARITY_STEPS / steps_per_epoch)
-    return [
-        ParityCheck(
-            "lenet_losses", lambda: {"losses": dc.train_lenet(epochs=epochs).losses[:PARITY_STEPS]}, rtol=LOSS_RTOL
-        )
-    ]
-
-
-def training_parity_checks() -> list[ParityCheck]:
-    """The final test accuracy of the default training, per backend (at least 0.95; within 0.02 of NumPy's)."""
-    import d2lconv as dc
-
-    return [ParityCheck("lenet_test_acc", lambda: dc.train_lenet().test_acc[-1], rtol=0.0, atol=ACCURACY_ATOL)]

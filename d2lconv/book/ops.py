@@ -8,7 +8,6 @@ sample is one line here.
 
 from __future__ import annotations
 
-import functools
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from ..core.args import conv2d_args, conv_transpose2d_args, pool2d_args
-from ..harness.parity.sections import ATOL64, RTOL64, ParityCheck
 
 SEED = 0
 
@@ -153,30 +151,6 @@ CASES: tuple[Case, ...] = (
 )
 
 
-INPUT_NAMES = ("x", "weight", "bias")
-
-
-def run_case(case: Case, dtype: Any = np.float32) -> Any:
-    """``case``'s op on its inputs, through the public API of the active backend."""
-    import d2lconv as dc
-
-    return getattr(dc, case.op)(*case.inputs(dtype), **case.kwargs)
-
-
-def run_vjp(case: Case, dtype: Any = np.float32) -> dict[str, Any]:
-    """The gradients of ``case`` (``dc.vjp`` with its seeded ``grad_output``), keyed x, weight, bias."""
-    import d2lconv as dc
-
-    inputs = case.inputs(dtype)
-    grads = dc.vjp(case.op, *inputs, grad_output=case.grad_output(dtype), **case.kwargs)
-    return dict(zip(INPUT_NAMES, grads, strict=False))
-
-
-def run_float64(case: Case) -> dict[str, Any]:
-    """The forward values and the gradients of ``case`` in float64."""
-    return {"y": run_case(case, np.float64), **run_vjp(case, np.float64)}
-
-
 # Where the maxima of each 2x2 window tie: six windows, (row, column) of the equal maxima in each.
 TIES = (
     ((0, 0), (0, 1)),
@@ -197,27 +171,3 @@ def tie_windows(dilation: int = 1) -> np.ndarray:
         for row, col in places:
             x[0, 0, row * dilation, span * window + col * dilation] = 1.0
     return x
-
-
-def max_pool_ties() -> dict[str, Any]:
-    """Where the active backend's max pooling sends the gradient of windows with tied maxima, plain and
-    dilated. The reference (and torch) gives it all to the first maximum in row-major order."""
-    import d2lconv as dc
-
-    return {
-        f"dilation{d}": dc.vjp("max_pool2d", tie_windows(d), kernel_size=2, stride=d + 1, dilation=d)[0] for d in (1, 2)
-    }
-
-
-def parity_checks() -> list[ParityCheck]:
-    """Per case: the forward values (``"<op>/<name>"``), the gradients in float32 (``.../grad``)
-    and both again in float64 within 1e-10 (``.../float64``); then the max-pooling tie rule,
-    informational (frameworks legitimately differ)."""
-    checks: list[ParityCheck] = []
-    for case in CASES:
-        checks += [
-            ParityCheck(case.key, functools.partial(run_case, case)),
-            ParityCheck(f"{case.key}/grad", functools.partial(run_vjp, case)),
-            ParityCheck(f"{case.key}/float64", functools.partial(run_float64, case), rtol=RTOL64, atol=ATOL64),
-        ]
-    return [*checks, ParityCheck("max_pool2d/ties", max_pool_ties, informational=True)]

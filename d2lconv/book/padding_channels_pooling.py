@@ -15,7 +15,6 @@ import numpy as np
 
 from ..core.args import Pair, conv_output_size
 from ..core.checks import check_2d, check_corr2d, pair
-from ..harness.parity.sections import ParityCheck
 
 Shape = Sequence[int]
 
@@ -132,31 +131,3 @@ def _check_channels(x_channels: int, k_channels: int, kernel: str, op: str) -> N
             f"X has {x_channels} channels but {kernel} has {k_channels}; "
             f"{op} needs one kernel channel per input channel"
         )
-
-
-def parity_checks() -> list[ParityCheck]:
-    """Every number sections 6.3 to 6.5 print, on the active backend, and the 1x1 form on seeded data."""
-    import d2lconv as dc
-
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((3, 3, 3)).astype(np.float32)
-    K = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
-    K3 = np.stack([np.asarray(MULTI_IN_K) + i for i in range(3)]).astype(np.float32)
-
-    computations: dict[str, Any] = {
-        f"comp_conv2d/{name}": (lambda args=args: np.array(dc.comp_conv2d(*args[:3]), np.float64))
-        for name, args in COMP_CONV2D_CASES.items()
-    }
-    computations |= {
-        "corr2d_multi_in/book": lambda: dc.corr2d_multi_in(MULTI_IN_X, MULTI_IN_K),
-        "corr2d_multi_in_out/book": lambda: dc.corr2d_multi_in_out(MULTI_IN_X, K3),
-        "corr2d_multi_in_out_1x1/seeded": lambda: dc.corr2d_multi_in_out_1x1(X, K),
-        "pool2d/max": lambda: dc.pool2d(POOL_X, (2, 2)),
-        "pool2d/avg": lambda: dc.pool2d(POOL_X, (2, 2), "avg"),
-    }
-    computations |= {
-        f"max_pool2d/book_{name}": (lambda kwargs=kwargs: dc.max_pool2d(pool_input(), **kwargs))
-        for name, (kwargs, _) in MAX_POOL_CASES.items()
-    }
-    computations["max_pool2d/book_two_channels"] = lambda: dc.max_pool2d(pool_input(2), 3, padding=1, stride=2)
-    return [ParityCheck(key, compute) for key, compute in computations.items()]

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..runner import FAILED
-from .sections import ATOL, RTOL, ParityCheck
+from .checks import ATOL, RTOL, ParityCheck
+from .sections import parity_checks
 
 REFERENCE = "numpy"
 
@@ -104,8 +105,6 @@ def build_report(entries: dict[str, dict[str, Any]], checks: Sequence[ParityChec
     without a declared check is compared with the default tolerances, after the others.
     """
     if checks is None:
-        from .sections import parity_checks
-
         checks = parity_checks()
     declared = {check.key: check for check in checks}
     reference = entries.get(REFERENCE, entry("missing"))
