@@ -130,7 +130,7 @@ def learn_kernel(
     X: Any = None,
     Y: Any = None,
     kernel_size: Any = (1, 2),
-    lr: float = 3e-2,
+    lr: float | None = None,
     epochs: int = 10,
     seed: int = 0,
     layer: str = "builtin",
@@ -139,6 +139,8 @@ def learn_kernel(
 
     Defaults reproduce the book: X = edge image, Y = its edge map, the framework's own
     conv layer without bias (``layer="builtin"``) or our ``Conv2D`` (``layer="custom"``).
+    ``lr=None`` is the book's 0.03 for the builtin layer and 0.014 for the custom one, whose bias
+    makes 0.03 diverge (its stable limit on the edge image is 0.0161).
     Initial weights come from ``seed`` through NumPy, so every backend starts alike.
     """
     return chapter.learn_kernel(_tab(), X, Y, kernel_size, lr, epochs, seed, layer)
@@ -256,12 +258,13 @@ def train_lenet(
     batch_size: int | None = None,
     seed: int = 0,
     on_epoch: Any = None,
+    on_step: Any = None,
 ) -> LeNetFit:
     """Train the seeded LeNet by plain minibatch SGD on the cross-entropy, on the active backend.
 
     ``data``: ``(train_x, train_y, test_x, test_y)`` (images (N, 1, 28, 28), labels 0..9), by
     default ``digits()``; ``lr`` and ``batch_size`` default to 2.0 and 32 (chosen for the digits).
     One ``seed`` gives the same loss curve on every backend. ``on_epoch(epoch, fit)`` is called
-    after each epoch (for a progress bar).
+    after each epoch, ``on_step(epoch, step, steps, loss)`` after each minibatch (for a progress bar).
     """
-    return lenet.train_lenet(_tab(), data, epochs, lr, batch_size, seed, on_epoch)
+    return lenet.train_lenet(_tab(), data, epochs, lr, batch_size, seed, on_epoch, on_step)

@@ -158,6 +158,16 @@ def test_custom_layer_trains_like_the_reference(backend, reference):
     assert abs(fit.bias) < 1e-3
 
 
+@pytest.mark.parametrize("layer, lr", [("builtin", 0.03), ("custom", 0.014)])
+def test_learn_kernel_converges_with_its_defaults(backend, layer, lr):
+    """The default lr is per layer, below the stability limit 2 / max eig(H) of the edge image's loss."""
+    fit = dc.learn_kernel(layer=layer)
+    assert fit.lr == lr < chapter.stable_lr(chapter.edge_image(), (1, 2), layer)[0]
+    assert all(later < earlier for earlier, later in zip(fit.losses, fit.losses[1:])), fit.losses
+    assert fit.losses[-1] < fit.losses[0] / 25
+    np.testing.assert_allclose(fit.kernel, [[1.0, -1.0]], atol=0.12)
+
+
 @pytest.mark.parametrize("layer", ["builtin", "custom"])
 @pytest.mark.parametrize("seed", [0, 7])
 def test_same_seed_same_loss_curve(backend, layer, seed):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -135,7 +137,10 @@ def test_flatten_order_changes_the_function(small_data):
 
 
 def test_first_50_losses_match_numpy(backend, small_data, reference_losses):
-    fit = dc.train_lenet(small_data, epochs=2)
+    steps: list[tuple[int, int, int, float]] = []
+    fit = dc.train_lenet(small_data, epochs=2, on_step=lambda *step: steps.append(step))
+    assert [step[:3] for step in steps] == [(epoch, step, 25) for epoch in (1, 2) for step in range(1, 26)]
+    assert [step[3] for step in steps] == fit.losses  # the callback sees every minibatch's loss as it ends
     assert len(fit.losses) == 50 and len(fit.train_acc) == len(fit.test_acc) == 2
     np.testing.assert_allclose(fit.losses, reference_losses, rtol=lenet.LOSS_RTOL)
     assert fit.losses[0] == pytest.approx(np.log(10), rel=0.1)  # chance level at the start
@@ -147,6 +152,11 @@ def test_defaults_reach_95_percent(backend):
     fit = dc.train_lenet()
     assert len(fit.test_acc) == lenet.EPOCHS
     assert fit.test_acc[-1] >= 0.95, fit.test_acc
+    # the plateau `d2lconv lenet` announces: chance for the first PLATEAU_EPOCHS epochs, then rising
+    assert all(lenet.at_chance(accuracy) for accuracy in fit.test_acc[: lenet.PLATEAU_EPOCHS]), fit.test_acc
+    assert not lenet.at_chance(fit.test_acc[lenet.PLATEAU_EPOCHS + 1]), fit.test_acc
+    first_95 = next(epoch for epoch, accuracy in enumerate(fit.test_acc, 1) if accuracy >= 0.95)
+    assert abs(first_95 - lenet.EPOCHS_TO_95) <= 2, fit.test_acc
 
 
 # --- the command line ------------------------------------------------------------------------------
@@ -176,6 +186,18 @@ def test_cli_trains_and_plots(tmp_path, capsys):
     for shape in ("6 x 28 x 28", "16 x 5 x 5", "400", "84"):
         assert shape in out
     assert "test acc" in out and plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_explains_the_plateau_and_a_run_that_ends_on_it(capsys):
+    assert cli.main(["lenet", "--backend", "numpy", "--epochs", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert f"sits at chance for about the first {lenet.PLATEAU_EPOCHS} epochs on these digits" in out
+    epochs = re.findall(r"epoch (\d)/2: loss (\S+), train acc (\S+), test acc (\S+)", out)
+    assert [epoch for epoch, *_ in epochs] == ["1", "2"]
+    assert all(abs(float(loss) - np.log(10)) < 0.5 and lenet.at_chance(float(test)) for _, loss, _, test in epochs)
+    assert "step 90/90" in out  # the bar counts minibatches: 45 per epoch
+    assert "the run ended at chance level, still on the sigmoid plateau" in out
+    assert f"the default {lenet.EPOCHS} epochs are {lenet.EPOCHS - 2} more than this run's 2" in out
 
 
 def test_a_diverging_lr_says_so(small_data):

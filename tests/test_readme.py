@@ -3,14 +3,17 @@ command, the install instructions say which torch build pip takes, and the API r
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import d2lconv as dc
-from d2lconv import cli
+from d2lconv import backends, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -102,3 +105,66 @@ def test_the_help_the_docs_promise(argv, capsys):
     assert cli.main(argv) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--backend" in text and "exit codes" in text
+
+
+# What each README python block must print, found by a call unique to it (checked on the real output).
+PRINTS = {
+    "dc.corr2d([[0, 1, 2]": [r"19\.?,\s+25\.?\]", r"10 losses, learned kernel \[\[ ?0\.9\d+ -1\.00\d+\]\]"],
+    "dc.vjp(": [r"\(1, 3, 8, 8\) \(4, 3, 3, 3\) \(4,\)", "bias gradient = grad_output summed: True"],
+    "dc.train_lenet()": [r"\(1438, 1, 28, 28\) \(359, 1, 28, 28\)", r"1350 steps, test accuracy 0\.9[5-9]\d"],
+    "dc.port(": [
+        r"Sequential taking NHWC batches",
+        r"largest difference from PyTorch on a seeded batch: \d\.\de-0[6-9]",
+    ],
+}
+
+
+def needed_backends(block: str) -> list[str]:
+    """The frameworks a block's first line says it needs (``# needs ...: pip install ".[torch,tensorflow]"``)."""
+    first = block.splitlines()[0]
+    assert re.match(r"# (needs .*: pip install \"\.\[[a-z,]+\]\"|NumPy only: pip install \.)", first), (
+        f"a README block must say on its first line what it needs: {first!r}"
+    )
+    extras = re.search(r'pip install "\.\[([a-z,]+)\]"', first)
+    return [name for name in extras.group(1).split(",") if name in backends.BACKENDS] if extras else []
+
+
+def readme_blocks() -> list:
+    params = []
+    for index, block in enumerate(blocks(README, "python")):
+        marks = [pytest.mark.slow] if "dc.train_lenet()" in block else []  # the default training: minutes
+        params.append(
+            pytest.param(block, id=f"block{index}-" + ("-".join(needed_backends(block)) or "numpy"), marks=marks)
+        )
+    return params
+
+
+def test_every_python_block_says_what_it_needs_and_what_it_prints():
+    code = blocks(README, "python")
+    assert len(code) >= 4
+    for block in code:
+        needed_backends(block)
+        assert "print(" in block, block
+        assert [call for call in PRINTS if call in block], f"no expected output for block {block[:80]!r}"
+
+
+@pytest.mark.parametrize("block", readme_blocks())
+def test_readme_python_block_runs_as_pasted_into_a_file(block, tmp_path):
+    """Each block, written to a file and run by a fresh Python in an empty folder, prints what it says."""
+    for name in needed_backends(block):
+        if not backends.is_installed(name):
+            pytest.skip(f"the block needs {name}, not installed here ({backends.install_hint(name)})")
+    script = tmp_path / "block.py"
+    script.write_text(block)
+    env = {key: value for key, value in os.environ.items() if key != "D2LCONV_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for call, patterns in PRINTS.items():
+        if call in block:
+            for pattern in patterns:
+                assert re.search(pattern, done.stdout), f"{pattern!r} not in the output:\n{done.stdout}"
+    if "save_weights" in block:
+        assert (tmp_path / "weights.npz").stat().st_size > 0

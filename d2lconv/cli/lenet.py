@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from .. import backends
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not has_rich():
         return 2
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
     console = Console()
@@ -68,35 +69,59 @@ def run(args: argparse.Namespace) -> int:
         for layer, shape in dc.layer_summary(dc.LeNet(values["seed"])):
             table.add_row(layer, " x ".join(map(str, shape)))
         console.print(table)
-        columns = (
-            TextColumn("epoch"),
-            MofNCompleteColumn(),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
+        console.print(
+            f"note: the book's sigmoid LeNet sits at chance for about the first {lenet.PLATEAU_EPOCHS} epochs "
+            f"on these digits; accuracy rises after that (defaults: above 95 % from epoch {lenet.EPOCHS_TO_95})"
         )
+        columns = (
+            TextColumn("epoch {task.fields[epoch]}/" + str(values["epochs"])),
+            BarColumn(),
+            TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
+            TimeElapsedColumn(),
+            TextColumn("remaining"),
+            TimeRemainingColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+        )
+        steps = math.ceil(len(lenet.digits().train_y) / values["batch_size"]) * values["epochs"]
         with Progress(*columns, console=console) as bar:
-            task = bar.add_task("", total=values["epochs"])
+            task = bar.add_task("", total=steps, epoch=1, loss="-")
+
+            def on_step(epoch: int, step: int, steps: int, loss: float) -> None:
+                bar.update(task, advance=1, epoch=epoch, loss=f"{loss:.3f}")
 
             def on_epoch(epoch: int, fit: lenet.LeNetFit) -> None:
                 steps = len(fit.losses) // epoch
                 mean_loss = sum(fit.losses[-steps:]) / steps
-                bar.update(
-                    task,
-                    completed=epoch,
-                    description=f"loss {mean_loss:.3f}, train acc "
-                    f"{fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}",
+                bar.console.print(
+                    f"epoch {epoch}/{values['epochs']}: loss {mean_loss:.3f}, "
+                    f"train acc {fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}"
                 )
 
-            fit = dc.train_lenet(on_epoch=on_epoch, **values)
+            fit = dc.train_lenet(on_epoch=on_epoch, on_step=on_step, **values)
     console.print(
         f"train acc {fit.train_acc[-1]:.3f}, test acc {fit.test_acc[-1]:.3f}, "
         f"{fit.seconds / values['epochs']:.2f} s per epoch ({fit.seconds:.1f} s of training)"
     )
+    if lenet.at_chance(fit.test_acc[-1]):
+        console.print(ended_at_chance(values["epochs"]))
     if args.plot:
         plot(args.plot, fit)
         wrote(args.plot)
     return 0
+
+
+def ended_at_chance(epochs: int) -> str:
+    """Why a run that ended at chance level is not broken, and how many more epochs the default trains."""
+    plateau = (
+        f"the run ended at chance level, still on the sigmoid plateau: with the defaults accuracy rises after "
+        f"epoch {lenet.PLATEAU_EPOCHS} and passes 95 % at epoch {lenet.EPOCHS_TO_95}"
+    )
+    if epochs < lenet.EPOCHS:
+        return (
+            f"{plateau}; the default {lenet.EPOCHS} epochs are {lenet.EPOCHS - epochs} more than this run's "
+            f"{epochs} (d2lconv lenet --epochs {lenet.EPOCHS})"
+        )
+    return f"{plateau} (lr {lenet.LR}, batch {lenet.BATCH_SIZE}, seed 0); another lr, batch or seed can stay longer"
 
 
 def plot(path: Any, fit: lenet.LeNetFit) -> None:
