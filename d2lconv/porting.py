@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from .backends import BACKENDS, canonical_name, load_backend
+from .core.conventions import FRAMEWORK_NAMES, LAYOUTS, layout_steps
 from .core.network import Layer, Network, conv, pool
-from .core.plan import FRAMEWORK_NAMES, LAYOUTS, layout_steps, plan
+from .core.plan import plan
 
 # The top-level module of a model's class -> the backend whose reader reads it.
 _SOURCE_MODULES = {

@@ -3,7 +3,6 @@
 ``plan(net, target)`` turns a ``Network`` into one whose every layer the target's writer
 maps onto ONE native layer, and lists each rewrite it made with its reason. The writers
 (``build_network`` in each tab) only translate layer by layer and convert weight layouts.
-``layout_steps(source, target, net)`` names the layout conversions between two frameworks.
 A layer the target cannot express exactly raises ``ValueError`` naming it; nothing is
 ever approximated.
 """
@@ -11,64 +10,14 @@ ever approximated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .args import effective_size, explicit_padding, pool2d_args
-from .network import NO_PADDING, Layer, Network, dense_after_flatten, pad_pairs, resolve_padding
+from .conventions import FRAMEWORK_NAMES
+from .network import NO_PADDING, Layer, Network, pad_pairs, resolve_padding
 
-FRAMEWORK_NAMES = {
-    "numpy": "NumPy (d2lconv's layers)",
-    "torch": "PyTorch",
-    "tensorflow": "Keras",
-    "mxnet": "MXNet Gluon",
-    "paddle": "PaddlePaddle",
-    "jax": "Flax",
-}
-# How each framework lays out data and weights; d2lconv's description uses the NumPy/torch column.
-LAYOUTS: dict[str, dict[str, str]] = {
-    name: {
-        "data": "NCHW",
-        "conv2d": "OIHW",
-        "linear": "(out, in)",
-        "conv_transpose2d": "(in, out/groups, kh, kw)",
-        "flatten": "CHW",
-    }
-    for name in ("numpy", "torch", "mxnet", "paddle")
-}
-LAYOUTS["paddle"]["linear"] = "(in, out)"
-LAYOUTS["tensorflow"] = {
-    "data": "NHWC",
-    "conv2d": "HWIO",
-    "linear": "(in, out)",
-    "conv_transpose2d": "(kh, kw, out, in)",
-    "flatten": "HWC",
-}
-LAYOUTS["jax"] = {
-    "data": "NHWC",
-    "conv2d": "HWIO",
-    "linear": "(in, out)",
-    "conv_transpose2d": "(kh, kw, in, out), spatially flipped",
-    "flatten": "HWC",
-}
-# The rules as one table (the README shows it): trap -> what port does.
-RULES: tuple[tuple[str, str], ...] = (
-    (
-        "weight layouts",
-        "conv OIHW <-> HWIO (Keras, Flax); dense (out, in) <-> (in, out) (Keras, Flax, Paddle); "
-        "transposed conv (in, out/g, kh, kw) <-> Keras (kh, kw, out, in) <-> Flax (kh, kw, in, out) flipped",
-    ),
-    ("data layout", "NCHW (NumPy, PyTorch, MXNet, Paddle) <-> NHWC (Keras, Flax): inputs and feature maps transposed"),
-    ("flatten order", "an NHWC framework flattens (H, W, C): the first dense layer's input rows are permuted"),
-    ("stride-2 padding", "symmetric padding is not 'same' (extra row bottom/right): Keras gets a ZeroPadding2D"),
-    ("asymmetric padding", "PyTorch and MXNet pad symmetrically: an explicit zero-padding layer pads first"),
-    ("'same' + dilation", "Paddle's 'SAME' ignores dilation; MXNet has no 'same': explicit pads are computed"),
-    ("max-pool padding", "padding counts as -inf: Keras gets 'same' where it matches, else an explicit -inf pad"),
-    ("average divisor", "count_include_pad: Paddle's exclusive = not count_include_pad; Keras 'same' excludes pads"),
-    (
-        "ceil mode",
-        "Keras and Flax have none, Paddle and MXNet keep a window PyTorch drops: the overhang becomes explicit padding",
-    ),
-)
+# The targets with an adaptive average pooling layer of their own; the others get a plain one.
+ADAPTIVE_POOLING = ("numpy", "torch", "paddle")
 
 
 @dataclass
@@ -94,21 +43,40 @@ def _symmetric(pads: tuple[int, ...]) -> bool:
 
 
 def plan(net: Network, target: str) -> Plan:
-    """Rewrite ``net`` into layers ``target`` expresses one for one (padding, pooling, ceil mode)."""
-    result = Plan(Network(tuple(net.input_shape), []))
-    shapes = net.shapes()
+    """Rewrite ``net`` into layers ``target`` expresses one for one (padding, pooling, ceil mode).
+
+    Node by node, in graph order: a node rewritten into several (a padding layer, then the layer)
+    keeps its name on the last of them, so the nodes that read it are unchanged; a padding node read
+    only by the next node may be merged into it (the merged node keeps the later name)."""
+    result = Plan(net)
+    shapes, readers = net.node_shapes(), net.consumers()
+    planned: list[Layer] = []
     index = 0
     while index < len(net.layers):
         layer = net.layers[index]
-        shape = shapes[index]
+        shape = shapes[layer.inputs[0]]
         hw = (shape[1], shape[2]) if len(shape) == 3 else (0, 0)
-        merged = _merge_padding(index, net, hw, target, result) if index + 1 < len(net.layers) else None
-        if merged is not None:
-            result.network.layers.append(merged)
+        following = net.layers[index + 1] if index + 1 < len(net.layers) else None
+        merged = None
+        if (
+            following is not None
+            and layer.name not in net.outputs
+            and readers[layer.name] == [following.name]
+            and following.inputs == (layer.name,)
+        ):
+            merged = _merge_padding(index, layer, following, hw, target, result)
+        if merged is not None and following is not None:
+            planned.append(replace(merged, name=following.name, inputs=layer.inputs))
             index += 2
             continue
-        result.network.layers.extend(_plan_layer(index, layer, hw, target, result))
+        rewritten = _plan_layer(index, layer, hw, target, result)
+        inputs = layer.inputs
+        for step, new in enumerate(rewritten):
+            name = layer.name if step == len(rewritten) - 1 else f"{layer.name}_{new.kind}"
+            planned.append(replace(new, name=name, inputs=inputs))
+            inputs = (name,)
         index += 1
+    result.network = Network(net.input_shape, planned, net.outputs)
     return result
 
 
@@ -117,6 +85,8 @@ def _plan_layer(index: int, layer: Layer, hw: tuple[int, int], target: str, resu
         return _plan_conv(index, layer, hw, target, result)
     if layer.kind in ("max_pool2d", "avg_pool2d"):
         return _plan_pool(index, layer, hw, target, result, layer.kind[:3])
+    if layer.kind == "adaptive_avg_pool" and target not in ADAPTIVE_POOLING:
+        return [_adaptive_as_pool(index, layer, hw, target, result)]
     if layer.kind == "constant_pad2d" and layer.args["value"] == 0:
         return [Layer("zero_pad2d", {"padding": layer.args["padding"]})]
     if layer.kind in ("constant_pad2d", "zero_pad2d") and target == "mxnet":
@@ -124,10 +94,11 @@ def _plan_layer(index: int, layer: Layer, hw: tuple[int, int], target: str, resu
     return [layer]
 
 
-def _merge_padding(index: int, net: Network, hw: tuple[int, int], target: str, result: Plan) -> Layer | None:
+def _merge_padding(
+    index: int, pad: Layer, layer: Layer, hw: tuple[int, int], target: str, result: Plan
+) -> Layer | None:
     """A padding layer and the convolution (zeros) or max pooling (-inf) after it, as that layer alone with
     more padding, when the target then expresses it as one layer; else None."""
-    pad, layer = net.layers[index], net.layers[index + 1]
     value = 0.0 if pad.kind == "zero_pad2d" else pad.args.get("value") if pad.kind == "constant_pad2d" else None
     fits = (
         layer.kind == "conv2d"
@@ -143,7 +114,7 @@ def _merge_padding(index: int, net: Network, hw: tuple[int, int], target: str, r
         extent = [effective_size(k, d) for k, d in zip(layer.args["kernel_size"], layer.args["dilation"], strict=True)]
         if max(pads[:2]) >= extent[0] or max(pads[2:]) >= extent[1]:
             return None
-    trial = Plan(Network(net.input_shape, []))
+    trial = Plan(Network((), []))
     try:
         planned = _plan_layer(index, layer.with_args(padding=pads), hw, target, trial)
     except ValueError:
@@ -289,7 +260,9 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
             and not overhang
             and (target != "mxnet" or _symmetric(pads))
         ):
-            return [layer.with_args(padding=pads)]
+            # No overhang: the windows fit the padded input, so floor mode places them all (Paddle and
+            # MXNet would keep a ceil-mode window that PyTorch drops).
+            return [layer.with_args(padding=pads, **({} if target == "torch" else {"ceil_mode": False}))]
         if mode == "max":
             return _pad_then_pool(index, layer, pool.padded, target, result)
         if not overhang and target != "mxnet":
@@ -344,37 +317,36 @@ def _pad_then_pool(
     ]
 
 
-def layout_steps(source: str, target: str, net: Network) -> list[str]:
-    """The layout conversions between ``source`` and ``target`` that ``net`` needs, each with its reason."""
-    before, after, steps = LAYOUTS[source], LAYOUTS[target], []
-    kinds = {layer.kind for layer in net.layers}
-    if before["data"] != after["data"]:
-        steps.append(
-            f"data: {FRAMEWORK_NAMES[target]} takes {after['data']} batches, {FRAMEWORK_NAMES[source]} "
-            f"{before['data']}: inputs are transposed {before['data']} -> {after['data']}"
+def _adaptive_as_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, result: Plan) -> Layer:
+    out = layer.args["output_size"]
+    if out == (1, 1):
+        result.steps.append(
+            f"layer {index} ({layer.name}, adaptive_avg_pool to 1x1): {FRAMEWORK_NAMES[target]} has no adaptive "
+            "pooling: a global average pooling keeping the 1x1 axes"
         )
-    for kind in ("conv2d", "conv_transpose2d", "linear"):
-        if kind in kinds and before[kind] != after[kind]:
-            steps.append(
-                f"{kind} weights: {FRAMEWORK_NAMES[source]} stores them {before[kind]}, "
-                f"{FRAMEWORK_NAMES[target]} {after[kind]}: transposed"
-            )
-    if before["flatten"] != after["flatten"]:
-        for index, chw in dense_after_flatten(net).items():
-            if chw[1] * chw[2] > 1:
-                steps.append(
-                    f"layer {index} (linear): the flatten before it reads a {chw} feature map in "
-                    f"{before['flatten']} order in {FRAMEWORK_NAMES[source]} and {after['flatten']} order "
-                    f"in {FRAMEWORK_NAMES[target]}: its input columns are permuted to match"
-                )
-    return steps
-
-
-def unsupported(index: int, layer: object, detail: str = "") -> ValueError:
-    """The error for a layer port does not know (or an option of it), listing what it supports."""
-    what = f" ({detail})" if detail else ""
-    return ValueError(
-        f"layer {index} ({layer!r}) is not supported{what}; port supports sequential networks of: "
-        "2-D convolution, transposed convolution, max and average pooling, zero/constant padding, "
-        "flatten, dense/linear, ReLU, sigmoid, tanh"
+        return Layer("global_avg_pool", {"keepdims": True})
+    window = (hw[0] // out[0], hw[1] // out[1])
+    result.steps.append(
+        f"layer {index} ({layer.name}, adaptive_avg_pool to {out[0]}x{out[1]}): {FRAMEWORK_NAMES[target]} has no "
+        f"adaptive pooling; on a {hw[0]}x{hw[1]} input it is an average pooling with kernel = stride = {window}"
     )
+    result.size_dependent = True
+    return Layer(
+        "avg_pool2d",
+        {"kernel_size": window, "stride": window, "padding": NO_PADDING, "ceil_mode": False, "count_include_pad": True},
+    )
+
+
+SUPPORTED = (
+    "2-D convolution (grouped, depthwise), transposed convolution, max and average pooling, zero/constant "
+    "padding, flatten, dense/linear, batch normalisation, addition, multiplication, concatenation on the "
+    "channel axis, global and adaptive average pooling, dropout, ReLU, sigmoid, tanh, ReLU6, leaky ReLU, ELU, "
+    "GELU, SiLU, hard-swish, hard-sigmoid, softmax"
+)
+
+
+def unsupported(index: int | str, layer: object, detail: str = "") -> ValueError:
+    """The error for a layer (or graph node) port does not know (or an option of it), listing what it supports."""
+    what = f" ({detail})" if detail else ""
+    where = f"layer {index}" if isinstance(index, int) else f"node {index!r}"
+    return ValueError(f"{where} ({layer!r}) is not supported{what}; port supports networks of: {SUPPORTED}")
