@@ -22,6 +22,7 @@ from .backends import (
     use_backend,
 )
 from .backends import active_module as _tab
+from .book import batch_norm as bn
 from .book import conv_layer as chapter
 from .book import lenet
 from .book.conv_layer import KernelFit, TrainingDivergedError
@@ -31,7 +32,7 @@ from .core.checks import check_op, names_inputs
 from .porting import Ported, port
 
 __version__ = "0.1.0"
-_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs")
+_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs", "bn")
 
 __all__ = [
     "ALIASES",
@@ -71,6 +72,8 @@ __all__ = [
     "layer_summary",
     "digits",
     "train_lenet",
+    "batch_norm",
+    "BatchNorm",
     "port",
     "Ported",
 ]
@@ -229,12 +232,16 @@ def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[
     """The gradient of ``sum(op(*inputs, **kwargs) * grad_output)`` with respect to each input.
 
     ``op`` is one of ``"corr2d"``, ``"convolve2d"``, ``"conv2d"``, ``"conv_transpose2d"``,
-    ``"max_pool2d"``, ``"avg_pool2d"``, or the d2lconv function of that name. One native tensor per
+    ``"max_pool2d"``, ``"avg_pool2d"``, ``"batch_norm"`` (the gradient of its Y), or the d2lconv function
+    of that name. One native tensor per
     positional input, with its shape and dtype (``None`` for a ``None`` input such as ``bias=None``);
     ``grad_output`` defaults to ones. Frameworks use their own autograd, NumPy its hand-derived
     backward passes.
     """
-    return cast(tuple[Any, ...], _tab().vjp(check_op(op), inputs, grad_output, kwargs))
+    name = check_op(op)
+    if name == "batch_norm":
+        _check_batch_norm(*inputs, **kwargs)
+    return cast(tuple[Any, ...], _tab().vjp(name, inputs, grad_output, kwargs))
 
 
 def LeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
@@ -268,3 +275,42 @@ def train_lenet(
     after each epoch, ``on_step(epoch, step, steps, loss)`` after each minibatch (for a progress bar).
     """
     return lenet.train_lenet(_tab(), data, epochs, lr, batch_size, seed, on_epoch, on_step)
+
+
+def batch_norm(
+    X: Any,
+    gamma: Any,
+    beta: Any,
+    moving_mean: Any,
+    moving_var: Any,
+    eps: float = bn.EPS,
+    momentum: float = bn.MOMENTUM,
+    training: bool = True,
+) -> tuple[Any, Any, Any]:
+    """The book's from-scratch batch normalisation: ``(Y, moving_mean, moving_var)``.
+
+    X is (N, C) or (N, C, H, W), normalised per channel. ``momentum`` is the weight of the new
+    batch (PyTorch's convention). ``training=True`` uses the batch's mean and biased variance and
+    returns the moving statistics updated with them; ``training=False`` uses ``moving_mean`` and
+    ``moving_var`` and returns them unchanged. gamma, beta and the statistics hold C values each.
+    """
+    _check_batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum)
+    return cast(
+        tuple[Any, Any, Any],
+        _tab().batch_norm(X, gamma, beta, moving_mean, moving_var, float(eps), float(momentum), bool(training)),
+    )
+
+
+def BatchNorm(num_features: int, num_dims: int) -> Any:  # noqa: N802 - the book's name
+    """The book's ``BatchNorm`` layer as a subclass of the active framework's layer class: ``num_dims`` is
+    2 after a dense layer, 4 after a convolution; gamma, beta trained, moving statistics kept (momentum 0.1)."""
+    bn.check_layer(num_features, num_dims)
+    return _tab().BatchNorm(num_features, num_dims)
+
+
+def _check_batch_norm(
+    X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: Any = bn.EPS, momentum: Any = bn.MOMENTUM,
+    training: Any = True,
+) -> None:  # fmt: skip
+    shapes = {"gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}
+    bn.check_batch_norm(np.shape(X), {name: np.shape(value) for name, value in shapes.items()}, eps, momentum)

@@ -95,10 +95,10 @@ def test_unknown_op_lists_the_ops(backend, op):
     with pytest.raises(
         ValueError,
         match=r"^op must be one of corr2d, convolve2d, conv2d, conv_transpose2d, "
-        r"max_pool2d, avg_pool2d \(a name or the d2lconv function\), got ",
+        r"max_pool2d, avg_pool2d, batch_norm \(a name or the d2lconv function\), got ",
     ):
         dc.vjp(op, np.ones((3, 3)), np.ones((2, 2)))
-    assert set(OPS) == {"corr2d", "convolve2d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"}
+    assert set(OPS) == {"corr2d", "convolve2d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "batch_norm"}
 
 
 def test_a_bad_input_is_the_ops_own_error(backend):

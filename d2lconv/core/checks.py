@@ -107,6 +107,7 @@ OPS: dict[str, int] = {
     "conv_transpose2d": 3,
     "max_pool2d": 1,
     "avg_pool2d": 1,
+    "batch_norm": 5,  # the gradient of its output Y; the moving statistics it returns are not differentiated
 }
 
 

@@ -10,8 +10,15 @@ import jax.numpy as jnp
 
 from ...core.checks import OPS as TENSOR_INPUTS
 from ...core.checks import check_same_shape, dtype_name
+from .batch_norm import batch_norm
 from .conv_layer import convolve2d, corr2d
 from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
+
+
+def _batch_norm_output(*inputs: Any, **kwargs: Any) -> Any:
+    """``batch_norm``'s Y, the output ``vjp`` differentiates (the moving statistics it returns are not)."""
+    return batch_norm(*inputs, **kwargs)[0]
+
 
 OPS: dict[str, Callable[..., jax.Array]] = {
     "corr2d": corr2d,
@@ -20,6 +27,7 @@ OPS: dict[str, Callable[..., jax.Array]] = {
     "conv_transpose2d": conv_transpose2d,
     "max_pool2d": max_pool2d,
     "avg_pool2d": avg_pool2d,
+    "batch_norm": _batch_norm_output,
 }
 
 

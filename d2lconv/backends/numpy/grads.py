@@ -16,7 +16,7 @@ import numpy as np
 
 from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 from ...core.checks import check_corr2d, check_same_shape
-from . import conv_layer, ops
+from . import batch_norm, conv_layer, ops
 from .ops import (
     _col2im,
     _from_spatial_first,
@@ -176,6 +176,49 @@ def _avg_pool2d_backward(
     return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
 
 
+def _batch_norm_backward(
+    dy: Any,
+    X: Any,
+    gamma: Any,
+    beta: Any,
+    moving_mean: Any,
+    moving_var: Any,
+    eps: float = 1e-5,
+    momentum: float = 0.1,
+    training: bool = True,
+) -> tuple:
+    """Of Y only (the statistics returned are not differentiated). With ``x_hat = (X - mean) / sqrt(var + eps)``
+    and ``Y = gamma x_hat + beta``, summing over the m values of each channel: dbeta = sum(dY), dgamma =
+    sum(dY x_hat). In training mode mean and var are the batch's, so
+    ``dX = (m dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) / (m sqrt(var + eps))`` with ``dx_hat = gamma dY``,
+    and the moving statistics get zero; in prediction mode they are the moving ones, ``dX = dx_hat / sqrt(var + eps)``,
+    d moving_mean = -sum(dx_hat) / sqrt(var + eps) and d moving_var = -sum(dx_hat (X - mean)) / (2 (var + eps)^1.5)."""
+    named = {"X": X, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}
+    inputs = [_real(value, name) for name, value in named.items()]
+    X, gamma, beta, moving_mean, moving_var = _in_common_dtype(**named)
+    axes = (0,) if X.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)
+    dy = _upstream(dy, X.shape, X.dtype)
+    if training:
+        mean, var = X.mean(axis=axes, keepdims=True), X.var(axis=axes, keepdims=True)
+    else:
+        mean, var = moving_mean.reshape(shape), moving_var.reshape(shape)
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (X - mean) * inv_std
+    dgamma, dbeta = (dy * x_hat).sum(axis=axes), dy.sum(axis=axes)
+    dx_hat = dy * gamma.reshape(shape)
+    if training:
+        m = X.size // X.shape[1]
+        dX = m * dx_hat - dx_hat.sum(axis=axes, keepdims=True) - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True)
+        dX, dmean, dvar = dX * inv_std / m, np.zeros(mean.size, X.dtype), np.zeros(var.size, X.dtype)
+    else:
+        dX = dx_hat * inv_std
+        dmean = -(dx_hat.sum(axis=axes) * inv_std.reshape(-1))
+        dvar = -0.5 * (dx_hat * (X - mean)).sum(axis=axes) * inv_std.reshape(-1) ** 3
+    shaped = [dX, *(g.reshape(np.shape(x)) for g, x in zip((dgamma, dbeta, dmean, dvar), inputs[1:], strict=True))]
+    return _like(shaped, inputs)
+
+
 def _to_spatial_first(y: np.ndarray) -> np.ndarray:
     """An NCHW array as a contiguous (H, W, N*C) one, the layout of ``ops._pad_spatial_first``."""
     n, c, h, w = y.shape
@@ -196,6 +239,7 @@ _OPS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., tuple]]] = {
     "conv_transpose2d": (ops.conv_transpose2d, _conv_transpose2d_backward),
     "max_pool2d": (ops.max_pool2d, _max_pool2d_backward),
     "avg_pool2d": (ops.avg_pool2d, _avg_pool2d_backward),
+    "batch_norm": (batch_norm.batch_norm, _batch_norm_backward),
 }
 
 

@@ -49,6 +49,18 @@ class Module:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self._input: np.ndarray | None = None
+        self.training = True
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (``BatchNorm`` uses the batch's statistics), or prediction mode for ``mode=False``."""
+        self.training = mode
+        for layer in getattr(self, "layers", ()):
+            layer.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Prediction mode (``BatchNorm`` uses its moving statistics)."""
+        return self.train(False)
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.forward(x)
@@ -69,7 +81,7 @@ class Module:
         shown = ", ".join(
             f"{key}={value!r}"
             for key, value in vars(self).items()
-            if not key.startswith("_") and key not in ("params", "grads")
+            if not key.startswith("_") and key not in ("params", "grads", "training")
         )
         return f"{type(self).__name__}({shown})"
 

@@ -9,8 +9,15 @@ import torch
 
 from ...core.checks import OPS as TENSOR_INPUTS
 from ...core.checks import check_same_shape, dtype_name, float_dtype
+from .batch_norm import batch_norm
 from .conv_layer import convolve2d, corr2d
 from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
+
+
+def _batch_norm_output(*inputs: Any, **kwargs: Any) -> Any:
+    """``batch_norm``'s Y, the output ``vjp`` differentiates (the moving statistics it returns are not)."""
+    return batch_norm(*inputs, **kwargs)[0]
+
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "corr2d": corr2d,
@@ -19,6 +26,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "conv_transpose2d": conv_transpose2d,
     "max_pool2d": max_pool2d,
     "avg_pool2d": avg_pool2d,
+    "batch_norm": _batch_norm_output,
 }
 
 

@@ -1,0 +1,80 @@
+"""Batch normalisation (d2l-en 8.5) in the jax tab: the book's function and a ``flax.linen`` module.
+
+As the book's JAX tab, with two corrections: momentum is the weight of the new batch (d2lconv's
+convention; the tab writes 0.9 as the old value's weight), and the layer reduces over every axis but
+the channels' (0, 1, 2) of its NHWC data, where the tab reduces over (0, 2, 3), i.e. over N, W and C,
+keeping H. The function returns new statistics (JAX arrays are immutable); the layer keeps them in
+the ``batch_stats`` collection, as the book's does, and uses them when ``deterministic``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from ...book.batch_norm import EPS, MOMENTUM, stat_shape
+from ...core.checks import same_dtype_tensors
+from .ops import _x64_for_float64, tensor
+
+
+@_x64_for_float64
+def batch_norm(
+    X: Any,
+    gamma: Any,
+    beta: Any,
+    moving_mean: Any,
+    moving_var: Any,
+    eps: float = EPS,
+    momentum: float = MOMENTUM,
+    training: bool = True,
+    channel_axis: int = 1,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The book's ``batch_norm``: ``(Y, moving_mean, moving_var)``, the statistics in their given shape.
+
+    NCHW (or (N, C)) by default, as every d2lconv op; ``channel_axis=-1`` for the layer's NHWC data.
+    """
+    X, gamma, beta, moving_mean, moving_var = same_dtype_tensors(tensor, X, gamma, beta, moving_mean, moving_var)
+    channel_axis = channel_axis % X.ndim
+    shape = tuple(-1 if axis == channel_axis else 1 for axis in range(X.ndim))
+    if not training:
+        # In prediction mode, use the mean and variance obtained by the moving average
+        X_hat = (X - moving_mean.reshape(shape)) / jnp.sqrt(moving_var.reshape(shape) + eps)
+    else:
+        axes = tuple(axis for axis in range(X.ndim) if axis != channel_axis)
+        mean = X.mean(axis=axes, keepdims=True)
+        var = ((X - mean) ** 2).mean(axis=axes, keepdims=True)
+        X_hat = (X - mean) / jnp.sqrt(var + eps)
+        moving_mean = (1.0 - momentum) * moving_mean + momentum * mean.reshape(moving_mean.shape)
+        moving_var = (1.0 - momentum) * moving_var + momentum * var.reshape(moving_var.shape)
+    Y = gamma.reshape(shape) * X_hat + beta.reshape(shape)  # scale and shift
+    return Y, jax.lax.stop_gradient(moving_mean), jax.lax.stop_gradient(moving_var)
+
+
+class BatchNorm(nn.Module):
+    """The book's ``BatchNorm(num_features, num_dims)`` on channels-last data; ``deterministic`` for prediction."""
+
+    num_features: int
+    num_dims: int
+    deterministic: bool = False
+    eps: float = EPS
+    momentum: float = MOMENTUM
+
+    @nn.compact
+    def __call__(self, X: jax.Array) -> jax.Array:
+        shape = stat_shape(self.num_features, self.num_dims, channels_last=True)
+        # The scale parameter and the shift parameter are initialised to 1 and 0
+        gamma = self.param("gamma", nn.initializers.ones, shape)
+        beta = self.param("beta", nn.initializers.zeros, shape)
+        # The moving statistics, initialised to 0 and 1, live in the 'batch_stats' collection
+        moving_mean = self.variable("batch_stats", "moving_mean", jnp.zeros, shape)
+        moving_var = self.variable("batch_stats", "moving_var", jnp.ones, shape)
+        Y, mean, var = batch_norm(
+            X, gamma, beta, moving_mean.value, moving_var.value,
+            self.eps, self.momentum, not self.deterministic, channel_axis=-1,
+        )  # fmt: skip
+        if not self.deterministic and not self.is_initializing():
+            moving_mean.value, moving_var.value = mean, var
+        return Y

@@ -1,0 +1,77 @@
+"""Batch normalisation (d2l-en 8.5, d2l-zh 7.5) in the mxnet tab: the book's function and a Gluon ``Block``.
+
+As the book's MXNet tab, with momentum the weight of the new batch (d2l-en's 0.1; d2l-zh writes 0.9 as
+the old value's weight) and epsilon 1e-5 (the book's MXNet tab writes 1e-12, every other tab 1e-5).
+The layer asks ``autograd.is_training()`` for the mode, as the book does: training inside
+``autograd.record()``, prediction outside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mxnet import autograd, init
+from mxnet import np as mnp
+from mxnet.gluon import nn
+
+from ...book.batch_norm import EPS, MOMENTUM, stat_shape
+from ...core.checks import same_dtype_tensors
+from .ops import tensor
+
+
+def batch_norm(
+    X: Any,
+    gamma: Any,
+    beta: Any,
+    moving_mean: Any,
+    moving_var: Any,
+    eps: float = EPS,
+    momentum: float = MOMENTUM,
+    training: bool = True,
+) -> tuple[mnp.ndarray, mnp.ndarray, mnp.ndarray]:
+    """The book's ``batch_norm``: ``(Y, moving_mean, moving_var)``, the statistics in their given shape."""
+    X, gamma, beta, moving_mean, moving_var = same_dtype_tensors(tensor, X, gamma, beta, moving_mean, moving_var)
+    shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)
+    if not training:
+        # In prediction mode, use the mean and variance obtained by the moving average
+        X_hat = (X - moving_mean.reshape(shape)) / mnp.sqrt(moving_var.reshape(shape) + eps)
+    else:
+        axis = 0 if X.ndim == 2 else (0, 2, 3)  # every axis but the channels'
+        mean = X.mean(axis=axis, keepdims=True)
+        var = ((X - mean) ** 2).mean(axis=axis, keepdims=True)
+        X_hat = (X - mean) / mnp.sqrt(var + eps)
+        moving_mean = (1.0 - momentum) * moving_mean + momentum * mean.reshape(moving_mean.shape)
+        moving_var = (1.0 - momentum) * moving_var + momentum * var.reshape(moving_var.shape)
+    Y = gamma.reshape(shape) * X_hat + beta.reshape(shape)  # scale and shift
+    return Y, moving_mean.detach(), moving_var.detach()
+
+
+class BatchNorm(nn.Block):
+    """The book's ``BatchNorm(num_features, num_dims)``: 2 after a dense layer, 4 after a convolution; its
+    parameters are initialised here (gamma ones, beta zeros), so the layer is ready to call."""
+
+    def __init__(
+        self, num_features: int, num_dims: int, eps: float = EPS, momentum: float = MOMENTUM, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        shape = stat_shape(num_features, num_dims)
+        self.eps, self.momentum = eps, momentum
+        # The scale parameter and the shift parameter are initialised to 1 and 0
+        self.gamma = self.params.get("gamma", shape=shape, init=init.One())
+        self.beta = self.params.get("beta", shape=shape, init=init.Zero())
+        # The variables that are not model parameters are initialised to 0 and 1
+        self.moving_mean = mnp.zeros(shape)
+        self.moving_var = mnp.ones(shape)
+        self.initialize()  # ready to call, as the tab's Conv2D
+
+    def forward(self, X: mnp.ndarray) -> mnp.ndarray:
+        # If X is not on the main memory, copy moving_mean and moving_var to the device where X is
+        if self.moving_mean.ctx != X.ctx:
+            self.moving_mean = self.moving_mean.copyto(X.ctx)
+            self.moving_var = self.moving_var.copyto(X.ctx)
+        # Save the updated moving_mean and moving_var
+        Y, self.moving_mean, self.moving_var = batch_norm(
+            X, self.gamma.data(), self.beta.data(), self.moving_mean, self.moving_var,
+            self.eps, self.momentum, autograd.is_training(),
+        )  # fmt: skip
+        return Y
