@@ -8,7 +8,6 @@ framework's autograd is checked against.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
 from ...core.checks import check_corr2d, check_same_shape
-from . import batch_norm, conv_layer, ops
+from . import conv_layer
 from .ops import (
     _col2im,
     _from_spatial_first,
@@ -231,21 +230,20 @@ def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return padded[top : padded.shape[0] - bottom, left : padded.shape[1] - right]
 
 
-# op -> (its forward, whose signature binds the inputs, and its backward pass)
-_OPS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., tuple]]] = {
-    "corr2d": (conv_layer.corr2d, _corr2d_backward),
-    "convolve2d": (conv_layer.convolve2d, _convolve2d_backward),
-    "conv2d": (ops.conv2d, _conv2d_backward),
-    "conv_transpose2d": (ops.conv_transpose2d, _conv_transpose2d_backward),
-    "max_pool2d": (ops.max_pool2d, _max_pool2d_backward),
-    "avg_pool2d": (ops.avg_pool2d, _avg_pool2d_backward),
-    "batch_norm": (batch_norm.batch_norm, _batch_norm_backward),
+# op -> its backward pass, whose parameters after ``dy`` are the op's own, in the op's order
+_BACKWARD: dict[str, Callable[..., tuple]] = {
+    "corr2d": _corr2d_backward,
+    "convolve2d": _convolve2d_backward,
+    "conv2d": _conv2d_backward,
+    "conv_transpose2d": _conv_transpose2d_backward,
+    "max_pool2d": _max_pool2d_backward,
+    "avg_pool2d": _avg_pool2d_backward,
+    "batch_norm": _batch_norm_backward,
 }
 
 
 def vjp(op: str, inputs: Sequence[Any], grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """One gradient per input of ``sum(op(*inputs, **kwargs) * grad_output)``, by the hand-derived backward
     passes above; None for an input that is None or not a tensor (kernel_size, ...)."""
-    forward, backward = _OPS[op]
-    gradients = backward(grad_output, **inspect.signature(forward).bind(*inputs, **(kwargs or {})).arguments)
+    gradients = _BACKWARD[op](grad_output, *inputs, **(kwargs or {}))
     return tuple(gradients[i] if i < len(gradients) else None for i in range(len(inputs)))
