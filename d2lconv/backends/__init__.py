@@ -32,7 +32,9 @@ _REGISTRY: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "jax": ("jax", "jax", ()),
 }
 BACKENDS: tuple[str, ...] = tuple(_REGISTRY)
+"""Every backend's name, NumPy (the reference) first: ``("numpy", "torch", "tensorflow", ...)``."""
 ALIASES: dict[str, str] = {alias: name for name, (_, _, aliases) in _REGISTRY.items() for alias in aliases}
+"""Other names accepted wherever a backend name is: ``{"pytorch": "torch", "tf": "tensorflow", ...}``."""
 ENV_VAR = "D2LCONV_BACKEND"
 DEFAULT_BACKEND = "numpy"
 # Importing paddle after tensorflow in one process segfaults (the other order works),
