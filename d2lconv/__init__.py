@@ -151,10 +151,18 @@ def learn_kernel(
 
 @names_inputs("x", "weight", "bias")
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> Any:
-    """Batched multi-channel cross-correlation: NCHW x, OIHW weight; as ``torch.nn.functional.conv2d``."""
-    return _tab().conv2d(x, weight, bias, stride, padding, dilation, groups)
+    """Batched multi-channel cross-correlation: NCHW x, OIHW weight; as ``torch.nn.functional.conv2d``.
+    ``data_format="NHWC"``: NHWC x, HWIO weight, an NHWC result (as ``tf.nn.conv2d``)."""
+    return _tab().conv2d(x, weight, bias, stride, padding, dilation, groups, data_format)
 
 
 @names_inputs("x", "weight", "bias")
@@ -167,17 +175,26 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> Any:
-    """Transposed convolution: NCHW x, weight (C_in, C_out/groups, kh, kw); as torch's."""
-    return _tab().conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation, groups)
+    """Transposed convolution: NCHW x, weight (C_in, C_out/groups, kh, kw); as torch's.
+    ``data_format="NHWC"``: NHWC x, weight (kh, kw, C_out/groups, C_in) (as ``tf.nn.conv2d_transpose``)."""
+    return _tab().conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation, groups, data_format)
 
 
 @names_inputs("x")
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> Any:
-    """2-D max pooling of NCHW x; padding counts as -inf and may reach ``kernel_size - 1``."""
-    return _tab().max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+    """2-D max pooling of NCHW (or ``data_format="NHWC"``) x; padding counts as -inf and may reach
+    ``kernel_size - 1``."""
+    return _tab().max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, data_format)
 
 
 @names_inputs("x")
@@ -188,9 +205,11 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> Any:
-    """2-D average pooling of NCHW x; ``count_include_pad=False`` leaves padding out of the divisor."""
-    return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    """2-D average pooling of NCHW (or ``data_format="NHWC"``) x; ``count_include_pad=False`` leaves padding
+    out of the divisor."""
+    return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, data_format)
 
 
 def __dir__() -> list[str]:
@@ -235,7 +254,8 @@ def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[
     ``"max_pool2d"``, ``"avg_pool2d"``, ``"batch_norm"`` (the gradient of its Y), or the d2lconv function
     of that name. One native tensor per
     positional input, with its shape and dtype (``None`` for a ``None`` input such as ``bias=None``);
-    ``grad_output`` defaults to ones. Frameworks use their own autograd, NumPy its hand-derived
+    ``grad_output`` defaults to ones. ``data_format="NHWC"`` among ``kwargs`` takes NHWC inputs (and
+    HWIO weights) and gives gradients in those layouts. Frameworks use their own autograd, NumPy its hand-derived
     backward passes.
     """
     name = check_op(op)

@@ -2,8 +2,8 @@
 
 Each ``Case`` is one call of ``conv2d``, ``conv_transpose2d``, ``max_pool2d`` or
 ``avg_pool2d`` on seeded NCHW inputs. The same declarations drive ``d2lconv parity``
-(forward values, gradients and float64 on every backend) and the tests, so a new
-sample is one line here.
+(forward values, gradients and float64 on every backend, and all of them again with
+the inputs in NHWC, ``data_format="NHWC"``) and the tests, so a new sample is one line here.
 """
 
 from __future__ import annotations
@@ -149,6 +149,22 @@ CASES: tuple[Case, ...] = (
         kwargs={"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True},
     ),
 )
+
+
+# NCHW -> NHWC, and OIHW -> HWIO (the same axes take (C_in, C_out/groups, kh, kw) to (kh, kw, C_out/groups, C_in));
+# a bias has one axis in both formats.
+TO_CHANNELS_LAST = {"x": (0, 2, 3, 1), "weight": (2, 3, 1, 0), "bias": (0,)}
+TO_CHANNELS_FIRST = {"x": (0, 3, 1, 2), "weight": (3, 2, 0, 1), "bias": (0,)}
+
+
+def channels_last(array: np.ndarray | None, name: str = "x") -> np.ndarray | None:
+    """An input (or result, for ``"x"``) ``name`` of a case in the NHWC format's layout, contiguous."""
+    return None if array is None else np.ascontiguousarray(np.transpose(array, TO_CHANNELS_LAST[name]))
+
+
+def channels_first(array: np.ndarray | None, name: str = "x") -> np.ndarray | None:
+    """An input, result or gradient in the NHWC format's layout back in the NCHW one."""
+    return None if array is None else np.transpose(array, TO_CHANNELS_FIRST[name])
 
 
 # Where the maxima of each 2x2 window tie: six windows, (row, column) of the equal maxima in each.

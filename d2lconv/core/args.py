@@ -6,7 +6,9 @@ calls its framework's 'valid' operation: one meaning of ``'same'``, of asymmetri
 padding and of ceil mode, whatever each framework's own convention is.
 
 Layouts are NCHW for data, OIHW for convolution weights and (C_in, C_out/groups,
-kh, kw) for transposed-convolution weights. Padding is ``(top, bottom, left, right)``.
+kh, kw) for transposed-convolution weights, or with ``data_format="NHWC"`` NHWC, HWIO
+and (kh, kw, C_out/groups, C_in) (``layout.py``); the explicit arguments are the same
+in both. Padding is ``(top, bottom, left, right)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, overload
 import numpy as np
 
 from .checks import is_int, pair
+from .layout import layout, wrong_weight_layout
 from .memo import memoised
 
 Pair = tuple[int, int]
@@ -34,7 +37,13 @@ def effective_size(kernel: int, dilation: int) -> int:
 
 @overload
 def conv_output_size(
-    in_size: int, kernel_size: int, stride: int = 1, padding: int | str = 0, dilation: int = 1, ceil_mode: bool = False
+    in_size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int | str = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> int: ...
 @overload
 def conv_output_size(
@@ -44,6 +53,7 @@ def conv_output_size(
     padding: Any = 0,
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> Pair: ...
 @overload
 def conv_output_size(
@@ -53,6 +63,7 @@ def conv_output_size(
     padding: Any = 0,
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> int | Pair: ...
 def conv_output_size(
     in_size: IntOrPair,
@@ -61,12 +72,17 @@ def conv_output_size(
     padding: Any = 0,
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> int | Pair:
-    """Output size of a convolution or pooling: ints in, an int out; pairs in, a pair out.
+    """Output size of a convolution or pooling: ints in, an int out; pairs in, a pair out. ``in_size`` may
+    also be a 4-D input shape, whose (H, W) are read from the axes ``data_format`` names: a pair out.
 
     ``floor((n + pad_total - dilation*(k-1) - 1) / stride) + 1`` (ceil with ``ceil_mode``,
     dropping a last window that would start inside the bottom/right padding, as torch does).
     """
+    form = layout(data_format)
+    if isinstance(in_size, Sequence | np.ndarray) and len(in_size) != 2:
+        in_size = form.data_shape(in_size, "in_size")[2:]
     scalar = all(is_int(v) for v in (in_size, kernel_size, stride, dilation)) and (
         is_int(padding) or isinstance(padding, str)
     )
@@ -122,13 +138,6 @@ def explicit_padding(padding: Any, in_hw: Pair, kernel: Pair, stride: Pair, dila
     return tuple(int(p) for p in pads)  # type: ignore[return-value]
 
 
-def _check_4d(shape: Sequence[int], name: str, layout: str) -> tuple[int, int, int, int]:
-    shape = tuple(int(v) for v in shape)
-    if len(shape) != 4:
-        raise ValueError(f"{name} must be 4-D {layout}, got {len(shape)}-D shape {shape}")
-    return shape
-
-
 def _check_groups(groups: Any) -> int:
     if not is_int(groups):
         raise TypeError(f"groups must be an int, got {groups!r}")
@@ -158,6 +167,7 @@ class ConvArgs:
     pads: Pads
     groups: int
     out_hw: Pair
+    channels_last: bool = False
 
 
 def _conv2d_args(
@@ -168,17 +178,20 @@ def _conv2d_args(
     padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    data_format: str = "NCHW",
 ) -> ConvArgs:
-    """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit."""
-    n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
-    o, cg, kh, kw = _check_4d(weight_shape, "weight", "(C_out, C_in/groups, kh, kw)")
+    """Validate ``conv2d``'s arguments (NCHW input and OIHW weight, or NHWC and HWIO) and make them explicit."""
+    form = layout(data_format)
+    n, c, h, w = form.data_shape(x_shape)
+    o, cg, kh, kw = form.weight_shape(weight_shape, transposed=False)
     groups = _check_groups(groups)
     if c % groups or o % groups:
         raise ValueError(f"groups={groups} must divide both the input channels ({c}) and the output channels ({o})")
     if cg != c // groups:
+        fits = form.other().weight_shape(weight_shape, transposed=False)[1] == c // groups
         raise ValueError(
             f"weight has {cg} input channels per group but x has {c} channels in {groups} group(s) "
-            f"({c // groups} per group)"
+            f"({c // groups} per group)" + wrong_weight_layout(weight_shape, form, False, fits)
         )
     if kh < 1 or kw < 1 or o < 1:
         raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
@@ -190,7 +203,7 @@ def _conv2d_args(
         _output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, False)
         for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation, strict=True))
     ]
-    return ConvArgs(stride, dilation, pads, groups, _check_output(out, (h, w), pads, extent))
+    return ConvArgs(stride, dilation, pads, groups, _check_output(out, (h, w), pads, extent), form.channels_last)
 
 
 @dataclass(frozen=True)
@@ -209,6 +222,7 @@ class ConvTransposeArgs:
     out_channels: int
     full_hw: Pair
     out_hw: Pair
+    channels_last: bool = False
 
 
 def _conv_transpose2d_args(
@@ -220,13 +234,19 @@ def _conv_transpose2d_args(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    data_format: str = "NCHW",
 ) -> ConvTransposeArgs:
-    """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit."""
-    n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
-    ci, og, kh, kw = _check_4d(weight_shape, "weight", "(C_in, C_out/groups, kh, kw)")
+    """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw), or with NHWC data
+    (kh, kw, C_out/groups, C_in)) and make them explicit."""
+    form = layout(data_format)
+    n, c, h, w = form.data_shape(x_shape)
+    ci, og, kh, kw = form.weight_shape(weight_shape, transposed=True)
     groups = _check_groups(groups)
     if ci != c:
-        raise ValueError(f"weight has {ci} input channels but x has {c}")
+        fits = form.other().weight_shape(weight_shape, transposed=True)[0] == c
+        raise ValueError(
+            f"weight has {ci} input channels but x has {c}" + wrong_weight_layout(weight_shape, form, True, fits)
+        )
     if c % groups:
         raise ValueError(f"groups={groups} must divide the input channels ({c})")
     if kh < 1 or kw < 1 or og < 1:
@@ -252,9 +272,8 @@ def _conv_transpose2d_args(
     else:
         pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
     out = (full[0] - pads[0] - pads[1] + extra[0], full[1] - pads[2] - pads[3] + extra[1])
-    return ConvTransposeArgs(
-        stride, dilation, pads, groups, og * groups, full, _check_output(out, full, (0, 0, 0, 0), extent)
-    )
+    out_hw = _check_output(out, full, (0, 0, 0, 0), extent)
+    return ConvTransposeArgs(stride, dilation, pads, groups, og * groups, full, out_hw, form.channels_last)
 
 
 @dataclass(frozen=True)
@@ -268,6 +287,7 @@ class PoolArgs:
     pads: Pads
     padded: Pads
     out_hw: Pair
+    channels_last: bool = False
 
 
 def _pool2d_args(
@@ -277,13 +297,14 @@ def _pool2d_args(
     padding: Any = 0,
     dilation: Any = 1,
     ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> PoolArgs:
-    """Validate pooling arguments (NCHW input) and make them explicit.
+    """Validate pooling arguments (NCHW or NHWC input) and make them explicit.
 
     Padding may reach ``dilation * (kernel_size - 1)`` on each side (ONNX's rule:
     every window still sees one real element); torch stops at half the window.
     """
-    n, c, h, w = _check_4d(x_shape, "x", "(N, C, H, W)")
+    n, c, h, w = layout(data_format).data_shape(x_shape)
     if h < 1 or w < 1:
         raise ValueError(f"x must have a positive height and width to pool, got shape {tuple(x_shape)}")
     kernel = pair(kernel_size, "kernel_size")
@@ -306,7 +327,7 @@ def _pool2d_args(
         for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w), strict=True))
     ]
     padded = (pads[0], pads[1] + overhang[0], pads[2], pads[3] + overhang[1])
-    return PoolArgs(kernel, stride, dilation, pads, padded, out_hw)
+    return PoolArgs(kernel, stride, dilation, pads, padded, out_hw, layout(data_format).channels_last)
 
 
 def _avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> np.ndarray:
@@ -339,11 +360,13 @@ def conv2d_args(
     padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    data_format: str = "NCHW",
 ) -> ConvArgs:
-    """Validate ``conv2d``'s arguments (NCHW input, OIHW weight) and make them explicit (memoised)."""
+    """Validate ``conv2d``'s arguments (NCHW input and OIHW weight, or NHWC and HWIO) and make them explicit
+    (memoised)."""
     # Shapes (torch.Size, TensorShape, a Paddle list, a NumPy tuple) as tuples: the memo's key.
     bias = None if bias_shape is None else tuple(bias_shape)
-    return _conv2d_memo(tuple(x_shape), tuple(weight_shape), bias, stride, padding, dilation, groups)
+    return _conv2d_memo(tuple(x_shape), tuple(weight_shape), bias, stride, padding, dilation, groups, data_format)
 
 
 def conv_transpose2d_args(
@@ -355,12 +378,12 @@ def conv_transpose2d_args(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    data_format: str = "NCHW",
 ) -> ConvTransposeArgs:
-    """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw)) and make them explicit
-    (memoised)."""
+    """Validate ``conv_transpose2d``'s arguments and make them explicit (memoised); see ``_conv_transpose2d_args``."""
     bias = None if bias_shape is None else tuple(bias_shape)
     return _conv_transpose2d_memo(
-        tuple(x_shape), tuple(weight_shape), bias, stride, padding, output_padding, dilation, groups
+        tuple(x_shape), tuple(weight_shape), bias, stride, padding, output_padding, dilation, groups, data_format
     )
 
 
@@ -371,9 +394,10 @@ def pool2d_args(
     padding: Any = 0,
     dilation: Any = 1,
     ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> PoolArgs:
-    """Validate pooling arguments (NCHW input) and make them explicit (memoised); see ``_pool2d_args``."""
-    return _pool2d_memo(tuple(x_shape), kernel_size, stride, padding, dilation, ceil_mode)
+    """Validate pooling arguments (NCHW or NHWC input) and make them explicit (memoised); see ``_pool2d_args``."""
+    return _pool2d_memo(tuple(x_shape), kernel_size, stride, padding, dilation, ceil_mode, data_format)
 
 
 def avg_pool_divisor(args: PoolArgs, in_hw: Sequence[int], count_include_pad: bool) -> np.ndarray:

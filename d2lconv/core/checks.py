@@ -127,6 +127,18 @@ def check_real_dtype(dtype_name: str, name: str) -> None:
         raise TypeError(f"{name} must hold real numbers, got {dtype_name} data")
 
 
+DATA_FORMATS = {"NCHW": "NCHW", "NHWC": "NHWC", "CHANNELS_FIRST": "NCHW", "CHANNELS_LAST": "NHWC"}
+
+
+def data_format(value: Any) -> str:
+    """``"NCHW"`` or ``"NHWC"`` from a ``data_format`` (Keras's ``"channels_first"`` / ``"channels_last"`` too,
+    in any case); a ``ValueError`` naming the argument otherwise."""
+    found = DATA_FORMATS.get(value.upper()) if isinstance(value, str) else None  # a dict lookup: no cache needed
+    if found is None:
+        raise ValueError(f"data_format must be 'NCHW' or 'NHWC' (or 'channels_first', 'channels_last'), got {value!r}")
+    return found
+
+
 def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     """``value`` (an int or a pair of ints) as a pair, each at least ``minimum``."""
     values = (value, value) if is_int(value) else value

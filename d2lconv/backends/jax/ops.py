@@ -11,8 +11,9 @@ Quirks it works around:
   them outside it compute in float32 unless the user enables x64: d2lconv's functions do not.
   The same holds for the user's own ``jax.grad`` around a float64 call (its backward pass runs
   after the context has ended); ``grads.vjp`` differentiates inside it.
-- ``lax.conv_general_dilated`` and ``lax.reduce_window`` take NCHW / OIHW directly through
-  ``dimension_numbers`` and explicit per-side padding, so nothing is transposed; padding with
+- ``lax.conv_general_dilated`` and ``lax.reduce_window`` take NCHW / OIHW and NHWC / HWIO alike
+  through ``dimension_numbers`` (the window's axes) and explicit per-side padding, so nothing is
+  transposed in either ``data_format``; padding with
   the init value -inf makes max pooling ignore the padding.
 - ``reduce_window`` max pooling has no gradient with window dilation: dilated max pooling is the
   max over the kernel's strided slices.
@@ -44,6 +45,7 @@ FRAMEWORK = jax
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _NCHW = ("NCHW", "OIHW", "NCHW")
+_NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def _is_float64(value: Any) -> bool:
@@ -92,11 +94,20 @@ def to_numpy(x: Any) -> np.ndarray:
 
 @_x64_for_float64
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> jax.Array:
-    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``lax.conv_general_dilated``."""
+    """Batched, multi-channel cross-correlation (NCHW data and OIHW weight, or NHWC and HWIO):
+    ``lax.conv_general_dilated``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    bias_shape = None if bias is None else bias.shape
+    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
     top, bottom, left, right = args.pads
     y = lax.conv_general_dilated(
         x,
@@ -104,10 +115,10 @@ def conv2d(
         args.stride,
         [(top, bottom), (left, right)],
         rhs_dilation=args.dilation,
-        dimension_numbers=_NCHW,
+        dimension_numbers=_NHWC if args.channels_last else _NCHW,
         feature_group_count=args.groups,
     )
-    return _add_bias(y, bias)
+    return _add_bias(y, bias, args.channels_last)
 
 
 @_x64_for_float64
@@ -120,18 +131,25 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> jax.Array:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): a convolution of the input
-    dilated by the stride with the flipped kernel, padded to the full output and cropped in one go."""
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw), or with NHWC data (kh, kw, C_out/groups,
+    C_in)): a convolution of the input dilated by the stride with the flipped kernel, padded to the full
+    output and cropped in one go."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
+    bias_shape = None if bias is None else bias.shape
     args = conv_transpose2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
     )
-    c_in, c_out_g, kh, kw = weight.shape
     g = args.groups
-    # (C_in, C_out/g, kh, kw) -> OIHW (C_out, C_in/g, kh, kw), flipped on both spatial axes.
-    kernel = weight.reshape(g, c_in // g, c_out_g, kh, kw).transpose(0, 2, 1, 3, 4)
-    kernel = kernel.reshape(g * c_out_g, c_in // g, kh, kw)[:, :, ::-1, ::-1]
+    if args.channels_last:  # (kh, kw, C_out/g, C_in) -> HWIO (kh, kw, C_in/g, C_out), flipped on both spatial axes
+        kh, kw, c_out_g, c_in = weight.shape
+        kernel = weight.reshape(kh, kw, c_out_g, g, c_in // g).transpose(0, 1, 4, 3, 2)
+        kernel = kernel.reshape(kh, kw, c_in // g, g * c_out_g)[::-1, ::-1]
+    else:  # (C_in, C_out/g, kh, kw) -> OIHW (C_out, C_in/g, kh, kw), flipped on both spatial axes
+        c_in, c_out_g, kh, kw = weight.shape
+        kernel = weight.reshape(g, c_in // g, c_out_g, kh, kw).transpose(0, 2, 1, 3, 4)
+        kernel = kernel.reshape(g * c_out_g, c_in // g, kh, kw)[:, :, ::-1, ::-1]
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     extent_h, extent_w = (d * (k - 1) for d, k in zip(args.dilation, (kh, kw), strict=True))
@@ -144,31 +162,38 @@ def conv_transpose2d(
         pads,
         lhs_dilation=args.stride,
         rhs_dilation=args.dilation,
-        dimension_numbers=_NCHW,
+        dimension_numbers=_NHWC if args.channels_last else _NCHW,
         feature_group_count=g,
     )
-    return _add_bias(y, bias)
+    return _add_bias(y, bias, args.channels_last)
 
 
 @_x64_for_float64
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> jax.Array:
     """Max pooling: ``lax.reduce_window`` with ``lax.max`` from -inf, the padding and the ceil-mode
     overhang filled with -inf."""
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
     if args.dilation == (1, 1):
         return _reduce_window(x, -jnp.inf, lax.max, args)
     # JAX has no gradient for a dilated reduce_window max: take the max over the kernel's strided
     # slices instead, keeping the first maximum (and a NaN) so the gradient goes where torch sends it.
     top, bottom, left, right = args.padded
-    x = jnp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=-jnp.inf)
+    x = jnp.pad(x, _spatial(args, (top, bottom), (left, right), (0, 0)), constant_values=-jnp.inf)
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
     best = None
     for a in range(kh):
         for b in range(kw):
-            window = x[:, :, a * dh : a * dh + (out_h - 1) * sh + 1 : sh, b * dw : b * dw + (out_w - 1) * sw + 1 : sw]
+            rows = slice(a * dh, a * dh + (out_h - 1) * sh + 1, sh)
+            window = x[_spatial(args, rows, slice(b * dw, b * dw + (out_w - 1) * sw + 1, sw), slice(None))]
             best = window if best is None else jnp.where((window > best) | jnp.isnan(window), window, best)
     return best
 
@@ -181,14 +206,23 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> jax.Array:
     """Average pooling: window sums (``lax.reduce_window`` with ``lax.add``) over the shared divisor."""
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
     total = _reduce_window(x, 0.0, lax.add, args)
     if count_include_pad and args.padded == args.pads:  # every window holds kh * kw elements, padding included
         return total / (args.kernel[0] * args.kernel[1])
-    return total / jnp.asarray(avg_pool_divisor(args, x.shape[2:], count_include_pad), x.dtype)
+    in_hw = x.shape[1:3] if args.channels_last else x.shape[2:]
+    divisor = avg_pool_divisor(args, in_hw, count_include_pad)
+    return total / jnp.asarray(divisor[:, :, None] if args.channels_last else divisor, x.dtype)
+
+
+def _spatial(args: Any, height: Any, width: Any, other: Any) -> tuple[Any, ...]:
+    """Per-axis values of an NCHW or NHWC array (``args.channels_last``): ``height`` and ``width`` on its
+    spatial axes, ``other`` on the batch and channel axes."""
+    return (other, height, width, other) if args.channels_last else (other, other, height, width)
 
 
 def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args: Any) -> jax.Array:
@@ -197,42 +231,59 @@ def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args:
         x,
         np.asarray(init, x.dtype),  # a NumPy scalar: a jnp one would be one more dispatch on the device
         reducer,
-        (1, 1, *args.kernel),
-        (1, 1, *args.stride),
-        ((0, 0), (0, 0), (top, bottom), (left, right)),
-        window_dilation=(1, 1, *args.dilation),
+        _spatial(args, *args.kernel, 1),
+        _spatial(args, *args.stride, 1),
+        _spatial(args, (top, bottom), (left, right), (0, 0)),
+        window_dilation=_spatial(args, *args.dilation, 1),
     )
 
 
-def _add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
-    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+def _add_bias(y: jax.Array, bias: jax.Array | None, channels_last: bool) -> jax.Array:
+    if bias is None:
+        return y
+    return y + (bias if channels_last else bias.reshape(1, -1, 1, 1))
 
 
-def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+def native_op(
+    op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None, data_format: str = "NCHW"
+) -> Callable[[], Any]:
     """JAX's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable, eager
     (not jitted, as d2lconv's ops are): ``lax.conv_general_dilated``, ``lax.conv_transpose`` (torch's
     kernel layout, ``transpose_kernel=True``), ``lax.reduce_window``; with ``grad_output``, ``jax.vjp``.
 
-    ``inputs`` are NCHW arrays, ``kwargs`` int ``stride``/``padding`` (``kernel_size`` for pooling).
+    ``inputs`` are NCHW arrays (a weight in d2lconv's NCHW layout), ``kwargs`` int ``stride``/``padding``
+    (``kernel_size`` for pooling). With ``data_format="NHWC"`` the call is on NHWC data and HWIO weights,
+    converted here, once.
     """
     stride, pad = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    nhwc = data_format == "NHWC"
+    if nhwc:
+        inputs = (inputs[0].transpose(0, 2, 3, 1), *(w.transpose(2, 3, 1, 0) for w in inputs[1:]))
+        grad_output = None if grad_output is None else grad_output.transpose(0, 2, 3, 1)
+    numbers = _NHWC if nhwc else _NCHW
     if op in ("conv2d", "conv_transpose2d"):
-        reach = inputs[1].shape[2] - 1 - pad
+        reach = inputs[1].shape[0 if nhwc else 2] - 1 - pad
         if op == "conv2d":
 
             def call(*leaves: jax.Array) -> jax.Array:
                 x, weight = leaves
-                return lax.conv_general_dilated(x, weight, (stride, stride), [(pad, pad)] * 2, dimension_numbers=_NCHW)
+                return lax.conv_general_dilated(
+                    x, weight, (stride, stride), [(pad, pad)] * 2, dimension_numbers=numbers
+                )
         else:
 
             def call(*leaves: jax.Array) -> jax.Array:
                 x, weight = leaves
                 return lax.conv_transpose(
-                    x, weight, (stride, stride), [(reach, reach)] * 2, dimension_numbers=_NCHW, transpose_kernel=True
+                    x, weight, (stride, stride), [(reach, reach)] * 2, dimension_numbers=numbers, transpose_kernel=True
                 )
     else:
         size = kwargs["kernel_size"]
-        window, strides, pads = (1, 1, size, size), (1, 1, stride, stride), ((0, 0), (0, 0), (pad, pad), (pad, pad))
+        window, strides, pads = (1, size, size), (1, stride, stride), ((0, 0), (pad, pad), (pad, pad))
+        if nhwc:  # the window's last entry is the channels'
+            window, strides, pads = (*window, 1), (*strides, 1), (*pads, (0, 0))
+        else:
+            window, strides, pads = (1, *window), (1, *strides), ((0, 0), *pads)
 
         def call(*leaves: jax.Array) -> jax.Array:
             x = leaves[0]

@@ -80,12 +80,23 @@ def to_numpy(x: Any) -> onp.ndarray:
 
 
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> mnp.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     x_shape, w_shape = x.shape, weight.shape
-    args = conv2d_args(x_shape, w_shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    args = conv2d_args(
+        x_shape, w_shape, None if bias is None else bias.shape, stride, padding, dilation, groups, data_format
+    )
+    if args.channels_last:
+        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
     if 0 in x_shape:  # MXNet's convolution fails on an empty input; every output is the bias alone
         return _add_bias(mnp.zeros((x_shape[0], w_shape[0], *args.out_hw), dtype=x.dtype), bias)
     return _add_bias(_convolution(x, weight, w_shape, args.pads, args.stride, args.dilation, args.groups), bias)
@@ -100,6 +111,7 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> mnp.ndarray:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``npx.convolution`` of the input spread
     by the stride (zeros between its pixels), padded by the kernel's extent less the crop, with the kernel
@@ -111,8 +123,21 @@ def conv_transpose2d(
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     x_shape, w_shape = x.shape, weight.shape
     args = conv_transpose2d_args(
-        x_shape, w_shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x_shape,
+        w_shape,
+        None if bias is None else bias.shape,
+        stride,
+        padding,
+        output_padding,
+        dilation,
+        groups,
+        data_format,
     )
+    if args.channels_last:
+        w = _oihw(weight)
+        return _channels_last(
+            conv_transpose2d(_channels_first(x), w, bias, stride, padding, output_padding, dilation, groups)
+        )
     if 0 in x_shape:  # MXNet's convolution fails on an empty input; every output is the bias alone
         return _add_bias(mnp.zeros((x_shape[0], args.out_channels, *args.out_hw), dtype=x.dtype), bias)
     c, g, (og, kh, kw) = x_shape[1], args.groups, w_shape[1:]
@@ -133,7 +158,13 @@ def conv_transpose2d(
 
 
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> mnp.ndarray:
     """Max pooling: ``npx.pooling`` when it takes the padding itself (symmetric, at most half the window,
     no ceil-mode overhang, no dilation); else the largest of the strided slices, one per window element,
@@ -141,7 +172,9 @@ def max_pool2d(
     window of -inf only.
     """
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     if args.dilation == (1, 1) and _mxnet_pads(args):
         return npx.pooling(
             x,
@@ -169,11 +202,16 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> mnp.ndarray:
     """Average pooling: ``npx.pooling`` when it takes the padding itself (see ``max_pool2d``); else MXNet's
     window sum over the zero-padded input, divided by the shared divisor."""
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(
+            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
+        )
     if _mxnet_pads(args):
         return npx.pooling(
             x,
@@ -254,7 +292,23 @@ def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
 
-def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+# The edge of the tab for NHWC data: transposed to NCHW, and the NCHW result back.
+def _channels_first(x: mnp.ndarray) -> mnp.ndarray:
+    return x.transpose(0, 3, 1, 2)
+
+
+def _channels_last(y: mnp.ndarray) -> mnp.ndarray:
+    return y.transpose(0, 2, 3, 1)
+
+
+def _oihw(weight: mnp.ndarray) -> mnp.ndarray:
+    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
+    return weight.transpose(3, 2, 0, 1)
+
+
+def native_op(
+    op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None, data_format: str = "NCHW"
+) -> Callable[[], Any]:
     """MXNet's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
     ``npx.convolution`` / ``npx.deconvolution`` / ``npx.pooling``, or with ``grad_output`` their
     gradients by ``autograd.record`` and ``backward``.

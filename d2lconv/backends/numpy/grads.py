@@ -17,11 +17,15 @@ from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, p
 from ...core.checks import check_corr2d, check_same_shape
 from . import conv_layer
 from .ops import (
+    _channels_first,
+    _channels_last,
     _col2im,
     _from_spatial_first,
+    _hwio,
     _im2col,
     _in_common_dtype,
     _offset_slices,
+    _oihw,
     _pad_channels_first,
     _pad_spatial_first,
     _per_group,
@@ -69,13 +73,21 @@ def _conv2d_backward(
     padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> tuple:
     """Per group, ``Y = W @ cols`` with ``cols = im2col(pad(x))`` (ops.conv2d), so
     ``dW = dY @ colsᵀ``, ``d cols = Wᵀ @ dY`` and ``dx`` = col2im(d cols) with the padding cropped
     (col2im is im2col's adjoint); ``db`` sums dY over batch and pixels."""
     inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    bias_shape = None if bias is None else bias.shape
+    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
+    if args.channels_last:
+        dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, weight.shape[3]), x.dtype))
+        dx, dweight, dbias = _conv2d_backward(
+            dy, _channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups
+        )
+        return _like((_channels_last(dx), _hwio(dweight), dbias), inputs)
     (n, c, h, w), (o, _, kh, kw), g = x.shape, weight.shape, args.groups
     dy = _upstream(dy, (n, o, *args.out_hw), x.dtype)
     dy_rows = _per_group(dy.transpose(1, 0, 2, 3), g)  # (g, O/g, N*oh*ow), one copy
@@ -101,15 +113,23 @@ def _conv_transpose2d_backward(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> tuple:
     """Per group, ``full = col2im(Wᵀ @ x)`` (ops.conv_transpose2d), then a crop: so dfull is dY placed back
     in the full output (zero where cropped; output_padding's extension gets no gradient),
     ``dcols = im2col(dfull)``, ``dx = W @ dcols`` (a conv2d of dY: the adjoint's adjoint) and ``dW = x @ dcolsᵀ``."""
     inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
+    bias_shape = None if bias is None else bias.shape
     args = conv_transpose2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
     )
+    if args.channels_last:
+        dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, args.out_channels), x.dtype))
+        dx, dweight, dbias = _conv_transpose2d_backward(
+            dy, _channels_first(x), _oihw(weight), bias, stride, padding, output_padding, dilation, groups
+        )
+        return _like((_channels_last(dx), _hwio(dweight), dbias), inputs)
     (n, c, h, w), g = x.shape, args.groups
     dy = _upstream(dy, (n, args.out_channels, *args.out_hw), x.dtype)
     top, _, left, _ = args.crops
@@ -125,13 +145,24 @@ def _conv_transpose2d_backward(
 
 
 def _max_pool2d_backward(
-    dy: Any, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    dy: Any,
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> tuple:
     """Each output is one element of its window, so dY goes to that element: the first maximal one
     in row-major window order (PyTorch's rule for ties; where the window holds a NaN, the NaN, as in torch).
     Padding and the ceil-mode overhang are -inf, so they never win over a real element."""
     x = _real(x, "x")
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    if args.channels_last:
+        dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, x.shape[3]), x.dtype))
+        (dx,) = _max_pool2d_backward(dy, _channels_first(x), kernel_size, stride, padding, dilation, ceil_mode)
+        return (_channels_last(dx),)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
     padded = _pad_spatial_first(x, args.padded, -np.inf)
     windows = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
@@ -161,11 +192,16 @@ def _avg_pool2d_backward(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> tuple:
     """Each output is the sum of its window over a fixed divisor, so every element of the window
     receives dY / divisor (padding's share is dropped; the divisor is the forward's)."""
     x = _real(x, "x")
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
+    if args.channels_last:
+        dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, x.shape[3]), x.dtype))
+        (dx,) = _avg_pool2d_backward(dy, _channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
+        return (_channels_last(dx),)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
     share = _to_spatial_first(dy) / avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
     top, bottom, left, right = args.padded

@@ -36,11 +36,21 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> np.ndarray:
-    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight, or NHWC and HWIO), as torch's ``conv2d``."""
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    bias_shape = None if bias is None else bias.shape
+    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
+    if args.channels_last:
+        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
     cols = _im2col(
         _pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw, args.groups
     )
@@ -57,12 +67,18 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> np.ndarray:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): each input pixel scatters the kernel."""
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw), or with NHWC data (kh, kw, C_out/groups,
+    C_in)): each input pixel scatters the kernel."""
     x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
+    bias_shape = None if bias is None else bias.shape
     args = conv_transpose2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
     )
+    if args.channels_last:
+        y = conv_transpose2d(_channels_first(x), _oihw(weight), bias, stride, padding, output_padding, dilation, groups)
+        return _channels_last(y)
     n, c, h, w = x.shape
     g, kernel = args.groups, weight.shape[2:]
     rows = _per_group(x.transpose(1, 0, 2, 3), g)  # (g, C_in/g, N*H*W)
@@ -75,11 +91,19 @@ def conv_transpose2d(
 
 
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> np.ndarray:
     """Max pooling; padding and the ceil-mode overhang count as -inf."""
     (x,) = _in_common_dtype(x=x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     padded = _pad_spatial_first(x, args.padded, -np.inf)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
@@ -95,10 +119,15 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> np.ndarray:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     (x,) = _in_common_dtype(x=x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(
+            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
+        )
     padded = _pad_spatial_first(x, args.padded, 0.0)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
@@ -108,7 +137,9 @@ def avg_pool2d(
     return _from_spatial_first(y, x.shape)
 
 
-def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> None:
+def native_op(
+    op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None, data_format: str = "NCHW"
+) -> None:
     """NumPy has no convolution or pooling of its own: ``d2lconv bench --ops`` times the NumPy tab
     against torch's call in the same process instead (when torch is installed), so there is none here."""
     return None
@@ -124,6 +155,25 @@ def _in_common_dtype(**named: Any) -> list[Any]:
     arrays = [None if value is None else _real(value, name) for name, value in named.items()]
     dtype = common_dtype(*(dtype_name(a.dtype) for a in arrays if a is not None))
     return [None if a is None else a.astype(dtype, copy=False) for a in arrays]
+
+
+# The edge of the tab for NHWC data: NCHW views of it, the (contiguous) NCHW result back as NHWC.
+def _channels_first(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 3, 1, 2)
+
+
+def _channels_last(y: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
+
+
+def _oihw(weight: np.ndarray) -> np.ndarray:
+    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
+    return weight.transpose(3, 2, 0, 1)
+
+
+def _hwio(weight: np.ndarray) -> np.ndarray:
+    """OIHW -> HWIO (a weight's gradient back in the caller's layout), contiguous."""
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
 
 
 def _pad_spatial_first(x: np.ndarray, pads: tuple[int, int, int, int], value: float) -> np.ndarray:

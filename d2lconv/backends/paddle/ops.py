@@ -62,11 +62,22 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> paddle.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    args = conv2d_args(
+        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups, data_format
+    )
+    if args.channels_last:
+        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
     if x.shape[1] == 0:  # no input channels: Paddle gives 0 output channels (and fails adding a bias)
         y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype=x.dtype)
         return y if bias is None else y + bias.reshape([1, -1, 1, 1])
@@ -86,14 +97,28 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> paddle.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv2d_transpose`` itself when the crop
     is symmetric and the extra rows fit its ``output_padding`` (below the stride: Paddle refuses one that only
     the dilation allows); else the full result, cropped, plus bias."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x.shape,
+        weight.shape,
+        None if bias is None else bias.shape,
+        stride,
+        padding,
+        output_padding,
+        dilation,
+        groups,
+        data_format,
     )
+    if args.channels_last:
+        w = _oihw(weight)
+        return _channels_last(
+            conv_transpose2d(_channels_first(x), w, bias, stride, padding, output_padding, dilation, groups)
+        )
     top, bottom, left, right = args.crops
     extra = [args.out_hw[0] - (args.full_hw[0] - top - bottom), args.out_hw[1] - (args.full_hw[1] - left - right)]
     if top == bottom and left == right and all(0 <= e < s for e, s in zip(extra, args.stride, strict=True)):
@@ -116,11 +141,19 @@ def conv_transpose2d(
 
 
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> paddle.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf. Dilated: max over strided slices."""
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     if args.dilation == (1, 1) and _paddle_pads(args):
         return F.max_pool2d(x, _short(*args.kernel), _short(*args.stride), _short(args.pads[0], args.pads[2]))
     x = _pad_hw(x, args.padded, -np.inf)
@@ -142,10 +175,15 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> paddle.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(
+            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
+        )
     if x.dtype == paddle.float32 and _paddle_pads(args):
         return F.avg_pool2d(
             x,
@@ -186,7 +224,23 @@ def _pad_hw(x: paddle.Tensor, pads: tuple[int, int, int, int], value: float) -> 
     return F.pad(x, [left, right, top, bottom], value=value)
 
 
-def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+# The edge of the tab for NHWC data: transposed to NCHW, and the NCHW result back.
+def _channels_first(x: paddle.Tensor) -> paddle.Tensor:
+    return x.transpose([0, 3, 1, 2])
+
+
+def _channels_last(y: paddle.Tensor) -> paddle.Tensor:
+    return y.transpose([0, 2, 3, 1])
+
+
+def _oihw(weight: paddle.Tensor) -> paddle.Tensor:
+    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
+    return weight.transpose([3, 2, 0, 1])
+
+
+def native_op(
+    op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None, data_format: str = "NCHW"
+) -> Callable[[], Any]:
     """Paddle's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
     ``F.conv2d`` / ``F.conv2d_transpose`` / ``F.max_pool2d`` / ``F.avg_pool2d`` (``exclusive=False``,
     torch's default divisor), or with ``grad_output`` their gradients by ``paddle.grad``.

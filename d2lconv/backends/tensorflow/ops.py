@@ -10,8 +10,9 @@ Quirks it works around:
   ``kernel_size`` in the constructor and creates ``weight`` and ``bias`` there.
 - Keras rewrites the message of any error raised in ``call`` and takes only tensors
   positionally, so ``Conv2D.__call__`` converts and checks its input first.
-- TensorFlow is NHWC / HWIO: data and weights are transposed inside, in ``_to_nhwc``,
-  ``_to_nchw`` and ``_to_hwio`` only. Without oneDNN (``TF_ENABLE_ONEDNN_OPTS=0``, or CPUs
+- TensorFlow is NHWC / HWIO: ``data_format="NHWC"`` calls its ops as they are; NCHW data and
+  OIHW weights are transposed at the edge, in ``_to_nhwc``, ``_to_nchw`` and ``_to_hwio`` only.
+  Without oneDNN (``TF_ENABLE_ONEDNN_OPTS=0``, or CPUs
   where it is off by default) NCHW convolution, dilated transposed convolution and grouped
   transposed convolution fail on CPU, so none of them is used: the transposed-convolution
   kernel is dilated by inserting zeros, and groups are split and concatenated. The gradient
@@ -95,9 +96,16 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> tf.Tensor:
-    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``.
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight, or NHWC and HWIO), as torch's ``conv2d``.
 
     Without groups or dilation, ``tf.nn.conv2d`` itself, with 'SAME' or 'VALID' where they mean the
     same pads (TF's explicit padding is slower). Otherwise explicit pads, one call per group, with the
@@ -105,24 +113,27 @@ def conv2d(
     gradients fail on CPU.
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups)
+    bias_shape = None if bias is None else bias.shape
+    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
+    if not args.channels_last:
+        x, weight = _to_nhwc(x), _to_hwio(weight)
     if 0 in x.shape:  # every sum is empty: 0; TF's conv rejects this or (oneDNN, empty batch) returns x itself
-        y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[0]), x.dtype)
+        y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[3]), x.dtype)
     elif args.groups == 1 and args.dilation == (1, 1):
-        tf_padding = _tf_padding(args.pads, tuple(x.shape[2:]), tuple(weight.shape[2:]), args.stride, (1, 1))
-        y = tf.nn.conv2d(_to_nhwc(x), _to_hwio(weight), strides=args.stride, padding=tf_padding)
+        tf_padding = _tf_padding(args.pads, tuple(x.shape[1:3]), tuple(weight.shape[:2]), args.stride, (1, 1))
+        y = tf.nn.conv2d(x, weight, strides=args.stride, padding=tf_padding)
     else:
         top, bottom, left, right = args.pads
         pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
-        kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
+        kernels = tf.split(_dilate(weight, args.dilation), args.groups, axis=3)
         y = tf.concat(
             [
                 tf.nn.conv2d(part, kernel, strides=args.stride, padding=pads)
-                for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)
+                for part, kernel in zip(tf.split(x, args.groups, axis=3), kernels, strict=True)
             ],
             axis=3,
         )
-    return _to_nchw(_add_bias(y, bias))
+    return _in_layout(_add_bias(y, bias), args.channels_last)
 
 
 def conv_transpose2d(
@@ -134,55 +145,67 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> tf.Tensor:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)), as torch's ``conv_transpose2d``.
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw), or with NHWC data (kh, kw, C_out/groups, C_in)
+    as ``tf.nn.conv2d_transpose`` takes it), as torch's ``conv_transpose2d``.
 
     Without groups or dilation, ``tf.nn.conv2d_transpose`` itself, its crop as padding. Otherwise
     the full 'VALID' one, cropped; the kernel is dilated by inserting zeros and the groups are
     split and concatenated, as TF's CPU kernels do neither everywhere.
     """
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
+    bias_shape = None if bias is None else bias.shape
     args = conv_transpose2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups
+        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
     )
-    n, per_group = x.shape[0], weight.shape[1]
+    if not args.channels_last:
+        x, weight = _to_nhwc(x), _to_hwio(weight)
+    n, per_group = x.shape[0], weight.shape[2]
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     # The extra rows of output_padding come off the bottom/right crop: TF's output is (in-1)*s + k - pads.
     pads = (top, bottom - (out_h - (full_h - top - bottom)), left, right - (out_w - (full_w - left - right)))
     if args.groups == 1 and args.dilation == (1, 1) and min(pads) >= 0 and 0 not in x.shape:
-        tf_padding = _tf_padding(pads, args.out_hw, tuple(weight.shape[2:]), args.stride, args.dilation)
-        y = tf.nn.conv2d_transpose(_to_nhwc(x), _to_hwio(weight), (n, out_h, out_w, per_group), args.stride, tf_padding)
-        return _to_nchw(_add_bias(y, bias))
-    kernels = tf.split(_dilate(_to_hwio(weight), args.dilation), args.groups, axis=3)
+        tf_padding = _tf_padding(pads, args.out_hw, tuple(weight.shape[:2]), args.stride, args.dilation)
+        y = tf.nn.conv2d_transpose(x, weight, (n, out_h, out_w, per_group), args.stride, tf_padding)
+        return _in_layout(_add_bias(y, bias), args.channels_last)
+    kernels = tf.split(_dilate(weight, args.dilation), args.groups, axis=3)
     full = tf.concat(
         [
             tf.nn.conv2d_transpose(part, kernel, (n, *args.full_hw, per_group), strides=args.stride, padding="VALID")
-            for part, kernel in zip(tf.split(_to_nhwc(x), args.groups, axis=3), kernels, strict=True)
+            for part, kernel in zip(tf.split(x, args.groups, axis=3), kernels, strict=True)
         ],
         axis=3,
     )
     grow = [[0, 0], [0, max(0, top + out_h - full.shape[1])], [0, max(0, left + out_w - full.shape[2])], [0, 0]]
     y = tf.pad(full, grow)[:, top : top + out_h, left : left + out_w]
-    return _to_nchw(_add_bias(y, bias))
+    return _in_layout(_add_bias(y, bias), args.channels_last)
 
 
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> tf.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf (TF's own padding of max pooling).
 
     Dilated windows: the max over the kernel's strided slices (TF pools dilated only with stride 1).
     """
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    if not args.channels_last:
+        x = _to_nhwc(x)
     if args.dilation == (1, 1):
-        tf_padding = _tf_padding(args.padded, tuple(x.shape[2:]), args.kernel, args.stride, args.dilation)
-        return _to_nchw(tf.nn.max_pool2d(_to_nhwc(x), args.kernel, args.stride, tf_padding))
-    x = _pad_hw(_to_nhwc(x), args.padded, -np.inf)
-    return _to_nchw(
-        tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)), axis=0)
-    )
+        tf_padding = _tf_padding(args.padded, tuple(x.shape[1:3]), args.kernel, args.stride, args.dilation)
+        return _in_layout(tf.nn.max_pool2d(x, args.kernel, args.stride, tf_padding), args.channels_last)
+    x = _pad_hw(x, args.padded, -np.inf)
+    y = tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)), axis=0)
+    return _in_layout(y, args.channels_last)
 
 
 def avg_pool2d(
@@ -192,6 +215,7 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> tf.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``).
 
@@ -199,12 +223,16 @@ def avg_pool2d(
     ceil-mode window overhangs it; otherwise that mean times the window size is the window sum.
     """
     x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
+    if not args.channels_last:
+        x = _to_nhwc(x)
     if args.padded == args.pads and (count_include_pad or not any(args.pads)):
-        return _to_nchw(tf.nn.avg_pool2d(_pad_hw(_to_nhwc(x), args.pads, 0.0), args.kernel, args.stride, "VALID"))
+        y = tf.nn.avg_pool2d(_pad_hw(x, args.pads, 0.0), args.kernel, args.stride, "VALID")
+        return _in_layout(y, args.channels_last)
     kh, kw = args.kernel
-    total = tf.nn.avg_pool2d(_pad_hw(_to_nhwc(x), args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
-    return _to_nchw(total) / tf.constant(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), x.dtype)
+    total = tf.nn.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
+    divisor = avg_pool_divisor(args, tuple(x.shape[1:3]), count_include_pad)[:, :, None]
+    return _in_layout(total / tf.constant(divisor, x.dtype), args.channels_last)
 
 
 @functools.lru_cache(maxsize=256)
@@ -254,6 +282,11 @@ def _to_nchw(y: tf.Tensor) -> tf.Tensor:
     return tf.transpose(y, _NHWC_TO_NCHW)
 
 
+def _in_layout(y: tf.Tensor, channels_last: bool) -> tf.Tensor:
+    """An NHWC result in the caller's layout."""
+    return y if channels_last else _to_nchw(y)
+
+
 def _to_hwio(weight: tf.Tensor) -> tf.Tensor:
     """OIHW -> HWIO for ``conv2d``; the same transpose turns a transposed-convolution weight
     (C_in, C_out/groups, kh, kw) into ``conv2d_transpose``'s (kh, kw, C_out/groups, C_in)."""
@@ -285,7 +318,9 @@ def _add_bias(y: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
     return y if bias is None else tf.nn.bias_add(y, bias)
 
 
-def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+def native_op(
+    op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None, data_format: str = "NCHW"
+) -> Callable[[], Any]:
     """TensorFlow's own call of a batched ``op`` for ``d2lconv bench --ops``, as a TF user writes it:
     ``tf.nn`` on NHWC data and an HWIO filter, ``'SAME'`` / ``'VALID'`` padding; with ``grad_output``
     its gradients by ``GradientTape``. A zero-argument callable; the layouts are converted here, once.

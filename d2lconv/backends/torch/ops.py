@@ -47,10 +47,17 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def conv2d(
-    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    data_format: str = "NCHW",
 ) -> torch.Tensor:
-    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``F.conv2d``, which pads
-    symmetrically itself; asymmetric padding goes through ``F.pad`` first."""
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight, or NHWC and HWIO): ``F.conv2d``, which
+    pads symmetrically itself; asymmetric padding goes through ``F.pad`` first."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv2d_args(
         tuple(x.shape),
@@ -60,7 +67,10 @@ def conv2d(
         padding,
         dilation,
         groups,
+        data_format,
     )
+    if args.channels_last:
+        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
     if x.numel() == 0:  # every sum is empty, so 0; torch would give 0 output channels for 0 input channels
         return _add_bias(x.new_zeros((x.shape[0], weight.shape[0], *args.out_hw)), bias)
     top, bottom, left, right = args.pads
@@ -78,8 +88,10 @@ def conv_transpose2d(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    data_format: str = "NCHW",
 ) -> torch.Tensor:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv_transpose2d`` itself when the
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw); with NHWC data (kh, kw, C_out/groups, C_in)):
+    ``F.conv_transpose2d`` itself when the
     crop is symmetric and the extra rows are what torch's ``output_padding`` allows; else its full output, cropped."""
     x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     args = conv_transpose2d_args(
@@ -91,7 +103,13 @@ def conv_transpose2d(
         output_padding,
         dilation,
         groups,
+        data_format,
     )
+    if args.channels_last:
+        w = _oihw(weight)
+        return _channels_last(
+            conv_transpose2d(_channels_first(x), w, bias, stride, padding, output_padding, dilation, groups)
+        )
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     extra = (out_h - (full_h - top - bottom), out_w - (full_w - left - right))
@@ -111,12 +129,20 @@ def conv_transpose2d(
 
 
 def max_pool2d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    data_format: str = "NCHW",
 ) -> torch.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf. ``F.max_pool2d`` pads by itself up to
     half the window (torch's rules are d2lconv's); beyond that, ``F.pad`` first."""
     x = tensor(x)
-    args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode)
+    args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
     if _torch_pads(args):
@@ -131,10 +157,15 @@ def avg_pool2d(
     padding: Any = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    data_format: str = "NCHW",
 ) -> torch.Tensor:
     """Average pooling: ``F.avg_pool2d`` when torch takes the padding; else window sums over the shared divisor."""
     x = tensor(x)
-    args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode)
+    args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode, data_format)
+    if args.channels_last:
+        return _channels_last(
+            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
+        )
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
     if _torch_pads(args):
@@ -157,11 +188,27 @@ def _pad_hw(x: torch.Tensor, pads: tuple[int, int, int, int], value: float) -> t
     return F.pad(x, (left, right, top, bottom), value=value)
 
 
+# The edge of the tab for NHWC data: views (permute copies nothing), so torch runs its channels_last kernels.
+def _channels_first(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def _channels_last(y: torch.Tensor) -> torch.Tensor:
+    return y.permute(0, 2, 3, 1)
+
+
+def _oihw(weight: torch.Tensor) -> torch.Tensor:
+    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
+    return weight.permute(3, 2, 0, 1)
+
+
 def _add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
 
-def native_op(op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None) -> Callable[[], Any]:
+def native_op(
+    op: str, inputs: tuple[Any, ...], kwargs: dict[str, Any], grad_output: Any = None, data_format: str = "NCHW"
+) -> Callable[[], Any]:
     """torch's own call of a batched ``op`` for ``d2lconv bench --ops``, as a zero-argument callable:
     ``F.<op>(*inputs, **kwargs)``, or with ``grad_output`` its gradients by ``torch.autograd.grad``.
 
