@@ -47,6 +47,22 @@ def test_vjp_in_float64_matches_the_reference_to_1e10(backend, reference, case):
     np.testing.assert_allclose(forward, expected, rtol=RTOL64, atol=ATOL64)
 
 
+@pytest.mark.parametrize("case", cases.CASES, ids=lambda case: case.key)
+def test_vjp_in_nhwc_is_the_nchw_gradient_transposed(backend, case):
+    """Every case's gradients with NHWC inputs (and HWIO weights) equal the NCHW ones transposed,
+    in float32 and (to 1e-12) in float64; the NCHW ones from the NumPy reference."""
+    for dtype, rtol, atol in ((np.float32, RTOL, ATOL), (np.float64, 1e-12, 1e-12)):
+        grads = cases.run_vjp(case, dtype, data_format="NHWC")
+        with dc.use_backend("numpy"):
+            expected = cases.run_vjp(case, dtype)
+        for name, want in expected.items():
+            if want is None:
+                assert grads[name] is None
+                continue
+            assert grads[name].dtype == dtype and grads[name].shape == want.shape, name
+            np.testing.assert_allclose(grads[name], want, rtol=rtol, atol=atol, err_msg=name)
+
+
 def test_vjp_of_the_2d_ops(backend, reference, rng):
     X, K = rng.standard_normal((7, 9)), rng.standard_normal((3, 2))
     G = rng.standard_normal((5, 8))

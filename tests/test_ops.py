@@ -14,8 +14,27 @@ import pytest
 
 import d2lconv as dc
 from d2lconv import backends
+from d2lconv.book import ops as cases
+from d2lconv.book.ops import channels_first, channels_last
+from d2lconv.harness.parity.sections import ATOL, RTOL
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def in_format(data_format, op, x, *args, **kwargs):
+    """``op`` on NCHW ``x`` (and a weight in the NCHW layout, ``args[0]`` if it is an array) in ``data_format``,
+    as NumPy: with NHWC the inputs go in transposed and the result comes back transposed to NCHW, so one
+    reference checks both formats."""
+    if data_format == "NCHW":
+        return dc.to_numpy(op(x, *args, **kwargs))
+    args = [channels_last(a, "weight") if i == 0 and isinstance(a, np.ndarray) else a for i, a in enumerate(args)]
+    return channels_first(op(channels_last(x), *args, data_format=data_format, **kwargs))
+
+
+def with_nhwc(count, every=3):
+    """(index, data_format) for ``count`` conformance cases: all of them in NCHW, every ``every``-th in NHWC
+    (the transposes at a tab's edge do not depend on the case; a third keeps the test time in check)."""
+    return [(i, "NCHW") for i in range(count)] + [(i, "NHWC") for i in range(0, count, every)]
 
 
 # --- float64 references -------------------------------------------------------------------------
@@ -184,8 +203,8 @@ def run_torch(F, name, *arrays, **kwargs):
 # --- conv2d -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("index", range(len(conv2d_cases())))
-def test_conv2d(backend, index):
+@pytest.mark.parametrize("index, data_format", with_nhwc(len(conv2d_cases())))
+def test_conv2d(backend, index, data_format):
     case = conv2d_cases()[index]
     rng, x = make_inputs(case, index)
     weight = rng.standard_normal((case["o"], case["c"] // case["groups"], *case["k"])).astype(np.float32)
@@ -197,9 +216,9 @@ def test_conv2d(backend, index):
     extent = [case["dilation"] * (k - 1) + 1 for k in case["k"]]
     if case["h"] + pads[0] + pads[1] < extent[0] or case["w"] + pads[2] + pads[3] < extent[1]:
         with pytest.raises(ValueError, match="larger than the padded input"):
-            dc.conv2d(x, weight, bias, **args)
+            in_format(data_format, dc.conv2d, x, weight, bias, **args)
         return
-    y = dc.to_numpy(dc.conv2d(x, weight, bias, **args))
+    y = in_format(data_format, dc.conv2d, x, weight, bias, **args)
     np.testing.assert_allclose(y, conv2d_reference(x, weight, bias, **args), **TOL)
     size = dc.conv_output_size((case["h"], case["w"]), case["k"], case["stride"], case["padding"], case["dilation"])
     assert y.shape == (case["n"], case["o"], *size)
@@ -302,15 +321,15 @@ def transpose_inputs(case, index):
     return x, weight, bias, args
 
 
-@pytest.mark.parametrize("index", range(len(conv_transpose_cases())))
-def test_conv_transpose2d(backend, index):
+@pytest.mark.parametrize("index, data_format", with_nhwc(len(conv_transpose_cases())))
+def test_conv_transpose2d(backend, index, data_format):
     x, weight, bias, args = transpose_inputs(conv_transpose_cases()[index], index)
     expected = conv_transpose2d_reference(x, weight, bias, **args)
     if min(expected.shape[2:]) < 1:
         with pytest.raises(ValueError):
-            dc.conv_transpose2d(x, weight, bias, **args)
+            in_format(data_format, dc.conv_transpose2d, x, weight, bias, **args)
         return
-    np.testing.assert_allclose(dc.to_numpy(dc.conv_transpose2d(x, weight, bias, **args)), expected, **TOL)
+    np.testing.assert_allclose(in_format(data_format, dc.conv_transpose2d, x, weight, bias, **args), expected, **TOL)
 
 
 def test_conv_transpose2d_equals_torch_functional(backend, torch_functional):
@@ -376,8 +395,8 @@ def pool_cases(count=60, seed=3):
     return cases
 
 
-@pytest.mark.parametrize("index", range(len(pool_cases())))
-def test_max_pool2d(backend, index):
+@pytest.mark.parametrize("index, data_format", with_nhwc(len(pool_cases())))
+def test_max_pool2d(backend, index, data_format):
     case = pool_cases()[index]
     x = np.random.default_rng(200 + index).standard_normal((2, 3, case["h"], case["w"])).astype(np.float32)
     args = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], ceil_mode=case["ceil_mode"])
@@ -392,9 +411,9 @@ def test_max_pool2d(backend, index):
     ]
     if any(span < 0 and not (case["ceil_mode"] and span > -s) for span, s in zip(spans, stride, strict=True)):
         with pytest.raises(ValueError, match="larger than the padded input"):
-            dc.max_pool2d(x, case["k"], **args)
+            in_format(data_format, dc.max_pool2d, x, case["k"], **args)
         return
-    y = dc.to_numpy(dc.max_pool2d(x, case["k"], **args))
+    y = in_format(data_format, dc.max_pool2d, x, case["k"], **args)
     np.testing.assert_allclose(y, pool_reference(x, case["k"], kind="max", **args), **TOL)
     size = dc.conv_output_size(
         (case["h"], case["w"]),
@@ -408,14 +427,14 @@ def test_max_pool2d(backend, index):
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
-@pytest.mark.parametrize("index", range(len(pool_cases())))
-def test_avg_pool2d(backend, index, count_include_pad):
+@pytest.mark.parametrize("index, data_format", with_nhwc(len(pool_cases())))
+def test_avg_pool2d(backend, index, data_format, count_include_pad):
     case = dict(pool_cases()[index], dilation=1)
     if case["padding"] == "same" or isinstance(case["padding"], int) and case["padding"] >= min(as_pair(case["k"])):
         case["padding"] = 0
     x = np.random.default_rng(300 + index).standard_normal((1, 2, case["h"], case["w"])).astype(np.float32)
     args = dict(stride=case["stride"], padding=case["padding"], ceil_mode=case["ceil_mode"])
-    y = dc.to_numpy(dc.avg_pool2d(x, case["k"], count_include_pad=count_include_pad, **args))
+    y = in_format(data_format, dc.avg_pool2d, x, case["k"], count_include_pad=count_include_pad, **args)
     expected = pool_reference(x, case["k"], dilation=1, kind="avg", count_include_pad=count_include_pad, **args)
     np.testing.assert_allclose(y, expected, **TOL)
 
@@ -453,6 +472,18 @@ def test_pooling_equals_torch_functional(backend, torch_functional):
 # --- conv_output_size and bad arguments ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("case", cases.CASES, ids=lambda case: case.key)
+def test_cases_in_nhwc_are_the_nchw_results_transposed(backend, case):
+    """Every declared case with NHWC inputs (HWIO weights) gives the NCHW result transposed, in float32
+    and (to 1e-12) in float64; the NCHW result from the NumPy reference."""
+    for dtype, rtol, atol in ((np.float32, RTOL, ATOL), (np.float64, 1e-12, 1e-12)):
+        y = cases.run_case(case, dtype, data_format="NHWC")
+        with dc.use_backend("numpy"):
+            expected = cases.run_case(case, dtype)
+        assert y.dtype == dtype and y.shape == expected.shape
+        np.testing.assert_allclose(y, expected, rtol=rtol, atol=atol)
+
+
 def test_conv_output_size_forms():
     assert dc.conv_output_size(7, 3) == 5
     assert dc.conv_output_size(7, 3, stride=2, padding=1) == 4
@@ -461,11 +492,64 @@ def test_conv_output_size_forms():
     assert dc.conv_output_size((5, 6), (2, 3), stride=(2, 1), padding=((0, 1), (2, 0))) == (3, 6)
     assert dc.conv_output_size(5, 2, stride=2, padding=1, ceil_mode=True) == 3  # the window in the padding dropped
     assert dc.conv_output_size(6, 2, stride=2, ceil_mode=True) == 3
+    # an input's 4-D shape: (H, W) read from the axes data_format names
+    assert dc.conv_output_size((8, 3, 5, 6), (2, 3), stride=(2, 1), padding=((0, 1), (2, 0))) == (3, 6)
+    assert dc.conv_output_size((8, 5, 6, 3), (2, 3), 1, 0, data_format="NHWC") == (4, 4)
+    assert dc.conv_output_size((8, 5, 6, 3), 3, data_format="channels_last") == (3, 4)
+    with pytest.raises(ValueError, match=r"in_size must be 4-D \(N, H, W, C\), got 3-D"):
+        dc.conv_output_size((5, 6, 3), 3, data_format="NHWC")
+    with pytest.raises(ValueError, match=r"data_format must be 'NCHW' or 'NHWC'"):
+        dc.conv_output_size(7, 3, data_format="HWNC")
 
 
 X4 = np.ones((1, 4, 6, 6), np.float32)
 W4 = np.ones((2, 4, 3, 3), np.float32)
+X4_NHWC = np.ones((1, 6, 6, 4), np.float32)
+NHWC = dict(data_format="NHWC")
+
+
+def vjp_of_conv2d(*inputs, **kwargs):
+    return dc.vjp("conv2d", *inputs, **kwargs)
+
+
+def vjp_of_avg_pool2d(*inputs, **kwargs):
+    return dc.vjp("avg_pool2d", *inputs, **kwargs)
+
+
+BAD_LAYOUTS = [
+    (dc.conv2d, (X4, W4), dict(data_format="NWHC"), ValueError, r"data_format must be 'NCHW' or 'NHWC' \(or"),
+    (dc.conv_transpose2d, (X4, W4), dict(data_format=1), ValueError, r"data_format must be .*, got 1$"),
+    (dc.max_pool2d, (X4, 2), dict(data_format="channels-last"), ValueError, r"data_format must be"),
+    (dc.avg_pool2d, (X4, 2), dict(data_format="HWC"), ValueError, r"data_format must be"),
+    (vjp_of_avg_pool2d, (X4, 2), dict(data_format="NDHWC"), ValueError, r"data_format must be"),
+    (dc.conv2d, (X4_NHWC[0], W4), NHWC, ValueError, r"x must be 4-D \(N, H, W, C\), got 3-D shape .*'NHWC'"),
+    (dc.max_pool2d, (np.ones((1, 6, 6, 4, 1)), 2), NHWC, ValueError, r"x must be 4-D \(N, H, W, C\), got 5-D"),
+    (dc.avg_pool2d, (np.ones((6, 6, 4)), 2), dict(data_format="channels_last"), ValueError, r"x must be 4-D \(N, H"),
+    (vjp_of_conv2d, (X4_NHWC, np.ones((3, 3, 4))), NHWC, ValueError, r"weight must be 4-D HWIO \(kh, kw, C_in/g"),
+    (
+        dc.conv2d,
+        (X4_NHWC, W4),
+        NHWC,
+        ValueError,
+        r"weight \(2, 4, 3, 3\) looks like OIHW .* with data_format='NHWC' the weight is HWIO",
+    ),
+    (
+        vjp_of_conv2d,
+        (X4, np.ones((3, 3, 4, 2))),
+        {},
+        ValueError,
+        r"weight \(3, 3, 4, 2\) looks like HWIO .* with data_format='NCHW' the weight is OIHW",
+    ),
+    (
+        dc.conv_transpose2d,
+        (X4_NHWC, np.ones((4, 2, 3, 3))),
+        dict(data_format="channels_last"),
+        ValueError,
+        r"looks like \(C_in, C_out/groups, kh, kw\), .* the weight is \(kh, kw, C_out/groups, C_in\)",
+    ),
+]
 BAD_OP_ARGS = [
+    *BAD_LAYOUTS,
     (dc.conv2d, (X4, W4), dict(stride=0), ValueError, r"stride must be at least 1"),
     (dc.conv2d, (X4, W4), dict(dilation=(1, 0)), ValueError, r"dilation must be at least 1"),
     (dc.conv2d, (X4, W4), dict(padding=-1), ValueError, r"padding must not be negative"),

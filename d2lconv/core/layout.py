@@ -30,12 +30,12 @@ class Layout:
 
     def data_shape(self, shape: Sequence[int], name: str = "x") -> tuple[int, int, int, int]:
         """A 4-D data shape as (N, C, H, W); a ``ValueError`` naming ``name`` and the layout otherwise."""
-        return _in_order(_four(shape, name, f"{self.data} (data_format={self.name!r})"), self.data_axes)
+        return _in_order(_four(shape, name, self.data, self.name), self.data_axes)
 
     def weight_shape(self, shape: Sequence[int], transposed: bool) -> tuple[int, int, int, int]:
         """A 4-D weight shape in OIHW order ((C_in, C_out/groups, kh, kw) for a transposed convolution)."""
         axes = self.transposed_weight if transposed else self.conv_weight
-        return _in_order(_four(shape, "weight", f"{axes} with data_format={self.name!r}"), self.weight_axes)
+        return _in_order(_four(shape, "weight", axes, self.name), self.weight_axes)
 
     def other(self) -> Layout:
         return NHWC if self is NCHW else NCHW
@@ -79,10 +79,10 @@ def wrong_weight_layout(weight: Sequence[int], given: Layout, transposed: bool, 
     )
 
 
-def _four(shape: Sequence[int], name: str, axes: str) -> tuple[int, int, int, int]:
+def _four(shape: Sequence[int], name: str, axes: str, data_format: str) -> tuple[int, int, int, int]:
     shape = tuple(int(v) for v in shape)
     if len(shape) != 4:
-        raise ValueError(f"{name} must be 4-D {axes}, got {len(shape)}-D shape {shape}")
+        raise ValueError(f"{name} must be 4-D {axes}, got {len(shape)}-D shape {shape} (data_format={data_format!r})")
     return shape  # type: ignore[return-value]
 
 
