@@ -13,7 +13,7 @@ from d2lconv.harness.bench import ops as bench_ops
 from d2lconv.harness.bench import targets, timing
 
 LAYER = "1x2x6x6:3:3:1"
-ROW_KEYS = {"layer", "op", "mode", "ours_ms", "native_ms", "ratio", "overhead_us", "error"}
+ROW_KEYS = {"layer", "data_format", "op", "mode", "ours_ms", "native_ms", "ratio", "overhead_us", "error"}
 
 
 @pytest.mark.skipif(
@@ -33,6 +33,9 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
                 LAYER,
                 "--repeat",
                 "1",
+                "--data-format",
+                "NCHW",
+                "channels_last",
                 "--json",
                 "--plot",
                 str(plot),
@@ -46,6 +49,7 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
     config = report["config"]
     assert config["layers"] == [{"spec": LAYER, "x_shape": [1, 2, 6, 6], "out_channels": 3, "kernel": 3, "padding": 1}]
     assert (config["ops"], config["modes"], config["repeat"]) == (list(targets.OPS), ["forward", "gradient"], 1)
+    assert config["data_formats"] == ["NCHW", "NHWC"]
     assert len(config["load_average"]) == 3
     assert list(report["backends"]) == list(dc.BACKENDS)
     for name, entry in report["backends"].items():
@@ -54,8 +58,8 @@ def test_ops_bench_json_structure_and_plot(tmp_path, capsys):
             assert entry["status"] in ("not requested", "not installed") and entry["rows"] == []
             continue
         assert entry["status"] == "ok" and entry["baseline"] == bench_ops.BASELINES[name]
-        assert [(row["op"], row["mode"]) for row in entry["rows"]] == [
-            (op, mode) for op in targets.OPS for mode in ("forward", "gradient")
+        assert [(row["data_format"], row["op"], row["mode"]) for row in entry["rows"]] == [
+            (layout, op, mode) for layout in ("NCHW", "NHWC") for op in targets.OPS for mode in ("forward", "gradient")
         ]
         for row in entry["rows"]:
             assert set(row) == ROW_KEYS and row["layer"] == LAYER and row["error"] is None, row
@@ -80,10 +84,19 @@ def test_ops_bench_rejects_a_bad_layer(capsys, spec):
     assert err.startswith("d2lconv: error: argument --layer: ") and f"got {spec!r}" in err
 
 
-def test_native_baseline_computes_the_same_op(backend):
+def test_ops_bench_rejects_a_bad_data_format(capsys):
+    assert cli.main(["bench", "--ops", "--backends", "numpy", "--data-format", "NCWH", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("d2lconv: error: argument --data-format: data_format must be 'NCHW' or 'NHWC'")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("data_format", ["NCHW", "NHWC"])
+def test_native_baseline_computes_the_same_op(backend, data_format):
     """Each tab's ``native_op`` runs the framework's own call of the op, forward and gradient: the same numbers
-    as d2lconv's op and ``dc.vjp``. TensorFlow's works on NHWC data and an HWIO filter (transposed back here),
-    and its pooling pads 'SAME' its own way, so there only the shapes are compared."""
+    as d2lconv's op and ``dc.vjp``. TensorFlow's works on NHWC data and an HWIO filter, and so does JAX's with
+    ``data_format="NHWC"`` (transposed back here); TensorFlow's pooling pads 'SAME' its own way, so there only
+    the shapes are compared."""
     if backend.NAME == "numpy":
         pytest.skip("the NumPy tab has no call of its own: bench --ops times it against torch's")
     rng = np.random.default_rng(0)
@@ -97,12 +110,12 @@ def test_native_baseline_computes_the_same_op(backend):
             *dc.vjp(op, *inputs, grad_output=backend.tensor(grad), **kwargs),
         )
         native = (
-            backend.native_op(op, inputs, kwargs)(),
-            *backend.native_op(op, inputs, kwargs, backend.tensor(grad))(),
+            backend.native_op(op, inputs, kwargs, None, data_format)(),
+            *backend.native_op(op, inputs, kwargs, backend.tensor(grad), data_format)(),
         )
         for index, (got, want) in enumerate(zip(native, expected, strict=True)):
             got, want = backend.to_numpy(timing.block(got)), backend.to_numpy(want)
-            if backend.NAME == "tensorflow":
+            if backend.NAME == "tensorflow" or (backend.NAME == "jax" and data_format == "NHWC"):
                 got = got.transpose((0, 3, 1, 2) if index < 2 else (3, 2, 0, 1))
             assert got.shape == want.shape, (op, index)
             if not (backend.NAME == "tensorflow" and op.endswith("pool2d")):

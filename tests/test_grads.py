@@ -52,9 +52,9 @@ def test_vjp_in_nhwc_is_the_nchw_gradient_transposed(backend, case):
     """Every case's gradients with NHWC inputs (and HWIO weights) equal the NCHW ones transposed,
     in float32 and (to 1e-12) in float64; the NCHW ones from the NumPy reference."""
     for dtype, rtol, atol in ((np.float32, RTOL, ATOL), (np.float64, 1e-12, 1e-12)):
-        grads = cases.run_vjp(case, dtype, data_format="NHWC")
+        grads = ops_checks.run_vjp(case, dtype, data_format="NHWC")
         with dc.use_backend("numpy"):
-            expected = cases.run_vjp(case, dtype)
+            expected = ops_checks.run_vjp(case, dtype)
         for name, want in expected.items():
             if want is None:
                 assert grads[name] is None

@@ -41,7 +41,9 @@ def imports(module: str) -> set[str]:
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             target = ".".join([*base, *([node.module] if node.module else [])])
             # ``from X import name``: the submodule X.name when there is one, else X itself
-            found |= {f"{target}.{alias.name}" if f"{target}.{alias.name}" in MODULES else target for alias in node.names}
+            found |= {
+                f"{target}.{alias.name}" if f"{target}.{alias.name}" in MODULES else target for alias in node.names
+            }
     return {name for name in found if name in MODULES and name != module}
 
 

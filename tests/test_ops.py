@@ -16,7 +16,8 @@ import d2lconv as dc
 from d2lconv import backends
 from d2lconv.book import ops as cases
 from d2lconv.book.ops import channels_first, channels_last
-from d2lconv.harness.parity.sections import ATOL, RTOL
+from d2lconv.harness.parity.checks import ATOL, RTOL
+from d2lconv.harness.parity.checks import ops as ops_checks
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -28,7 +29,7 @@ def in_format(data_format, op, x, *args, **kwargs):
     if data_format == "NCHW":
         return dc.to_numpy(op(x, *args, **kwargs))
     args = [channels_last(a, "weight") if i == 0 and isinstance(a, np.ndarray) else a for i, a in enumerate(args)]
-    return channels_first(op(channels_last(x), *args, data_format=data_format, **kwargs))
+    return channels_first(dc.to_numpy(op(channels_last(x), *args, data_format=data_format, **kwargs)))
 
 
 def with_nhwc(count, every=3):
@@ -477,9 +478,9 @@ def test_cases_in_nhwc_are_the_nchw_results_transposed(backend, case):
     """Every declared case with NHWC inputs (HWIO weights) gives the NCHW result transposed, in float32
     and (to 1e-12) in float64; the NCHW result from the NumPy reference."""
     for dtype, rtol, atol in ((np.float32, RTOL, ATOL), (np.float64, 1e-12, 1e-12)):
-        y = cases.run_case(case, dtype, data_format="NHWC")
+        y = ops_checks.run_case(case, dtype, data_format="NHWC")
         with dc.use_backend("numpy"):
-            expected = cases.run_case(case, dtype)
+            expected = ops_checks.run_case(case, dtype)
         assert y.dtype == dtype and y.shape == expected.shape
         np.testing.assert_allclose(y, expected, rtol=rtol, atol=atol)
 

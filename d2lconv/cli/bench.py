@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..core.checks import data_format
 from ..harness.bench import corr2d, lenet, ops, render
 from ..harness.bench.targets import KERNEL
 from .args import (
@@ -40,7 +41,9 @@ def bench_command(args: argparse.Namespace) -> int:
         report = run_and_show(
             args,
             "measuring",
-            lambda **progress: ops.run_ops_bench(args.backends, layers, args.repeat, timeout, **progress),
+            lambda **progress: ops.run_ops_bench(
+                args.backends, layers, args.repeat, timeout, args.data_format, **progress
+            ),
             render.render_ops,
         )
         plot = render.plot_ops
@@ -67,6 +70,14 @@ def layer_argument(text: str) -> ops.Layer:
     """The argparse type of ``--layer``."""
     try:
         return ops.Layer.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def data_format_argument(text: str) -> str:
+    """The argparse type of ``--data-format``: ``"NCHW"`` or ``"NHWC"``."""
+    try:
+        return data_format(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -130,6 +141,15 @@ def add_parser(commands: Any) -> None:
         nargs="+",
         metavar="NxCxHxW:O:K:P",
         help=f"with --ops: the layers (default: {' '.join(ops.DEFAULT_LAYERS)})",
+    )
+    parser.add_argument(
+        "--data-format",
+        type=data_format_argument,
+        nargs="+",
+        default=["NCHW"],
+        metavar="FORMAT",
+        help="with --ops: the data formats, NCHW and/or NHWC (channels_first, channels_last), each a row of its own "
+        "(default: NCHW)",
     )
     parser.add_argument(
         "--lenet",

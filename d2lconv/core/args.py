@@ -20,7 +20,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from .checks import is_int, pair
+from .checks import check_bias, check_groups, is_int, pair
 from .layout import layout, wrong_weight_layout
 from .memo import memoised
 
@@ -138,19 +138,6 @@ def explicit_padding(padding: Any, in_hw: Pair, kernel: Pair, stride: Pair, dila
     return tuple(int(p) for p in pads)  # type: ignore[return-value]
 
 
-def _check_groups(groups: Any) -> int:
-    if not is_int(groups):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"groups must be at least 1, got {groups}")
-    return int(groups)
-
-
-def _check_bias(bias_shape: Sequence[int] | None, channels: int) -> None:
-    if bias_shape is not None and tuple(bias_shape) != (channels,):
-        raise ValueError(f"bias must have shape ({channels},), one value per output channel, got {tuple(bias_shape)}")
-
-
 def _check_output(out: Sequence[int], in_hw: Pair, pads: Pads, extent: Pair) -> Pair:
     if min(out) < 1:
         padded = (in_hw[0] + pads[0] + pads[1], in_hw[1] + pads[2] + pads[3])
@@ -184,7 +171,7 @@ def _conv2d_args(
     form = layout(data_format)
     n, c, h, w = form.data_shape(x_shape)
     o, cg, kh, kw = form.weight_shape(weight_shape, transposed=False)
-    groups = _check_groups(groups)
+    groups = check_groups(groups)
     if c % groups or o % groups:
         raise ValueError(f"groups={groups} must divide both the input channels ({c}) and the output channels ({o})")
     if cg != c // groups:
@@ -195,7 +182,7 @@ def _conv2d_args(
         )
     if kh < 1 or kw < 1 or o < 1:
         raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
-    _check_bias(bias_shape, o)
+    check_bias(bias_shape, o)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
     extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
@@ -241,7 +228,7 @@ def _conv_transpose2d_args(
     form = layout(data_format)
     n, c, h, w = form.data_shape(x_shape)
     ci, og, kh, kw = form.weight_shape(weight_shape, transposed=True)
-    groups = _check_groups(groups)
+    groups = check_groups(groups)
     if ci != c:
         fits = form.other().weight_shape(weight_shape, transposed=True)[0] == c
         raise ValueError(
@@ -251,7 +238,7 @@ def _conv_transpose2d_args(
         raise ValueError(f"groups={groups} must divide the input channels ({c})")
     if kh < 1 or kw < 1 or og < 1:
         raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
-    _check_bias(bias_shape, og * groups)
+    check_bias(bias_shape, og * groups)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     extra = pair(output_padding, "output_padding", minimum=0)
     for e, s, d in zip(extra, stride, dilation, strict=True):

@@ -154,6 +154,21 @@ def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
+def check_groups(groups: Any) -> int:
+    """A convolution's ``groups``: an int of at least 1."""
+    if not is_int(groups):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"groups must be at least 1, got {groups}")
+    return int(groups)
+
+
+def check_bias(bias_shape: Shape | None, channels: int) -> None:
+    """A bias, if any, holds one value per output channel."""
+    if bias_shape is not None and tuple(bias_shape) != (channels,):
+        raise ValueError(f"bias must have shape ({channels},), one value per output channel, got {tuple(bias_shape)}")
+
+
 def check_corr2d(x_shape: Shape, k_shape: Shape) -> tuple[int, int]:
     """Check that a 2-D kernel fits inside a 2-D input; return the 'valid' output shape."""
     x_shape, k_shape = tuple(x_shape), tuple(k_shape)

@@ -10,6 +10,11 @@ with ``GradientTape``; ``npx.convolution`` and ``autograd``; Paddle's ``F`` and
 ``paddle.grad``; JAX's ``lax`` and ``jax.vjp``). The NumPy tab has no call of its own:
 it is timed against torch's, in the same process, when torch is installed.
 
+``data_formats``: each format is a row of its own. With ``"NHWC"`` d2lconv is called on NHWC data
+(HWIO weights, ``data_format="NHWC"``); the native call is the framework's own on the data in its
+own layout: NHWC for TensorFlow and JAX, NCHW for the channels-first frameworks (whose users hold
+NCHW tensors), so their ratio includes the transposes at the tab's edge.
+
 Each backend runs in its own process (``measure``), one at a time. Ours and the native call alternate
 (ABBA) within one run, each sample repeating its call for at least 20 ms; a row's ratio is
 the median of the per-pair ratios, so a change of load on the machine hits both sides.
@@ -19,6 +24,7 @@ and the load average.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,11 +33,13 @@ from typing import Any
 import numpy as np
 
 from ... import backends
+from ...book.ops import channels_first, channels_last
 from .. import runner
 from .targets import MODES, OPS, ops_targets
 from .timing import REPEAT, interleaved
 
 DEFAULT_LAYERS = ("1x3x32x32:8:3:1", "8x64x56x56:64:3:1", "256x1x28x28:6:5:2")
+DATA_FORMATS = ("NCHW", "NHWC")
 DEFAULT_TIMEOUT = 1800.0
 BASELINES = {
     "numpy": "torch's F.<op> and torch.autograd.grad, in the same process",
@@ -98,58 +106,52 @@ def _native_tab(name: str) -> Any:
     return backends.load_backend("torch") if backends.is_installed("torch") else None
 
 
-def measure(name: str, layers: Sequence[str], repeat: int = REPEAT) -> dict[str, Any]:
-    """Time every op forward and for its gradient, ours and native, on every layer (``NxCxHxW:O:K:P``);
-    errors are recorded."""
+def measure(
+    name: str, layers: Sequence[str], repeat: int = REPEAT, data_formats: Sequence[str] = ("NCHW",)
+) -> dict[str, Any]:
+    """Time every op forward and for its gradient, ours and native, on every layer (``NxCxHxW:O:K:P``)
+    in every data format; errors are recorded."""
     import d2lconv as dc
 
     dc.set_backend(name)
     tab, native_tab = backends.load_backend(name), _native_tab(name)
     rng = np.random.default_rng(0)
     rows = []
-    for layer in map(Layer.parse, layers):
-        for op in OPS:
-            arrays, kwargs = layer.arguments(op, rng)
-            inputs = tuple(tab.tensor(a) for a in arrays)
-            native_inputs = (
-                inputs
-                if native_tab is tab
-                else tuple(native_tab.tensor(a) for a in arrays)
-                if native_tab is not None
-                else None
-            )
-            out_shape = tab.to_numpy(getattr(dc, op)(*inputs, **kwargs)).shape
-            grad = rng.standard_normal(out_shape, dtype=np.float32)
-            for mode in MODES:
-                row: dict[str, Any] = {
-                    "layer": layer.spec,
-                    "op": op,
-                    "mode": mode,
-                    "ours_ms": None,
-                    "native_ms": None,
-                    "ratio": None,
-                    "overhead_us": None,
-                    "error": None,
-                }
-                ours: Callable[..., Any]  # called with no arguments; the defaults bind this iteration's values
-                try:
-                    if mode == "forward":
-                        ours = lambda op=op, inputs=inputs, kwargs=kwargs: getattr(dc, op)(*inputs, **kwargs)  # noqa: E731
-                        native = None if native_tab is None else native_tab.native_op(op, native_inputs, kwargs)
-                    else:
-                        grad_output = tab.tensor(grad)
-                        ours = lambda op=op, inputs=inputs, kwargs=kwargs, g=grad_output: dc.vjp(  # noqa: E731
-                            op, *inputs, grad_output=g, **kwargs
-                        )
-                        native = (
-                            None
-                            if native_tab is None
-                            else native_tab.native_op(op, native_inputs, kwargs, native_tab.tensor(grad))
-                        )
-                    row.update(interleaved(ours, native, repeat))
-                except Exception as error:  # recorded: the other rows still count
-                    row["error"] = f"{type(error).__name__}: {error}"
-                rows.append(row)
+    for layer, data_format, op in ((Layer.parse(s), f, op) for s in layers for f in data_formats for op in OPS):
+        arrays, kwargs = layer.arguments(op, rng)
+        # The native call takes the NCHW arrays (its tab converts them to its own layout once).
+        native_arrays, native_kwargs = arrays, kwargs
+        if data_format == "NHWC":
+            arrays, kwargs = tuple(map(channels_last, arrays, ("x", "weight"))), {**kwargs, "data_format": "NHWC"}
+        inputs = tuple(tab.tensor(a) for a in arrays)
+        grad = rng.standard_normal(tab.to_numpy(getattr(dc, op)(*inputs, **kwargs)).shape, dtype=np.float32)
+        native_grad = channels_first(grad) if data_format == "NHWC" else grad
+        for mode in MODES:
+            row: dict[str, Any] = {
+                "layer": layer.spec,
+                "data_format": data_format,
+                "op": op,
+                "mode": mode,
+                "ours_ms": None,
+                "native_ms": None,
+                "ratio": None,
+                "overhead_us": None,
+                "error": None,
+            }
+            try:
+                if mode == "forward":
+                    ours = functools.partial(getattr(dc, op), *inputs, **kwargs)
+                else:
+                    ours = functools.partial(dc.vjp, op, *inputs, grad_output=tab.tensor(grad), **kwargs)
+                native = None
+                if native_tab is not None:
+                    native_inputs = tuple(native_tab.tensor(a) for a in native_arrays)
+                    native_output = None if mode == "forward" else native_tab.tensor(np.ascontiguousarray(native_grad))
+                    native = native_tab.native_op(op, native_inputs, native_kwargs, native_output, data_format)
+                row.update(interleaved(ours, native, repeat))
+            except Exception as error:  # recorded: the other rows still count
+                row["error"] = f"{type(error).__name__}: {error}"
+            rows.append(row)
     version = str(tab.FRAMEWORK.__version__)
     if native_tab is not None and native_tab is not tab:
         version += f" (torch {native_tab.FRAMEWORK.__version__})"
@@ -161,6 +163,7 @@ def run_ops_bench(
     layers: Sequence[Layer] = (),
     repeat: int = REPEAT,
     timeout: float = DEFAULT_TIMEOUT,
+    data_formats: Sequence[str] = ("NCHW",),
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -174,7 +177,7 @@ def run_ops_bench(
     specs = [layer.spec for layer in layers]
     entries = runner.run_backends(
         requested,
-        lambda name: runner.worker_command("ops", name, layers=specs, repeat=repeat),
+        lambda name: runner.worker_command("ops", name, layers=specs, repeat=repeat, data_formats=list(data_formats)),
         fields,
         timeout,
         on_start=on_start,
@@ -186,6 +189,7 @@ def run_ops_bench(
             "ops": list(OPS),
             "modes": list(MODES),
             "repeat": repeat,
+            "data_formats": list(data_formats),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "load_average": list(os.getloadavg()),
         },

@@ -161,10 +161,10 @@ def render_ops(report: dict[str, Any], console: Any) -> None:
         caption="layer NxCxHxW:O:K:P; gradient: dc.vjp vs the framework's autograd; numpy: vs torch's call",
         caption_justify="left",
     )
-    for column in ("backend", "layer", "op", "forward ms", "ratio", "gradient ms", "ratio"):
+    for column in ("backend", "layer", "format", "op", "forward ms", "ratio", "gradient ms", "ratio"):
         table.add_column(
             column,
-            justify="left" if column in ("backend", "layer", "op") else "right",
+            justify="left" if column in ("backend", "layer", "format", "op") else "right",
             no_wrap=column in ("op", "ratio"),
             overflow="fold",
         )
@@ -173,15 +173,16 @@ def render_ops(report: dict[str, Any], console: Any) -> None:
         if entry["status"] in FAILED:
             problems.append(f"{name}: {entry['status']}: {entry['detail']}")
         limits = NUMPY_LIMITS if name == "numpy" else LIMITS
-        cells: dict[tuple[str, str], list[str]] = {}
+        cells: dict[tuple[str, str, str], list[str]] = {}
         for row in entry["rows"]:
+            layout = row.get("data_format", "NCHW")
             if row["error"]:
-                problems.append(f"{name} {row['layer']} {row['op']} {row['mode']}: {row['error']}")
-            cells.setdefault((row["layer"], row["op"]), []).extend(
+                problems.append(f"{name} {row['layer']} {layout} {row['op']} {row['mode']}: {row['error']}")
+            cells.setdefault((row["layer"], layout, row["op"]), []).extend(
                 [f"{_ms(row['ours_ms'])} / {_ms(row['native_ms'])}", _times(row["ratio"], limits.get(row["layer"]))]
             )
-        for index, ((layer, op), texts) in enumerate(cells.items()):
-            table.add_row(name if index == 0 else "", layer, op, *texts)
+        for index, ((layer, layout, op), texts) in enumerate(cells.items()):
+            table.add_row(name if index == 0 else "", layer, layout, op, *texts)
         if cells:
             table.add_section()
     console.print(table)
@@ -203,17 +204,21 @@ def plot_ops(report: dict[str, Any], path: Path | str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layers = [layer["spec"] for layer in report["config"]["layers"]]
+    layers = [
+        (layer["spec"], layout)
+        for layer in report["config"]["layers"]
+        for layout in report["config"].get("data_formats", ["NCHW"])
+    ]
     columns = [(op, mode) for op in OPS for mode in MODES]
     names = [name for name, entry in report["backends"].items() if entry["status"] == "ok"]
     fig, axes = plt.subplots(len(layers), 1, figsize=(11, 3 * len(layers)), layout="constrained", squeeze=False)
     width = 0.8 / max(len(names), 1)
-    for ax, layer in zip(axes[:, 0], layers, strict=True):
+    for ax, (layer, layout) in zip(axes[:, 0], layers, strict=True):
         for index, name in enumerate(names):
             found = {
                 (row["op"], row["mode"]): row["ratio"]
                 for row in report["backends"][name]["rows"]
-                if row["layer"] == layer
+                if row["layer"] == layer and row.get("data_format", "NCHW") == layout
             }
             values = [found.get(column) or 0.0 for column in columns]
             ax.bar([i + index * width for i in range(len(columns))], values, width, label=name, color=f"C{index}")
@@ -226,7 +231,7 @@ def plot_ops(report: dict[str, Any], path: Path | str) -> None:
             [f"{op}\n{mode}" for op, mode in columns],
             fontsize=8,
         )
-        ax.set(title=f"layer {layer}", ylabel="d2lconv / native")
+        ax.set(title=f"layer {layer}, {layout}", ylabel="d2lconv / native")
     axes[0, 0].legend(fontsize=8, ncol=len(names))
     fig.savefig(path, dpi=120)
     plt.close(fig)

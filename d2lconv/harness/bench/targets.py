@@ -64,6 +64,7 @@ def ops_targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                     {
                         "backend": name,
                         "layer": row["layer"],
+                        "data_format": row.get("data_format", "NCHW"),
                         "op": row["op"],
                         "mode": row["mode"],
                         "value": row["ratio"],
