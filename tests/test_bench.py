@@ -15,6 +15,7 @@ import pytest
 
 import d2lconv as dc
 from d2lconv import backends, cli
+from d2lconv.harness import runner
 from d2lconv.harness.bench import corr2d as bench
 from d2lconv.harness.bench import targets, timing
 
@@ -63,11 +64,16 @@ def test_bench_table(capsys):
     assert "import d2lconv:" in out and "no framework imported" in out
 
 
-def test_bench_exit_2_for_a_requested_backend_that_is_missing(monkeypatch, capsys):
+def test_bench_a_requested_backend_that_is_missing_fails_at_once_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(backends, "available_backends", lambda: ("numpy",))
-    assert cli.main(["bench", "--backends", "mxnet", "--size", "4", "--json"]) == 2
-    entries = json.loads(capsys.readouterr().out)["backends"]
-    assert entries["mxnet"]["status"] == "missing" and entries["numpy"]["status"] == "not requested"
+    monkeypatch.setattr(runner, "run_worker", lambda *a, **k: pytest.fail("a worker ran"))
+    for extra in ([], ["--ops"], ["--lenet"]):
+        assert cli.main(["bench", "--backends", "mxnet", "--size", "4", "--json", *extra]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == (
+            "d2lconv: error: argument --backends: backend 'mxnet' is not installed here: "
+            'pip install "d2lconv[mxnet]"\n'
+        )
 
 
 def test_bench_rejects_a_size_smaller_than_the_kernel(capsys):

@@ -13,6 +13,7 @@ import pytest
 
 import d2lconv as dc
 from d2lconv import cli
+from d2lconv.book.lenet import lenet_network
 
 
 def test_demo_prints_the_books_numbers(backend, capsys):
@@ -70,7 +71,7 @@ def one_line_error(capsys, argv: list[str], code: int) -> str:
         (["demo", "--lr", "nan"], "argument --lr: must be a positive number, got 'nan'"),
         (["demo", "--lr", "fast"], "argument --lr: must be a positive number, got 'fast'"),
         (["demo", "--seed", "-1"], "argument --seed: must be a non-negative integer, got '-1'"),
-        (["demo", "--epochs", "-3"], "argument --epochs: must be a non-negative integer, got '-3'"),
+        (["demo", "--epochs", "-3"], "argument --epochs: must be a positive integer, got '-3'"),
         (
             ["demo", "--plot", "/nonexistent/dir/x.png"],
             "argument --plot: folder '/nonexistent/dir' does not exist, got '/nonexistent/dir/x.png'",
@@ -85,7 +86,9 @@ def one_line_error(capsys, argv: list[str], code: int) -> str:
         (["bench", "--timeout", "0"], "argument --timeout: must be a positive number, got '0'"),
         (["parity", "--timeout", "-1"], "argument --timeout: must be a positive number, got '-1'"),
         (["parity", "--backends", "numpy,theano"], "argument --backends/--backend: unknown backend 'theano'"),
-        (["demo", "--backend", "theano"], "argument --backend/--backends: unknown backend 'theano'"),
+        (["demo", "--backend", "theano"], "argument --backend: unknown backend 'theano'"),
+        (["demo", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+        (["port", "--from", "torch", "--to", "caffe"], "argument --to: unknown backend 'caffe'"),
         (["demo", "--colour"], "unrecognized arguments: --colour"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -169,3 +172,93 @@ def test_backend_and_backends_are_one_option(capsys, option):
     args = cli.build_parser().parse_args(["parity", option, "numpy,torch", option, "tf"])
     assert args.backends == ["numpy", "torch", "tensorflow"]
     assert cli.build_parser().parse_args(["bench", option, "pytorch"]).backends == ["torch"]
+
+
+# --- what a new user meets first: backends that are missing, help, port's output ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["demo", "--backend", "mxnet"], "--backend"),
+        (["lenet", "--backend", "mx"], "--backend"),
+        (["parity", "--backends", "numpy,mxnet"], "--backends"),
+        (["bench", "--backend", "mxnet"], "--backends"),
+        (["port", "--from", "numpy", "--to", "mxnet"], "--to"),
+        (["port", "--from", "mxnet", "--to", "numpy"], "--from"),
+    ],
+)
+def test_a_missing_backend_fails_at_once_in_one_line_before_any_work(capsys, monkeypatch, argv, option):
+    from d2lconv.harness import runner
+
+    monkeypatch.setattr(dc.backends, "available_backends", lambda: ("numpy",))
+    monkeypatch.setattr(runner, "run_worker", lambda *a, **k: pytest.fail("a worker ran"))
+    monkeypatch.setattr(dc.backends, "load_backend", lambda *a, **k: pytest.fail("a backend was loaded"))
+    line = one_line_error(capsys, argv, 2)
+    assert line == (
+        f"d2lconv: error: argument {option}: backend 'mxnet' is not installed here: pip install \"d2lconv[mxnet]\""
+    )
+    assert capsys.readouterr().out == ""
+
+
+NAMES = "names: numpy, torch, tensorflow, mxnet, paddle, jax"
+
+
+@pytest.mark.parametrize("command", ["demo", "info", "parity", "bench", "lenet", "port"])
+def test_every_commands_help_lists_its_exit_codes_and_the_backend_names(capsys, command):
+    assert cli.main([command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"exit codes: 0 .*; 2 .*a bad argument", text), text
+    assert (NAMES in text) == (command != "info"), text
+    if command in ("demo", "lenet"):  # one backend: one option shown
+        assert "--backend NAME" in text and "--backends" not in text
+
+
+def test_the_top_level_help_names_the_six_frameworks_and_the_edition(capsys):
+    assert cli.main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "NumPy, PyTorch, TensorFlow, MXNet, Paddle and JAX" in text and "d2l-zh: 6.2 to 6.6" in text
+
+
+@pytest.mark.parametrize("pair", [("torch", "torch"), ("torch", "pytorch"), ("tf", "tensorflow"), ("numpy", "numpy")])
+def test_port_refuses_the_same_framework_on_both_sides(capsys, pair):
+    source, target = pair
+    if not dc.backends.is_installed(source):
+        pytest.skip(f"{source} is not installed here")
+    line = one_line_error(capsys, ["port", "--from", source, "--to", target], 2)
+    name = dc.backends.canonical_name(source)
+    assert line == f"d2lconv: error: --from and --to name the same framework, {name!r}: nothing to port"
+
+
+def test_port_output_writes_the_weights_and_the_code_that_loads_them(capsys, tmp_path):
+    if not dc.backends.is_installed("torch"):
+        pytest.skip(f"the port's target, torch, is not installed here ({dc.backends.install_hint('torch')})")
+    folder = tmp_path / "ported"
+    assert cli.main(["port", "--from", "numpy", "--to", "torch", "--net", "lenet", "-o", str(folder)]) == 0
+    out = capsys.readouterr().out
+    weights, code = folder / "weights.npz", folder / "lenet_torch.py"
+    assert f"wrote {weights}" in out and f"wrote {code}" in out
+    net = dc.load_backend("numpy").build_network(lenet_network(0))
+    ported = dc.port(net, to="torch", input_shape=(1, 28, 28), seed=0)
+    assert code.read_text() == ported.code
+    with np.load(weights) as stored:
+        expected = dc.load_backend("torch").native_weights(ported.model)
+        assert sorted(stored.files) == sorted(expected)
+        for key in expected:
+            np.testing.assert_array_equal(stored[key], expected[key])
+    # the written code, run in its folder, rebuilds the network: the same outputs as the port's model
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.save(folder / "x.npy", x)
+    script = code.read_text() + (
+        "\nimport numpy\nfrom d2lconv.backends.torch.network import run_network\n"
+        "numpy.save('y.npy', run_network(net, numpy.load('x.npy')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = dc.load_backend("torch").run_network(ported.model, x)
+    np.testing.assert_allclose(np.load(folder / "y.npy"), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_port_output_needs_an_existing_parent_folder(capsys, tmp_path):
+    line = one_line_error(capsys, ["port", "--from", "numpy", "--to", "torch", "-o", str(tmp_path / "a" / "b")], 2)
+    assert line.startswith(f"d2lconv: error: argument -o/--output: folder '{tmp_path / 'a'}' does not exist")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from d2lconv.harness import runner
 from d2lconv.harness.parity import compare as parity_compare
 from d2lconv.harness.parity import render as parity_render
 from d2lconv.harness.parity import run as parity
+from d2lconv.harness.parity import sections
 from d2lconv.harness.parity.checks import ParityCheck
 
 # The sections whose checks take seconds (LeNet's training is left to the real run at the end).
@@ -250,14 +252,20 @@ def test_cli_exit_2_for_a_crash_and_the_others_still_report(tmp_path, recorded, 
     assert "learn_custom" in captured.out and "paddle" in captured.out
 
 
-def test_cli_exit_2_for_a_requested_backend_that_is_missing(only, capsys):
+def test_cli_a_requested_backend_that_is_missing_fails_at_once_in_one_line(only, monkeypatch, capsys):
     only({"numpy": parity.worker_command("numpy", FAST)})
-    assert cli.main(["parity", "--sections", ",".join(FAST), "--backends", "numpy,mxnet", "--json"]) == 2
-    entry = json.loads(capsys.readouterr().out)["backends"]["mxnet"]
-    assert (entry["status"], entry["detail"]) == ("missing", 'pip install "d2lconv[mxnet]"')
-    assert cli.main(["parity", "--sections", ",".join(FAST), "--backends", "numpy,mxnet"]) == 2
-    out = capsys.readouterr().out
-    assert 'mxnet: pip install "d2lconv[mxnet]"' in out and "FAIL: mxnet missing (exit 2)" in out
+    monkeypatch.setattr(runner, "run_worker", lambda *a, **k: pytest.fail("a worker ran"))
+    for argv in (
+        ["--backends", "numpy,mxnet"],
+        ["--backends", "mx", "--json"],
+        ["--backend", "numpy", "--backend", "mxnet"],
+    ):
+        assert cli.main(["parity", "--sections", ",".join(FAST), *argv]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == (
+            "d2lconv: error: argument --backends: backend 'mxnet' is not installed here: "
+            'pip install "d2lconv[mxnet]"\n'
+        )
 
 
 def test_cli_exit_2_for_an_unknown_backend(capsys):
@@ -424,3 +432,43 @@ def test_an_interrupted_run_leaves_no_worker_behind(tmp_path):
     for pid in map(int, pids.read_text().split()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+# --- the defaults a new user runs, and what parity shows while it works --------------------------------------------
+
+
+def test_cli_runs_the_fast_sections_by_default_and_every_one_with_all(monkeypatch, capsys):
+    chosen = []
+    monkeypatch.setattr(parity, "run_parity", lambda requested, only=None, **options: chosen.append(only) or {})
+    monkeypatch.setattr(console, "run_and_show", lambda args, what, run, *a, **k: run(on_done=None) or None)
+    for argv in ([], ["--all"], ["--sections", "6.6-training"]):
+        cli.main(["parity", *argv])
+    assert chosen == [list(sections.DEFAULT_SECTIONS), None, ["6.6-training"]]
+    assert "6.6-training" not in sections.DEFAULT_SECTIONS and set(sections.DEFAULT_SECTIONS) < set(sections.SECTIONS)
+    assert cli.main(["parity", "--all", "--sections", "6.2"]) == 2  # one or the other
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert cli.main(["parity", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--all compare every section, 6.6-training too" in text
+    assert f"(default: the fast ones, {', '.join(sections.DEFAULT_SECTIONS)}" in text
+
+
+def test_cli_shows_each_section_as_it_finishes(capsys):
+    assert cli.main(["parity", "--backends", "numpy", "--sections", ",".join(FAST)]) == 0
+    err = capsys.readouterr().err  # not a terminal: one plain line per finished section, then the backend's
+    lines = [line for line in err.splitlines() if line.startswith("numpy: ")]
+    assert [line.split(" ")[2] for line in lines[:-1]] == FAST and lines[-1].startswith("numpy: ok (")
+    assert all(re.fullmatch(r"numpy: section \S+ \d+\.\d s", line) for line in lines[:-1])
+
+
+def test_cli_timeout_names_the_section_the_time_and_the_options(capsys):
+    argv = ["parity", "--backends", "numpy", "--sections", "6.2,6.6-training", "--timeout", "15", "--json"]
+    assert cli.main(argv) == 2  # the default training takes half a minute or more
+    entry = json.loads(capsys.readouterr().out)["backends"]["numpy"]
+    assert entry["status"] == "timed out"
+    assert re.fullmatch(
+        r"no result after 15 s, in section 6\.6-training \(\d+ s of it; done before it: section 6\.2\); give it "
+        r"more time with --timeout S \(now 15\) or leave that section out with --sections "
+        r"\(chosen: 6\.2, 6\.6-training\)",
+        entry["detail"],
+    ), entry["detail"]

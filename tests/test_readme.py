@@ -100,11 +100,30 @@ def test_docs_api_is_the_full_reference_and_stands_alone():
         assert "shared/" not in text and "API.md" not in text and "issue" not in text.lower()
 
 
-@pytest.mark.parametrize("argv", [["demo", "--help"], ["parity", "--help"], ["bench", "--help"]])
-def test_the_help_the_docs_promise(argv, capsys):
-    assert cli.main(argv) == 0
+@pytest.mark.parametrize("command", ["demo", "info", "parity", "bench", "lenet", "port"])
+def test_the_help_the_docs_promise(command, capsys):
+    """The README: every command's --help lists its exit codes (and the backend names, where it takes them)."""
+    assert "each command's options and exit codes" in README
+    assert cli.main([command, "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "--backend" in text and "exit codes" in text
+    assert "exit codes" in text
+    assert (", ".join(backends.BACKENDS) in text) == (command != "info")
+
+
+def test_the_readme_states_the_speed_targets_bench_prints(capsys):
+    from d2lconv.harness.bench import targets
+
+    header = next(line for line in README.splitlines() if line.startswith("| backend | import |"))
+    assert f"target <= {targets.NATIVE_LIMIT:g};" in header and f"target <= {targets.NUMPY_NATIVE_LIMIT:g})" in header
+    assert f"target >= {targets.LOOP_LIMIT:g}" in header
+
+
+def test_the_readme_states_the_section_numbering_once_and_the_notebooks_follow_it():
+    assert "numbered as in the book's Chinese edition, [d2l-zh]" in " ".join(README.split())
+    assert not re.search(r"\b7\.[2-6]\.\d\b", README)  # no English-edition figure numbers
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        text = path.read_text()
+        assert not re.search(r"[Ff]igure 7\.\d|section 7\.\d,", text), path.name
 
 
 # What each README python block must print, found by a call unique to it (checked on the real output).

@@ -20,7 +20,7 @@ from ..book.conv_layer import TrainingDivergedError
 from . import bench, demo, info, parity
 from . import lenet as lenet_cli
 from . import port as port_command
-from .args import CommandError, Parser, RunFailed
+from .args import CommandError, Parser, RunFailed, require_installed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="d2lconv",
         description="The 'Convolutions for Images' chapter of Dive into Deep "
-        "Learning on NumPy, PyTorch, TensorFlow, MXNet and Paddle, proven to agree.",
-        epilog="d2lconv COMMAND --help describes a command and its exit codes.",
+        "Learning on NumPy, PyTorch, TensorFlow, MXNet, Paddle and JAX, proven to agree "
+        "(sections numbered as in the Chinese edition, d2l-zh: 6.2 to 6.6).",
+        epilog="d2lconv COMMAND --help describes a command and its exit codes. "
+        "exit codes: 0 done; 1 the run failed on its own terms; 2 a bad argument or a missing backend.",
     )
     parser.add_argument("--version", action="version", version=f"d2lconv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         run: Callable[[argparse.Namespace], int] = args.run  # the subcommand's handler, set by its add_parser
+        require_installed(args)  # a missing backend fails here, before any work
         return run(args)
     except (backends.BackendError, CommandError) as error:
         print(f"d2lconv: error: {_one_line(error)}", file=sys.stderr)

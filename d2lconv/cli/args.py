@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from .. import backends
 
+NAMES = f"names: {', '.join(backends.BACKENDS)} (aliases {', '.join(backends.ALIASES)})"
 PLOT_HINT = 'needs matplotlib: pip install "d2lconv[plot]"'
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
 
@@ -111,9 +112,27 @@ def backend_names(text: str) -> list[str]:
     return names
 
 
+# The options that name backends, on the commands that take them (demo, lenet: one; parity, bench: several;
+# port: a source and a target), with the option each is written as.
+BACKEND_OPTIONS = {"backend": "--backend", "backends": "--backends", "source": "--from", "target": "--to"}
+
+
+def require_installed(args: argparse.Namespace) -> None:
+    """Fail at once, before any work, when an option names a backend that is not installed here."""
+    installed = backends.available_backends()
+    for dest, option in BACKEND_OPTIONS.items():
+        value = getattr(args, dest, None)
+        for name in [value] if isinstance(value, str) else value or []:
+            if name not in installed:
+                raise CommandError(
+                    f"argument {option}: backend {name!r} is not installed here: {backends.install_hint(name)}"
+                )
+
+
 def add_backend_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
-    """``--backend NAME`` for a command that runs one backend; ``--backends NAME`` is accepted too."""
-    parser.add_argument("--backend", "--backends", dest="backend", type=backend_name, metavar="NAME", help=help)
+    """``--backend NAME`` for a command that runs one backend (``--backends NAME`` is accepted too, unlisted)."""
+    parser.add_argument("--backend", dest="backend", type=backend_name, metavar="NAME", help=f"{help}; {NAMES}")
+    parser.add_argument("--backends", dest="backend", type=backend_name, help=argparse.SUPPRESS)
 
 
 def add_backends_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
@@ -125,7 +144,7 @@ def add_backends_option(parser: argparse.ArgumentParser, help: str) -> None:  # 
         type=backend_names,
         action="extend",
         metavar="A,B",
-        help=help + " (comma-separated or repeated; --backend is the same option)",
+        help=f"{help} (comma-separated or repeated; --backend is the same option); {NAMES}",
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from .. import backends
 from ..book import conv_layer as chapter
 from . import demo_sections as section_demos
-from .args import add_backend_option, non_negative_int, plot_path, positive_float
+from .args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int
 
 
 def _show(title: str, array: Any) -> None:
@@ -85,7 +85,7 @@ def add_parser(commands: Any) -> None:
         help=summary,
         description=f"{summary.capitalize()}: figure 6.2.1, edge "
         "detection, and learning the edge kernel by SGD, as the book prints them.",
-        epilog="exit codes: 0 done; 1 the training diverged; 2 a bad argument",
+        epilog="exit codes: 0 done; 1 the training diverged; 2 a bad argument or a backend that is not installed",
     )
     add_backend_option(parser, f"backend name or alias (default: ${backends.ENV_VAR} or numpy)")
     parser.add_argument(
@@ -96,7 +96,7 @@ def add_parser(commands: Any) -> None:
         "curve as a figure (.png added when FILE has no suffix; needs the plot extra)",
     )
     parser.add_argument("--lr", type=positive_float, default=3e-2, help="learning rate (default: the book's 0.03)")
-    parser.add_argument("--epochs", type=non_negative_int, default=10, help="training epochs (default: 10)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the initial kernel (default: 0)")
     parser.add_argument("--section", choices=section_demos.SECTIONS, help="walk section 6.3, 6.4 or 6.5 instead of 6.2")
     parser.set_defaults(run=demo)

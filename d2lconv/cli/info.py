@@ -33,6 +33,9 @@ def add_parser(commands: Any) -> None:
     """Register ``d2lconv info`` on the CLI's subcommands."""
     summary = "list backends, installed or not, with versions"
     parser = commands.add_parser(
-        "info", help=summary, description=f"{summary.capitalize()}, and the active backend (${backends.ENV_VAR})."
+        "info",
+        help=summary,
+        description=f"{summary.capitalize()}, and the active backend (${backends.ENV_VAR}).",
+        epilog="exit codes: 0 listed (it only reads what is installed); 2 a bad argument",
     )
     parser.set_defaults(run=info)

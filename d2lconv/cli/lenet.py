@@ -20,7 +20,7 @@ def add_parser(commands: Any) -> None:
         help=summary,
         description=f"{summary.capitalize()}: the seeded network in "
         "the framework's own layers, plain minibatch SGD, loss and accuracy per epoch.",
-        epilog="exit codes: 0 trained; 1 the training diverged; 2 a bad argument",
+        epilog="exit codes: 0 trained; 1 the training diverged; 2 a bad argument or a backend that is not installed",
     )
     add_backend_option(parser, f"backend name or alias (default: ${backends.ENV_VAR} or numpy)")
     parser.add_argument(

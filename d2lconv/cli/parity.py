@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from ..harness.parity import run as parity
@@ -21,13 +22,20 @@ EXIT_CODES = (
 
 def parity_command(args: argparse.Namespace) -> int:
     """``d2lconv parity``: run, compare, print (a table or JSON); the exit code of the report."""
-    report = run_and_show(
-        args,
-        "running",
-        lambda **progress: parity.run_parity(args.backends, timeout=args.timeout, only=args.sections, **progress),
-        render,
-        always=(REFERENCE,),
-    )
+    only = args.sections or (None if args.all else list(sections.DEFAULT_SECTIONS))
+
+    def run(on_done: Callable[[str, dict[str, Any]], None], **progress: Any) -> dict[str, Any]:
+        def done(name: str, entry: dict[str, Any]) -> None:
+            if entry["status"] == "timed out":  # say how to give it more time, or leave the section out
+                entry["detail"] += (
+                    f"; give it more time with --timeout S (now {args.timeout:g}) or leave that section out "
+                    f"with --sections (chosen: {', '.join(sections.chosen(only))})"
+                )
+            on_done(name, entry)
+
+        return parity.run_parity(args.backends, timeout=args.timeout, only=only, on_done=done, **progress)
+
+    report = run_and_show(args, "running", run, render, always=(REFERENCE,), steps=True)
     return 2 if report is None else int(report["exit_code"])
 
 
@@ -51,11 +59,19 @@ def add_parser(commands: Any) -> None:
         epilog=EXIT_CODES,
     )
     add_backends_option(parser, "backends to compare (default: every installed one; numpy always runs)")
-    parser.add_argument(
+    extra = [name for name in sections.SECTIONS if name not in sections.DEFAULT_SECTIONS]
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
         "--sections",
         type=section_names,
         metavar="S,T",
-        help=f"compare only these sections of the book: {', '.join(sections.SECTIONS)} (default: all)",
+        help=f"compare these sections of the book: {', '.join(sections.SECTIONS)} (default: the fast ones, "
+        f"{', '.join(sections.DEFAULT_SECTIONS)}, seconds per backend)",
+    )
+    choice.add_argument(
+        "--all",
+        action="store_true",
+        help=f"compare every section, {', '.join(extra)} too (training LeNet to its accuracy: minutes per backend)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_timeout_option(parser, parity.DEFAULT_TIMEOUT)

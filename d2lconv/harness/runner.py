@@ -10,7 +10,10 @@ part they share:
 - A worker writes its one JSON result through ``result_channel()``: to a dedicated file
   descriptor that the parent opened (``D2LCONV_RESULT_FD``), so whatever a framework
   prints on stdout or stderr cannot corrupt it. Run by hand (no such fd), it writes to
-  the real stdout and sends the process's own fd 1 to stderr.
+  the real stdout and sends the process's own fd 1 to stderr. While it works it may
+  announce its steps with ``step_started``/``step_done`` on a second channel
+  (``D2LCONV_EVENT_FD``, a pipe the parent reads as they come): the progress shown, and
+  what a timeout names.
 - ``run_worker`` runs one worker command and classifies its end: ``ok`` (with the JSON),
   ``crashed`` (killed by a signal, named), ``timed out`` (its whole process group is
   killed) or ``error`` (a non-zero exit; the detail is the last line it printed).
@@ -36,12 +39,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .. import backends
 
 RESULT_FD_VAR = "D2LCONV_RESULT_FD"
+EVENT_FD_VAR = "D2LCONV_EVENT_FD"
 # Statuses of a backend that make a tool's exit code 2.
 FAILED = ("missing", "crashed", "timed out", "error")
 # Statuses of a backend that did not run and is not a failure.
@@ -108,6 +113,22 @@ def result_channel() -> Iterator[Callable[[Any], None]]:
         yield write
 
 
+def _event(event: dict[str, Any]) -> None:
+    fd = os.environ.get(EVENT_FD_VAR)
+    if fd is not None:
+        os.write(int(fd), (json.dumps(event) + "\n").encode())
+
+
+def step_started(step: str) -> None:
+    """In a worker: announce that ``step`` (e.g. "section 6.2") starts; a timeout names the one running."""
+    _event({"started": step})
+
+
+def step_done(step: str, seconds: float) -> None:
+    """In a worker: announce that ``step`` finished after ``seconds``."""
+    _event({"done": step, "seconds": round(seconds, 2)})
+
+
 # --- in the parent -------------------------------------------------------------------------------------------------
 
 
@@ -119,6 +140,32 @@ class WorkerRun:
     detail: str = ""
     seconds: float | None = None
     output: Any = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read_events(fd: int, events: list[dict[str, Any]], on_event: Callable[[dict[str, Any]], None] | None) -> None:
+    """Collect the worker's step events from the read end ``fd`` of its event pipe, until it closes."""
+    with os.fdopen(fd, "r", errors="replace") as pipe:
+        for line in pipe:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
+
+
+def _timeout_detail(timeout: float, seconds: float, events: list[dict[str, Any]]) -> str:
+    """What a timed-out worker was doing: the step that had started and not finished, and for how long."""
+    detail = f"no result after {timeout:g} s"
+    done = [event["done"] for event in events if "done" in event]
+    running = [event["started"] for event in events if "started" in event and event["started"] not in done]
+    if running:
+        finished = sum(event.get("seconds", 0.0) for event in events if "done" in event)
+        detail += f", in {running[-1]} ({max(seconds - finished, 0.0):.0f} s of it"
+        detail += f"; done before it: {', '.join(done)})" if done else ")"
+    return detail
 
 
 def signal_name(number: int) -> str:
@@ -149,48 +196,65 @@ def kill_running() -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def run_worker(command: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> WorkerRun:
-    """Run one worker command and classify its end; its JSON result comes on a dedicated fd."""
+def run_worker(
+    command: Sequence[str],
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> WorkerRun:
+    """Run one worker command and classify its end; its JSON result comes on a dedicated fd, its step
+    events (``step_started``/``step_done``) on a pipe, passed to ``on_event`` as they come."""
+    events: list[dict[str, Any]] = []
+    event_read, event_write = os.pipe()
+    reader = threading.Thread(target=_read_events, args=(event_read, events, on_event), daemon=True)
     with tempfile.TemporaryFile("w+") as channel:
         environment = dict(os.environ if env is None else env)
         environment[RESULT_FD_VAR] = str(channel.fileno())
+        environment[EVENT_FD_VAR] = str(event_write)
         start = time.perf_counter()
-        process = subprocess.Popen(
-            list(command),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env=environment,
-            pass_fds=(channel.fileno(),),
-            start_new_session=True,
-        )
+        try:
+            process = subprocess.Popen(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                env=environment,
+                pass_fds=(channel.fileno(), event_write),
+                start_new_session=True,
+            )
+        finally:
+            os.close(event_write)  # the worker holds the only write end: the reader ends when it exits
+        reader.start()
         with _running_lock:
             _running.add(process)
         try:
             printed, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(process)
-            return WorkerRun("timed out", f"no result after {timeout:g} s", round(time.perf_counter() - start, 2))
+            reader.join(timeout=5)
+            seconds = round(time.perf_counter() - start, 2)
+            return WorkerRun("timed out", _timeout_detail(timeout, seconds, events), seconds, events=events)
         except BaseException:  # KeyboardInterrupt included: never leave a worker behind
             _kill_group(process)
             raise
         finally:
             with _running_lock:
                 _running.discard(process)
+        reader.join(timeout=5)
         seconds = round(time.perf_counter() - start, 2)
         if process.returncode < 0:
-            return WorkerRun("crashed", f"killed by signal {signal_name(-process.returncode)}", seconds)
+            return WorkerRun("crashed", f"killed by signal {signal_name(-process.returncode)}", seconds, events=events)
         lines = [line.strip() for line in printed.splitlines() if line.strip()]
         if process.returncode > 0:
-            return WorkerRun("error", lines[-1] if lines else f"exit code {process.returncode}", seconds)
+            return WorkerRun("error", lines[-1] if lines else f"exit code {process.returncode}", seconds, events=events)
         channel.seek(0)
         text = channel.read()
     try:
-        return WorkerRun("ok", "", seconds, json.loads(text))
+        return WorkerRun("ok", "", seconds, json.loads(text), events)
     except json.JSONDecodeError:
-        return WorkerRun("error", "the worker wrote no JSON result", seconds)
+        return WorkerRun("error", "the worker wrote no JSON result", seconds, events=events)
 
 
 def run_planned(
@@ -200,17 +264,19 @@ def run_planned(
     jobs: int = 1,
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, WorkerRun], None] | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, WorkerRun]:
     """Run the worker of every backend the plan runs, ``jobs`` at a time; ``{name: WorkerRun}`` in plan order.
 
-    ``on_start(name)`` and ``on_done(name, run)`` report progress (from worker threads when
-    ``jobs > 1``). Timing benchmarks use ``jobs=1``: two workers would share the cores.
+    ``on_start(name)``, ``on_event(name, event)`` (a step started or done) and ``on_done(name, run)``
+    report progress (from worker threads when ``jobs > 1``). Timing benchmarks use ``jobs=1``: two
+    workers would share the cores.
     """
 
     def run(name: str) -> WorkerRun:
         if on_start:
             on_start(name)
-        done = run_worker(command(name), timeout)
+        done = run_worker(command(name), timeout, on_event=None if on_event is None else partial(on_event, name))
         if on_done:
             on_done(name, done)
         return done
@@ -240,6 +306,7 @@ def run_backends(
     installed: Sequence[str] | None = None,
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, dict[str, Any]], None] | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Plan, run the planned backends' workers and return a report's ``backends`` part, in registry order.
 
@@ -265,7 +332,7 @@ def run_backends(
         if on_done:
             on_done(name, entries[name])
 
-    run_planned(decisions, command, timeout, jobs, on_start=on_start, on_done=done)
+    run_planned(decisions, command, timeout, jobs, on_start=on_start, on_done=done, on_event=on_event)
     return {name: entries[name] for name in backends.BACKENDS}
 
 

@@ -62,6 +62,8 @@ is compared and shown but never changes ``agree`` or ``exit_code``.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,6 +78,14 @@ from .compare import REFERENCE, build_report
 
 DEFAULT_TIMEOUT = 300.0
 JOBS = 2
+# The thread counts of OpenMP (torch, paddle, MXNet), MKL and OpenBLAS (NumPy), and TensorFlow's pools.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
 
 
 def result_keys(only: Sequence[str] | None = None) -> list[str]:
@@ -97,19 +107,31 @@ def _plain(value: Any) -> Any:
 
 def compute_results(name: str, only: Sequence[str] | None = None) -> dict[str, Any]:
     """Every result of backend ``name`` (of the sections ``only`` names, if given) as plain JSON;
-    a failing computation becomes ``{"error": ...}``."""
+    a failing computation becomes ``{"error": ...}``. Each section is announced as it starts and ends
+    (``runner.step_started``/``step_done``): the progress shown, and what a timeout names."""
     results: dict[str, Any] = {}
     with dc.use_backend(name):
-        for check in sections.parity_checks(only):
-            try:
-                results[check.key] = _plain(check.compute())
-            except Exception as error:  # recorded per check: one failing op must not hide the others
-                results[check.key] = {"error": f"{type(error).__name__}: {error}"}
+        for section in sections.chosen(only):
+            step, start = f"section {section}", time.perf_counter()
+            runner.step_started(step)
+            for check in sections.SECTIONS[section]():
+                try:
+                    results[check.key] = _plain(check.compute())
+                except Exception as error:  # recorded per check: one failing op must not hide the others
+                    results[check.key] = {"error": f"{type(error).__name__}: {error}"}
+            runner.step_done(step, time.perf_counter() - start)
     return results
 
 
 def measure(name: str, only: Sequence[str] | None = None) -> dict[str, Any]:
-    """The worker's result: backend ``name``'s version and results (of the sections ``only`` names, if given)."""
+    """The worker's result: backend ``name``'s version and results (of the sections ``only`` names, if given).
+
+    Workers run ``JOBS`` at a time, so each keeps to one thread (unless the caller set a count): two
+    workers' thread pools on a small machine's cores stall each other (torch's OpenMP threads most), and
+    the numbers compared do not depend on it. Set before the framework is imported, which reads them.
+    """
+    for variable in THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
     tab = backends.load_backend(name)
     return {"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name, only)}
 
@@ -140,12 +162,14 @@ def run_backends(
     jobs: int = JOBS,
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, dict[str, Any]], None] | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
     only: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run the planned backends' workers, ``jobs`` at a time, and return the ``backends`` part of the report.
 
     ``command(name)`` gives a backend's worker command (default ``worker_command``, looked up at call
-    time); ``on_start``/``on_done`` report progress from the worker threads.
+    time); ``on_start``/``on_event`` (a section started or done)/``on_done`` report progress from the
+    worker threads.
     """
     return runner.run_backends(
         requested,
@@ -157,6 +181,7 @@ def run_backends(
         installed=installed,
         on_start=on_start,
         on_done=on_done,
+        on_event=on_event,
     )
 
 

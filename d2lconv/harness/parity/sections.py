@@ -21,6 +21,11 @@ SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
 }
 
 
+# What ``d2lconv parity`` runs without ``--sections``: the fast sections (seconds per backend). Training LeNet
+# to its accuracy (minutes per backend) runs only when named or with ``--all``.
+DEFAULT_SECTIONS = ("6.2", "ops", "6.3-6.5", "6.6", "porting")
+
+
 def check_sections(names: Sequence[str]) -> list[str]:
     """``names`` as section names of ``SECTIONS``; a ``ValueError`` naming an unknown one and listing them."""
     unknown = [name for name in names if name not in SECTIONS]
@@ -29,11 +34,15 @@ def check_sections(names: Sequence[str]) -> list[str]:
     return list(names)
 
 
+def chosen(only: Sequence[str] | None = None) -> list[str]:
+    """The names of every section (or of the sections ``only`` names), in the order of ``SECTIONS``."""
+    return [name for name in SECTIONS if only is None or name in check_sections(only)]
+
+
 def parity_checks(only: Sequence[str] | None = None) -> list[ParityCheck]:
     """The checks of every section (or of the sections ``only`` names), in the order of ``SECTIONS``;
     keys are unique."""
-    chosen = [declare for name, declare in SECTIONS.items() if only is None or name in check_sections(only)]
-    checks = [check for declare in chosen for check in declare()]
+    checks = [check for name in chosen(only) for check in SECTIONS[name]()]
     keys = [check.key for check in checks]
     duplicated = sorted({key for key in keys if keys.count(key) > 1})
     if duplicated:
