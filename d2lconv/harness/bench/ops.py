@@ -44,7 +44,7 @@ DEFAULT_TIMEOUT = 1800.0
 BASELINES = {
     "numpy": "torch's F.<op> and torch.autograd.grad, in the same process",
     "torch": "F.<op>, torch.autograd.grad",
-    "tensorflow": "tf.nn.<op> on NHWC data, GradientTape",
+    "tensorflow": "tf.nn.<op> on NHWC data (pooling padded as torch pads), GradientTape",
     "mxnet": "npx.convolution / deconvolution / pooling, autograd",
     "paddle": "F.<op>, paddle.grad",
     "jax": "lax.conv_general_dilated / reduce_window, jax.vjp (eager)",
