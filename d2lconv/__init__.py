@@ -1,4 +1,4 @@
-"""d2lconv: the "Convolutions for Images" chapter of Dive into Deep Learning on five backends.
+"""d2lconv: the convolutional-networks chapter of Dive into Deep Learning on six backends, proven to agree.
 
 Every function here sends its call to the active backend (``D2LCONV_BACKEND``,
 ``set_backend``, ``use_backend``; NumPy by default) and returns that backend's
