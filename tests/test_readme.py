@@ -1,5 +1,6 @@
-"""The README and docs/api.md: every command they show is one the CLI accepts, CI runs the README's test
-command, the install instructions say which torch build pip takes, and the API reference stands alone."""
+"""The README, the site's pages and docs/api.md: every command they show is one the CLI accepts, every Python
+block runs as pasted, CI runs the README's test command, the install instructions say which torch build pip
+takes, and the API reference stands alone."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from d2lconv import backends, cli
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 API = (ROOT / "docs" / "api.md").read_text()
+# The site's pages that hold what the README once did (docs/api.md's blocks are signatures, not programs).
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text()
+    for path in sorted((ROOT / "docs").glob("**/*.md"))
+    if path.name != "api.md"
+}
+INSTALL = PAGES["docs/install.md"]
+EVERYWHERE = "\n".join([README, *PAGES.values()])
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -38,9 +47,9 @@ def commands(text: str) -> list[list[str]]:
     return found
 
 
-def test_every_d2lconv_command_of_the_readme_parses(tmp_path, monkeypatch):
+def test_every_d2lconv_command_of_the_readme_and_the_pages_parses(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # --plot demo writes into the current folder
-    shown = commands(README)
+    shown = commands(EVERYWHERE)
     assert {argv[0] for argv in shown} >= {"demo", "info", "parity", "bench"}
     parser = cli.build_parser()
     for argv in shown:
@@ -49,20 +58,22 @@ def test_every_d2lconv_command_of_the_readme_parses(tmp_path, monkeypatch):
 
 
 def test_the_pick_a_backend_block_needs_only_what_the_install_block_installs():
-    install = next(block for block in blocks(README, "bash") if f"--index-url {CPU_INDEX}" in block)
+    install = next(block for block in blocks(INSTALL, "bash") if f"--index-url {CPU_INDEX}" in block)
+    assert install in README  # the README's install block is the page's
     extras = set(re.search(r'pip install "\.\[([a-z,]+)\]"', install).group(1).split(","))
     assert {"torch", "cli", "bench", "plot"} <= extras  # demo --plot, parity's tables, bench's SciPy column
-    later = README[README.index(install) :]
+    later = INSTALL[INSTALL.index(install) :]
     for argv in commands(later):
         for option in ("--backend", "--backends"):
             if option in argv:
                 assert argv[argv.index(option) + 1] in ("numpy", "torch", "pytorch"), argv
 
 
-def test_the_readme_says_which_torch_build_pip_takes_and_what_tox_downloads():
-    assert f"pip install torch --index-url {CPU_INDEX}" in README
-    assert "CUDA build" in README and "2.6 GB" in README
-    assert f"PIP_EXTRA_INDEX_URL={CPU_INDEX} tox" in README
+def test_the_readme_and_the_install_page_say_which_torch_build_pip_takes_and_what_tox_downloads():
+    for text in (README, INSTALL):
+        assert f"pip install torch --index-url {CPU_INDEX}" in text
+        assert "CUDA build" in text
+    assert "2.6 GB" in INSTALL and f"PIP_EXTRA_INDEX_URL={CPU_INDEX} tox" in INSTALL
     for path in ("constraints.txt", "tox.ini"):
         text = (ROOT / path).read_text()
         assert "is the CPU build" not in text and "CUDA" in text, path
@@ -70,7 +81,7 @@ def test_the_readme_says_which_torch_build_pip_takes_and_what_tox_downloads():
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
-    quick_start = README[README.index("## Quick start") : README.index("## Install a framework")]
+    quick_start = README[README.index("## Quick start") : README.index("\n## ", README.index("## Quick start") + 1)]
     assert "pip install tox && tox" in blocks(quick_start, "bash")[1]
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("python -m pip install tox && tox")
 
@@ -96,7 +107,7 @@ def test_docs_api_is_the_full_reference_and_stands_alone():
         assert re.search(rf"^## .*{re.escape(heading)}", API, re.M), heading
     for name in dc.__all__:
         assert f"dc.{name}" in API or f"d2lconv.{name}" in API, name
-    for text in (API, README):
+    for text in (API, README, *PAGES.values()):
         assert "shared/" not in text and "API.md" not in text and "issue" not in text.lower()
 
 
@@ -113,7 +124,7 @@ def test_the_help_the_docs_promise(command, capsys):
 def test_the_readme_states_the_speed_targets_bench_prints(capsys):
     from d2lconv.harness.bench import targets
 
-    header = next(line for line in README.splitlines() if line.startswith("| backend | import |"))
+    header = next(line for line in PAGES["docs/parity.md"].splitlines() if line.startswith("| backend | import |"))
     assert f"target <= {targets.NATIVE_LIMIT:g};" in header and f"target <= {targets.NUMPY_NATIVE_LIMIT:g})" in header
     assert f"target >= {targets.LOOP_LIMIT:g}" in header
 
@@ -142,24 +153,32 @@ def needed_backends(block: str) -> list[str]:
     """The frameworks a block's first line says it needs (``# needs ...: pip install ".[torch,tensorflow]"``)."""
     first = block.splitlines()[0]
     assert re.match(r"# (needs .*: pip install \"\.\[[a-z,]+\]\"|NumPy only: pip install \.)", first), (
-        f"a README block must say on its first line what it needs: {first!r}"
+        f"a Python block must say on its first line what it needs: {first!r}"
     )
     extras = re.search(r'pip install "\.\[([a-z,]+)\]"', first)
     return [name for name in extras.group(1).split(",") if name in backends.BACKENDS] if extras else []
 
 
+def python_blocks() -> dict[str, str]:
+    """Every Python block of the README and the pages, each once, by where it first appears."""
+    found: dict[str, str] = {}
+    for name, text in {"README.md": README, **PAGES}.items():
+        for index, block in enumerate(blocks(text, "python")):
+            found.setdefault(block, f"{name}:{index}")
+    return {where: block for block, where in found.items()}
+
+
 def readme_blocks() -> list:
     params = []
-    for index, block in enumerate(blocks(README, "python")):
+    for where, block in python_blocks().items():
         marks = [pytest.mark.slow] if "dc.train_lenet()" in block else []  # the default training: minutes
-        params.append(
-            pytest.param(block, id=f"block{index}-" + ("-".join(needed_backends(block)) or "numpy"), marks=marks)
-        )
+        needs = "-".join(needed_backends(block)) or "numpy"
+        params.append(pytest.param(block, id=f"{where}-{needs}", marks=marks))
     return params
 
 
 def test_every_python_block_says_what_it_needs_and_what_it_prints():
-    code = blocks(README, "python")
+    code = list(python_blocks().values())
     assert len(code) >= 4
     for block in code:
         needed_backends(block)

@@ -165,6 +165,8 @@ def test_every_page_loads_cleanly_with_its_images(site, base_url, watched):
             assert expected and len(images) >= expected, f"{name}: {len(images)} images, the notebook has {expected}"
             # its TeX is drawn as MathML by the browser, not left as $...$ for a script from a CDN
             assert "MathJax" not in page.content(), name
+            prose = page.locator(".jp-RenderedMarkdown").all_text_contents()
+            assert not [text for text in prose if "$" in text], f"{name}: TeX left as text"
     assert not problems, "\n".join(problems)
 
 
