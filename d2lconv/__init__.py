@@ -29,6 +29,7 @@ from .book.conv_layer import KernelFit, TrainingDivergedError
 from .book.lenet import Digits, LeNetFit, digits
 from .core.args import conv_output_size
 from .core.checks import check_op, names_inputs
+from .networks import VGG11, AlexNet, DenseNet, GoogLeNet, NiN, ResNet18, layer_summary
 from .porting import Ported, port
 
 __version__ = "0.1.0"
@@ -74,6 +75,12 @@ __all__ = [
     "train_lenet",
     "batch_norm",
     "BatchNorm",
+    "AlexNet",
+    "VGG11",
+    "NiN",
+    "GoogLeNet",
+    "ResNet18",
+    "DenseNet",
     "port",
     "Ported",
 ]
@@ -271,11 +278,6 @@ def LeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
     the framework's layouts, so every backend starts from the same network.
     """
     return _tab().LeNet(seed)
-
-
-def layer_summary(net: Any) -> list[tuple[str, tuple[int, ...]]]:
-    """[(layer name, output shape), ...] of a LeNet for one 1x28x28 image, shapes as (C, H, W) or (features,)."""
-    return cast(list[tuple[str, tuple[int, ...]]], _tab().layer_summary(net))
 
 
 def train_lenet(
