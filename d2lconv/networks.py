@@ -59,9 +59,9 @@ def layer_summary(net: Any, input_shape: Any = None) -> list[tuple[str, tuple[in
     """[(name, output shape), ...] as the book prints, shapes (C, H, W) or (features,) for one image.
 
     A modern CNN: the book's blocks on ``input_shape`` ((1, H, W) or (N, 1, H, W)), by default the input
-    of the book's own shape-printing cell (d2l-en's: 224x224 for AlexNet, VGG and NiN, 96x96 for GoogLeNet,
-    ResNet and DenseNet; d2l-zh prints ResNet and DenseNet on 224x224). A LeNet: its layers on one 1x28x28
-    image (activations left out); ``input_shape`` must then be left out.
+    of the book's own shape-printing cell (d2l-en's: 224x224 for AlexNet, VGG and NiN, 96x96 for GoogLeNet and
+    ResNet; d2l-zh prints ResNet on 224x224); DenseNet's is none, so its training size, 96x96. A LeNet: its
+    layers on one 1x28x28 image (activations left out); ``input_shape`` must then be left out.
     """
     book_net = getattr(net, _DESCRIPTION, None)
     if isinstance(book_net, modern_nets.BookNet):

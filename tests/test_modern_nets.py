@@ -1,6 +1,7 @@
 """The modern CNNs: the book's printed shapes from one description, the same function on every backend.
 
-Shapes: the book's own output (d2l-en's shape-printing cells, and d2l-zh's where it prints another input),
+Shapes: the book's own output (d2l-en's shape-printing cells, and d2l-zh's where it prints another input;
+DenseNet, which neither prints, on 96x96 and 224x224 from its arithmetic: 64 + 4 * 32 channels a block, halved between),
 computed neutrally with ``Network.node_shapes`` at the book's input (no weights, no forward: VGG-11 alone
 has 129 million weights) and, on each backend, from ``dc.layer_summary`` of the built model. Forwards
 (batch 1): NiN on 67x67 (its smallest input), GoogLeNet, ResNet-18 and DenseNet on 32x32, every backend
@@ -31,7 +32,7 @@ BOOK_SHAPES = {
     + [(248, 3, 3), (10,)],
 }
 BOOK_INPUT = {"AlexNet": 224, "VGG11": 224, "NiN": 224, "GoogLeNet": 96, "ResNet18": 96, "DenseNet": 96}
-# d2l-zh prints ResNet-18 and DenseNet on 224x224.
+# d2l-zh prints ResNet-18 on 224x224; DenseNet's shapes, printed by neither edition, at that size too.
 ZH_SHAPES = {
     "ResNet18": [(64, 56, 56), (64, 56, 56), (128, 28, 28), (256, 14, 14), (512, 7, 7), (10,)],
     "DenseNet": [(64, 56, 56), (192, 56, 56), (96, 28, 28), (224, 28, 28), (112, 14, 14), (240, 14, 14)]

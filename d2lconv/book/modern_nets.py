@@ -10,16 +10,17 @@ graph into the framework's own layers. 10 classes, 1-channel input.
 The description is d2l-en's PyTorch tab. Where the book's tabs differ (checked against d2l-en's and
 d2l-zh's ``chapter_convolutional-modern/*.md``):
 
-- AlexNet's first convolution (11x11, stride 4) pads 1 in d2l-en's PyTorch and JAX tabs and nothing in
-  its MXNet and TensorFlow tabs (and d2l-zh's tabs): 54x54 after it on 224x224 here, 54x54 there too
-  ((224 - 11) // 4 + 1 = 54 and (226 - 11) // 4 + 1 = 54), so the printed shapes agree; the values differ.
+- AlexNet's first convolution (11x11, stride 4) pads 1 in the PyTorch and JAX tabs of d2l-en (PyTorch
+  and Paddle of d2l-zh) and nothing in the MXNet and TensorFlow tabs of both: 54x54 after it on 224x224
+  either way ((226 - 11) // 4 + 1 = (224 - 11) // 4 + 1 = 54), so the printed shapes agree; the values differ.
 - GoogLeNet's and ResNet's (and DenseNet's) 7x7 stride-2 convolution and 3x3 stride-2 max pooling pad
   3 and 1 in the PyTorch and MXNet tabs and are ``padding='same'`` in the TensorFlow and JAX tabs. On the
   book's even inputs both give the same shapes (96 -> 48 -> 24), but 'same' pads 2 before and 3 after
   (SAME_UPPER: the extra row at the bottom and right) for the convolution and 0 before, 1 after for the
   pooling, so the windows - and the values - move by one pixel.
 - Inputs of the shape-printing cells: AlexNet, VGG and NiN 224x224 in both editions; GoogLeNet 96x96 in
-  both; ResNet 96x96 in d2l-en, 224x224 in d2l-zh; DenseNet 96x96 in d2l-en, 224x224 in d2l-zh.
+  both; ResNet 96x96 in d2l-en, 224x224 in d2l-zh. DenseNet has no such cell in either edition (only its
+  blocks' shapes on 8x8): 96x96 here, the size both train it on (``resize=96``).
 """
 
 from __future__ import annotations
@@ -304,8 +305,8 @@ def densenet(seed: int | None = 0) -> BookNet:
     """DenseNet (d2l-en 8.7, d2l-zh 7.7): the stem with BatchNorm, four dense blocks of four
     BN-ReLU-3x3 convolutions (growth rate 32, each output concatenated to its input on channels), transition
     blocks (BN, ReLU, 1x1 convolution halving the channels, 2x2 average pooling of stride 2) between them,
-    then BN, ReLU, global average pooling and a dense layer. The book's cell: 96x96 in d2l-en, 224x224 in
-    d2l-zh."""
+    then BN, ReLU, global average pooling and a dense layer. No shape-printing cell in either edition: 96x96,
+    the size the book trains it on."""
     g = _Graph(seed)
     stages = [("Sequential", _stem(g, batch_norm_after=True))]
     c = 64
