@@ -9,7 +9,6 @@ reason, and ``port`` measures the result against the source before returning it.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -17,34 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BACKENDS, canonical_name, load_backend
+from .backends import BACKENDS, canonical_name, load_backend, model_backend
 from .core.conventions import FRAMEWORK_NAMES, LAYOUTS, layout_steps
 from .core.network import Layer, Network, conv, pool
 from .core.plan import plan
 
-# The top-level module of a model's class -> the backend whose reader reads it.
-_SOURCE_MODULES = {
-    "torch": "torch",
-    "keras": "tensorflow",
-    "tensorflow": "tensorflow",
-    "tf_keras": "tensorflow",
-    "mxnet": "mxnet",
-    "paddle": "paddle",
-    "flax": "jax",
-    "d2lconv": "numpy",
-}
 SEED = 0
 
 
 def source_backend(model: Any) -> str:
     """The backend whose framework ``model`` belongs to, from its class's module (imports nothing)."""
-    root = type(model).__module__.split(".")[0]
-    if root not in _SOURCE_MODULES or _SOURCE_MODULES[root] not in BACKENDS:
+    name = model_backend(model)
+    if name is None:
         raise ValueError(
             f"port needs a sequential network of one of the frameworks of {', '.join(BACKENDS)}; "
             f"got a {type(model).__module__}.{type(model).__name__}"
         )
-    return _SOURCE_MODULES[root]
+    return name
 
 
 @dataclass
@@ -78,12 +66,7 @@ class Ported:
         """(max |source - target|, that divided by max |source|) on the user's NCHW batch ``x``."""
         x = np.asarray(x, dtype=self.network.dtype)
         self._check_size(x)
-        expected = _tab(self.source).run_network(self.source_model, x)
-        actual = _tab(self.target).run_network(self.model, x)
-        if expected.shape != actual.shape:
-            raise ValueError(f"the ported model gives shape {actual.shape}, the source {expected.shape}")
-        diff = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
-        return diff, diff / max(float(np.max(np.abs(expected))) if expected.size else 0.0, np.finfo(float).tiny)
+        return _difference(self.source, self.source_model, self.target, self.model, x)
 
     def save_weights(self, path: str | Path) -> None:
         """Write the ported model's weights, in the target framework's layouts, to an ``.npz`` that
@@ -93,6 +76,16 @@ class Ported:
 
 def _tab(name: str) -> ModuleType:
     return load_backend(name)
+
+
+def _difference(source: str, source_model: Any, target: str, model: Any, x: np.ndarray) -> tuple[float, float]:
+    """(max |source - target|, that divided by max |source|) of the two models on the batch ``x``."""
+    expected = _tab(source).run_network(source_model, x)
+    actual = _tab(target).run_network(model, x)
+    if expected.shape != actual.shape:
+        raise ValueError(f"the ported model gives shape {actual.shape}, the source {expected.shape}")
+    diff = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+    return diff, diff / max(float(np.max(np.abs(expected))) if expected.size else 0.0, np.finfo(float).tiny)
 
 
 def seeded_batch(input_shape: tuple[int, ...], dtype: Any, seed: int = SEED, batch: int = 2) -> np.ndarray:
@@ -109,8 +102,6 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
     layer implies, else 17x17).
     """
     source, target = source_backend(model), canonical_name(to)
-    if target == "paddle" and "tensorflow" in sys.modules and "paddle" not in sys.modules:
-        load_backend("paddle")  # raises the registry's BackendError: paddle after tensorflow crashes
     net = _tab(source).read_network(model, None if input_shape is None else tuple(int(v) for v in input_shape))
     try:
         net.shapes()
@@ -121,20 +112,20 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
     if net.dtype == np.float64:
         steps.append(f"dtype: the weights are float64, and so is the {FRAMEWORK_NAMES[target]} network")
     writer = _tab(target)
+    built = writer.build_network(net)
+    max_diff, relative = _difference(source, model, target, built, seeded_batch(net.input_shape, net.dtype, seed))
     ported = Ported(
-        writer.build_network(net),
-        LAYOUTS[target]["data"],
-        steps,
-        writer.network_code(net),
-        0.0,
-        source,
-        target,
-        net,
-        model,
-        planned.size_dependent,
+        model=built,
+        layout=LAYOUTS[target]["data"],
+        steps=steps,
+        code=writer.network_code(net),
+        max_diff=max_diff,
+        source=source,
+        target=target,
+        network=net,
+        source_model=model,
+        size_dependent=planned.size_dependent,
     )
-    x = seeded_batch(net.input_shape, net.dtype, seed)
-    ported.max_diff, relative = ported.compare(x)
     tolerance = 1e-9 if net.dtype == np.float64 else 1e-4
     if not relative <= tolerance:
         raise RuntimeError(

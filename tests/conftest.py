@@ -57,7 +57,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest):
-    """The adapter module of one backend, made the active backend for the test."""
+    """The tab of one backend, made the active backend for the test."""
     name = request.param
     if not backends.is_installed(name):
         pytest.skip(f"{name} is not installed here ({backends.install_hint(name)})")

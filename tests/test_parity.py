@@ -325,7 +325,7 @@ def assert_plain_result(value) -> None:
 
 
 def assert_schema(report: dict) -> None:
-    """Every key and type of the report documented in ``d2lconv.harness.parity.run``'s docstring."""
+    """Every key and type of the report documented in docs/api.md (JSON reports)."""
     assert list(report) == ["reference", "tolerance", "backends", "checks", "agree", "exit_code"]
     assert report["reference"] == "numpy"
     assert set(report["tolerance"]) == {"rtol", "atol"}

@@ -157,7 +157,7 @@ def _sections(tab) -> list[str]:
     ]
 
 
-def test_every_adapter_defines_the_contract_in_the_same_order(backend, reference):
+def test_every_tab_defines_the_contract_in_the_same_order(backend, reference):
     assert backend.NAME == dc.get_backend()
     assert _sections(backend) == _sections(reference)
     assert backend.__all__ == reference.__all__

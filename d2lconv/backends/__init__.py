@@ -1,8 +1,8 @@
 """The backend registry: names, aliases, extras, the active backend, lazy loading.
 
-A backend is one module of this package (``d2lconv/backends/<name>.py``), the
-"tab" of the book for one framework. Nothing here imports a framework: a backend
-module, and with it its framework, is imported the first time it is loaded.
+A backend is one sub-package of this package (``d2lconv/backends/<name>/``), the
+"tab" of the book for one framework. Nothing here imports a framework: a tab, and
+with it its framework, is imported the first time it is loaded.
 
 The active backend is **process-wide** (one setting shared by all threads), as a
 framework's own global state (default device, dtype, seed) is. It starts from the
@@ -14,26 +14,25 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import inspect
 import os
 import sys
 from collections.abc import Iterator
 from importlib import metadata
 from types import ModuleType
 
-# One line per backend: name -> (the module its framework is imported as, the pip extra
-# that installs it, its aliases). The adapter is the module d2lconv/backends/<name>.py.
-_REGISTRY: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
-    "numpy": ("numpy", None, ()),
-    "torch": ("torch", "torch", ("pytorch",)),
-    "tensorflow": ("tensorflow", "tensorflow", ("tf",)),
-    "mxnet": ("mxnet", "mxnet", ("mx",)),
-    "paddle": ("paddle", "paddle", ("paddlepaddle",)),
-    "jax": ("jax", "jax", ()),
+# One line per backend: name -> (the module its framework is imported as, the pip extra that installs
+# it, its aliases, the modules its models' classes come from). The tab is d2lconv/backends/<name>/.
+_REGISTRY: dict[str, tuple[str, str | None, tuple[str, ...], tuple[str, ...]]] = {
+    "numpy": ("numpy", None, (), ("d2lconv.backends.numpy",)),
+    "torch": ("torch", "torch", ("pytorch",), ("torch",)),
+    "tensorflow": ("tensorflow", "tensorflow", ("tf",), ("keras", "tensorflow", "tf_keras")),
+    "mxnet": ("mxnet", "mxnet", ("mx",), ("mxnet",)),
+    "paddle": ("paddle", "paddle", ("paddlepaddle",), ("paddle",)),
+    "jax": ("jax", "jax", (), ("flax",)),
 }
 BACKENDS: tuple[str, ...] = tuple(_REGISTRY)
 """Every backend's name, NumPy (the reference) first: ``("numpy", "torch", "tensorflow", ...)``."""
-ALIASES: dict[str, str] = {alias: name for name, (_, _, aliases) in _REGISTRY.items() for alias in aliases}
+ALIASES: dict[str, str] = {alias: name for name, (_, _, aliases, _) in _REGISTRY.items() for alias in aliases}
 """Other names accepted wherever a backend name is: ``{"pytorch": "torch", "tf": "tensorflow", ...}``."""
 ENV_VAR = "D2LCONV_BACKEND"
 DEFAULT_BACKEND = "numpy"
@@ -46,19 +45,6 @@ _active: str | None = None
 
 class BackendError(ValueError):
     """An unknown backend name, or a backend whose framework is missing or broken."""
-
-
-def exported_names(*sections: ModuleType) -> list[str]:
-    """A tab's ``__all__``: ``NAME``, ``FRAMEWORK``, then the public functions and classes each of its
-    section modules defines, section by section in source order (the same in every tab)."""
-    return ["NAME", "FRAMEWORK"] + [
-        name
-        for section in sections
-        for name, value in vars(section).items()
-        if not name.startswith("_")
-        and (inspect.isfunction(value) or inspect.isclass(value))
-        and value.__module__ == section.__name__
-    ]
 
 
 def _valid_names() -> str:
@@ -92,6 +78,15 @@ def framework_module(name: str) -> str:
     return _REGISTRY[canonical_name(name)][0]
 
 
+def model_backend(model: object) -> str | None:
+    """The backend whose framework ``model``'s class comes from (by its module; imports nothing), or None."""
+    module = type(model).__module__
+    for name, (_, _, _, modules) in _REGISTRY.items():
+        if any(module == root or module.startswith(root + ".") for root in modules):
+            return name
+    return None
+
+
 def framework_version(name: str) -> str | None:
     """The installed version of backend ``name``'s framework, read without importing it."""
     for distribution in metadata.packages_distributions().get(framework_module(name), []):
@@ -122,7 +117,7 @@ def _require_installed(name: str, given: str) -> str:
 
 
 def load_backend(name: str) -> ModuleType:
-    """The adapter module of backend ``name`` (its "tab"), importing its framework."""
+    """The tab of backend ``name``, importing its framework."""
     loaded = sys.modules.get(f"{__name__}.{name}") if name in _REGISTRY else None
     if loaded is not None and _REGISTRY[name][0] in sys.modules:  # every op call comes here: no look-up
         return loaded
@@ -180,5 +175,5 @@ def use_backend(name: str) -> Iterator[ModuleType]:
 
 
 def active_module() -> ModuleType:
-    """The adapter module of the active backend."""
+    """The tab of the active backend."""
     return load_backend(get_backend())

@@ -61,11 +61,11 @@ def patch_index(x_shape: tuple[int, int], k_shape: tuple[int, int]) -> np.ndarra
 
 
 # A loss this many times its first value means SGD is diverging (lr above 2 / curvature).
-DIVERGENCE_FACTOR = 100.0
+DIVERGED_GROWTH = 100.0
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss of ``learn_kernel`` became inf or NaN, or grew ``DIVERGENCE_FACTOR``-fold."""
+    """The loss of ``learn_kernel`` became inf or NaN, or grew ``DIVERGED_GROWTH``-fold."""
 
 
 @dataclass
@@ -173,7 +173,7 @@ def learn_kernel(
     bad = [
         epoch
         for epoch, loss in enumerate(losses, 1)
-        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(losses[0], 1e-12)
+        if not math.isfinite(loss) or loss > DIVERGED_GROWTH * max(losses[0], 1e-12)
     ]
     if bad or not np.all(np.isfinite(kernel)):
         what = (

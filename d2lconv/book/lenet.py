@@ -40,7 +40,7 @@ EPOCHS, LR, BATCH_SIZE = 30, 2.0, 32
 # Steps of the loss curve that ``d2lconv parity`` compares across backends, at a relative 1e-3.
 PARITY_STEPS, LOSS_RTOL = 50, 1e-3
 # A loss above this many times chance level (ln 10) means SGD is diverging.
-DIVERGENCE_FACTOR = 10.0
+DIVERGED_OVER_CHANCE = 10.0
 # Measured with the defaults (seed 0, the same curve on every backend): test accuracy stays at chance
 # (0.10) for the first 12 epochs, rises from epoch 13 and first passes 95 % at epoch 25.
 PLATEAU_EPOCHS, EPOCHS_TO_95 = 12, 25
@@ -287,7 +287,7 @@ def train_lenet(
         diverged = [
             loss
             for loss in fit.losses[-len(batches) :]
-            if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(NUM_CLASSES)
+            if not math.isfinite(loss) or loss > DIVERGED_OVER_CHANCE * math.log(NUM_CLASSES)
         ]
         if diverged:
             raise TrainingDivergedError(

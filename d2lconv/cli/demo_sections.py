@@ -15,15 +15,6 @@ from ..core.args import conv_output_size, explicit_padding
 
 SECTIONS = ("6.3", "6.4", "6.5")
 TITLES = {"6.3": "Padding and Stride", "6.4": "Multiple Input and Multiple Output Channels", "6.5": "Pooling"}
-# The conv layer each backend's comp_conv2d builds.
-CONV_LAYERS = {
-    "numpy": "d2lconv's conv2d",
-    "torch": "torch.nn.Conv2d",
-    "tensorflow": "keras ZeroPadding2D + Conv2D",
-    "mxnet": "gluon nn.Conv2D",
-    "paddle": "paddle.nn.Conv2D",
-    "jax": "flax.linen.Conv",
-}
 
 
 def _show(title: str, array: object) -> None:
@@ -34,7 +25,7 @@ def padding_and_stride() -> None:
     """6.3: ``comp_conv2d`` for the book's four layers, each against the output-size formula."""
     import d2lconv as dc
 
-    layer = CONV_LAYERS.get(dc.get_backend(), "the framework's conv layer")
+    layer = dc.load_backend(dc.get_backend()).padding_channels_pooling.CONV_LAYER
     print(f"comp_conv2d runs {layer} (1 channel in, 1 out) on an 8x8 input; out = floor((n - k + 2p) / s) + 1\n")
     for kernel, padding, stride, _ in pcp.COMP_CONV2D_CASES.values():
         shape = dc.comp_conv2d(kernel, padding, stride)

@@ -5,33 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import backends
+from ..book.lenet import lenet_network
+from ..porting import demo_network, port
 from .args import NAMES, CommandError, backend_name, non_negative_int
 
 # The file ``ported.code`` loads its weights from (next to it).
 WEIGHTS_FILE = "weights.npz"
 
-if TYPE_CHECKING:
-    from ..core.network import Network
-
-
-def _lenet(seed: int) -> Network:
-    try:
-        from ..book.lenet import lenet_network
-    except ImportError:
-        raise backends.BackendError("--net lenet needs d2lconv's LeNet section (d2lconv.book.lenet)") from None
-    return lenet_network(seed)
-
-
-def _demo(seed: int) -> Network:
-    from ..porting import demo_network
-
-    return demo_network(seed)
-
-
-NETS = {"lenet": _lenet, "demo": _demo}
+NETS = {"lenet": lenet_network, "demo": demo_network}
 
 
 def output_folder(text: str) -> Path:
@@ -98,10 +81,6 @@ def run(args: argparse.Namespace) -> int:
     source, target = args.source, args.target
     if source == target:
         raise CommandError(f"--from and --to name the same framework, {source!r}: nothing to port")
-    if "tensorflow" in (source, target) and "paddle" in (source, target):
-        backends.load_backend("paddle")  # paddle first: importing it after tensorflow crashes
-    from ..porting import port
-
     net = NETS[args.net](args.seed)
     model = backends.load_backend(source).build_network(net)
     try:

@@ -100,7 +100,7 @@ def same_dtype_tensors(tensor: Callable[..., Any], *inputs: Any) -> list[Any]:
 
 # The differentiable ops, and how many of their leading positional arguments are tensors (the rest,
 # such as a pooling kernel_size given positionally, get no gradient).
-OPS: dict[str, int] = {
+TENSOR_INPUTS: dict[str, int] = {
     "corr2d": 2,
     "convolve2d": 2,
     "conv2d": 3,
@@ -112,10 +112,14 @@ OPS: dict[str, int] = {
 
 
 def check_op(op: Any) -> str:
-    """The name of a differentiable op (``dc.vjp``'s ``op``): one of ``OPS``, or the function of that name."""
+    """The name of a differentiable op (``dc.vjp``'s ``op``): one of ``TENSOR_INPUTS``, or the function of that name."""
     name = getattr(op, "__name__", op)
-    if not isinstance(name, str) or name not in OPS or (callable(op) and getattr(op, "__module__", "") != "d2lconv"):
-        raise ValueError(f"op must be one of {', '.join(OPS)} (a name or the d2lconv function), got {op!r}")
+    if (
+        not isinstance(name, str)
+        or name not in TENSOR_INPUTS
+        or (callable(op) and getattr(op, "__module__", "") != "d2lconv")
+    ):
+        raise ValueError(f"op must be one of {', '.join(TENSOR_INPUTS)} (a name or the d2lconv function), got {op!r}")
     return name
 
 
@@ -212,7 +216,7 @@ def check_seed(seed: Any, name: str = "seed") -> None:
 def names_inputs(*names: str) -> Callable[[Function], Function]:
     """Decorate a public function so that a conversion error about "data" names the culprit input.
 
-    The adapters convert every input with ``tensor(data)``, whose message says "data";
+    The tabs convert every input with ``tensor(data)``, whose message says "data";
     on that failure path only, the inputs ``names`` are checked one by one and the first
     bad one's own error is raised instead ("K must hold real numbers, got <U2 data").
     """

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from ...core.checks import OPS as TENSOR_INPUTS
 from ...core.checks import check_same_shape, dtype_name
-from .batch_norm import batch_norm
-from .conv_layer import convolve2d, corr2d
-from .ops import _x64_for_float64, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
-
-
-def _batch_norm_output(*inputs: Any, **kwargs: Any) -> Any:
-    """``batch_norm``'s Y, the output ``vjp`` differentiates (the moving statistics it returns are not)."""
-    return batch_norm(*inputs, **kwargs)[0]
-
-
-OPS: dict[str, Callable[..., jax.Array]] = {
-    "corr2d": corr2d,
-    "convolve2d": convolve2d,
-    "conv2d": conv2d,
-    "conv_transpose2d": conv_transpose2d,
-    "max_pool2d": max_pool2d,
-    "avg_pool2d": avg_pool2d,
-    "batch_norm": _batch_norm_output,
-}
+from .._shared import call_op, vjp_leaves
+from . import batch_norm as normalization
+from . import conv_layer, ops
+from .ops import _x64_for_float64, tensor
 
 
 @_x64_for_float64
@@ -40,15 +23,14 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
     to float64 where the inputs mix, and ``jax.vjp`` casts each cotangent back), so a gradient has
     its input's shape and dtype.
     """
-    tensors = TENSOR_INPUTS[op]
-    leaves = [None if x is None or i >= tensors else tensor(x) for i, x in enumerate(inputs)]
+    leaves = vjp_leaves(op, inputs, tensor)
     given = [i for i, x in enumerate(leaves) if x is not None]
 
     def of_given(*xs: jax.Array) -> jax.Array:
-        full = list(leaves[:tensors])
+        full = list(leaves)
         for i, x in zip(given, xs, strict=True):
             full[i] = x
-        return OPS[op](*full, *inputs[tensors:], **(kwargs or {}))
+        return call_op(op, (conv_layer, ops, normalization), full, inputs, kwargs)
 
     y, pullback = jax.vjp(of_given, *(leaves[i] for i in given))
     dy = jnp.ones_like(y) if grad_output is None else tensor(grad_output, dtype_name(y.dtype))

@@ -29,7 +29,7 @@ def LeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
     return build_network(lenet_network(seed))
 
 
-def _to_nhwc(X: np.ndarray) -> jax.Array:
+def _nhwc_images(X: np.ndarray) -> jax.Array:
     """NCHW images as the NHWC array flax layers take."""
     return jnp.asarray(X.transpose(0, 2, 3, 1))
 
@@ -43,7 +43,7 @@ def _name(layer: Any) -> str:
 
 def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     """Each layer's name and output shape (C, H, W or features) for one 1x28x28 image; activations left out."""
-    X = _to_nhwc(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    X = _nhwc_images(np.zeros((1, *IMAGE_SHAPE), np.float32))
     summary = []
     for layer in net.layers:
         X = layer(X)
@@ -89,7 +89,7 @@ class Trainer:
 
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
-        self.params, l, right = self._step(self.params, _to_nhwc(X), jnp.asarray(y))  # noqa: E741 - the book's name
+        self.params, l, right = self._step(self.params, _nhwc_images(X), jnp.asarray(y))  # noqa: E741 - the book's name
         return float(l), int(right)
 
 
@@ -102,7 +102,7 @@ def book_train(
     """
     module, variables = net.unbind()
     params, step = variables["params"], _sgd_step(module, lr)
-    X, y, key = _to_nhwc(X), jnp.asarray(y), jax.random.key(0)
+    X, y, key = _nhwc_images(X), jnp.asarray(y), jax.random.key(0)
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()

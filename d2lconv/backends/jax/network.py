@@ -25,7 +25,6 @@ from ...core.network import Layer, Network, conv, dense_after_flatten, flatten_p
 from ...core.plan import cannot, plan, unsupported
 from .ops import NAME, _enable_x64
 
-LAYOUT = "NHWC"
 _ACTIVATIONS = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": nn.tanh}
 
 

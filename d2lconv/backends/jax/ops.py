@@ -42,6 +42,8 @@ from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_d
 
 NAME = "jax"
 FRAMEWORK = jax
+# What ``native_op`` calls, the baseline ``d2lconv bench --ops`` times this tab against.
+NATIVE_CALLS = "lax.conv_general_dilated / reduce_window, jax.vjp (eager)"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _NCHW = ("NCHW", "OIHW", "NCHW")

@@ -20,6 +20,9 @@ from ...core.checks import same_dtype_tensors
 from .conv_layer import corr2d
 from .ops import _x64_for_float64, tensor
 
+# The conv layer ``comp_conv2d`` builds (``d2lconv demo --section 6.3`` names it).
+CONV_LAYER = "flax.linen.Conv"
+
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The output (h, w) of flax's own ``nn.Conv`` (1 feature) on an 8x8 input, as the book.

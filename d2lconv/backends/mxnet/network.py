@@ -18,7 +18,6 @@ from ...core.plan import plan, unsupported
 from .ops import NAME, gluon, mnp
 
 nn = gluon.nn
-LAYOUT = "NCHW"
 _ACTIVATIONS = ("relu", "sigmoid", "tanh")
 _SPATIAL = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "zero_pad2d", "constant_pad2d")
 

@@ -51,6 +51,8 @@ npx.set_np()
 
 NAME = "mxnet"
 FRAMEWORK = mx
+# What ``native_op`` calls, the baseline ``d2lconv bench --ops`` times this tab against.
+NATIVE_CALLS = "npx.convolution / deconvolution / pooling, autograd"
 _FLOATS = {onp.dtype("float32"): "float32", onp.dtype("float64"): "float64"}
 
 

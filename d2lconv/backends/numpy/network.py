@@ -18,7 +18,6 @@ from ...core.plan import plan, unsupported
 from . import layers
 from .ops import NAME
 
-LAYOUT = "NCHW"
 _ACTIVATIONS = {"relu": "ReLU()", "sigmoid": "Sigmoid()", "tanh": "Tanh()"}
 _CLASSES = (
     "Sequential",

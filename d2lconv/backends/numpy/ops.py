@@ -23,6 +23,8 @@ from ...core.checks import as_float_array, common_dtype, dtype_name
 
 NAME = "numpy"
 FRAMEWORK = np
+# What ``native_op`` calls, the baseline ``d2lconv bench --ops`` times this tab against.
+NATIVE_CALLS = "torch's F.<op> and torch.autograd.grad, in the same process"
 
 
 def tensor(data: Any, dtype: str | None = None) -> np.ndarray:

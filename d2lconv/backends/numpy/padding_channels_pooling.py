@@ -17,6 +17,9 @@ from ...book.padding_channels_pooling import (
 from .conv_layer import corr2d
 from .ops import conv2d, tensor
 
+# The conv layer ``comp_conv2d`` builds (``d2lconv demo --section 6.3`` names it).
+CONV_LAYER = "d2lconv's conv2d"
+
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The output (h, w) of a 1-in, 1-out channel convolution on an 8x8 input: ours, ``conv2d``."""

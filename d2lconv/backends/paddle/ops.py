@@ -41,6 +41,8 @@ from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_d
 
 NAME = "paddle"
 FRAMEWORK = paddle
+# What ``native_op`` calls, the baseline ``d2lconv bench --ops`` times this tab against.
+NATIVE_CALLS = "F.<op>, paddle.grad"
 
 
 def tensor(data: Any, dtype: str | None = None) -> paddle.Tensor:

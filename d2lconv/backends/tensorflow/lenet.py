@@ -21,14 +21,14 @@ def LeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
     return build_network(lenet_network(seed))
 
 
-def _to_nhwc(X: np.ndarray) -> tf.Tensor:
+def _nhwc_images(X: np.ndarray) -> tf.Tensor:
     """NCHW images as the NHWC tensor Keras layers take."""
     return tf.constant(np.ascontiguousarray(X.transpose(0, 2, 3, 1)))
 
 
 def layer_summary(net: tf.keras.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     """Each layer's name and output shape (C, H, W or features) for one 1x28x28 image; activations left out."""
-    X = _to_nhwc(np.zeros((1, *IMAGE_SHAPE), np.float32))
+    X = _nhwc_images(np.zeros((1, *IMAGE_SHAPE), np.float32))
     summary = []
     for layer in net.layers:
         X = layer(X)
@@ -63,7 +63,7 @@ class Trainer:
 
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
-        l, right = self._update(_to_nhwc(X), tf.constant(y))  # noqa: E741 - the book's name
+        l, right = self._update(_nhwc_images(X), tf.constant(y))  # noqa: E741 - the book's name
         return float(l), int(right)
 
 
@@ -87,6 +87,6 @@ def book_train(
         optimizer=tf.keras.optimizers.SGD(learning_rate=lr),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    data = tf.data.Dataset.from_tensor_slices((_to_nhwc(X), y)).shuffle(len(y)).batch(batch_size)
+    data = tf.data.Dataset.from_tensor_slices((_nhwc_images(X), y)).shuffle(len(y)).batch(batch_size)
     net.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
     return seconds

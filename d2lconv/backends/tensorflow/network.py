@@ -22,7 +22,6 @@ from ...core.network import Layer, Network, conv, dense_after_flatten, flatten_p
 from ...core.plan import cannot, plan, unsupported
 from .ops import NAME
 
-LAYOUT = "NHWC"
 _ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 

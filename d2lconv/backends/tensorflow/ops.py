@@ -75,6 +75,8 @@ with _stderr_without(_IMPORT_NOTICES):
 
 NAME = "tensorflow"
 FRAMEWORK = tf
+# What ``native_op`` calls, the baseline ``d2lconv bench --ops`` times this tab against.
+NATIVE_CALLS = "tf.nn.<op> on NHWC data (pooling padded as torch pads), GradientTape"
 _FLOATS = (tf.float32, tf.float64)
 
 

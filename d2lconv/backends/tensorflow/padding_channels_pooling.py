@@ -24,6 +24,9 @@ from ...core.checks import same_dtype_tensors
 from .conv_layer import corr2d
 from .ops import tensor
 
+# The conv layer ``comp_conv2d`` builds (``d2lconv demo --section 6.3`` names it).
+CONV_LAYER = "keras ZeroPadding2D + Conv2D"
+
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The output (h, w) of Keras's own ``Conv2D`` (1 filter) on an 8x8 input, padded by ``ZeroPadding2D``."""

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from ...core.checks import OPS as TENSOR_INPUTS
 from ...core.checks import check_same_shape, dtype_name, float_dtype
-from .batch_norm import batch_norm
-from .conv_layer import convolve2d, corr2d
-from .ops import avg_pool2d, conv2d, conv_transpose2d, max_pool2d, tensor
-
-
-def _batch_norm_output(*inputs: Any, **kwargs: Any) -> Any:
-    """``batch_norm``'s Y, the output ``vjp`` differentiates (the moving statistics it returns are not)."""
-    return batch_norm(*inputs, **kwargs)[0]
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "corr2d": corr2d,
-    "convolve2d": convolve2d,
-    "conv2d": conv2d,
-    "conv_transpose2d": conv_transpose2d,
-    "max_pool2d": max_pool2d,
-    "avg_pool2d": avg_pool2d,
-    "batch_norm": _batch_norm_output,
-}
+from .._shared import call_op, vjp_leaves
+from . import batch_norm as normalization
+from . import conv_layer, ops
+from .ops import tensor
 
 
 def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
@@ -37,10 +20,9 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
     Each input becomes a leaf in its own dtype (the op promotes to float64 where the inputs mix,
     and autograd casts each gradient back), so a gradient has its input's shape and dtype.
     """
-    tensors = TENSOR_INPUTS[op]
-    leaves = [None if x is None or i >= tensors else tensor(x).detach().requires_grad_() for i, x in enumerate(inputs)]
+    leaves = vjp_leaves(op, inputs, lambda x: tensor(x).detach().requires_grad_())
     with torch.enable_grad():
-        y = FUNCTIONS[op](*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
+        y = call_op(op, (conv_layer, ops, normalization), leaves, inputs, kwargs)
     dy = torch.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(dtype_name(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     wanted = [x for x in leaves if x is not None]

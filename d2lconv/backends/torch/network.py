@@ -18,7 +18,6 @@ from ...core.network import Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
 from .ops import NAME
 
-LAYOUT = "NCHW"
 _ACTIVATIONS = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()"}
 
 

@@ -24,6 +24,8 @@ from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_d
 
 NAME = "torch"
 FRAMEWORK = torch
+# What ``native_op`` calls, the baseline ``d2lconv bench --ops`` times this tab against.
+NATIVE_CALLS = "F.<op>, torch.autograd.grad"
 _FLOATS = {torch.float32: "float32", torch.float64: "float64"}
 
 

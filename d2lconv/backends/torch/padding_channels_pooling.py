@@ -19,6 +19,9 @@ from ...core.checks import same_dtype_tensors
 from .conv_layer import corr2d
 from .ops import tensor
 
+# The conv layer ``comp_conv2d`` builds (``d2lconv demo --section 6.3`` names it).
+CONV_LAYER = "torch.nn.Conv2d"
+
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The output (h, w) of torch's own ``nn.Conv2d`` (1 in, 1 out channel) on an 8x8 input, as the book."""

@@ -10,25 +10,7 @@ over repeated samples after a warm-up call; the ratios come from the same run.
 imports no framework. Workers inherit the environment: on a busy machine,
 ``OMP_NUM_THREADS=1 d2lconv bench`` gives steadier single-threaded figures.
 
-``d2lconv bench --json`` prints::
-
-    {
-      "config": {"sizes": [32, 64], "kernel": [3, 3], "loop_max_size": 64, "repeat": 7},
-      "import_d2lconv": {"ms": 80.0, "numpy_ms": 65.0, "heavy_modules": [], "target_ms": 150.0, "met": true},
-      "backends": {                  # every backend of d2lconv.BACKENDS, in that order
-        "numpy": {
-          "status": "ok", "detail": "", "version": "1.26.4", "seconds": 2.0,   # as in ``parity``
-          "import_ms": 1.2,          # loading the backend: its framework and adapter (for tensorflow
-                                     #  also paddle, which the registry imports first when installed)
-          "timings": [{"size": 32, "corr2d_loop_ms": 2.1, "corr2d_ms": 0.01, "native_corr2d_ms": 0.02,
-                       "corr2d_over_native": 0.5, "loop_over_corr2d": 210.0}, ...],   # null: not run
-          "errors": {}               # method -> "<type>: <message>" for a method that raised
-        }, ...
-      },
-      "targets": [{"backend": "numpy", "ratio": "corr2d_over_native", "size": 512, "value": 0.3,
-                   "limit": 0.5, "met": true}, ...],   # limit: at most for corr2d_over_native, at least for loop
-      "exit_code": 0                 # 2 when a requested backend is missing, crashed, timed out or failed
-    }
+``d2lconv bench --json`` prints the report documented in docs/api.md ("JSON reports").
 """
 
 from __future__ import annotations

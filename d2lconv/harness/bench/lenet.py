@@ -7,14 +7,7 @@ idiomatic loop: its own data loader and optimizer, or ``compile``/``fit`` for Ke
 data, batch size and lr. The first epoch of each run is left out (tracing, caches), the rest give a
 median. Targets: d2lconv's loop at most 1.2x the idiomatic one; NumPy's epoch at most 5x torch's.
 
-``d2lconv bench --lenet --json`` prints::
-
-    {"config": {"epochs": 3, "rounds": 2, "batch_size": 32, "lr": 0.9},
-     "backends": {"torch": {"status": "ok", "detail": "", "version": "2.13.0", "seconds": 20.1,
-                            "ours_s": 0.41, "book_s": 0.39, "ours_over_book": 1.05}, ...},
-     "targets": [{"backend": "torch", "ratio": "ours_over_book", "value": 1.05, "limit": 1.2, "met": true},
-                 {"backend": "numpy", "ratio": "numpy_over_torch", "value": 3.1, "limit": 5.0, "met": true}, ...],
-     "exit_code": 0}
+``d2lconv bench --lenet --json`` prints the report documented in docs/api.md ("JSON reports").
 """
 
 from __future__ import annotations

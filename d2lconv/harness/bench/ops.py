@@ -41,14 +41,6 @@ from .timing import REPEAT, interleaved
 DEFAULT_LAYERS = ("1x3x32x32:8:3:1", "8x64x56x56:64:3:1", "256x1x28x28:6:5:2")
 DATA_FORMATS = ("NCHW", "NHWC")
 DEFAULT_TIMEOUT = 1800.0
-BASELINES = {
-    "numpy": "torch's F.<op> and torch.autograd.grad, in the same process",
-    "torch": "F.<op>, torch.autograd.grad",
-    "tensorflow": "tf.nn.<op> on NHWC data (pooling padded as torch pads), GradientTape",
-    "mxnet": "npx.convolution / deconvolution / pooling, autograd",
-    "paddle": "F.<op>, paddle.grad",
-    "jax": "lax.conv_general_dilated / reduce_window, jax.vjp (eager)",
-}
 
 
 @dataclass(frozen=True)
@@ -155,7 +147,7 @@ def measure(
     version = str(tab.FRAMEWORK.__version__)
     if native_tab is not None and native_tab is not tab:
         version += f" (torch {native_tab.FRAMEWORK.__version__})"
-    return {"backend": name, "version": version, "rows": rows}
+    return {"backend": name, "version": version, "baseline": tab.ops.NATIVE_CALLS, "rows": rows}
 
 
 def run_ops_bench(
@@ -172,7 +164,7 @@ def run_ops_bench(
 
     def fields(name: str, output: dict[str, Any] | None) -> dict[str, Any]:
         output = output or {}
-        return {"baseline": BASELINES.get(name, ""), "rows": output.get("rows", [])}
+        return {"baseline": output.get("baseline", ""), "rows": output.get("rows", [])}
 
     specs = [layer.spec for layer in layers]
     entries = runner.run_backends(

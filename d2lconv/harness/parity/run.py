@@ -13,51 +13,7 @@ compares, a pure function of the recorded results, with each check's own toleran
 (``|value - reference| <= atol + rtol * |reference|``); ``d2lconv.harness.parity.render``
 shows the report to a person.
 
-``d2lconv parity --json`` prints this (shared with the notebooks)::
-
-    {
-      "reference": "numpy",
-      "tolerance": {"rtol": 1e-4, "atol": 1e-5},
-      "backends": {                      # every backend of d2lconv.BACKENDS, in that order
-        "torch": {
-          "status": "ok" | "not installed" | "missing" | "crashed" | "timed out" | "error",
-                                          # "not installed": not requested and absent (not a failure)
-                                          # "missing": requested but absent (exit 2)
-          "detail": "",                   # e.g. "killed by signal SIGSEGV", the error's last line, the pip hint
-          "version": "2.13.0",            # framework version or null
-          "seconds": 3.1,                 # wall time of the worker process, or null
-          "results": {                    # plain JSON numbers from the worker, {} unless status == ok
-            "figure_6_2_1": [[19.0, 25.0], [37.0, 43.0]],
-            "edge_map": [[...]],          # corr2d(edge_image(), edge_kernel()), 6x7
-            "transposed_edge_map": [[...]],   # corr2d(edge_image().T, edge_kernel()), 8x5 zeros
-            "corr2d_loop": [[...]],       # corr2d_loop on a seeded random 7x9 image, 3x2 kernel
-            "convolve2d": [[...]],
-            "corr2d_matmul": [[...]],
-            "learn_builtin": {"losses": [...], "kernel": [[...]], "bias": null},   # seed 0, lr 0.03, 10 epochs
-            "learn_custom": {"losses": [...], "kernel": [[...]], "bias": 0.0},     # seed 0, lr 0.01, 40 epochs
-            "conv2d/<case name>": [...nested lists...],      # the batched cases (conv2d, conv_transpose2d,
-            "max_pool2d/<case name>": [...],                 #  max_pool2d, avg_pool2d), seeded inputs
-            ...
-          }
-        }, ...
-      },
-      "checks": [                        # one row per result key, in a stable order
-        {"name": "figure_6_2_1", "cells": {"torch": {"ok": true, "max_abs_diff": 0.0}, ...}}, ...
-      ],
-      "agree": true,                     # every compared backend agrees with the reference
-      "exit_code": 0                     # 0 agree, 1 a value differs, 2 missing/crashed/timed out
-    }
-
-Beyond that format, and compatible with it: a backend that is installed but left out
-by ``--backends`` has status ``"not requested"``; ``results`` also holds
-``"corr2d_grads"`` (``{"dX": ..., "dK": ...}`` by each framework's autograd); a
-result the worker could not compute is ``{"error": "<type>: <message>"}``; a cell
-may carry ``"error"`` (an exception, a shape mismatch) with ``max_abs_diff`` null,
-and the learned-kernel rows carry ``"max_rel_diff"`` of the loss curve. ``cells``
-holds the compared backends (status ok, the reference left out). A check row carries
-``"tolerance": {"rtol": ..., "atol": ...}`` when its check declares tolerances other than
-the report's, and ``"informational": true`` when its check is informational: such a row
-is compared and shown but never changes ``agree`` or ``exit_code``.
+``d2lconv parity --json`` prints the report documented in docs/api.md ("JSON reports").
 """
 
 from __future__ import annotations
