@@ -19,7 +19,7 @@ import optax
 from flax import linen as nn
 
 from ...book.lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network, run_network
+from .network import build_network
 
 ACTIVATIONS = (nn.sigmoid, nn.relu, nn.tanh)
 
@@ -51,11 +51,6 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
             shape = tuple(X.shape[1:])
             summary.append((_name(layer), (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape))
     return summary
-
-
-def evaluate_accuracy(net: nn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
-    """The fraction of images whose largest logit is their label."""
-    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 def _sgd_step(module: nn.Sequential, lr: float) -> Any:

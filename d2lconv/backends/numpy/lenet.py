@@ -14,7 +14,7 @@ import numpy as np
 
 from ...book.lenet import IMAGE_SHAPE, lenet_network
 from . import layers
-from .network import build_network, run_network
+from .network import build_network
 
 ACTIVATIONS = (layers.Sigmoid, layers.ReLU, layers.Tanh)
 
@@ -33,11 +33,6 @@ def layer_summary(net: layers.Sequential) -> list[tuple[str, tuple[int, ...]]]:
         if not isinstance(layer, ACTIVATIONS):
             summary.append((type(layer).__name__, tuple(X.shape[1:])))
     return summary
-
-
-def evaluate_accuracy(net: layers.Sequential, X: np.ndarray, y: np.ndarray) -> float:
-    """The fraction of images whose largest logit is their label."""
-    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 def _cross_entropy(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

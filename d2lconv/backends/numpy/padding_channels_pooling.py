@@ -6,14 +6,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ...book.padding_channels_pooling import (
-    COMP_CONV2D_INPUT,
-    check_comp_conv2d,
-    check_multi_in,
-    check_multi_in_out,
-    check_multi_in_out_1x1,
-    check_pool2d,
-)
+from ...book import padding_channels_pooling as book
 from .conv_layer import corr2d
 from .ops import conv2d, tensor
 
@@ -23,9 +16,9 @@ CONV_LAYER = "d2lconv's conv2d"
 
 def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[int, int]:
     """The output (h, w) of a 1-in, 1-out channel convolution on an 8x8 input: ours, ``conv2d``."""
-    kernel, padding, stride, _ = check_comp_conv2d(kernel_size, padding, stride)
+    kernel, padding, stride, _ = book.check_comp_conv2d(kernel_size, padding, stride)
     rng = np.random.default_rng()
-    X = rng.random(COMP_CONV2D_INPUT)
+    X = rng.random(book.COMP_CONV2D_INPUT)
     # (1, 1) indicates that batch size and the number of channels are both 1
     Y = conv2d(X.reshape((1, 1) + X.shape), rng.random((1, 1, *kernel)), rng.random(1), stride, padding)
     return tuple(Y.shape[2:])
@@ -34,22 +27,22 @@ def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[in
 def corr2d_multi_in(X: Any, K: Any) -> np.ndarray:
     """Cross-correlation of a multi-channel X (c, h, w) with K (c, kh, kw): one per channel, summed."""
     X, K = tensor(X), tensor(K)
-    check_multi_in(X.shape, K.shape)
-    # check_multi_in requires a channel, so the sum is an array, never its start value 0
+    book.check_multi_in(X.shape, K.shape)
+    # book.check_multi_in requires a channel, so the sum is an array, never its start value 0
     return cast(np.ndarray, sum(corr2d(x, k) for x, k in zip(X, K, strict=True)))
 
 
 def corr2d_multi_in_out(X: Any, K: Any) -> np.ndarray:
     """One ``corr2d_multi_in`` per output channel of K (co, c, kh, kw), stacked: (co, oh, ow)."""
     X, K = tensor(X), tensor(K)
-    check_multi_in_out(X.shape, K.shape)
+    book.check_multi_in_out(X.shape, K.shape)
     return np.stack([corr2d_multi_in(X, k) for k in K], 0)
 
 
 def corr2d_multi_in_out_1x1(X: Any, K: Any) -> np.ndarray:
     """A 1x1 convolution as one matrix product: K (co, c) times X (c, h * w), the fully connected layer."""
     X, K = tensor(X), tensor(K)
-    c_o, h, w = check_multi_in_out_1x1(X.shape, K.shape)
+    c_o, h, w = book.check_multi_in_out_1x1(X.shape, K.shape)
     c_i = X.shape[0]
     return (K.reshape((c_o, c_i)) @ X.reshape((c_i, h * w))).reshape((c_o, h, w))
 
@@ -57,7 +50,7 @@ def corr2d_multi_in_out_1x1(X: Any, K: Any) -> np.ndarray:
 def pool2d(X: Any, pool_size: Any, mode: str = "max") -> np.ndarray:
     """The book's pooling loop over a 2-D X, one output element per step; ``mode`` "max" or "avg"."""
     X = tensor(X)
-    p_h, p_w = check_pool2d(X.shape, pool_size, mode)
+    p_h, p_w = book.check_pool2d(X.shape, pool_size, mode)
     Y = np.zeros((X.shape[0] - p_h + 1, X.shape[1] - p_w + 1), dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):

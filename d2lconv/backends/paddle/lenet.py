@@ -13,7 +13,7 @@ import paddle
 from paddle import nn
 
 from ...book.lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network, run_network
+from .network import build_network
 
 ACTIVATIONS = (nn.Sigmoid, nn.ReLU, nn.Tanh)
 
@@ -33,11 +33,6 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
             if not isinstance(layer, ACTIVATIONS):
                 summary.append((type(layer).__name__, tuple(X.shape[1:])))
     return summary
-
-
-def evaluate_accuracy(net: nn.Sequential, X: np.ndarray, y: np.ndarray) -> float:
-    """The fraction of images whose largest logit is their label."""
-    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 class Trainer:

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ...book.lenet import IMAGE_SHAPE, lenet_network
-from .network import build_network, run_network
+from .network import build_network
 
 
 def LeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
@@ -36,11 +36,6 @@ def layer_summary(net: tf.keras.Sequential) -> list[tuple[str, tuple[int, ...]]]
             shape = tuple(X.shape[1:])
             summary.append((type(layer).__name__, (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape))
     return summary
-
-
-def evaluate_accuracy(net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray) -> float:
-    """The fraction of images whose largest logit is their label."""
-    return float(np.mean(run_network(net, X).argmax(1) == y))
 
 
 class Trainer:
