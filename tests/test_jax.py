@@ -79,6 +79,7 @@ def _load_in_order(names: tuple[str, ...]) -> list:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.cross
 @pytest.mark.skipif(not OTHERS, reason="no other framework is installed here")
 @pytest.mark.parametrize("order", ["jax first", "jax last"])
 def test_jax_with_every_other_framework_in_one_process(order):

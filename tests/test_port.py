@@ -102,6 +102,7 @@ def test_demo_every_direction(backend, target):
         assert any(step.startswith("conv2d weights") for step in ported.steps)
 
 
+@pytest.mark.cross  # torch to every other framework
 @pytest.mark.parametrize("target", backends.BACKENDS)
 def test_float64_stays_float64(target):
     installed(target)

@@ -176,6 +176,7 @@ def test_load_backend_returns_the_tab(backend):
     assert backend.FRAMEWORK.__version__
 
 
+@pytest.mark.cross
 @pytest.mark.skipif(
     not (backends.is_installed("paddle") and backends.is_installed("tensorflow")),
     reason="needs both paddle and tensorflow installed",
@@ -190,6 +191,7 @@ def test_tensorflow_then_paddle_works_in_one_process():
     assert result.stdout.split("\n")[:2] == ["[[19.0, 25.0], [37.0, 43.0]]"] * 2
 
 
+@pytest.mark.cross
 @pytest.mark.skipif(
     not (backends.is_installed("paddle") and backends.is_installed("tensorflow")),
     reason="needs both paddle and tensorflow installed",
