@@ -1,6 +1,6 @@
-"""Plumbing every tab shares that is not the book's code: how a tab's package gathers its sections, and how
-``vjp`` picks the op's tensor inputs and calls the tab's op on them. The book's code (each framework's
-autograd call, its layers, its training loop) stays in the tab."""
+"""Plumbing every tab shares that is not the book's code: how a tab's package gathers its sections, how
+``vjp`` picks the op's tensor inputs and calls the tab's op on them, how ``network_code`` writes a pair.
+The book's code (each framework's autograd call, its layers, its training loop) stays in the tab."""
 
 from __future__ import annotations
 
@@ -62,3 +62,9 @@ def call_op(
     function = next(getattr(section, op) for section in sections if hasattr(section, op))
     output = function(*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
     return output[0] if op in SEVERAL_OUTPUTS else output
+
+
+def pair_source(value: tuple[int, int], sequence: type = tuple) -> str:
+    """A (height, width) argument as source code: ``3`` when both are equal, else ``(3, 5)`` (``[3, 5]``
+    with ``sequence=list``)."""
+    return str(value[0]) if value[0] == value[1] else str(sequence(value))

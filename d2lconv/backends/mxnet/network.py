@@ -15,15 +15,12 @@ import numpy as np
 
 from ...core.network import Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
+from .._shared import pair_source
 from .ops import NAME, gluon, mnp
 
 nn = gluon.nn
 _ACTIVATIONS = ("relu", "sigmoid", "tanh")
 _SPATIAL = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "zero_pad2d", "constant_pad2d")
-
-
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(tuple(value))
 
 
 def _layer_source(layer: Layer) -> str:
@@ -35,19 +32,19 @@ def _layer_source(layer: Layer) -> str:
         return "nn.Flatten()"
     if kind == "linear":
         return f"nn.Dense({a['out_features']}, in_units={a['in_features']}{'' if a['bias'] else ', use_bias=False'})"
-    padding = _pair_source((a["padding"][0], a["padding"][2])) if "padding" in a else "0"
+    padding = pair_source((a["padding"][0], a["padding"][2])) if "padding" in a else "0"
     if kind in ("conv2d", "conv_transpose2d"):
-        options = [f"kernel_size={_pair_source(a['kernel_size'])}"]
-        options += [f"strides={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options = [f"kernel_size={pair_source(a['kernel_size'])}"]
+        options += [f"strides={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-            options.append(f"output_padding={_pair_source(a['output_padding'])}")
-        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+            options.append(f"output_padding={pair_source(a['output_padding'])}")
+        options += [f"dilation={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["use_bias=False"]
         options.append(f"in_channels={a['in_channels']}")
         return f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['out_channels']}, {', '.join(options)})"
-    options = [f"pool_size={_pair_source(a['kernel_size'])}", f"strides={_pair_source(a['stride'])}"]
+    options = [f"pool_size={pair_source(a['kernel_size'])}", f"strides={pair_source(a['stride'])}"]
     options += [f"padding={padding}"] if padding != "0" else []
     options += ["ceil_mode=True"] if a["ceil_mode"] else []
     if kind == "avg_pool2d" and not a["count_include_pad"] and padding != "0":

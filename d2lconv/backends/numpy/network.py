@@ -15,6 +15,7 @@ import numpy as np
 from ...core.checks import pair
 from ...core.network import Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
+from .._shared import pair_source
 from . import layers
 from .ops import NAME
 
@@ -35,15 +36,11 @@ _CLASSES = (
 )
 
 
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(tuple(value))
-
-
 def _padding_source(padding: tuple[int, int, int, int] | str) -> str:
     if isinstance(padding, str):
         return "'same'"
     top, bottom, left, right = padding
-    return _pair_source((top, left)) if (top, left) == (bottom, right) else str(tuple(padding))
+    return pair_source((top, left)) if (top, left) == (bottom, right) else str(tuple(padding))
 
 
 def _layer_source(layer: Layer) -> str:
@@ -65,20 +62,20 @@ def _layer_source(layer: Layer) -> str:
     if kind in ("conv2d", "conv_transpose2d"):
         head = (
             f"{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, "
-            f"kernel_size={_pair_source(a['kernel_size'])}"
+            f"kernel_size={pair_source(a['kernel_size'])}"
         )
-        options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options += [f"stride={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-            options.append(f"output_padding={_pair_source(a['output_padding'])}")
-        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+            options.append(f"output_padding={pair_source(a['output_padding'])}")
+        options += [f"dilation={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["bias=False"]
         return ", ".join([head, *options]) + ")"
-    head = f"{'MaxPool2d' if kind == 'max_pool2d' else 'AvgPool2d'}(kernel_size={_pair_source(a['kernel_size'])}"
-    options += [f"stride={_pair_source(a['stride'])}"]
+    head = f"{'MaxPool2d' if kind == 'max_pool2d' else 'AvgPool2d'}(kernel_size={pair_source(a['kernel_size'])}"
+    options += [f"stride={pair_source(a['stride'])}"]
     options += [f"padding={padding}"] if padding != "0" else []
-    options += [f"dilation={_pair_source(a['dilation'])}"] if a.get("dilation", (1, 1)) != (1, 1) else []
+    options += [f"dilation={pair_source(a['dilation'])}"] if a.get("dilation", (1, 1)) != (1, 1) else []
     options += ["ceil_mode=True"] if a["ceil_mode"] else []
     options += ["count_include_pad=False"] if not a.get("count_include_pad", True) else []
     return ", ".join([head, *options]) + ")"

@@ -18,20 +18,17 @@ from paddle import nn
 
 from ...core.network import Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
+from .._shared import pair_source
 from .ops import NAME
 
 _ACTIVATIONS = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()"}
-
-
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(list(value))
 
 
 def _padding_source(padding: tuple[int, int, int, int] | str) -> str:
     if isinstance(padding, str):
         return "'SAME'"
     top, bottom, left, right = padding
-    return _pair_source((top, left)) if (top, left) == (bottom, right) else str(list(padding))
+    return pair_source((top, left), list) if (top, left) == (bottom, right) else str(list(padding))
 
 
 def _layer_source(layer: Layer) -> str:
@@ -54,18 +51,19 @@ def _layer_source(layer: Layer) -> str:
     if kind in ("conv2d", "conv_transpose2d"):
         head = (
             f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['in_channels']}, {a['out_channels']}, "
-            f"kernel_size={_pair_source(a['kernel_size'])}"
+            f"kernel_size={pair_source(a['kernel_size'], list)}"
         )
-        options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options += [f"stride={pair_source(a['stride'], list)}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-            options.append(f"output_padding={_pair_source(a['output_padding'])}")
-        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+            options.append(f"output_padding={pair_source(a['output_padding'], list)}")
+        options += [f"dilation={pair_source(a['dilation'], list)}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["bias_attr=False"]
         return ", ".join([head, *options]) + ")"
-    head = f"nn.{'MaxPool2D' if kind == 'max_pool2d' else 'AvgPool2D'}(kernel_size={_pair_source(a['kernel_size'])}"
-    options += [f"stride={_pair_source(a['stride'])}"]
+    layer_class = "MaxPool2D" if kind == "max_pool2d" else "AvgPool2D"
+    head = f"nn.{layer_class}(kernel_size={pair_source(a['kernel_size'], list)}"
+    options += [f"stride={pair_source(a['stride'], list)}"]
     options += [f"padding={padding}"] if padding != "0" else []
     options += ["ceil_mode=True"] if a["ceil_mode"] else []
     if kind == "avg_pool2d" and a["count_include_pad"] and padding != "0":

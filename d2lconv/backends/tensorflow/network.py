@@ -20,6 +20,7 @@ from keras import layers
 
 from ...core.network import Layer, Network, conv, dense_after_flatten, flatten_permutation, infer_input_shape, pool
 from ...core.plan import cannot, plan, unsupported
+from .._shared import pair_source
 from .ops import NAME
 
 _ACTIVATIONS = ("relu", "sigmoid", "tanh")
@@ -28,10 +29,6 @@ _ACTIVATIONS = ("relu", "sigmoid", "tanh")
 def _constant_pad(x: Any, padding: Sequence[tuple[int, int]], value: float) -> Any:
     """Pads the height and width of an NHWC batch with ``value`` (-inf before a max pooling)."""
     return keras.ops.pad(x, [(0, 0), *padding, (0, 0)], constant_values=value)
-
-
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(tuple(value))
 
 
 def _layer_source(index: int, layer: Layer, dtype: str) -> str:
@@ -56,10 +53,10 @@ def _layer_source(index: int, layer: Layer, dtype: str) -> str:
         )
     padding = "'same'" if a["padding"] == "same" else "'valid'"
     if kind == "conv2d":
-        options = [f"kernel_size={_pair_source(a['kernel_size'])}"]
-        options += [f"strides={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options = [f"kernel_size={pair_source(a['kernel_size'])}"]
+        options += [f"strides={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "'valid'" else []
-        options += [f"dilation_rate={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+        options += [f"dilation_rate={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["use_bias=False"]
         return f"layers.Conv2D({a['out_channels']}, {', '.join(options)}{tail}"
@@ -67,15 +64,15 @@ def _layer_source(index: int, layer: Layer, dtype: str) -> str:
         if a["padding"] == "same" or a["padding"] != (0, 0, 0, 0):
             raise cannot(index, layer, "a cropped transposed convolution (Conv2DTranspose pads only 'valid')", NAME)
         options = [
-            f"kernel_size={_pair_source(a['kernel_size'])}",
-            f"strides={_pair_source(a['stride'])}",
-            f"output_padding={_pair_source(a['output_padding'])}",
+            f"kernel_size={pair_source(a['kernel_size'])}",
+            f"strides={pair_source(a['stride'])}",
+            f"output_padding={pair_source(a['output_padding'])}",
         ]
-        options += [f"dilation_rate={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+        options += [f"dilation_rate={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [] if a["bias"] else ["use_bias=False"]
         return f"layers.Conv2DTranspose({a['out_channels']}, {', '.join(options)}{tail}"
     name = "MaxPooling2D" if kind == "max_pool2d" else "AveragePooling2D"
-    options = [f"pool_size={_pair_source(a['kernel_size'])}", f"strides={_pair_source(a['stride'])}"]
+    options = [f"pool_size={pair_source(a['kernel_size'])}", f"strides={pair_source(a['stride'])}"]
     options += [f"padding={padding}"] if padding != "'valid'" else []
     return f"layers.{name}({', '.join(options)}{tail}"
 

@@ -16,13 +16,10 @@ from torch import nn
 
 from ...core.network import Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
+from .._shared import pair_source
 from .ops import NAME
 
 _ACTIVATIONS = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()"}
-
-
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(tuple(value))
 
 
 def _layer_source(layer: Layer) -> str:
@@ -41,24 +38,24 @@ def _layer_source(layer: Layer) -> str:
         return f"nn.{name}(({left}, {right}, {top}, {bottom}){value})"
     options = []
     padding = a["padding"]
-    padding = "'same'" if padding == "same" else _pair_source((padding[0], padding[2]))
+    padding = "'same'" if padding == "same" else pair_source((padding[0], padding[2]))
     if kind in ("conv2d", "conv_transpose2d"):
         head = (
             f"nn.{'Conv2d' if kind == 'conv2d' else 'ConvTranspose2d'}({a['in_channels']}, {a['out_channels']}, "
-            f"kernel_size={_pair_source(a['kernel_size'])}"
+            f"kernel_size={pair_source(a['kernel_size'])}"
         )
-        options += [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options += [f"stride={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-            options.append(f"output_padding={_pair_source(a['output_padding'])}")
-        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+            options.append(f"output_padding={pair_source(a['output_padding'])}")
+        options += [f"dilation={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["bias=False"]
         return ", ".join([head, *options]) + ")"
-    head = f"nn.{'MaxPool2d' if kind == 'max_pool2d' else 'AvgPool2d'}(kernel_size={_pair_source(a['kernel_size'])}"
-    options += [f"stride={_pair_source(a['stride'])}"]
+    head = f"nn.{'MaxPool2d' if kind == 'max_pool2d' else 'AvgPool2d'}(kernel_size={pair_source(a['kernel_size'])}"
+    options += [f"stride={pair_source(a['stride'])}"]
     options += [f"padding={padding}"] if padding != "0" else []
-    options += [f"dilation={_pair_source(a['dilation'])}"] if a.get("dilation", (1, 1)) != (1, 1) else []
+    options += [f"dilation={pair_source(a['dilation'])}"] if a.get("dilation", (1, 1)) != (1, 1) else []
     options += ["ceil_mode=True"] if a["ceil_mode"] else []
     options += ["count_include_pad=False"] if not a.get("count_include_pad", True) else []
     return ", ".join([head, *options]) + ")"
