@@ -129,11 +129,12 @@ def test_lenet_summary_refuses_an_input_shape():
 def test_network_prints_the_books_shapes_and_computes_numpys_function(backend, reference, name):
     _need_graph_writer(backend)
     _need_graph_writer(reference)
-    model = getattr(dc, name)(seed=3)
-    assert _shapes(dc.layer_summary(model)) == BOOK_SHAPES[name]
+    assert _shapes(dc.layer_summary(getattr(dc, name)(seed=3))) == BOOK_SHAPES[name]
+    # Keras fixes a functional model's input size: the forward's model is described on the small input.
+    small = modern_nets.at_input(modern_nets.NETWORKS[name](3).network, (1, SMALL[name], SMALL[name]))
     x = np.random.default_rng(7).standard_normal((1, 1, SMALL[name], SMALL[name])).astype(np.float32)
-    y = backend.run_network(model, x)
-    expected = reference.run_network(reference.build_network(modern_nets.NETWORKS[name](3).network), x)
+    y = backend.run_network(backend.build_network(small), x)
+    expected = reference.run_network(reference.build_network(small), x)
     assert y.shape == (1, 10)
     assert np.abs(y - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
