@@ -22,10 +22,14 @@ from .core.network import Layer, Network, conv, pool
 from .core.plan import plan
 
 SEED = 0
+ONNX = "onnx"  # not a backend: a file format with a reader and a writer (``d2lconv.onnx``), run by ONNX Runtime
 
 
 def source_backend(model: Any) -> str:
-    """The backend whose framework ``model`` belongs to, from its class's module (imports nothing)."""
+    """The backend whose framework ``model`` belongs to, from its class's module (imports nothing);
+    ``"onnx"`` for an ``onnx.ModelProto`` or the path of a file."""
+    if type(model).__module__.split(".")[0] == ONNX or isinstance(model, str | Path):
+        return ONNX
     name = model_backend(model)
     if name is None:
         raise ValueError(
@@ -75,6 +79,11 @@ class Ported:
 
 
 def _tab(name: str) -> ModuleType:
+    """The reader, writer and runner of a backend, or of ONNX (imported only when used: an extra)."""
+    if name == ONNX:
+        from . import onnx as onnx_format
+
+        return onnx_format
     return load_backend(name)
 
 
@@ -88,6 +97,11 @@ def _difference(source: str, source_model: Any, target: str, model: Any, x: np.n
     return diff, diff / max(float(np.max(np.abs(expected))) if expected.size else 0.0, np.finfo(float).tiny)
 
 
+def target_name(to: str) -> str:
+    """A backend's canonical name, or ``"onnx"``."""
+    return ONNX if isinstance(to, str) and to.strip().lower() == ONNX else canonical_name(to)
+
+
 def seeded_batch(input_shape: tuple[int, ...], dtype: Any, seed: int = SEED, batch: int = 2) -> np.ndarray:
     """The batch ``port`` measures on: standard normal values (negative ones included, so that a max
     pooling padded with 0 instead of -inf shows), drawn from ``seed``."""
@@ -95,13 +109,14 @@ def seeded_batch(input_shape: tuple[int, ...], dtype: Any, seed: int = SEED, bat
 
 
 def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: int = SEED) -> Ported:
-    """``model`` (a sequential network of any backend's framework) in framework ``to``, weights loaded.
+    """``model`` (a network of any backend's framework, an ``onnx.ModelProto`` or an ``.onnx`` path) in
+    framework ``to`` (a backend, or ``"onnx"``: an ``onnx.ModelProto`` checked by ONNX Runtime), weights loaded.
 
     ``input_shape`` (C, H, W), or (features,) for a network that starts dense, fixes the size the port
     is exact for where a rule depends on it (default: the source's own, else the size the first dense
     layer implies, else 17x17).
     """
-    source, target = source_backend(model), canonical_name(to)
+    source, target = source_backend(model), target_name(to)
     net = _tab(source).read_network(model, None if input_shape is None else tuple(int(v) for v in input_shape))
     try:
         net.shapes()

@@ -18,6 +18,7 @@ FRAMEWORK_NAMES = {
     "mxnet": "MXNet Gluon",
     "paddle": "PaddlePaddle",
     "jax": "Flax",
+    "onnx": "ONNX",
 }
 # How each framework lays out data and weights; d2lconv's description uses the NumPy/torch column.
 LAYOUTS: dict[str, dict[str, str]] = {
@@ -28,7 +29,7 @@ LAYOUTS: dict[str, dict[str, str]] = {
         "conv_transpose2d": "(in, out/groups, kh, kw)",
         "flatten": "CHW",
     }
-    for name in ("numpy", "torch", "mxnet", "paddle")
+    for name in ("numpy", "torch", "mxnet", "paddle", "onnx")
 }
 LAYOUTS["paddle"]["linear"] = "(in, out)"
 LAYOUTS["tensorflow"] = {
@@ -56,6 +57,7 @@ BATCH_NORM: dict[str, dict] = {
     "mxnet": {"momentum": "kept", "eps": 1e-5, "variance": "biased"},
     "paddle": {"momentum": "kept", "eps": 1e-5, "variance": "biased"},
     "jax": {"momentum": "kept", "eps": 1e-5, "variance": "biased"},
+    "onnx": {"momentum": "kept", "eps": 1e-5, "variance": "biased"},
 }
 _MOMENTUM = {"new": "the weight of the new batch", "kept": "the weight kept on the running value"}
 # The rules as one table (the README shows it): trap -> what port does.

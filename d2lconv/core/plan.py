@@ -143,7 +143,7 @@ def _plan_conv(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
     pads = resolve_padding(layer, hw)
     same_pads = explicit_padding("same", hw, args["kernel_size"], args["stride"], args["dilation"])
     stride_one = args["stride"] == (1, 1)
-    if target in ("numpy", "jax") or (target == "paddle" and not (same and args["dilation"] != (1, 1))):
+    if target in ("numpy", "jax", "onnx") or (target == "paddle" and not (same and args["dilation"] != (1, 1))):
         return [layer]
     if target == "torch" and same and stride_one or target in ("torch", "mxnet") and not same and _symmetric(pads):
         return [layer]
@@ -214,7 +214,7 @@ def _pool_forms(
         for ceil in (False, True):
             if tuple(_windows(n, k, s, p, p, ceil, drop=target == "torch") for n, k, s, p in axes) == out:
                 forms.append({"padding": (top, top, left, left), "ceil_mode": ceil})
-    if target in ("paddle", "jax"):
+    if target in ("paddle", "jax", "onnx"):  # explicit (asymmetric) pads, no ceil-mode overhang window
         bottom, right = (max(0, (o - 1) * s + k - n - p) for o, (n, k, s, p) in zip(out, axes, strict=True))
         if (
             tuple(_windows(n, k, s, p, after, False) for (n, k, s, p), after in zip(axes, (bottom, right), strict=True))
@@ -256,7 +256,7 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
             and _symmetric(pads)
             and pads[0] <= kernel[0] // 2
             and pads[2] <= kernel[1] // 2
-            or target in ("mxnet", "paddle", "jax")
+            or target in ("mxnet", "paddle", "jax", "onnx")
             and not overhang
             and (target != "mxnet" or _symmetric(pads))
         ):
