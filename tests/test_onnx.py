@@ -57,17 +57,33 @@ def every_kind(seed: int = 0, dtype: type = np.float32) -> Network:
             Layer(
                 "conv_transpose2d",
                 dict(
-                    in_channels=32, out_channels=4, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1),
-                    output_padding=(1, 1), dilation=(1, 1), groups=1, bias=True,
+                    in_channels=32,
+                    out_channels=4,
+                    kernel_size=(3, 3),
+                    stride=(2, 2),
+                    padding=(1, 1, 1, 1),
+                    output_padding=(1, 1),
+                    dilation=(1, 1),
+                    groups=1,
+                    bias=True,
                 ),
                 {"weight": uniform(32, 4, 3, 3), "bias": uniform(4)},
             ),
-            "upsampled", "pooled",
+            "upsampled",
+            "pooled",
         ),  # fmt: skip
         named(Layer("adaptive_avg_pool", {"output_size": (2, 2)}), "adaptive", "upsampled"),
         named(Layer("dropout", {"rate": 0.25}), "dropped", "adaptive"),
         named(Layer("flatten"), "flat", "dropped"),
-        named(Layer("linear", {"in_features": 16, "out_features": 5, "bias": True}, {"weight": uniform(5, 16), "bias": uniform(5)}), "dense", "flat"),  # noqa: E501
+        named(
+            Layer(
+                "linear",
+                {"in_features": 16, "out_features": 5, "bias": True},
+                {"weight": uniform(5, 16), "bias": uniform(5)},
+            ),
+            "dense",
+            "flat",
+        ),  # noqa: E501
         named(Layer("tanh"), "dense_act", "dense"),
         named(Layer("softmax", {"axis": 1}), "probabilities", "dense_act"),
     ]

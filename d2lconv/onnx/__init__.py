@@ -51,7 +51,9 @@ def _input_name(model: onnx.ModelProto) -> str:
 def run_network(model: Any, x: np.ndarray, train: bool = False) -> np.ndarray:
     """ONNX Runtime's output on the NCHW batch ``x`` (inference only: an ONNX file has no training mode)."""
     if train:
-        raise ValueError("ONNX Runtime runs an ONNX model in inference mode only; compare(train=True) needs a framework")
+        raise ValueError(
+            "ONNX Runtime runs an ONNX model in inference mode only; compare(train=True) needs a framework"
+        )
     model = load(model)
     (y, *_) = _session(model).run(None, {_input_name(model): np.asarray(x)})
     return np.asarray(y)

@@ -100,7 +100,9 @@ class _Reader:
             return None
         name = node.input[index]
         if name not in self.constants:
-            raise ValueError(f"ONNX node {node.name!r} ({node.op_type}) takes a computed {what}; only a constant is supported")
+            raise ValueError(
+                f"ONNX node {node.name!r} ({node.op_type}) takes a computed {what}; only a constant is supported"
+            )
         return self.constants[name]
 
     def data(self, node: onnx.NodeProto, index: int = 0) -> str:
@@ -133,8 +135,10 @@ class _Reader:
         attributes = {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
         op = node.op_type
         if op == "Constant":
-            self.constants[node.output[0]] = numpy_helper.to_array(attributes["value"]) if "value" in attributes else (
-                np.asarray(next(iter(attributes.values())))
+            self.constants[node.output[0]] = (
+                numpy_helper.to_array(attributes["value"])
+                if "value" in attributes
+                else (np.asarray(next(iter(attributes.values()))))
             )
         elif op == "Identity":
             self.alias(node, self.data(node))
@@ -202,7 +206,9 @@ class _Reader:
         dilation = tuple(attributes.get("dilations", (1, 1)))
         padding = self._padding(node, attributes)
         if node.op_type == "Conv":
-            layer = conv(weight.shape[1] * groups, weight.shape[0], kernel, stride, padding, dilation, groups, weight, bias)
+            layer = conv(
+                weight.shape[1] * groups, weight.shape[0], kernel, stride, padding, dilation, groups, weight, bias
+            )
         else:
             if "output_shape" in attributes:
                 raise self.unsupported(node, "an output_shape attribute (give pads and output_padding instead)")
@@ -260,7 +266,9 @@ class _Reader:
         if node.op_type == "MaxPool":
             layer = pool("max_pool2d", kernel, dilation=tuple(attributes.get("dilations", (1, 1))), **options)
         else:  # ONNX leaves the padding out of the divisor unless count_include_pad=1
-            layer = pool("avg_pool2d", kernel, count_include_pad=bool(attributes.get("count_include_pad", 0)), **options)
+            layer = pool(
+                "avg_pool2d", kernel, count_include_pad=bool(attributes.get("count_include_pad", 0)), **options
+            )
         self.add(node, layer, [self.data(node)])
 
     def _global_pool(self, node: onnx.NodeProto, attributes: dict[str, Any]) -> None:
@@ -291,7 +299,8 @@ class _Reader:
         if node.op_type != "Add" or not fits or previous.args["bias"] or bias.shape != (previous.args["out_features"],):
             raise self.unsupported(node, f"{node.op_type} with the constant {constant[0]!r}")
         self.layers[-1] = replace(
-            previous.with_args(bias=True), weights={**previous.weights, "bias": bias.astype(previous.weights["weight"].dtype)}
+            previous.with_args(bias=True),
+            weights={**previous.weights, "bias": bias.astype(previous.weights["weight"].dtype)},
         )
         self.alias(node, source)
         self.node_values[source] = node.output[0]
@@ -359,8 +368,10 @@ class _Reader:
             raise self.unsupported(node, f"pads {list(pads)} (only non-negative padding of H and W)")
         fill = 0.0 if value is None else float(np.asarray(value))
         padding = (top, bottom, left, right)
-        layer = Layer("zero_pad2d", {"padding": padding}) if fill == 0 else Layer(
-            "constant_pad2d", {"padding": padding, "value": fill}
+        layer = (
+            Layer("zero_pad2d", {"padding": padding})
+            if fill == 0
+            else Layer("constant_pad2d", {"padding": padding, "value": fill})
         )
         self.add(node, layer, [source])
 

@@ -74,7 +74,9 @@ def _write(graph: _Graph, layer: Layer, inputs: list[str], hw: tuple[int, int] |
         )
         if kind == "max_pool2d":
             return graph.node("MaxPool", inputs, out, name, dilations=list(args["dilation"]), **attributes)
-        return graph.node("AveragePool", inputs, out, name, count_include_pad=int(args["count_include_pad"]), **attributes)
+        return graph.node(
+            "AveragePool", inputs, out, name, count_include_pad=int(args["count_include_pad"]), **attributes
+        )
     if kind in ("zero_pad2d", "constant_pad2d"):
         top, bottom, left, right = args["padding"]
         pads = graph.constant(f"{name}.pads", [0, 0, top, left, 0, 0, bottom, right], np.int64)
@@ -98,7 +100,9 @@ def _write(graph: _Graph, layer: Layer, inputs: list[str], hw: tuple[int, int] |
         op, result = ("Add" if kind == "add" else "Mul"), inputs[0]
         for index, operand in enumerate(inputs[1:], 1):
             last = index == len(inputs) - 1
-            result = graph.node(op, [result, operand], out if last else f"{name}_{index}", name if last else f"{name}_{index}")
+            result = graph.node(
+                op, [result, operand], out if last else f"{name}_{index}", name if last else f"{name}_{index}"
+            )
         return result
     if kind == "concat":
         return graph.node("Concat", inputs, out, name, axis=1)
@@ -173,4 +177,3 @@ def network_code(net: Network) -> str:
         f'(y,) = session.run(None, {{"{INPUT}": x}})  # NCHW in, as the source network took it\n'
         "print(y.shape)\n"
     )
-
