@@ -242,7 +242,7 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
     if target == "numpy":
         return [layer]
     kernel, stride, dilation = args["kernel_size"], args["stride"], args.get("dilation", (1, 1))
-    if dilation != (1, 1) and target != "torch":
+    if dilation != (1, 1) and target not in ("torch", "onnx"):
         raise cannot(index, layer, "a dilated pooling window", target)
     pads = resolve_padding(layer, hw)
     pool = pool2d_args((1, 1, *hw), kernel, stride, pad_pairs(pads), dilation, bool(args["ceil_mode"]))

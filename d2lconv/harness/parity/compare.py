@@ -97,8 +97,14 @@ def counts(row: dict[str, Any]) -> bool:
     return not row.get("informational", False)
 
 
-def build_report(entries: dict[str, dict[str, Any]], checks: Sequence[ParityCheck] | None = None) -> dict[str, Any]:
+def build_report(
+    entries: dict[str, dict[str, Any]], checks: Sequence[ParityCheck] | None = None, reference: str = REFERENCE
+) -> dict[str, Any]:
     """The full report (see ``d2lconv.harness.parity.run``) from its ``backends`` part and the declared checks.
+
+    ``reference`` names the entry every other one is compared with: the NumPy backend, or
+    ``"onnxruntime"`` (``onnx_reference``), whose results hold only the keys it computes, so that
+    only those rows are compared.
 
     ``checks`` gives the row order and each key's tolerances (default: every section's
     ``parity_checks()``; their ``compute`` is not called). A key the reference recorded
@@ -107,11 +113,11 @@ def build_report(entries: dict[str, dict[str, Any]], checks: Sequence[ParityChec
     if checks is None:
         checks = parity_checks()
     declared = {check.key: check for check in checks}
-    reference = entries.get(REFERENCE, entry("missing"))
-    compared = [name for name, item in entries.items() if name != REFERENCE and item["status"] == "ok"]
+    reference_entry = entries.get(reference, entry("missing"))
+    compared = [name for name, item in entries.items() if name != reference and item["status"] == "ok"]
     rows = []
-    if reference["status"] == "ok":
-        ref_results = reference["results"]
+    if reference_entry["status"] == "ok":
+        ref_results = reference_entry["results"]
         for key in list(declared) + sorted(set(ref_results) - set(declared)):
             if key not in ref_results:
                 continue
@@ -125,7 +131,7 @@ def build_report(entries: dict[str, dict[str, Any]], checks: Sequence[ParityChec
     agree = all(cell["ok"] for row in rows if counts(row) for cell in row["cells"].values())
     failed = any(item["status"] in FAILED for item in entries.values())
     return {
-        "reference": REFERENCE,
+        "reference": reference,
         "tolerance": {"rtol": RTOL, "atol": ATOL},
         "backends": entries,
         "checks": rows,

@@ -29,8 +29,8 @@ import d2lconv as dc
 
 from ... import backends
 from .. import runner
-from . import sections
-from .compare import REFERENCE, build_report
+from . import onnx_reference, sections
+from .compare import REFERENCE, build_report, entry
 
 DEFAULT_TIMEOUT = 300.0
 JOBS = 2
@@ -141,6 +141,20 @@ def run_backends(
     )
 
 
-def run_parity(requested: Sequence[str] | None = None, **options: Any) -> dict[str, Any]:
-    """Run the workers (options as ``run_backends``) and compare them: the report of the schema."""
-    return build_report(run_backends(requested, **options), sections.parity_checks(options.get("only")))
+def add_onnx_reference(entries: dict[str, dict[str, Any]], only: Sequence[str] | None = None) -> None:
+    """Add ONNX Runtime's results (``onnx_reference``) to ``entries`` as the entry ``"onnxruntime"``."""
+    try:
+        results = onnx_reference.compute_results(only)
+    except ImportError as error:
+        entries[onnx_reference.NAME] = entry("missing", str(error))
+        return
+    entries[onnx_reference.NAME] = entry("ok", version=onnx_reference.version(), results=results)
+
+
+def run_parity(requested: Sequence[str] | None = None, reference: str = REFERENCE, **options: Any) -> dict[str, Any]:
+    """Run the workers (options as ``run_backends``) and compare them with ``reference`` (the NumPy
+    backend, or ``"onnxruntime"``): the report of the schema."""
+    entries = run_backends(requested, **options)
+    if reference == onnx_reference.NAME:
+        add_onnx_reference(entries, options.get("only"))
+    return build_report(entries, sections.parity_checks(options.get("only")), reference)
