@@ -2,8 +2,8 @@
 
 Each batched case of ``d2lconv.book.ops`` becomes a one-node ONNX model (the description's layer,
 planned for ONNX and written by ``d2lconv.onnx``), run by ONNX Runtime on the case's float32 inputs
-(its CPU convolutions are float32 only). Its results carry the forward keys only (``"<op>/<name>"``): ONNX Runtime has no
-gradients, so the gradient rows are left to the NumPy reference. It needs no framework and runs in
+(its CPU convolutions are float32 only). Its results carry the forward keys only (``"<op>/<name>"``):
+ONNX Runtime has no gradients, so the gradient rows are left to the NumPy reference. It needs no framework and runs in
 the command's own process.
 """
 
