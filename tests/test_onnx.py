@@ -3,6 +3,9 @@ tab; its reader on files written by d2lconv and by torch's TorchScript exporter,
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -224,3 +227,38 @@ def test_onnxruntime_is_a_parity_reference_that_the_numpy_backend_agrees_with():
     assert len(report["checks"]) == len(book.CASES)
     numpy_results[book.CASES[0].key] = (np.asarray(numpy_results[book.CASES[0].key]) + 1e-3).tolist()
     assert build_report(entries, reference="onnxruntime")["exit_code"] == 1
+
+
+def _command(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "d2lconv.cli", *argv], capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_writes_an_onnx_file_and_ports_it_back_into_a_folder(tmp_path):
+    path = tmp_path / "lenet.onnx"
+    written = _command("port", "--from", "numpy", "--to", "onnx", "--net", "lenet", "-o", str(path))
+    assert written.returncode == 0, written.stderr
+    assert f"wrote {path}" in written.stdout
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    x = seeded_batch((1, 28, 28), np.float32)
+    numpy_tab = dc.load_backend("numpy")
+    expected = numpy_tab.run_network(numpy_tab.build_network(lenet_network(0)), x)
+    assert np.max(np.abs(d2l_onnx.run_network(model, x) - expected)) <= tolerance(expected)
+    back = _command("port", str(path), "--to", "numpy", "-o", str(tmp_path / "out"))
+    assert back.returncode == 0, back.stderr
+    assert "onnx -> numpy" in back.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lenet_numpy.py", "weights.npz"]
+
+
+def test_the_command_refuses_files_that_are_not_onnx_in_one_line(tmp_path):
+    text = tmp_path / "model.onnx"
+    text.write_text("not a model\n")
+    for argv, message in (
+        ((str(text), "--to", "numpy"), "is not an ONNX model"),
+        ((str(tmp_path / "missing.onnx"), "--to", "numpy"), "no file"),
+        ((str(text), "--from", "numpy", "--to", "torch"), "not both or neither"),
+    ):
+        result = _command("port", *argv)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

@@ -123,10 +123,18 @@ def require_installed(args: argparse.Namespace) -> None:
     for dest, option in BACKEND_OPTIONS.items():
         value = getattr(args, dest, None)
         for name in [value] if isinstance(value, str) else value or []:
-            if name not in installed:
+            if name == "onnx":  # port --to onnx: the onnx extra, not a backend
+                _require_onnx(option)
+            elif name not in installed:
                 raise CommandError(
                     f"argument {option}: backend {name!r} is not installed here: {backends.install_hint(name)}"
                 )
+
+
+def _require_onnx(option: str) -> None:
+    missing = [module for module in ("onnx", "onnxruntime") if importlib.util.find_spec(module) is None]
+    if missing:
+        raise CommandError(f'argument {option}: onnx needs {" and ".join(missing)}: pip install "d2lconv[onnx]"')
 
 
 def add_backend_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name

@@ -1,4 +1,5 @@
-"""``d2lconv port --from A --to B [--net lenet|demo]``: port an example network, explain, check."""
+"""``d2lconv port --from A --to B [--net NAME]`` or ``d2lconv port FILE.onnx --to B``: port a network, explain,
+check; ``-o`` writes the result (``--to onnx``: an ``.onnx`` file)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from .. import backends
 from ..book.lenet import lenet_network
-from ..porting import demo_network, port
+from ..core.network import Network
+from ..porting import ONNX, Ported, demo_network, port
 from .args import NAMES, CommandError, backend_name, non_negative_int
 
 # The file ``ported.code`` loads its weights from (next to it).
@@ -17,14 +19,26 @@ WEIGHTS_FILE = "weights.npz"
 NETS = {"lenet": lenet_network, "demo": demo_network}
 
 
-def output_folder(text: str) -> Path:
-    """``-o DIR``: where to write what ``port`` made; created if absent, but its parent folder must exist."""
+def output_path(text: str) -> Path:
+    """``-o PATH``: where to write what ``port`` made (a folder, created if absent; with ``--to onnx`` a
+    file); its parent folder must exist."""
     path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{str(path)!r} exists and is not a folder")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"folder {str(path.parent)!r} does not exist, got {text!r}")
     return path
+
+
+def onnx_file(text: str) -> Path:
+    """The ``FILE.onnx`` to port: an existing file."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no file {text!r}")
+    return path
+
+
+def port_target(text: str) -> str:
+    """``--to``: a backend name or alias, or ``onnx``."""
+    return ONNX if text.strip().lower() == ONNX else backend_name(text)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,20 +54,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "framework on both sides, or a backend that is not installed",
     )
     parser.add_argument(
+        "file", nargs="?", type=onnx_file, metavar="FILE.onnx", help="an ONNX file to port (instead of --from)"
+    )
+    parser.add_argument(
         "--from",
         dest="source",
         type=backend_name,
-        required=True,
         metavar="NAME",
-        help=f"the framework to port from; {NAMES}",
+        help=f"the framework to port the example --net from; {NAMES}",
     )
     parser.add_argument(
         "--to",
         dest="target",
-        type=backend_name,
+        type=port_target,
         required=True,
         metavar="NAME",
-        help="the framework to port to (another one)",
+        help="the framework to port to (another one), or onnx (an ONNX model, checked by ONNX Runtime)",
     )
     parser.add_argument(
         "--net",
@@ -67,42 +83,76 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=output_folder,
-        metavar="DIR",
-        help="also write into DIR (created if absent; its parent must exist) the weights file (weights.npz, "
-        "ported.save_weights) and the generated code (NET_TARGET.py, which loads weights.npz from its folder)",
+        type=output_path,
+        metavar="PATH",
+        help="also write into the folder PATH (created if absent; its parent must exist) the weights file "
+        "(weights.npz, ported.save_weights) and the generated code (NET_TARGET.py, which loads weights.npz from "
+        "its folder); with --to onnx, the ONNX file PATH",
     )
     parser.set_defaults(run=run)
 
 
+def _onnx_source(path: Path) -> Network:
+    """The description of an ONNX file, or one line (exit 2) saying why it cannot be read."""
+    try:
+        from .. import onnx as onnx_format
+
+        return onnx_format.read_network(path)
+    except ImportError as error:
+        raise CommandError(str(error)) from None
+    except (ValueError, FileNotFoundError) as error:
+        raise CommandError(f"{path}: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build the example network in the source framework, port it, print the steps, the code and the
-    measured difference; with ``--output``, write the weights and the code too."""
-    source, target = args.source, args.target
+    """Build the example network in the source framework (or read the ONNX file), port it, print the steps,
+    the code and the measured difference; with ``--output``, write the result too."""
+    if (args.file is None) == (args.source is None):
+        raise CommandError("give either --from NAME (with --net) or an ONNX FILE, not both or neither")
+    source, target = (ONNX if args.file is not None else args.source), args.target
     if source == target:
         raise CommandError(f"--from and --to name the same framework, {source!r}: nothing to port")
-    net = NETS[args.net](args.seed)
-    model = backends.load_backend(source).build_network(net)
+    if args.file is not None:
+        net, model, label = _onnx_source(args.file), args.file, args.file.name
+    else:
+        net, label = NETS[args.net](args.seed), args.net
+        model = backends.load_backend(source).build_network(net)
     try:
         ported = port(model, to=target, input_shape=net.input_shape, seed=args.seed)
     except ValueError as error:
         print(f"d2lconv: {error}", file=sys.stderr)
         return 1
     print(
-        f"{args.net} ({', '.join(layer.kind for layer in net.layers)}) on {'x'.join(map(str, net.input_shape))} "
+        f"{label} ({', '.join(layer.kind for layer in net.layers)}) on {'x'.join(map(str, net.input_shape))} "
         f"inputs, {source} -> {target}\n"
     )
     print("Steps:" if ported.steps else "Steps: none (the two frameworks agree on every layout and padding here)")
     for step in ported.steps:
         print(f"  - {step}")
-    print(f"\nCode ({target}; ported.save_weights('weights.npz') writes the weights it loads):\n")
-    print(ported.code)
+    if target != ONNX:
+        print(f"\nCode ({target}; ported.save_weights('weights.npz') writes the weights it loads):\n")
+        print(ported.code)
     print(f"Largest difference on a seeded random batch ({ported.layout}): {ported.max_diff:.3g}")
     if args.output is not None:
-        args.output.mkdir(exist_ok=True)
-        weights, code = args.output / WEIGHTS_FILE, args.output / f"{args.net}_{target}.py"
-        ported.save_weights(weights)
-        code.write_text(ported.code)
-        print(f"\nwrote {weights} (the weights, in {target}'s layouts)")
-        print(f"wrote {code} (builds the network in {target}; run it in {args.output}, it loads {WEIGHTS_FILE})")
+        _write(ported, args.output, Path(label).stem, target)
     return 0
+
+
+def _write(ported: Ported, output: Path, stem: str, target: str) -> None:
+    """Write the port: an ONNX file, or the weights and the code into a folder."""
+    if target == ONNX:
+        import onnx
+
+        path = output / f"{stem}.onnx" if output.is_dir() else output
+        onnx.save(ported.model, str(path))
+        opset = ported.model.opset_import[0].version
+        print(f"\nwrote {path} (ONNX, opset {opset}; checked by ONNX Runtime)")
+        return
+    if output.exists() and not output.is_dir():
+        raise CommandError(f"argument -o/--output: {str(output)!r} exists and is not a folder")
+    output.mkdir(exist_ok=True)
+    weights, code = output / WEIGHTS_FILE, output / f"{stem}_{target}.py"
+    ported.save_weights(weights)
+    code.write_text(ported.code)
+    print(f"\nwrote {weights} (the weights, in {target}'s layouts)")
+    print(f"wrote {code} (builds the network in {target}; run it in {output}, it loads {WEIGHTS_FILE})")
