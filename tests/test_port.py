@@ -445,5 +445,6 @@ def test_port_command_bad_name_is_one_line_and_exit_2():
         timeout=300,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("d2lconv: error: --to 'caffe': unknown backend")
+    assert result.stderr.strip().startswith("d2lconv: error: argument --to: unknown backend 'caffe'")
+    assert "or onnx" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

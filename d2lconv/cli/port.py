@@ -38,7 +38,12 @@ def onnx_file(text: str) -> Path:
 
 def port_target(text: str) -> str:
     """``--to``: a backend name or alias, or ``onnx``."""
-    return ONNX if text.strip().lower() == ONNX else backend_name(text)
+    if text.strip().lower() == ONNX:
+        return ONNX
+    try:
+        return backend_name(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or onnx") from None
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
