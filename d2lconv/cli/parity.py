@@ -7,15 +7,15 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from ..harness.parity import onnx_reference, sections
 from ..harness.parity import run as parity
-from ..harness.parity import sections
 from ..harness.parity.compare import REFERENCE
 from ..harness.parity.render import render
 from .args import add_backends_option, add_timeout_option
 from .console import run_and_show
 
 EXIT_CODES = (
-    "exit codes: 0 every compared backend agrees with numpy; 1 a value differs; "
+    "exit codes: 0 every compared backend agrees with the reference; 1 a value differs; "
     "2 a requested backend is missing, crashed or timed out, or a bad argument"
 )
 
@@ -33,7 +33,9 @@ def parity_command(args: argparse.Namespace) -> int:
                 )
             on_done(name, entry)
 
-        return parity.run_parity(args.backends, timeout=args.timeout, only=only, on_done=done, **progress)
+        return parity.run_parity(
+            args.backends, args.reference, timeout=args.timeout, only=only, on_done=done, **progress
+        )
 
     report = run_and_show(args, "running", run, render, always=(REFERENCE,), steps=True)
     return 2 if report is None else int(report["exit_code"])
@@ -72,6 +74,14 @@ def add_parser(commands: Any) -> None:
         "--all",
         action="store_true",
         help=f"compare every section, {', '.join(extra)} too (training LeNet to its accuracy: minutes per backend)",
+    )
+    parser.add_argument(
+        "--reference",
+        choices=(REFERENCE, onnx_reference.NAME),
+        default=REFERENCE,
+        help="what every backend is compared with: d2lconv's numpy backend (default), or onnxruntime "
+        "(ONNX Runtime on each batched op as a one-node ONNX model; forward values only; numpy is compared "
+        'too; needs pip install "d2lconv[onnx]")',
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_timeout_option(parser, parity.DEFAULT_TIMEOUT)

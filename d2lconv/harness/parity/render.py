@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..runner import FAILED, SKIPPED
-from .compare import REFERENCE, counts
+from .compare import counts
 
 
 def _kernel_text(fit: Any) -> str:
@@ -26,7 +26,7 @@ def render(report: dict[str, Any], console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    entries = report["backends"]
+    entries, reference = report["backends"], report["reference"]
     status = Table(title="Backends", title_justify="left")
     for column in ("backend", "status", "version", "seconds"):
         status.add_column(column, no_wrap=True)
@@ -34,7 +34,7 @@ def render(report: dict[str, Any], console: Any) -> None:
     for name, entry in entries.items():
         colour = colours.get(entry["status"], "bold red")
         status.add_row(
-            name + (" (reference)" if name == REFERENCE else ""),
+            name + (" (reference)" if name == reference else ""),
             f"[{colour}]{entry['status']}[/]",
             entry["version"] or "",
             "" if entry["seconds"] is None else f"{entry['seconds']:.1f}",
@@ -45,11 +45,11 @@ def render(report: dict[str, Any], console: Any) -> None:
             colour = "dim" if entry["status"] in SKIPPED else "red"
             console.print(f"[{colour}]{escape(name + ': ' + entry['detail'])}[/]", highlight=False)
 
-    compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
+    compared = [name for name in entries if name != reference and entries[name]["status"] == "ok"]
     if report["checks"] and compared:
         tol = _tolerance_text(report["tolerance"])
         table = Table(
-            title=f"Agreement with {REFERENCE} ({tol})",
+            title=f"Agreement with {reference} ({tol})",
             title_justify="left",
             box=box.SIMPLE_HEAD,
             caption="✓ within tolerance, else the max |difference|",
@@ -81,7 +81,9 @@ def render(report: dict[str, Any], console: Any) -> None:
         for key, name, error in errors:
             console.print(f"[red]{name} {key}:[/] {escape(error)}", highlight=False)
 
-    shown = [name for name in entries if entries[name]["status"] == "ok"]
+    shown = [
+        name for name in entries if entries[name]["status"] == "ok" and "learn_builtin" in entries[name]["results"]
+    ]
     if shown:
         fits = Table(
             title="Learned kernels and final losses, seed 0\n(builtin: lr 0.03, 10 epochs; custom: lr 0.01, 40 epochs)",
@@ -131,8 +133,8 @@ def _cell_text(cell: dict[str, Any], counted: bool = True) -> str:
 
 
 def _verdict(report: dict[str, Any]) -> str:
-    entries = report["backends"]
-    compared = [name for name in entries if name != REFERENCE and entries[name]["status"] == "ok"]
+    entries, reference = report["backends"], report["reference"]
+    compared = [name for name in entries if name != reference and entries[name]["status"] == "ok"]
     failed = [f"{name} {entry['status']}" for name, entry in entries.items() if entry["status"] in FAILED]
     differing = sorted(
         {name for check in report["checks"] if counts(check) for name, cell in check["cells"].items() if not cell["ok"]}
@@ -144,7 +146,7 @@ def _verdict(report: dict[str, Any]) -> str:
         parts.append("; ".join(failed))
     if not parts:
         return (
-            f"[bold green]agree:[/] {', '.join(compared) or 'no other backend'} = {REFERENCE} "
+            f"[bold green]agree:[/] {', '.join(compared) or 'no other backend'} = {reference} "
             f"on {len(report['checks'])} checks (exit 0)"
         )
     return f"[bold red]FAIL:[/] {'; '.join(parts)} (exit {report['exit_code']})"
