@@ -34,7 +34,7 @@ def parity_command(args: argparse.Namespace) -> int:
             on_done(name, entry)
 
         return parity.run_parity(
-            args.backends, args.reference, timeout=args.timeout, only=only, on_done=done, **progress
+            args.backends, reference=args.reference, timeout=args.timeout, only=only, on_done=done, **progress
         )
 
     report = run_and_show(args, "running", run, render, always=(REFERENCE,), steps=True)
