@@ -45,7 +45,7 @@ def _session(model: onnx.ModelProto) -> onnxruntime.InferenceSession:
 
 def _input_name(model: onnx.ModelProto) -> str:
     constants = {tensor.name for tensor in model.graph.initializer}
-    return next(value.name for value in model.graph.input if value.name not in constants)
+    return str(next(value.name for value in model.graph.input if value.name not in constants))
 
 
 def run_network(model: Any, x: np.ndarray, train: bool = False) -> np.ndarray:

@@ -103,7 +103,7 @@ class _Reader:
             raise ValueError(
                 f"ONNX node {node.name!r} ({node.op_type}) takes a computed {what}; only a constant is supported"
             )
-        return self.constants[name]
+        return np.asarray(self.constants[name])
 
     def data(self, node: onnx.NodeProto, index: int = 0) -> str:
         name = node.input[index]
@@ -201,7 +201,7 @@ class _Reader:
     def _conv(self, node: onnx.NodeProto, attributes: dict[str, Any]) -> None:
         weight, bias = self.constant(node, 1, "weight"), self.constant(node, 2, "bias")
         assert weight is not None
-        groups, kernel = int(attributes.get("group", 1)), tuple(int(v) for v in weight.shape[2:])
+        groups, kernel = int(attributes.get("group", 1)), (int(weight.shape[2]), int(weight.shape[3]))
         stride = tuple(attributes.get("strides", (1, 1)))
         dilation = tuple(attributes.get("dilations", (1, 1)))
         padding = self._padding(node, attributes)
@@ -293,10 +293,10 @@ class _Reader:
             return
         # MatMul then Add of a vector: a dense layer's bias (the dynamo exporter writes nn.Linear so)
         source = self.data(node, 1 - list(node.input).index(constant[0]))
-        previous = self.layers[-1] if self.layers else None
+        previous = self.layers[-1] if self.layers else Layer("flatten")
         bias = self.constants[constant[0]]
-        fits = previous is not None and previous.name == source and previous.kind == "linear"
-        if node.op_type != "Add" or not fits or previous.args["bias"] or bias.shape != (previous.args["out_features"],):
+        fits = previous.name == source and previous.kind == "linear" and node.op_type == "Add"
+        if not fits or previous.args["bias"] or bias.shape != (previous.args["out_features"],):
             raise self.unsupported(node, f"{node.op_type} with the constant {constant[0]!r}")
         self.layers[-1] = replace(
             previous.with_args(bias=True),

@@ -24,17 +24,19 @@ SECTION = "ops"
 def case_network(case: book.Case, dtype: Any = np.float32) -> tuple[Network, np.ndarray]:
     """The one-layer network of ``case`` (weights in ``dtype``) and its input batch."""
     x, *rest = case.inputs(np.float32)
-    weight, bias = (rest + [None, None])[:2]
+    assert x is not None
     options = dict(case.kwargs)
-    cast = {} if weight is None else {"weight": weight.astype(dtype)}
-    if bias is not None:
-        cast["bias"] = bias.astype(dtype)
+    if case.op not in ("conv2d", "conv_transpose2d"):
+        return Network(x.shape[1:], [pool(case.op, **options)]), x.astype(dtype)
+    weight, bias = rest
+    assert weight is not None
+    weights = {"weight": weight.astype(dtype), **({} if bias is None else {"bias": bias.astype(dtype)})}
     if case.op == "conv2d":
-        layer = conv(x.shape[1], weight.shape[0], weight.shape[2:], **options, **cast)
-    elif case.op == "conv_transpose2d":
-        layer = _conv_transpose(x.shape[1], weight, options, cast)
+        layer = conv(x.shape[1], weight.shape[0], weight.shape[2:], **options)
+        layer.weights.update(weights)
+        layer.args["bias"] = bias is not None
     else:
-        layer = pool(case.op, **options)
+        layer = _conv_transpose(x.shape[1], weight, options, weights)
     return Network(x.shape[1:], [layer]), x.astype(dtype)
 
 
