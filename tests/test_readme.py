@@ -206,3 +206,10 @@ def test_readme_python_block_runs_as_pasted_into_a_file(block, tmp_path):
                 assert re.search(pattern, done.stdout), f"{pattern!r} not in the output:\n{done.stdout}"
     if "save_weights" in block:
         assert (tmp_path / "weights.npz").stat().st_size > 0
+
+
+def test_the_readme_is_a_landing_page_whose_links_reach_the_site_pages():
+    assert len(README.splitlines()) <= 150
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README):
+        if "://" not in target:
+            assert (ROOT / target).is_file(), target
