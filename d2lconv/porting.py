@@ -9,6 +9,7 @@ reason, and ``port`` measures the result against the source before returning it.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -16,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from . import backends
 from .backends import BACKENDS, canonical_name, load_backend, model_backend
 from .core.conventions import FRAMEWORK_NAMES, LAYOUTS, layout_steps
-from .core.network import Layer, Network, conv, pool
+from .core.network import CHAPTER_KINDS, Layer, Network, conv, pool
 from .core.plan import plan
 
 SEED = 0
@@ -26,17 +28,26 @@ ONNX = "onnx"  # not a backend: a file format with a reader and a writer (``d2lc
 
 
 def source_backend(model: Any) -> str:
-    """The backend whose framework ``model`` belongs to, from its class's module (imports nothing);
+    """The backend whose framework ``model`` belongs to, from its class's bases (imports nothing);
     ``"onnx"`` for an ``onnx.ModelProto`` or the path of a file."""
     if type(model).__module__.split(".")[0] == ONNX or isinstance(model, str | Path):
         return ONNX
     name = model_backend(model)
     if name is None:
         raise ValueError(
-            f"port needs a sequential network of one of the frameworks of {', '.join(BACKENDS)}; "
+            f"port needs a network of one of the frameworks of {', '.join(BACKENDS)}; "
             f"got a {type(model).__module__}.{type(model).__name__}"
         )
     return name
+
+
+class LayerDiffs(list):
+    """``[(node name, kind, max abs diff), ...]`` in graph order, and the first node over ``tolerance``
+    (``first_over``: its name, or None when every node agrees)."""
+
+    def __init__(self, rows: list[tuple[str, str, float]], tolerance: float, first_over: str | None) -> None:
+        super().__init__(rows)
+        self.tolerance, self.first_over = tolerance, first_over
 
 
 @dataclass
@@ -66,11 +77,88 @@ class Ported:
                 f"padding or a ceil mode was written out for that size); got {tuple(x.shape[1:])}"
             )
 
-    def compare(self, x: Any) -> tuple[float, float]:
-        """(max |source - target|, that divided by max |source|) on the user's NCHW batch ``x``."""
+    def compare(self, x: Any, train: bool = False, per_layer: bool = False) -> Any:
+        """On the user's NCHW batch ``x``: (max |source - target|, that divided by max |source|).
+
+        ``train=True``: one training-mode forward on both (batch statistics; dropout off), which updates
+        both models' BatchNorm running statistics in place: (max abs diff of the outputs, max abs diff of
+        the running statistics left behind, compared in PyTorch's momentum convention).
+        ``per_layer=True``: a ``LayerDiffs`` of every node's largest difference, in graph order, layouts
+        undone, naming the first node over the tolerance (1e-4 x max(1, max |source|) in float32)."""
         x = np.asarray(x, dtype=self.network.dtype)
         self._check_size(x)
-        return _difference(self.source, self.source_model, self.target, self.model, x)
+        if per_layer:
+            return self._per_layer(x)
+        if not train:
+            return _difference(self.source, self.source_model, self.target, self.model, x)
+        expected = _checks(self.source).train_forward(self.source_model, x)
+        actual = _checks(self.target).train_forward(self.model, x)
+        if expected.shape != actual.shape:
+            raise ValueError(f"the ported model gives shape {actual.shape}, the source {expected.shape}")
+        statistics = (
+            _max_diff(source.weights[name], target.weights[name])
+            for source, target in self._matched_layers()
+            if source.kind == "batch_norm"
+            for name in ("running_mean", "running_var")
+        )
+        return _max_diff(expected, actual), max(statistics, default=0.0)
+
+    def _matched_layers(self) -> list[tuple[Layer, Layer]]:
+        """The nodes of the source and of the target, each read by its own tab, that stand for the same node
+        of the description (the target's writer writes the planned description node for node)."""
+        shape = tuple(self.network.input_shape)
+        source = _tab(self.source).read_network(self.source_model, shape)
+        target = _tab(self.target).read_network(self.model, shape)
+        return [(source.layer(name), target.layer(other)) for name, other in self._node_names(target).items()]
+
+    def _node_names(self, target: Network) -> dict[str, str]:
+        """Description node name -> the target's node name for it."""
+        planned = plan(self.network, self.target).network
+        if [layer.kind for layer in planned.layers] != [layer.kind for layer in target.layers]:
+            known = {layer.name for layer in target.layers}
+            return {layer.name: layer.name for layer in self.network.layers if layer.name in known}
+        by_position = {mine.name: theirs.name for mine, theirs in zip(planned.layers, target.layers, strict=True)}
+        return {layer.name: by_position[layer.name] for layer in self.network.layers if layer.name in by_position}
+
+    def _per_layer(self, x: np.ndarray) -> LayerDiffs:
+        source = _checks(self.source).run_nodes(self.source_model, x)
+        target_net = _tab(self.target).read_network(self.model, tuple(self.network.input_shape))
+        target = _checks(self.target).run_nodes(self.model, x)
+        rows, first = [], None
+        for layer in self.network.layers:
+            other = self._node_names(target_net).get(layer.name)
+            if other is None or layer.name not in source or other not in target:
+                continue
+            expected, actual = source[layer.name], target[other]
+            diff = _max_diff(expected, actual) if expected.shape == actual.shape else float("inf")
+            rows.append((layer.name, layer.kind, diff))
+            if first is None and not diff <= _tolerance(expected):
+                first = layer.name
+        return LayerDiffs(rows, TOLERANCE, first)
+
+    def compare_train_step(self, x: Any, target: Any = None, lr: float = 0.1) -> tuple[float, float]:
+        """One SGD step on the same batch on both models, in place (training mode, dropout off; loss =
+        mean((y - target)**2), ``target`` default: a seeded standard normal one): (relative difference of
+        the losses, largest relative difference of any updated weight or running statistic)."""
+        x = np.asarray(x, dtype=self.network.dtype)
+        self._check_size(x)
+        if target is None:
+            shape = _tab(self.source).run_network(self.source_model, x).shape
+            target = np.random.default_rng(SEED).standard_normal(shape).astype(x.dtype)
+        losses = [
+            _checks(name).train_step(model, x, np.asarray(target, x.dtype), lr)
+            for name, model in ((self.source, self.source_model), (self.target, self.model))
+        ]
+        weights = max(
+            (
+                _max_diff(mine.weights[name], theirs.weights[name])
+                / max(float(np.max(np.abs(mine.weights[name]))), np.finfo(float).tiny)
+                for mine, theirs in self._matched_layers()
+                for name in mine.weights
+            ),
+            default=0.0,
+        )
+        return abs(losses[0] - losses[1]) / max(abs(losses[0]), np.finfo(float).tiny), weights
 
     def save_weights(self, path: str | Path) -> None:
         """Write the ported model's weights, in the target framework's layouts, to an ``.npz`` that
@@ -85,6 +173,38 @@ def _tab(name: str) -> ModuleType:
 
         return onnx_format
     return load_backend(name)
+
+
+def ports_graphs(name: str) -> bool:
+    """Whether tab ``name`` reads and writes graphs and the kinds that came with them (it has the hooks
+    of ``port_checks``), found without importing its framework."""
+    return (Path(backends.__file__).parent / name / "port_checks.py").is_file()
+
+
+def _checks(name: str) -> ModuleType:
+    """Tab ``name``'s hooks for the per-node and training checks (its ``port_checks`` module)."""
+    tab = load_backend(name)
+    try:
+        return importlib.import_module(f"{tab.__name__}.port_checks")
+    except ModuleNotFoundError:
+        raise ValueError(
+            f"the {name} tab cannot yet run a model node by node or train it one step (no port_checks)"
+        ) from None
+
+
+TOLERANCE = 1e-4  # relative, float32: max |diff| <= TOLERANCE * max(1, max |reference|)
+
+
+def _tolerance(reference: np.ndarray) -> float:
+    scale = max(1.0, float(np.max(np.abs(reference))) if reference.size else 0.0)
+    return (1e-9 if reference.dtype == np.float64 else TOLERANCE) * scale
+
+
+def _max_diff(expected: np.ndarray, actual: np.ndarray) -> float:
+    expected, actual = np.asarray(expected), np.asarray(actual)
+    if expected.shape != actual.shape:
+        return float("inf")
+    return float(np.max(np.abs(expected.astype(np.float64) - actual))) if expected.size else 0.0
 
 
 def _difference(source: str, source_model: Any, target: str, model: Any, x: np.ndarray) -> tuple[float, float]:
@@ -122,6 +242,15 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
         net.shapes()
     except ValueError as error:
         raise ValueError(f"{error} (on inputs of shape {net.input_shape}; pass input_shape=(C, H, W))") from None
+    if not (net.is_sequential and {layer.kind for layer in net.layers} <= set(CHAPTER_KINDS)):
+        for name in (source, target):
+            if name != ONNX and not ports_graphs(name):
+                raise ValueError(
+                    f"the {name} tab cannot port graphs or the layer kinds that came with them yet "
+                    f"({', '.join(sorted({layer.kind for layer in net.layers} - set(CHAPTER_KINDS)))}): "
+                    f"no graph reader/writer (port_checks); tabs that can: "
+                    f"{', '.join(n for n in BACKENDS if ports_graphs(n))}"
+                )
     planned = plan(net, target)
     steps = layout_steps(source, target, net) + planned.steps
     if net.dtype == np.float64:

@@ -149,12 +149,17 @@ def _public_names(module) -> list[str]:
 
 def _sections(tab) -> list[str]:
     """The tab's section modules (its submodules), in the order its package imports them. The NumPy tab's
-    ``layers`` is its framework (what ``torch.nn`` is to PyTorch), not a section."""
+    ``layers`` and ``layers_graph`` are its framework (what ``torch.nn`` is to PyTorch), and a tab's
+    ``network_graph`` and ``port_checks`` are the porting section's graph half and its hooks for ``dc.port``'s
+    checks (``d2lconv.core.network``), not sections."""
     return [
         name
         for name, value in vars(tab).items()
-        if inspect.ismodule(value) and value.__name__.startswith(tab.__name__) and name != "layers"
+        if inspect.ismodule(value) and value.__name__.startswith(tab.__name__) and name not in _NOT_SECTIONS
     ]
+
+
+_NOT_SECTIONS = ("layers", "layers_graph", "network_graph", "port_checks")
 
 
 def test_every_tab_defines_the_contract_in_the_same_order(backend, reference):

@@ -79,11 +79,14 @@ def framework_module(name: str) -> str:
 
 
 def model_backend(model: object) -> str | None:
-    """The backend whose framework ``model``'s class comes from (by its module; imports nothing), or None."""
-    module = type(model).__module__
-    for name, (_, _, _, modules) in _REGISTRY.items():
-        if any(module == root or module.startswith(root + ".") for root in modules):
-            return name
+    """The backend whose framework ``model``'s class comes from, or None: the first class of its MRO whose
+    module is a framework's, so that a user's own subclass (defined in ``__main__``) is found by its bases.
+    Imports nothing."""
+    for cls in type(model).__mro__:
+        module = cls.__module__ or ""
+        for name, (_, _, _, modules) in _REGISTRY.items():
+            if any(module == root or module.startswith(root + ".") for root in modules):
+                return name
     return None
 
 

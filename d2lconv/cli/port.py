@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import backends
 from ..book.lenet import lenet_network
+from ..book.porting_nets import PORTING_NETWORKS
 from ..core.network import Network
-from ..porting import ONNX, Ported, demo_network, port
+from ..porting import ONNX, Ported, demo_network, port, ports_graphs
 from .args import NAMES, CommandError, backend_name, non_negative_int
 
 # The file ``ported.code`` loads its weights from (next to it).
 WEIGHTS_FILE = "weights.npz"
 
-NETS = {"lenet": lenet_network, "demo": demo_network}
+NETS: dict[str, Callable[[int], Network]] = {"lenet": lenet_network, "demo": demo_network, **PORTING_NETWORKS}
 
 
 def output_path(text: str) -> Path:
@@ -80,7 +82,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--net",
         choices=sorted(NETS),
         default="demo",
-        help="lenet (the book's LeNet-5) or demo (every porting trap in one network; default)",
+        help="lenet (the book's LeNet-5), demo (every porting trap in one network; default), or a real "
+        "network's shape: resnet (residual blocks, a stride-2 projection shortcut), mobilenet (depthwise, "
+        "ReLU6, squeeze-excite, hard-swish, dropout), inception (four branches concatenated, ceil-mode pooling)",
     )
     parser.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed of the weights and of the test batch (default: 0)"
@@ -109,6 +113,16 @@ def _onnx_source(path: Path) -> Network:
         raise CommandError(f"{path}: {error}") from None
 
 
+def _kinds(net: Network) -> str:
+    """The layer kinds, in order (a graph's: each kind once, with its count)."""
+    if net.is_sequential:
+        return ", ".join(layer.kind for layer in net.layers)
+    counts: dict[str, int] = {}
+    for layer in net.layers:
+        counts[layer.kind] = counts.get(layer.kind, 0) + 1
+    return f"a graph of {len(net.layers)} nodes: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the example network in the source framework (or read the ONNX file), port it, print the steps,
     the code and the measured difference; with ``--output``, write the result too."""
@@ -121,16 +135,19 @@ def run(args: argparse.Namespace) -> int:
         net, model, label = _onnx_source(args.file), args.file, args.file.name
     else:
         net, label = NETS[args.net](args.seed), args.net
+        for option, name in (("--from", source), ("--to", target)):
+            if not (net.is_sequential or name == ONNX or ports_graphs(name)):
+                raise CommandError(
+                    f"{option} {name}: the {name} tab cannot port graphs such as --net {args.net} yet; "
+                    f"tabs that can: {', '.join(n for n in backends.BACKENDS if ports_graphs(n))}"
+                )
         model = backends.load_backend(source).build_network(net)
     try:
         ported = port(model, to=target, input_shape=net.input_shape, seed=args.seed)
     except ValueError as error:
         print(f"d2lconv: {error}", file=sys.stderr)
         return 1
-    print(
-        f"{label} ({', '.join(layer.kind for layer in net.layers)}) on {'x'.join(map(str, net.input_shape))} "
-        f"inputs, {source} -> {target}\n"
-    )
+    print(f"{label} ({_kinds(net)}) on {'x'.join(map(str, net.input_shape))} inputs, {source} -> {target}\n")
     print("Steps:" if ported.steps else "Steps: none (the two frameworks agree on every layout and padding here)")
     for step in ported.steps:
         print(f"  - {step}")

@@ -53,6 +53,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "hard_sigmoid": ("alpha", "beta"),
     "softmax": ("axis",),
 }
+# The kinds of the chapter's sequential networks (every tab writes them); the others came with graphs.
+CHAPTER_KINDS = tuple(KINDS)[: tuple(KINDS).index("linear") + 1] + ("relu", "sigmoid", "tanh")
 # Kinds that keep their input's shape and act elementwise (or along one axis, softmax).
 ACTIVATIONS = (
     "relu",

@@ -69,16 +69,24 @@ Each tab ("backends/<name>/") provides, for ``port`` and its checks (the same na
   (readers never key on a model's class name; an op they cannot express is a ``ValueError``
   naming the node and listing ``KINDS``).
 - ``native_weights(model) -> {name: array}``: for ``Ported.save_weights``.
-- ``run_network(model, x, train=False) -> np.ndarray``: the output on an NCHW NumPy batch x, as
-  NCHW. ``train=True``: ONE forward in training mode - BatchNorm normalises with the batch's
-  statistics and updates the model's running statistics in place - with dropout kept at
-  inference (identity) so that two frameworks can be compared.
+- ``run_network(model, x) -> np.ndarray``: the output on an NCHW NumPy batch x, in inference mode.
+
+and, for the checks of graphs, a module ``port_checks`` (the tests take a tab with one as able to
+port graphs, and expect failures from the others until then):
+
+- ``train_forward(model, x) -> np.ndarray``: ONE forward in training mode - BatchNorm normalises
+  with the batch's statistics and updates the model's running statistics in place - with dropout
+  kept at inference (identity) so that two frameworks can be compared; the model is left in
+  inference mode (``Ported.compare(x, train=True)``).
 - ``run_nodes(model, x) -> {node name: np.ndarray}``: every node's output in inference mode, in
-  NCHW (layouts undone), keyed by the description's node names (for ``compare(per_layer=True)``).
+  NCHW (layouts undone), keyed by the node names this tab's ``read_network`` gives the model
+  (``compare(per_layer=True)`` matches them to the source's through the planned description, whose
+  nodes a writer writes one for one and in order).
 - ``train_step(model, x, target, lr) -> float``: one step of plain SGD in place: a training-mode
-  forward as ``run_network(train=True)`` (running statistics updated), loss = mean((y - target)**2)
-  over every element, its gradient, then every trainable weight w -= lr * dL/dw (gamma and beta
-  included; running statistics are not trained). Returns the loss before the step.
+  forward as ``train_forward`` (running statistics updated), loss = mean((y - target)**2) over
+  every element, its gradient, then every trainable weight w -= lr * dL/dw (gamma and beta
+  included; running statistics are not trained). Returns the loss before the step; the model is
+  left in inference mode (``Ported.compare_train_step``).
 """
 
 from __future__ import annotations
@@ -90,6 +98,7 @@ import numpy as np
 
 from .layer import (
     ACTIVATIONS,
+    CHAPTER_KINDS,
     INPUT,
     KINDS,
     MERGES,
@@ -112,6 +121,7 @@ from .shapes import flatten_permutation, node_output_shape, output_shape
 # The description's public names, importable from here (readers and writers use them).
 __all__ = [
     "ACTIVATIONS",
+    "CHAPTER_KINDS",
     "INPUT",
     "KINDS",
     "MERGES",

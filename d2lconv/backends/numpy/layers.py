@@ -52,9 +52,10 @@ class Module:
         self.training = True
 
     def train(self, mode: bool = True) -> Module:
-        """Training mode (``BatchNorm`` uses the batch's statistics), or prediction mode for ``mode=False``."""
+        """Training mode (``BatchNorm`` uses the batch's statistics, dropout drops), or prediction mode for
+        ``mode=False``; for this layer and all it contains."""
         self.training = mode
-        for layer in getattr(self, "layers", ()):
+        for layer in self.children():
             layer.train(mode)
         return self
 
@@ -71,6 +72,10 @@ class Module:
     def backward(self, grad: np.ndarray) -> np.ndarray:
         raise TypeError(f"{type(self).__name__} defines no backward pass")
 
+    def children(self) -> list[Module]:
+        """The layers this one is made of (a container's), for ``train``."""
+        return []
+
     def _forward_input(self) -> np.ndarray:
         """The input of the last forward pass, where ``backward`` differentiates."""
         if self._input is None:
@@ -81,7 +86,7 @@ class Module:
         shown = ", ".join(
             f"{key}={value!r}"
             for key, value in vars(self).items()
-            if not key.startswith("_") and key not in ("params", "grads", "training")
+            if not key.startswith("_") and key not in ("params", "grads", "training", "buffers")
         )
         return f"{type(self).__name__}({shown})"
 
@@ -342,6 +347,9 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self.layers)
 
+    def children(self) -> list[Module]:
+        return self.layers
+
     def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
 
@@ -361,6 +369,14 @@ class Sequential(Module):
             (f"{index}.{name}", value, layer.grads.get(name))
             for index, layer in enumerate(self.layers)
             for name, value in layer.params.items()
+        ]
+
+    def buffers(self) -> list[tuple[str, np.ndarray]]:
+        """``(name, statistic)`` for every running statistic (BatchNorm's), named ``"index.name"``."""
+        return [
+            (f"{index}.{name}", value)
+            for index, layer in enumerate(self.layers)
+            for name, value in getattr(layer, "buffers", {}).items()
         ]
 
     def __repr__(self) -> str:

@@ -1,25 +1,56 @@
 """The NumPy tab's network writer and reader: d2lconv's own layers <-> the ``Network`` description.
 
-The NumPy backend's native network is a ``d2lconv.backends.numpy.layers.Sequential`` of small layer
-classes named and laid out as PyTorch's (NCHW, OIHW, dense (out, in)), each with a forward
-and a hand-derived backward pass; so the weights copy over unchanged. ``build_network``
-writes each layer from the same source text ``network_code`` shows.
+The NumPy backend's native network is a ``layers.Sequential`` (a sequential description) or a
+``layers_graph.Graph`` of named nodes, of small layer classes named and laid out as PyTorch's
+(NCHW, OIHW, dense (out, in)), each with a forward and a hand-derived backward pass; so the
+weights copy over unchanged. ``build_network`` writes each layer from the same source text
+``network_code`` shows, and returns the model in inference mode.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 
 import numpy as np
 
 from ...core.checks import pair
-from ...core.network import Layer, Network, conv, infer_input_shape, pool
+from ...core.network import Layer, Network, batch_norm, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
 from .._shared import pair_source
-from . import layers
+from . import layers, layers_graph
 from .ops import NAME
 
-_ACTIVATIONS = {"relu": "ReLU()", "sigmoid": "Sigmoid()", "tanh": "Tanh()"}
+_ACTIVATIONS = {
+    "relu": "ReLU()",
+    "sigmoid": "Sigmoid()",
+    "tanh": "Tanh()",
+    "relu6": "ReLU6()",
+    "silu": "SiLU()",
+    "hard_swish": "Hardswish()",
+    "add": "Add()",
+    "mul": "Mul()",
+    "concat": "Concat()",
+}
+_GRAPH_CLASSES = (
+    "Graph",
+    "BatchNorm2d",
+    "Add",
+    "Mul",
+    "Concat",
+    "GlobalAvgPool2d",
+    "AdaptiveAvgPool2d",
+    "Dropout",
+    "ReLU6",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "SiLU",
+    "Hardswish",
+    "Hardsigmoid",
+    "Softmax",
+)
 _CLASSES = (
     "Sequential",
     "Conv2d",
@@ -50,6 +81,8 @@ def _layer_source(layer: Layer) -> str:
         return _ACTIVATIONS[kind]
     if kind == "flatten":
         return "Flatten()"
+    if kind in _GRAPH_KINDS:
+        return _GRAPH_KINDS[kind](a)
     if kind == "linear":
         return f"Linear({a['in_features']}, {a['out_features']}{'' if a['bias'] else ', bias=False'})"
     if kind == "zero_pad2d":
@@ -81,38 +114,89 @@ def _layer_source(layer: Layer) -> str:
     return ", ".join([head, *options]) + ")"
 
 
+def _batch_norm_source(a: dict) -> str:
+    variance = "" if a["variance"] == "unbiased" else f", variance={a['variance']!r}"
+    return f"BatchNorm2d({a['num_features']}, eps={a['eps']!r}, momentum={a['momentum']!r}{variance})"
+
+
+def _hard_sigmoid_source(a: dict) -> str:
+    return "Hardsigmoid()" if (a["alpha"], a["beta"]) == (1 / 6, 0.5) else f"Hardsigmoid({a['alpha']!r}, {a['beta']!r})"
+
+
+_GRAPH_KINDS = {
+    "batch_norm": _batch_norm_source,
+    "global_avg_pool": lambda a: f"GlobalAvgPool2d(keepdims={a['keepdims']})",
+    "adaptive_avg_pool": lambda a: f"AdaptiveAvgPool2d({pair_source(a['output_size'])})",
+    "dropout": lambda a: f"Dropout({a['rate']!r})",
+    "leaky_relu": lambda a: f"LeakyReLU({a['negative_slope']!r})",
+    "elu": lambda a: f"ELU({a['alpha']!r})",
+    "gelu": lambda a: "GELU()" if a["approximate"] == "none" else f"GELU(approximate={a['approximate']!r})",
+    "hard_sigmoid": _hard_sigmoid_source,
+    "softmax": lambda a: f"Softmax(dim={a['axis']})",
+}
+
+
 def _source(net: Network) -> str:
-    lines = "".join(f"    {_layer_source(layer)},\n" for layer in net.layers)
-    return f"Sequential(\n{lines})"
+    if net.is_sequential:
+        lines = "".join(f"    {_layer_source(layer)},\n" for layer in net.layers)
+        return f"Sequential(\n{lines})"
+    lines = "".join(
+        f"        ({layer.name!r}, {_layer_source(layer)}, "
+        f"{repr(layer.inputs[0] if len(layer.inputs) == 1 else layer.inputs)}),\n"
+        for layer in net.layers
+    )
+    return f"Graph(\n    [\n{lines}    ],\n    output={net.outputs[0]!r},\n)"
 
 
-def build_network(net: Network) -> layers.Sequential:
-    """``net`` as d2lconv's NumPy layers, its weights loaded (copied; float64 stays float64)."""
+def _modules(model: layers.Module, net: Network) -> list[layers.Module]:
+    """The model's layer for each of ``net``'s nodes, in order."""
+    if isinstance(model, layers_graph.Graph):
+        return [model[layer.name] for layer in net.layers]
+    return list(model)
+
+
+def build_network(net: Network) -> layers.Module:
+    """``net`` as d2lconv's NumPy layers, its weights loaded (copied; float64 stays float64), in inference mode."""
     planned = plan(net, NAME).network
+    if len(planned.outputs) != 1:
+        raise ValueError(f"the NumPy tab builds networks with one output; this one has {list(planned.outputs)}")
     namespace = {name: getattr(layers, name) for name in _CLASSES} | {"math": math}
+    namespace |= {name: getattr(layers_graph, name) for name in _GRAPH_CLASSES}
     model = eval(_source(planned), namespace)  # the very text network_code shows
-    for index, layer in enumerate(planned.layers):
-        model[index].params.update({name: np.array(array) for name, array in layer.weights.items()})
-    return model
+    for module, layer in zip(_modules(model, planned), planned.layers, strict=True):
+        for name, array in layer.weights.items():
+            (module.buffers if name.startswith("running_") else module.params)[name] = np.array(array)
+    return model.eval()
 
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` from d2lconv's NumPy layers and loads the weights file."""
-    source = _source(plan(net, NAME).network)
+    planned = plan(net, NAME).network
+    source = _source(planned)
+    used = [name for name in _CLASSES if re.search(rf"\b{name}\(", source)]
+    used_graph = [name for name in _GRAPH_CLASSES if re.search(rf"\b{name}\(", source)]
+    nodes = "net.layers" if planned.is_sequential else "net.nodes.values()"
     return (
-        ("import math\n\n" if "math." in source else "") + "import numpy as np\n\n"
-        f"from d2lconv.backends.numpy.layers import {', '.join(name for name in _CLASSES if name + '(' in source)}\n\n"
-        f"net = {source}\n"
+        ("import math\n\n" if "math." in source else "")
+        + "import numpy as np\n\n"
+        + (f"from d2lconv.backends.numpy.layers import {', '.join(used)}\n" if used else "")
+        + (f"from d2lconv.backends.numpy.layers_graph import {', '.join(used_graph)}\n" if used_graph else "")
+        + f"\nnet = {source}\n"
         "weights = np.load('weights.npz')  # written by ported.save_weights\n"
-        "for index, layer in enumerate(net):\n"
+        f"for key, layer in zip({'range(len(net))' if planned.is_sequential else 'net.nodes'}, {nodes}):\n"
         "    for name in layer.params:\n"
-        "        layer.params[name] = weights[f'{index}.{name}']\n"
+        "        layer.params[name] = weights[f'{key}.{name}']\n"
+        "    for name in getattr(layer, 'buffers', {}):\n"
+        "        layer.buffers[name] = weights[f'{key}.{name}']\n"
+        "net.eval()  # inference: BatchNorm uses the running statistics, dropout is off\n"
     )
 
 
-def native_weights(model: layers.Sequential) -> dict[str, np.ndarray]:
-    """The model's parameters, named ``"index.name"``."""
-    return {name: np.array(value) for name, value, _ in model.parameters()}
+def native_weights(model: layers.Sequential | layers_graph.Graph) -> dict[str, np.ndarray]:
+    """The model's parameters and running statistics, named ``"index.name"`` (``"node.name"`` in a Graph)."""
+    return {name: np.array(value) for name, value, _ in model.parameters()} | {
+        name: np.array(value) for name, value in model.buffers()
+    }
 
 
 def _read_layer(index: int, module: layers.Module) -> Layer:
@@ -161,27 +245,68 @@ def _read_layer(index: int, module: layers.Module) -> Layer:
             {"in_features": module.in_features, "out_features": module.out_features, "bias": "bias" in params},
             params,
         )
-    for kind, cls in (
-        ("flatten", layers.Flatten),
-        ("relu", layers.ReLU),
-        ("sigmoid", layers.Sigmoid),
-        ("tanh", layers.Tanh),
-    ):
-        if isinstance(module, cls):
-            return Layer(kind)
+    if isinstance(module, layers_graph.BatchNorm2d):
+        stats = {name: np.array(value) for name, value in module.buffers.items()}
+        return batch_norm(module.num_features, module.eps, module.momentum, module.variance, **params, **stats)
+    described = _read_graph_layer(module)
+    if described is not None:
+        return described
     raise unsupported(index, module)
 
 
-def read_network(model: layers.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
-    """The description of a NumPy-backend ``Sequential``."""
+_SIMPLE = (
+    ("flatten", layers.Flatten),
+    ("relu", layers.ReLU),
+    ("sigmoid", layers.Sigmoid),
+    ("tanh", layers.Tanh),
+    ("relu6", layers_graph.ReLU6),
+    ("silu", layers_graph.SiLU),
+    ("hard_swish", layers_graph.Hardswish),
+    ("add", layers_graph.Add),
+    ("mul", layers_graph.Mul),
+    ("concat", layers_graph.Concat),
+)
+
+
+def _read_graph_layer(module: layers.Module) -> Layer | None:
+    """The kinds without weights: None for a module that is none of them."""
+    for kind, cls in _SIMPLE:
+        if type(module) is cls:
+            return Layer(kind)
+    arguments = {
+        layers_graph.GlobalAvgPool2d: ("global_avg_pool", lambda m: {"keepdims": m.keepdims}),
+        layers_graph.AdaptiveAvgPool2d: ("adaptive_avg_pool", lambda m: {"output_size": tuple(m.output_size)}),
+        layers_graph.Dropout: ("dropout", lambda m: {"rate": m.p}),
+        layers_graph.LeakyReLU: ("leaky_relu", lambda m: {"negative_slope": m.negative_slope}),
+        layers_graph.ELU: ("elu", lambda m: {"alpha": m.alpha}),
+        layers_graph.GELU: ("gelu", lambda m: {"approximate": m.approximate}),
+        layers_graph.Hardsigmoid: ("hard_sigmoid", lambda m: {"alpha": m.alpha, "beta": m.beta}),
+        layers_graph.Softmax: ("softmax", lambda m: {"axis": m.dim}),
+    }
+    if type(module) in arguments:
+        kind, read = arguments[type(module)]
+        return Layer(kind, read(module))
+    return None
+
+
+def read_network(model: layers.Module, input_shape: tuple[int, ...] | None = None) -> Network:
+    """The description of a NumPy-backend ``Sequential`` or ``Graph``."""
+    if isinstance(model, layers_graph.Graph):
+        described = [
+            replace(_read_layer(index, module), name=name, inputs=model.inputs[name])
+            for index, (name, module) in enumerate(model.nodes.items())
+        ]
+        return Network(input_shape or infer_input_shape(described), described, (model.output,))
     if not isinstance(model, layers.Sequential):
         raise ValueError(
-            f"port needs a sequential network (d2lconv.backends.numpy.layers.Sequential); got {type(model).__name__}"
+            "port needs a network of d2lconv's NumPy layers (layers.Sequential or layers_graph.Graph); "
+            f"got {type(model).__name__}"
         )
     described = [_read_layer(index, module) for index, module in enumerate(model)]
     return Network(input_shape or infer_input_shape(described), described)
 
 
-def run_network(model: layers.Sequential, x: np.ndarray) -> np.ndarray:
-    """The model's output on an NCHW batch."""
+def run_network(model: layers.Module, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW batch, in inference mode (the mode it is left in)."""
+    model.eval()
     return np.asarray(model.forward(np.asarray(x)))

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...core.network import Layer, Network, conv, infer_input_shape, pool
+from ...core.network import CHAPTER_KINDS, Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
 from .._shared import pair_source
+from .network_graph import graph_source, load_graph_weights, read_graph
 from .ops import NAME
 
 _ACTIVATIONS = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()"}
@@ -66,36 +67,60 @@ def _source(net: Network) -> str:
     return f"nn.Sequential(\n{lines})"
 
 
-def build_network(net: Network) -> nn.Sequential:
-    """``net`` as an ``nn.Sequential`` of torch's own layers, its weights loaded (float64 stays float64)."""
+def _is_chapter_sequence(net: Network) -> bool:
+    """Whether ``net`` is a chain of the chapter's layers, written as an ``nn.Sequential``."""
+    return net.is_sequential and all(layer.kind in CHAPTER_KINDS for layer in net.layers)
+
+
+def build_network(net: Network) -> nn.Module:
+    """``net`` in torch's own layers, its weights loaded (float64 stays float64), in inference mode: an
+    ``nn.Sequential`` for a sequential network, else the ``Net`` module ``network_code`` shows."""
     planned = plan(net, NAME).network
-    model = eval(_source(planned), {"nn": nn, "math": __import__("math")})  # the very text network_code shows
+    namespace = {"nn": nn, "torch": torch, "math": __import__("math")}
+    if _is_chapter_sequence(planned):
+        model = eval(_source(planned), namespace)  # the very text network_code shows
+    else:
+        exec(graph_source(planned, _layer_source), namespace)
+        model = namespace["Net"]()
     model = model.double() if planned.dtype == np.float64 else model
-    with torch.no_grad():
-        for index, layer in enumerate(planned.layers):
-            for name, array in layer.weights.items():
-                getattr(model[index], name).copy_(torch.from_numpy(np.ascontiguousarray(array)))
-    return model
+    if _is_chapter_sequence(planned):
+        with torch.no_grad():
+            for index, layer in enumerate(planned.layers):
+                for name, array in layer.weights.items():
+                    getattr(model[index], name).copy_(torch.from_numpy(np.ascontiguousarray(array)))
+    else:
+        load_graph_weights(model, planned)
+    return model.eval()
 
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's PyTorch tab would, and loads the weights file."""
     planned = plan(net, NAME).network
     dtype = "\nnet = net.double()" if planned.dtype == np.float64 else ""
-    source = _source(planned)
+    sequential = _is_chapter_sequence(planned)
+    source = _source(planned) if sequential else "Net()"
+    prelude = "" if sequential else graph_source(planned, _layer_source) + "\n\n"
     return (
-        ("import math\n\n" if "math." in source else "") + "import numpy as np\nimport torch\nfrom torch import nn\n\n"
-        f"net = {source}{dtype}\n"
+        ("import math\n\n" if "math." in source + prelude else "")
+        + "import numpy as np\nimport torch\nfrom torch import nn\n\n"
+        f"{prelude}net = {source}{dtype}\n"
         "weights = np.load('weights.npz')  # written by ported.save_weights\n"
         "with torch.no_grad():\n"
-        "    for name, parameter in net.named_parameters():\n"
-        "        parameter.copy_(torch.from_numpy(weights[name]))\n"
+        "    for name, tensor in net.state_dict().items():\n"
+        "        if name in weights:\n"
+        "            tensor.copy_(torch.from_numpy(weights[name]))\n"
+        "net.eval()\n"
     )
 
 
-def native_weights(model: nn.Sequential) -> dict[str, np.ndarray]:
-    """The model's parameters as NumPy arrays in torch's layouts, named as ``named_parameters`` names them."""
-    return {name: parameter.detach().numpy().copy() for name, parameter in model.named_parameters()}
+def native_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's parameters and running statistics as NumPy arrays in torch's layouts, named as
+    ``state_dict`` names them."""
+    return {
+        name: tensor.detach().numpy().copy()
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point()
+    }
 
 
 def _read_layer(index: int, module: nn.Module) -> Layer:
@@ -157,18 +182,32 @@ def _read_layer(index: int, module: nn.Module) -> Layer:
     raise unsupported(index, module)
 
 
-def read_network(model: nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
-    """The description of a torch ``nn.Sequential`` (nested ones are unrolled)."""
-    if not isinstance(model, nn.Sequential):
-        raise ValueError(f"port needs a sequential network (nn.Sequential); got {type(model).__name__}")
+def read_network(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Network:
+    """The description of a torch ``nn.Sequential`` of the chapter's layers (nested ones are unrolled), else
+    of any ``nn.Module`` ``torch.fx`` can trace (node names: fx's)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"port needs an nn.Module; got {type(model).__name__}")
     modules = [module for module in model.modules() if not isinstance(module, nn.Sequential)]
-    layers = [_read_layer(index, module) for index, module in enumerate(modules)]
-    return Network(input_shape or infer_input_shape(layers), layers)
+    chapter_layer = not list(model.children()) and _is_sequential_layer(model)
+    if (isinstance(model, nn.Sequential) or chapter_layer) and all(_is_sequential_layer(m) for m in modules):
+        layers = [_read_layer(index, module) for index, module in enumerate(modules)]
+        return Network(input_shape or infer_input_shape(layers), layers)
+    return read_graph(model, input_shape, _read_layer)
 
 
-def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
-    """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype)."""
+def _is_sequential_layer(module: nn.Module) -> bool:
+    try:
+        _read_layer(0, module)
+    except ValueError:
+        return False
+    return True
+
+
+def run_network(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype), in inference mode (the
+    mode it is left in)."""
     batch = torch.from_numpy(np.ascontiguousarray(x))
     dtype = next((parameter.dtype for parameter in model.parameters()), batch.dtype)
+    model.eval()
     with torch.no_grad():
         return model(batch.to(dtype)).numpy()
