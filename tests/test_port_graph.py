@@ -55,6 +55,7 @@ def torch_output(model: nn.Module, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
+@pytest.mark.cross  # PyTorch and the target together
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("net", sorted(NETS))
 def test_torch_class_to_every_backend_and_back(net, target):
@@ -67,6 +68,7 @@ def test_torch_class_to_every_backend_and_back(net, target):
     agree(torch_output(model, x), dc.load_backend("torch").run_network(back.model, x))
 
 
+@pytest.mark.cross  # the source and PyTorch together
 @pytest.mark.parametrize("source", TARGETS)
 @pytest.mark.parametrize("net", sorted(PORTING_NETWORKS))
 def test_neutral_networks_from_every_backend_to_torch(net, source):
