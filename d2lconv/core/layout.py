@@ -83,7 +83,7 @@ def _four(shape: Sequence[int], name: str, axes: str, data_format: str) -> tuple
     shape = tuple(int(v) for v in shape)
     if len(shape) != 4:
         raise ValueError(f"{name} must be 4-D {axes}, got {len(shape)}-D shape {shape} (data_format={data_format!r})")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _in_order(shape: tuple[int, int, int, int], axes: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

@@ -110,11 +110,13 @@ def measure(
     rng = np.random.default_rng(0)
     rows = []
     for layer, data_format, op in ((Layer.parse(s), f, op) for s in layers for f in data_formats for op in OPS):
-        arrays, kwargs = layer.arguments(op, rng)
+        native_arrays, native_kwargs = layer.arguments(op, rng)
         # The native call takes the NCHW arrays (its tab converts them to its own layout once).
-        native_arrays, native_kwargs = arrays, kwargs
+        arrays: tuple[Any, ...] = native_arrays
+        kwargs: dict[str, Any] = dict(native_kwargs)
         if data_format == "NHWC":
-            arrays, kwargs = tuple(map(channels_last, arrays, ("x", "weight"))), {**kwargs, "data_format": "NHWC"}
+            arrays = tuple(channels_last(a, name) for a, name in zip(arrays, ("x", "weight"), strict=False))
+            kwargs["data_format"] = "NHWC"
         inputs = tuple(tab.tensor(a) for a in arrays)
         grad = rng.standard_normal(tab.to_numpy(getattr(dc, op)(*inputs, **kwargs)).shape, dtype=np.float32)
         native_grad = channels_first(grad) if data_format == "NHWC" else grad

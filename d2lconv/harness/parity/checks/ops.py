@@ -33,8 +33,8 @@ def run_vjp(case: book.Case, dtype: Any = np.float32, data_format: str = "NCHW")
         grads = dc.vjp(case.op, *inputs, grad_output=grad_output, **case.kwargs)
         return dict(zip(INPUT_NAMES, grads, strict=False))
     inputs = [book.channels_last(a, name) for a, name in zip(inputs, INPUT_NAMES, strict=False)]
-    grad_output = book.channels_last(grad_output)
-    grads = dc.vjp(case.op, *inputs, grad_output=grad_output, data_format=data_format, **case.kwargs)
+    nhwc_grad = book.channels_last(grad_output)
+    grads = dc.vjp(case.op, *inputs, grad_output=nhwc_grad, data_format=data_format, **case.kwargs)
     return {
         name: None if g is None else book.channels_first(dc.to_numpy(g), name)
         for name, g in zip(INPUT_NAMES, grads, strict=False)
