@@ -5,6 +5,8 @@ In a page's Markdown:
 - ``<!-- tabs: MODULE NAME [NAME ...] -->`` becomes content tabs, one per framework, each showing the source
   of those functions or classes as ``d2lconv/backends/<tab>/MODULE.py`` defines them: the code the tests run,
   read with ``ast`` (no framework is imported).
+- ``<!-- source: PATH NAME [NAME ...] -->`` becomes one code block with those definitions of ``PATH`` (a
+  framework-neutral module, the same for every tab).
 - ``<!-- help -->`` becomes every ``d2lconv`` command's ``--help``, formatted by its argparse parser.
 - ``<!-- include: FILE -->`` becomes the text of a file of the repository (CONTRIBUTING.md), its links to
   ``docs/PAGE.md`` made links to the page.
@@ -38,6 +40,7 @@ TABS = ROOT / "d2lconv" / "backends"
 log = logging.getLogger("mkdocs.plugins.d2lconv")
 
 TABS_DIRECTIVE = re.compile(r"^<!-- tabs: (\w+) ([\w ]+?) -->$", re.M)
+SOURCE_DIRECTIVE = re.compile(r"^<!-- source: ([\w/.]+\.py) ([\w ]+?) -->$", re.M)
 HELP_DIRECTIVE = re.compile(r"^<!-- help -->$", re.M)
 INCLUDE_DIRECTIVE = re.compile(r"^<!-- include: ([\w./-]+) -->$", re.M)
 HELP_COLUMNS = "100"
@@ -82,6 +85,17 @@ def code_tabs(module: str, names: list[str], page: str) -> str:
     return "\n".join(tabs)
 
 
+def code_block(relative: str, names: list[str], page: str) -> str:
+    """One code block with the named definitions of a framework-neutral module of the repository."""
+    path = ROOT / relative
+    sources = [source_of(path, name) if path.is_file() else None for name in names]
+    for name, source in zip(names, sources, strict=True):
+        if source is None:
+            log.warning("%s: %s defines no %s", page, relative, name)
+    code = "\n\n\n".join(source for source in sources if source)
+    return f'```python title="{relative}"\n{code}\n```'
+
+
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     """The subcommands' parsers, in the order ``d2lconv --help`` lists them."""
     for action in parser._actions:  # argparse offers no public way to reach its subparsers
@@ -120,6 +134,7 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     """Expand the directives of a Markdown page."""
     where = page.file.src_uri
     markdown = TABS_DIRECTIVE.sub(lambda found: code_tabs(found[1], found[2].split(), where), markdown)
+    markdown = SOURCE_DIRECTIVE.sub(lambda found: code_block(found[1], found[2].split(), where), markdown)
     markdown = HELP_DIRECTIVE.sub(lambda _: command_help(), markdown)
     return INCLUDE_DIRECTIVE.sub(lambda found: included(found[1], where), markdown)
 
