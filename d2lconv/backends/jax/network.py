@@ -5,7 +5,7 @@ module class that runs the graph node by node with no transpose inside, and bind
 (``params`` and ``batch_stats``; mutable, so that a training-mode call updates the running statistics
 in place). The reader (``network_read``) reads an ``nn.Sequential`` or a module the writer made back.
 Here: the tab's entry points, and running a model on NCHW batches (transposed at the model's edge
-only), in inference or training mode, node by node, and one SGD step.
+only); ``port_checks`` runs it in training mode, node by node, and for one SGD step.
 """
 
 from __future__ import annotations
@@ -120,61 +120,9 @@ def _nchw(y: Any) -> np.ndarray:
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
 
 
-def _training_options(model: nn.Module) -> dict[str, bool]:
-    """The keyword arguments of a training-mode call: BatchNorm on batch statistics, Dropout off."""
-    graph = getattr(type(model), "graph", None)
-    if not isinstance(graph, Network):
-        return {}
-    return {"train": True, **({"dropout": False} if any(n.kind == "dropout" for n in graph.layers) else {})}
-
-
-def run_network(model: nn.Module, x: np.ndarray, train: bool = False) -> np.ndarray:
-    """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy; ``train=True`` runs one
-    training-mode forward (batch statistics; the bound running statistics updated in place; dropout off).
-    The forward is compiled once (``jax.jit``), as a Flax user runs a model."""
+def run_network(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy, in inference mode. The
+    forward is compiled once (``jax.jit``), as a Flax user runs a model."""
     module, variables = model.unbind()
-    options = _training_options(model) if train else {}
-    mutable = ["batch_stats"] if "batch_stats" in variables and options else False
     with _enable_x64(_is_float64(model)):
-        result = jax.jit(lambda v, inputs: module.apply(v, inputs, mutable=mutable, **options))(variables, _nhwc(x))
-    y, updates = result if mutable else (result, {})
-    for name, arrays in updates.get("batch_stats", {}).items():
-        model.scope.put_variable("batch_stats", name, arrays)
-    return _nchw(y)
-
-
-def run_nodes(model: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every node's output in inference mode, NCHW, by node name (an nn.Sequential's: ``<kind>_<index>``,
-    the reader's names)."""
-    net = read_network(model)
-    probe = _module(net, every_node=True)
-    variables = model.variables
-    if isinstance(model, nn.Sequential):  # the probe's submodules are named after the nodes, not layers_<index>
-        names = {f"layers_{index}": layer.name for index, layer in enumerate(net.layers)}
-        variables = {
-            collection: {names[key]: value for key, value in arrays.items()} for collection, arrays in variables.items()
-        }
-    with _enable_x64(_is_float64(model)):
-        outputs = probe.apply(variables, _nhwc(x))
-    return {name: _nchw(value) for name, value in outputs.items()}
-
-
-def train_step(model: nn.Module, x: np.ndarray, target: np.ndarray, lr: float) -> float:
-    """One plain SGD step on mean((y - target)**2) after a training-mode forward (running statistics updated,
-    dropout off), written into the bound variables; the loss before the step."""
-    module, variables = model.unbind()
-    options = _training_options(model)
-    with _enable_x64(_is_float64(model)):
-        inputs, expected = _nhwc(x), _nhwc(target)
-
-        def loss(params: dict) -> tuple[jnp.ndarray, dict]:
-            y, updates = module.apply({**variables, "params": params}, inputs, mutable=["batch_stats"], **options)
-            return jnp.mean((y - expected) ** 2), updates
-
-        (value, updates), grads = jax.value_and_grad(loss, has_aux=True)(variables["params"])
-        params = jax.tree.map(lambda w, g: w - lr * g, variables["params"], grads)
-    for name, arrays in params.items():
-        model.scope.put_variable("params", name, arrays)
-    for name, arrays in updates.get("batch_stats", {}).items():
-        model.scope.put_variable("batch_stats", name, arrays)
-    return float(value)
+        return _nchw(jax.jit(lambda v, inputs: module.apply(v, inputs))(variables, _nhwc(x)))

@@ -182,7 +182,7 @@ def _batch_norm(index: int, layer: nn.BatchNorm, params: dict, stats: dict) -> L
 
 def read_graph_weights(graph: Network, variables: dict) -> list[Layer]:
     """The nodes of a graph the writer made, with their weights read from the module's bound variables
-    (Flax's layouts back to d2lconv's)."""
+    (Flax's layouts back to d2lconv's); a BatchNorm's running variance is now Flax's, the biased estimate."""
     params, stats = variables.get("params", {}), variables.get("batch_stats", {})
     nodes = []
     for layer in graph.layers:
@@ -204,5 +204,6 @@ def read_graph_weights(graph: Network, variables: dict) -> list[Layer]:
             weights = {"weight": arrays["kernel"].T.copy()}
         if "bias" in arrays and layer.kind != "batch_norm":
             weights["bias"] = arrays["bias"]
-        nodes.append(Layer(layer.kind, dict(layer.args), weights, layer.name, layer.inputs))
+        args = {**layer.args, "variance": "biased"} if layer.kind == "batch_norm" else dict(layer.args)
+        nodes.append(Layer(layer.kind, args, weights, layer.name, layer.inputs))  # nn.BatchNorm's estimate: biased
     return nodes

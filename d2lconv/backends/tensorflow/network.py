@@ -4,24 +4,22 @@ Keras is NHWC. The writer (``network_write``) builds a ``keras.Sequential`` for 
 description and a functional ``keras.Model`` for a graph, from Keras's own layers, each named
 after its node, with no transpose inside; the reader (``network_read``) reads any Sequential or
 functional model back. Here: the tab's entry points, and running a model on NCHW batches (the
-only place data is transposed, at the model's edge), in inference or training mode, node by node,
-and one SGD step.
+only place data is transposed, at the model's edge); ``port_checks`` runs it in training mode, node by
+node, and for one SGD step.
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
 from ...core.network import Network, dense_after_flatten, flatten_permutation, infer_input_shape
 from ...core.plan import plan
-from .network_read import keras_nodes, node_names, output_names, read_nodes
+from .network_read import output_names, read_nodes
 from .network_write import HELPERS, keras_weights, model_source
 from .ops import NAME
 
@@ -111,44 +109,6 @@ def _dtype(model: keras.Model, x: np.ndarray) -> Any:
     return model.inputs[0].dtype if getattr(model, "inputs", None) else np.asarray(x).dtype
 
 
-@contextmanager
-def _dropout_off(model: keras.Model):
-    """Training mode for BatchNorm with every Dropout an identity, as the comparisons need."""
-    dropouts = [layer for layer, _ in keras_nodes(model) if isinstance(layer, layers.Dropout)]
-    rates = [layer.rate for layer in dropouts]
-    for layer in dropouts:
-        layer.rate = 0.0
-    try:
-        yield
-    finally:
-        for layer, rate in zip(dropouts, rates, strict=True):
-            layer.rate = rate
-
-
-def run_network(model: keras.Model, x: np.ndarray, train: bool = False) -> np.ndarray:
-    """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy; ``train=True`` runs one
-    training-mode forward (batch statistics, moving statistics updated; dropout off)."""
-    with _dropout_off(model):
-        return _nchw(model(_nhwc(x, _dtype(model, x)), training=train))
-
-
-def run_nodes(model: keras.Model, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every node's output in inference mode, NCHW, by the reader's node names (a layer with an activation
-    gives its activated output, under its own name)."""
-    names = node_names(model)
-    chosen = [layer for layer, _ in keras_nodes(model)]
-    probe = keras.Model(model.inputs, [layer.output for layer in chosen])
-    outputs = probe(_nhwc(x, _dtype(model, x)), training=False)
-    return {names[layer.name]: _nchw(y) for layer, y in zip(chosen, outputs, strict=True)}
-
-
-def train_step(model: keras.Model, x: np.ndarray, target: np.ndarray, lr: float) -> float:
-    """One plain SGD step in place on mean((y - target)**2) after a training-mode forward (dropout off);
-    the loss before the step."""
-    inputs, expected = _nhwc(x, _dtype(model, x)), _nhwc(target, _dtype(model, x))
-    with _dropout_off(model), tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(model(inputs, training=True) - expected))
-    variables = model.trainable_variables
-    for variable, grad in zip(variables, tape.gradient(loss, variables), strict=True):
-        variable.assign_sub(lr * grad)
-    return float(loss)
+def run_network(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW batch (transposed to NHWC and back), as NumPy, in inference mode."""
+    return _nchw(model(_nhwc(x, _dtype(model, x)), training=False))
