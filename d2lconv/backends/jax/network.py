@@ -1,6 +1,6 @@
 """The Flax tab's network writer and reader: bound flax.linen models <-> d2lconv's ``Network``.
 
-Flax is NHWC. The writer (``network_write``) makes an ``nn.Sequential`` of the chapter's layers, or a
+Flax is NHWC. The writer (``network_graph``) makes an ``nn.Sequential`` of the chapter's layers, or a
 module class that runs the graph node by node with no transpose inside, and binds it to its variables
 (``params`` and ``batch_stats``; mutable, so that a training-mode call updates the running statistics
 in place). The reader (``network_read``) reads an ``nn.Sequential`` or a module the writer made back.
@@ -20,8 +20,8 @@ import numpy as np
 
 from ...core.network import Layer, Network, dense_after_flatten, flatten_permutation, infer_input_shape
 from ...core.plan import plan
+from .network_graph import flatten, flax_variables, module_source
 from .network_read import read_graph_weights, read_sequential_layer
-from .network_write import flatten, flax_variables, module_source
 from .ops import NAME, _enable_x64
 
 

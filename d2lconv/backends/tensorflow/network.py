@@ -1,6 +1,6 @@
 """The Keras tab's network writer and reader: Keras models <-> d2lconv's ``Network``.
 
-Keras is NHWC. The writer (``network_write``) builds a ``keras.Sequential`` for a sequential
+Keras is NHWC. The writer (``network_graph``) builds a ``keras.Sequential`` for a sequential
 description and a functional ``keras.Model`` for a graph, from Keras's own layers, each named
 after its node, with no transpose inside; the reader (``network_read``) reads any Sequential or
 functional model back. Here: the tab's entry points, and running a model on NCHW batches (the
@@ -19,8 +19,8 @@ from keras import layers
 
 from ...core.network import Network, dense_after_flatten, flatten_permutation, infer_input_shape
 from ...core.plan import plan
+from .network_graph import HELPERS, keras_weights, model_source
 from .network_read import output_names, read_nodes
-from .network_write import HELPERS, keras_weights, model_source
 from .ops import NAME
 
 
