@@ -117,6 +117,7 @@ def _batch(shape: tuple[int, ...], seed: int = 1, dtype: type = np.float32) -> n
     return np.random.default_rng(seed).standard_normal((4, *shape)).astype(dtype)
 
 
+@pytest.mark.cross
 @pytest.mark.parametrize("target", NHWC)
 def test_graph_written_in_keras_and_flax_agree_and_reads_back_exactly(target):
     installed(*NHWC)
@@ -219,6 +220,7 @@ def test_no_transpose_inside_the_flax_model():
     assert "conv_general_dilated" in primitives and "transpose" not in primitives, primitives
 
 
+@pytest.mark.cross
 def test_keras_and_flax_train_and_report_nodes_alike():
     installed(*NHWC)
     tf_tab, jax_tab = dc.load_backend("tensorflow"), dc.load_backend("jax")
@@ -365,6 +367,7 @@ def _zoo_model(name: str):
 
 
 @pytest.mark.slow
+@pytest.mark.cross
 @pytest.mark.parametrize("name", ZOO)
 @pytest.mark.parametrize("target", ["numpy", "torch", "jax"])
 def test_keras_applications_to_every_framework_and_back(name, target):

@@ -21,6 +21,7 @@ import numpy as np
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network, dense_after_flatten, flatten_permutation
 from ...core.plan import cannot
+from .._shared import pair_source
 from .ops import NAME
 
 # Activations that are one Keras layer with no argument.
@@ -47,10 +48,6 @@ def hard_sigmoid(x: Any, alpha: float, beta: float) -> Any:
 
 
 HELPERS = {"constant_pad": constant_pad, "hard_sigmoid": hard_sigmoid}
-
-
-def _pair(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(tuple(value))
 
 
 def variable(name: str) -> str:
@@ -112,16 +109,16 @@ def layer_source(index: int, layer: Layer, rank: int, dtype: str) -> str:  # noq
         if a["padding"] == "same" or a["padding"] != (0, 0, 0, 0):
             raise cannot(index, layer, "a cropped transposed convolution (Conv2DTranspose pads only 'valid')", NAME)
         options = [
-            f"kernel_size={_pair(a['kernel_size'])}",
-            f"strides={_pair(a['stride'])}",
-            f"output_padding={_pair(a['output_padding'])}",
+            f"kernel_size={pair_source(a['kernel_size'])}",
+            f"strides={pair_source(a['stride'])}",
+            f"output_padding={pair_source(a['output_padding'])}",
         ]
-        options += [f"dilation_rate={_pair(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+        options += [f"dilation_rate={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [] if a["bias"] else ["use_bias=False"]
         return f"layers.Conv2DTranspose({a['out_channels']}, {', '.join(options)}{tail}"
     if kind in ("max_pool2d", "avg_pool2d"):
         name = "MaxPooling2D" if kind == "max_pool2d" else "AveragePooling2D"
-        options = [f"pool_size={_pair(a['kernel_size'])}", f"strides={_pair(a['stride'])}"]
+        options = [f"pool_size={pair_source(a['kernel_size'])}", f"strides={pair_source(a['stride'])}"]
         options += [f"padding={padding}"] if padding != "'valid'" else []
         return f"layers.{name}({', '.join(options)}{tail}"
     raise cannot(index, layer, f"a {kind} node (plan rewrites it for Keras first)", NAME)
@@ -129,10 +126,10 @@ def layer_source(index: int, layer: Layer, rank: int, dtype: str) -> str:  # noq
 
 def _conv_source(a: dict, padding: str, tail: str) -> str:
     depthwise = a["groups"] == a["in_channels"] > 1
-    options = [f"kernel_size={_pair(a['kernel_size'])}"]
-    options += [f"strides={_pair(a['stride'])}"] if a["stride"] != (1, 1) else []
+    options = [f"kernel_size={pair_source(a['kernel_size'])}"]
+    options += [f"strides={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
     options += [f"padding={padding}"] if padding != "'valid'" else []
-    options += [f"dilation_rate={_pair(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+    options += [f"dilation_rate={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
     options += [] if a["bias"] else ["use_bias=False"]
     if depthwise:
         multiplier = a["out_channels"] // a["in_channels"]
