@@ -24,7 +24,7 @@ from .backends import (
 from .backends import active_module as _tab
 from .book import batch_norm as bn
 from .book import conv_layer as chapter
-from .book import lenet
+from .book import lenet, training
 from .book.conv_layer import KernelFit, TrainingDivergedError
 from .book.lenet import Digits, LeNetFit, digits
 from .core.args import conv_output_size
@@ -33,7 +33,7 @@ from .networks import VGG11, AlexNet, DenseNet, GoogLeNet, NiN, ResNet18, layer_
 from .porting import Ported, port
 
 __version__ = "0.1.0"
-_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs", "bn")
+_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs", "bn", "training")
 
 __all__ = [
     "ALIASES",
@@ -81,6 +81,8 @@ __all__ = [
     "GoogLeNet",
     "ResNet18",
     "DenseNet",
+    "BNLeNet",
+    "train",
     "port",
     "Ported",
 ]
@@ -336,3 +338,30 @@ def _check_batch_norm(
 ) -> None:  # fmt: skip
     shapes = {"gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}
     bn.check_batch_norm(np.shape(X), {name: np.shape(value) for name, value in shapes.items()}, eps, momentum)
+
+
+def BNLeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
+    """The book's BN-LeNet (d2l-en 8.5.4) in the active framework's own layers, with the tab's ``BatchNorm``.
+
+    Its convolutions pad nothing (the first dense layer takes 256 features); Xavier-uniform weights
+    and zero biases are drawn from ``seed`` by NumPy and loaded in the framework's layouts.
+    """
+    return _tab().BNLeNet(seed)
+
+
+def train(
+    net: str = "lenet",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    data: Any = None,
+    on_epoch: Any = None,
+    on_step: Any = None,
+) -> LeNetFit:
+    """Train the seeded ``net`` ("lenet" or "bn-lenet") by minibatch SGD on the cross-entropy, on the active
+    backend: ``train_lenet``'s loop for every network. ``None`` takes the network's defaults (LeNet: 30
+    epochs, lr 2.0; BN-LeNet: 20 epochs, lr 0.5; minibatches of 32). One ``seed`` gives one loss curve
+    on every backend. ``.losses`` per minibatch, ``.train_acc`` and ``.test_acc`` per epoch, ``.model``.
+    """
+    return training.train(_tab(), net, data, epochs, lr, batch_size, seed, on_epoch, on_step)

@@ -201,5 +201,8 @@ def test_cli_explains_the_plateau_and_a_run_that_ends_on_it(capsys):
 
 
 def test_a_diverging_lr_says_so(small_data):
-    with np.errstate(over="ignore"), pytest.raises(dc.TrainingDivergedError, match="train_lenet diverged.*lr=1000000"):
+    with (
+        np.errstate(over="ignore"),
+        pytest.raises(dc.TrainingDivergedError, match="training LeNet diverged.*lr=1000000"),
+    ):
         dc.train_lenet(small_data, epochs=1, lr=1e6)

@@ -268,7 +268,21 @@ def train_lenet(
     ``on_epoch(epoch, fit)`` is called after each epoch (1, 2, ...) with the fit so far;
     ``on_step(epoch, step, steps, loss)`` after each minibatch (step 1..steps of that epoch).
     """
-    lr = LR if lr is None else lr
+    return fit_network(tab, tab.LeNet, data, epochs, LR if lr is None else lr, batch_size, seed, on_epoch, on_step)
+
+
+def fit_network(
+    tab: ModuleType,
+    build: Callable[[int], Any],
+    data: Any,
+    epochs: int,
+    lr: float,
+    batch_size: int | None,
+    seed: int,
+    on_epoch: Callable[[int, LeNetFit], None] | None = None,
+    on_step: Callable[[int, int, int, float], None] | None = None,
+) -> LeNetFit:
+    """``train_lenet``'s loop for any seeded network ``build(seed)`` of ``tab`` (``d2lconv.train``'s too)."""
     batch_size = BATCH_SIZE if batch_size is None else batch_size
     _positive(epochs, "epochs", integer=True)
     _positive(lr, "lr", integer=False)
@@ -277,7 +291,7 @@ def train_lenet(
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     data = digits() if data is None else check_data(data)
 
-    trainer = tab.Trainer(tab.LeNet(seed), float(lr))
+    trainer = tab.Trainer(build(seed), float(lr))
     fit = LeNetFit([], [], [], 0.0, tab.NAME, float(lr), batch_size)
     for epoch, batches in enumerate(minibatches(seed, len(data.train_y), batch_size, epochs), 1):
         correct = 0
@@ -296,7 +310,8 @@ def train_lenet(
         ]
         if diverged:
             raise TrainingDivergedError(
-                f"train_lenet diverged: the loss reached {diverged[0]:.4g} in epoch {epoch} "
+                f"training {getattr(build, '__name__', 'the network')} diverged: the loss reached {diverged[0]:.4g} "
+                f"in epoch {epoch} "
                 f"with lr={lr}; try a smaller lr, e.g. {lr / 3:.2g}"
             )
         fit.train_acc.append(correct / len(data.train_y))

@@ -13,10 +13,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
+from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
+from .network import build_network
 from .ops import _x64_for_float64, tensor
 
 
@@ -90,3 +93,41 @@ class BatchNorm(nn.Module):
         if not self.deterministic and not self.is_initializing():
             moving_mean.value, moving_var.value = mean, var
         return Y
+
+
+def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's BN-LeNet with this tab's ``BatchNorm`` (channels last), bound to its variables in prediction
+    mode (``deterministic``; the trainer switches it, ``_train_mode``): the tab's writer builds the rest of
+    ``bn_lenet_network(seed)`` in flax's own layers, weights drawn from ``seed`` by NumPy."""
+    rest, places = split_batch_norms(bn_lenet_network(seed))
+    module, variables = build_network(rest).unbind()
+    layers = interleave(list(module.layers), places, lambda c, d: BatchNorm(c, d, deterministic=True))
+    old_names = iter(range(len(module.layers)))
+    params, batch_stats = {}, {}
+    for index, layer in enumerate(layers):
+        name = f"layers_{index}"
+        if isinstance(layer, BatchNorm):
+            shape = stat_shape(layer.num_features, layer.num_dims, channels_last=True)
+            params[name] = {"gamma": jnp.ones(shape), "beta": jnp.zeros(shape)}
+            batch_stats[name] = {"moving_mean": jnp.zeros(shape), "moving_var": jnp.ones(shape)}
+        else:
+            old = f"layers_{next(old_names)}"
+            if old in variables["params"]:
+                params[name] = variables["params"][old]
+    return nn.Sequential(layers).bind({"params": params, "batch_stats": batch_stats})
+
+
+def _train_mode(module: nn.Sequential) -> nn.Sequential:
+    """An (unbound) ``nn.Sequential`` whose BatchNorm layers compute batch statistics (``deterministic=False``)."""
+    return module.clone(
+        layers=[layer.clone(deterministic=False) if isinstance(layer, BatchNorm) else layer for layer in module.layers]
+    )
+
+
+def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (moving mean, moving variance) of each ``BatchNorm`` of the bound ``net``, in order, as flat arrays."""
+    stats = net.variables.get("batch_stats", {})
+    return [
+        (np.asarray(stats[name]["moving_mean"]).ravel(), np.asarray(stats[name]["moving_var"]).ravel())
+        for name in sorted(stats, key=lambda name: int(name.split("_")[-1]))
+    ]

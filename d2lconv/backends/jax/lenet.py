@@ -19,6 +19,7 @@ import optax
 from flax import linen as nn
 
 from ...book.lenet import IMAGE_SHAPE, lenet_network
+from .batch_norm import _train_mode
 from .network import build_network
 
 ACTIVATIONS = (nn.sigmoid, nn.relu, nn.tanh)
@@ -54,37 +55,40 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _sgd_step(module: nn.Sequential, lr: float) -> Any:
-    """The jitted update: cross-entropy, ``jax.value_and_grad``, ``params - lr * grads`` by ``tree_map``."""
+    """The jitted update: cross-entropy, ``jax.value_and_grad``, ``params - lr * grads`` by ``tree_map``; the
+    ``state`` (BatchNorm's ``batch_stats``, empty for LeNet) is mutable in the forward pass and comes back new."""
 
-    def loss(params: Any, X: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-        y_hat = module.apply({"params": params}, X)
-        return optax.softmax_cross_entropy_with_integer_labels(y_hat, y).mean(), y_hat
+    def loss(params: Any, state: Any, X: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
+        y_hat, state = module.apply({"params": params, **state}, X, mutable=list(state))
+        return optax.softmax_cross_entropy_with_integer_labels(y_hat, y).mean(), (y_hat, state)
 
     @jax.jit
-    def step(params: Any, X: jax.Array, y: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
-        (l, y_hat), grads = jax.value_and_grad(loss, has_aux=True)(params, X, y)  # noqa: E741 - the book's name
+    def step(params: Any, state: Any, X: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array, jax.Array]:
+        (l, (y_hat, state)), grads = jax.value_and_grad(loss, has_aux=True)(params, state, X, y)  # noqa: E741
         params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
-        return params, l, (y_hat.argmax(1) == y).sum()
+        return params, state, l, (y_hat.argmax(1) == y).sum()
 
     return step
 
 
 class Trainer:
-    """Plain minibatch SGD on the cross-entropy: the parameters, updated functionally by a jitted step."""
+    """Plain minibatch SGD on the cross-entropy: the parameters (and BatchNorm's statistics), updated
+    functionally by a jitted step on the network in training mode."""
 
     def __init__(self, net: nn.Sequential, lr: float) -> None:
         self.module, variables = net.unbind()
         self.params = variables["params"]
-        self._step = _sgd_step(self.module, lr)
+        self.state = {name: value for name, value in variables.items() if name != "params"}
+        self._step = _sgd_step(_train_mode(self.module), lr)
 
     @property
     def net(self) -> nn.Sequential:
-        """The module bound to the current parameters."""
-        return self.module.bind({"params": self.params})
+        """The module (prediction mode) bound to the current parameters and statistics."""
+        return self.module.bind({"params": self.params, **self.state})
 
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
-        self.params, l, right = self._step(self.params, _nhwc_images(X), jnp.asarray(y))  # noqa: E741 - the book's name
+        self.params, self.state, l, right = self._step(self.params, self.state, _to_nhwc(X), jnp.asarray(y))  # noqa: E741
         return float(l), int(right)
 
 
@@ -96,8 +100,9 @@ def book_train(
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
     module, variables = net.unbind()
-    params, step = variables["params"], _sgd_step(module, lr)
-    X, y, key = _nhwc_images(X), jnp.asarray(y), jax.random.key(0)
+    params, step = variables["params"], _sgd_step(_train_mode(module), lr)
+    state = {name: value for name, value in variables.items() if name != "params"}
+    X, y, key = _to_nhwc(X), jnp.asarray(y), jax.random.key(0)
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
@@ -105,7 +110,7 @@ def book_train(
         order = jax.random.permutation(shuffle, len(y))
         for first in range(0, len(y), batch_size):
             index = order[first : first + batch_size]
-            params, l, _ = step(params, X[index], y[index])  # noqa: E741 - the book's name
+            params, state, l, _ = step(params, state, X[index], y[index])  # noqa: E741 - the book's name
             float(l)  # the book records each minibatch's loss
         seconds.append(time.perf_counter() - start)
     return seconds

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as onp
 from mxnet import autograd, init
 from mxnet import np as mnp
 from mxnet.gluon import nn
 
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
+from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
+from .network import build_network
 from .ops import tensor
 
 
@@ -75,3 +78,23 @@ class BatchNorm(nn.Block):
             self.eps, self.momentum, autograd.is_training(),
         )  # fmt: skip
         return Y
+
+
+def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's BN-LeNet with this tab's ``BatchNorm`` (a ``Block``, so the network is an ``nn.Sequential``):
+    the tab's writer builds the rest of ``bn_lenet_network(seed)`` in Gluon's own layers, weights drawn from
+    ``seed`` by NumPy."""
+    rest, places = split_batch_norms(bn_lenet_network(seed))
+    built = build_network(rest)
+    net = nn.Sequential()
+    net.add(*interleave([built[index] for index in range(len(built))], places, BatchNorm))
+    return net
+
+
+def running_statistics(net: nn.Sequential) -> list[tuple[onp.ndarray, onp.ndarray]]:
+    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    return [
+        (layer.moving_mean.asnumpy().ravel(), layer.moving_var.asnumpy().ravel())
+        for layer in (net[index] for index in range(len(net)))
+        if isinstance(layer, BatchNorm)
+    ]

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
+from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from . import layers
+from .network import build_network
 from .ops import _in_common_dtype
 
 
@@ -71,3 +73,15 @@ class BatchNorm(layers.Module):
         kwargs = {"eps": self.eps, "momentum": self.momentum, "training": self.training}
         dx, self.grads = layers._vjp("batch_norm", inputs, grad, kwargs, ("gamma", "beta"))
         return dx
+
+
+def BNLeNet(seed: int = 0) -> layers.Sequential:  # noqa: N802 - the book's name
+    """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
+    ``bn_lenet_network(seed)`` in d2lconv's NumPy's own layers, weights drawn from ``seed`` by NumPy."""
+    rest, places = split_batch_norms(bn_lenet_network(seed))
+    return layers.Sequential(*interleave(list(build_network(rest)), places, BatchNorm))
+
+
+def running_statistics(net: layers.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    return [(layer.moving_mean.ravel(), layer.moving_var.ravel()) for layer in net if isinstance(layer, BatchNorm)]

@@ -307,6 +307,10 @@ def read_network(model: layers.Module, input_shape: tuple[int, ...] | None = Non
 
 
 def run_network(model: layers.Module, x: np.ndarray) -> np.ndarray:
-    """The model's output on an NCHW batch, in inference mode (the mode it is left in)."""
-    model.eval()
-    return np.asarray(model.forward(np.asarray(x)))
+    """The model's output on an NCHW batch, in inference mode (its mode is restored after)."""
+    training = model.training
+    model.eval()  # prediction mode: BatchNorm uses its moving statistics
+    try:
+        return np.asarray(model.forward(np.asarray(x)))
+    finally:
+        model.train(training)

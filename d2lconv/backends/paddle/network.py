@@ -201,5 +201,11 @@ def run_network(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The model's output on an NCHW NumPy batch, as NumPy."""
     x = paddle.to_tensor(np.ascontiguousarray(x))
     dtype = next((parameter.dtype for parameter in model.parameters()), x.dtype)
-    with paddle.no_grad():
-        return np.array(model(x.astype(dtype)).numpy())
+    training = model.training
+    model.eval()  # prediction mode: BatchNorm uses its moving statistics
+    try:
+        with paddle.no_grad():
+            return np.array(model(x.astype(dtype)).numpy())
+    finally:
+        if training:
+            model.train()

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from ...book.batch_norm import EPS, MOMENTUM, check_layer
+from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
+from .network import build_network
 from .ops import tensor
 
 
@@ -94,3 +97,20 @@ class BatchNorm(tf.keras.layers.Layer):
             self.moving_mean.assign(moving_mean)
             self.moving_variance.assign(moving_variance)
         return Y
+
+
+def BNLeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
+    """The book's BN-LeNet with this tab's ``BatchNorm`` (channels last): the tab's writer builds the rest of
+    ``bn_lenet_network(seed)`` in Keras's own layers, weights drawn from ``seed`` by NumPy."""
+    rest, places = split_batch_norms(bn_lenet_network(seed))
+    built = build_network(rest).layers
+    return tf.keras.Sequential([tf.keras.Input((28, 28, 1)), *interleave(built, places, BatchNorm)])
+
+
+def running_statistics(net: tf.keras.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    return [
+        (layer.moving_mean.numpy().ravel(), layer.moving_variance.numpy().ravel())
+        for layer in net.layers
+        if isinstance(layer, BatchNorm)
+    ]

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
+from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
+from .network import build_network
 from .ops import tensor
 
 
@@ -67,3 +70,19 @@ class BatchNorm(nn.Module):
         self.moving_mean.copy_(moving_mean)
         self.moving_var.copy_(moving_var)
         return Y
+
+
+def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
+    ``bn_lenet_network(seed)`` in torch's own layers, weights drawn from ``seed`` by NumPy."""
+    rest, places = split_batch_norms(bn_lenet_network(seed))
+    return nn.Sequential(*interleave(list(build_network(rest)), places, BatchNorm))
+
+
+def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    return [
+        (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
+        for layer in net
+        if isinstance(layer, BatchNorm)
+    ]

@@ -204,10 +204,14 @@ def _is_sequential_layer(module: nn.Module) -> bool:
 
 
 def run_network(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype), in inference mode (the
-    mode it is left in)."""
+    """The model's output on an NCHW NumPy batch, as NumPy (in the model's dtype), in inference mode (its
+    mode is restored after: a training loop evaluates between epochs)."""
     batch = torch.from_numpy(np.ascontiguousarray(x))
     dtype = next((parameter.dtype for parameter in model.parameters()), batch.dtype)
-    model.eval()
-    with torch.no_grad():
-        return model(batch.to(dtype)).numpy()
+    training = model.training
+    model.eval()  # prediction mode: BatchNorm uses its moving statistics
+    try:
+        with torch.no_grad():
+            return model(batch.to(dtype)).numpy()
+    finally:
+        model.train(training)
