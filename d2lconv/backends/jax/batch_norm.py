@@ -19,7 +19,6 @@ from flax import linen as nn
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
-from .network import build_network
 from .ops import _x64_for_float64, tensor
 
 
@@ -99,6 +98,8 @@ def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm`` (channels last), bound to its variables in prediction
     mode (``deterministic``; the trainer switches it, ``_train_mode``): the tab's writer builds the rest of
     ``bn_lenet_network(seed)`` in flax's own layers, weights drawn from ``seed`` by NumPy."""
+    from .network import build_network  # an earlier section, imported here: grads imports this module first
+
     rest, places = split_batch_norms(bn_lenet_network(seed))
     module, variables = build_network(rest).unbind()
     layers = interleave(list(module.layers), places, lambda c, d: BatchNorm(c, d, deterministic=True))

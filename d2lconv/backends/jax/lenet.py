@@ -88,7 +88,7 @@ class Trainer:
 
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
-        self.params, self.state, l, right = self._step(self.params, self.state, _to_nhwc(X), jnp.asarray(y))  # noqa: E741
+        self.params, self.state, l, right = self._step(self.params, self.state, _nhwc_images(X), jnp.asarray(y))  # noqa: E741
         return float(l), int(right)
 
 
@@ -102,7 +102,7 @@ def book_train(
     module, variables = net.unbind()
     params, step = variables["params"], _sgd_step(_train_mode(module), lr)
     state = {name: value for name, value in variables.items() if name != "params"}
-    X, y, key = _to_nhwc(X), jnp.asarray(y), jax.random.key(0)
+    X, y, key = _nhwc_images(X), jnp.asarray(y), jax.random.key(0)
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()

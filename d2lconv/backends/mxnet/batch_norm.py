@@ -18,7 +18,6 @@ from mxnet.gluon import nn
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
-from .network import build_network
 from .ops import tensor
 
 
@@ -84,6 +83,8 @@ def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm`` (a ``Block``, so the network is an ``nn.Sequential``):
     the tab's writer builds the rest of ``bn_lenet_network(seed)`` in Gluon's own layers, weights drawn from
     ``seed`` by NumPy."""
+    from .network import build_network  # an earlier section, imported here: grads imports this module first
+
     rest, places = split_batch_norms(bn_lenet_network(seed))
     built = build_network(rest)
     net = nn.Sequential()

@@ -17,7 +17,6 @@ from paddle import nn
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
-from .network import build_network
 from .ops import tensor
 
 
@@ -74,6 +73,8 @@ class BatchNorm(nn.Layer):
 def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
     ``bn_lenet_network(seed)`` in Paddle's own layers, weights drawn from ``seed`` by NumPy."""
+    from .network import build_network  # an earlier section, imported here: grads imports this module first
+
     rest, places = split_batch_norms(bn_lenet_network(seed))
     built = build_network(rest)
     return nn.Sequential(*interleave([built[index] for index in range(len(built))], places, BatchNorm))

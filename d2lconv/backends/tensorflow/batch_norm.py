@@ -19,7 +19,6 @@ import tensorflow as tf
 from ...book.batch_norm import EPS, MOMENTUM, check_layer
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
-from .network import build_network
 from .ops import tensor
 
 
@@ -102,6 +101,8 @@ class BatchNorm(tf.keras.layers.Layer):
 def BNLeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm`` (channels last): the tab's writer builds the rest of
     ``bn_lenet_network(seed)`` in Keras's own layers, weights drawn from ``seed`` by NumPy."""
+    from .network import build_network  # an earlier section, imported here: grads imports this module first
+
     rest, places = split_batch_norms(bn_lenet_network(seed))
     built = build_network(rest).layers
     return tf.keras.Sequential([tf.keras.Input((28, 28, 1)), *interleave(built, places, BatchNorm)])
