@@ -41,9 +41,14 @@ def export_sections(package: str) -> list[str]:
     tab = sys.modules[package]
     sections = [importlib.import_module(f"{package}.{name}") for name in SECTIONS]
     names = exported_names(*sections)
-    for name in names:
-        setattr(tab, name, next(vars(section)[name] for section in sections if name in vars(section)))
+    for name in names:  # from the section that defines it (another may import a namesake: network's batch_norm)
+        setattr(tab, name, next(vars(section)[name] for section in sections if _defines(section, name)))
     return names
+
+
+def _defines(section: ModuleType, name: str) -> bool:
+    value = vars(section).get(name)
+    return name in vars(section) and getattr(value, "__module__", section.__name__) == section.__name__
 
 
 def vjp_leaves(op: str, inputs: Sequence[Any], leaf: Callable[[Any], Any]) -> list[Any]:
