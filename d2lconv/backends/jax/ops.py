@@ -233,10 +233,10 @@ def _reduce_window(x: jax.Array, init: float, reducer: Callable[..., Any], args:
         x,
         np.asarray(init, x.dtype),  # a NumPy scalar: a jnp one would be one more dispatch on the device
         reducer,
-        _spatial(args, *args.kernel, 1),
-        _spatial(args, *args.stride, 1),
+        _spatial(args, args.kernel[0], args.kernel[1], 1),
+        _spatial(args, args.stride[0], args.stride[1], 1),
         _spatial(args, (top, bottom), (left, right), (0, 0)),
-        window_dilation=_spatial(args, *args.dilation, 1),
+        window_dilation=_spatial(args, args.dilation[0], args.dilation[1], 1),
     )
 
 
@@ -281,7 +281,9 @@ def native_op(
                 )
     else:
         size = kwargs["kernel_size"]
-        window, strides, pads = (1, size, size), (1, stride, stride), ((0, 0), (pad, pad), (pad, pad))
+        window: tuple[Any, ...] = (1, size, size)
+        strides: tuple[Any, ...] = (1, stride, stride)
+        pads: tuple[Any, ...] = ((0, 0), (pad, pad), (pad, pad))
         if nhwc:  # the window's last entry is the channels'
             window, strides, pads = (*window, 1), (*strides, 1), (*pads, (0, 0))
         else:

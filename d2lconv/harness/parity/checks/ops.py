@@ -28,7 +28,8 @@ def run_case(case: book.Case, dtype: Any = np.float32, data_format: str = "NCHW"
 def run_vjp(case: book.Case, dtype: Any = np.float32, data_format: str = "NCHW") -> dict[str, Any]:
     """The gradients of ``case`` (``dc.vjp`` with its seeded ``grad_output``), keyed x, weight, bias;
     with ``data_format="NHWC"`` as ``run_case`` does, the gradients transposed back."""
-    inputs, grad_output = case.inputs(dtype), case.grad_output(dtype)
+    inputs: list[Any] = case.inputs(dtype)
+    grad_output: Any = case.grad_output(dtype)
     if data_format == "NCHW":
         grads = dc.vjp(case.op, *inputs, grad_output=grad_output, **case.kwargs)
         return dict(zip(INPUT_NAMES, grads, strict=False))
