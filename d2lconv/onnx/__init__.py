@@ -43,9 +43,28 @@ def _session(model: onnx.ModelProto) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def _input_name(model: onnx.ModelProto) -> str:
+def _input_value(model: onnx.ModelProto) -> onnx.ValueInfoProto:
     constants = {tensor.name for tensor in model.graph.initializer}
-    return str(next(value.name for value in model.graph.input if value.name not in constants))
+    return next(value for value in model.graph.input if value.name not in constants)
+
+
+def _batches(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    """``x`` split into the batch size the model was exported with, when it fixes one (torch's exporters do
+    unless told otherwise), else whole."""
+    first = _input_value(model).type.tensor_type.shape.dim[0]
+    size = first.dim_value if first.HasField("dim_value") else 0
+    if not size or size == len(x):
+        return [x]
+    if len(x) % size:
+        raise ValueError(f"this ONNX model takes batches of {size}; got a batch of {len(x)}")
+    return [x[start : start + size] for start in range(0, len(x), size)]
+
+
+def _run(session: onnxruntime.InferenceSession, model: onnx.ModelProto, x: Any, names: Any) -> list[np.ndarray]:
+    """The outputs ``names`` (None: the graph's) on ``x``, in the batches the model takes, joined."""
+    name = str(_input_value(model).name)
+    parts = [session.run(names, {name: part}) for part in _batches(model, np.asarray(x))]
+    return [np.concatenate([part[index] for part in parts]) for index in range(len(parts[0]))]
 
 
 def run_network(model: Any, x: np.ndarray, train: bool = False) -> np.ndarray:
@@ -55,8 +74,7 @@ def run_network(model: Any, x: np.ndarray, train: bool = False) -> np.ndarray:
             "ONNX Runtime runs an ONNX model in inference mode only; compare(train=True) needs a framework"
         )
     model = load(model)
-    (y, *_) = _session(model).run(None, {_input_name(model): np.asarray(x)})
-    return np.asarray(y)
+    return _run(_session(model), model, x, None)[0]
 
 
 def run_nodes(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -70,5 +88,5 @@ def run_nodes(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
         if value not in present:
             probed.graph.output.append(onnx.ValueInfoProto(name=value))
     names = [value.name for value in probed.graph.output]
-    results = dict(zip(names, _session(probed).run(names, {_input_name(model): np.asarray(x)}), strict=True))
-    return {node: np.asarray(results[value]) for node, value in node_values.items()}
+    results = dict(zip(names, _run(_session(probed), model, x, names), strict=True))
+    return {node: results[value] for node, value in node_values.items()}
