@@ -142,7 +142,11 @@ PRINTS = {
     "dc.corr2d([[0, 1, 2]": [r"19\.?,\s+25\.?\]", r"10 losses, learned kernel \[\[ ?0\.9\d+ -1\.00\d+\]\]"],
     "dc.vjp(": [r"\(1, 3, 8, 8\) \(4, 3, 3, 3\) \(4,\)", "bias gradient = grad_output summed: True"],
     "dc.train_lenet()": [r"\(1438, 1, 28, 28\) \(359, 1, 28, 28\)", r"1350 steps, test accuracy 0\.9[5-9]\d"],
-    "dc.port(": [
+    'dc.port(net, to="onnx"': [
+        r"ONNX Runtime against PyTorch on a seeded batch: \d\.\de-0[6-9]",
+        r"the NumPy port against ONNX Runtime on x: \d\.\de-0[6-9]",
+    ],
+    'dc.port(net, to="tensorflow"': [
         r"Sequential taking NHWC batches",
         r"largest difference from PyTorch on a seeded batch: \d\.\de-0[6-9]",
     ],
