@@ -97,7 +97,9 @@ class _Graph:
         weight -= bound
         return weight
 
-    def conv(self, name: str, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, *inputs: str):
+    def conv(
+        self, name: str, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, *inputs: str
+    ) -> str:
         weight = self.xavier((c_out, c_in, kernel, kernel))
         layer = conv(c_in, c_out, kernel, stride, padding, weight=weight, bias=np.zeros(c_out, np.float32))
         return self.add(layer, name, *inputs)

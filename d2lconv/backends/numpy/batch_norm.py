@@ -7,7 +7,7 @@ variance takes the batch's biased variance, as the book's function does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def BNLeNet(seed: int = 0) -> layers.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
     ``bn_lenet_network(seed)`` in d2lconv's NumPy's own layers, weights drawn from ``seed`` by NumPy."""
     rest, places = split_batch_norms(bn_lenet_network(seed))
-    return layers.Sequential(*interleave(list(build_network(rest)), places, BatchNorm))
+    return layers.Sequential(*interleave(list(cast(layers.Sequential, build_network(rest))), places, BatchNorm))
 
 
 def running_statistics(net: layers.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:

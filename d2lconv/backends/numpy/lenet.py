@@ -9,6 +9,7 @@ every layer (convolutions and poolings by the NumPy tab's ``vjp``), and the upda
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import numpy as np
 
@@ -21,7 +22,7 @@ ACTIVATIONS = (layers.Sigmoid, layers.ReLU, layers.Tanh)
 
 def LeNet(seed: int = 0) -> layers.Sequential:  # noqa: N802 - the book's name
     """The book's LeNet-5 in d2lconv's NumPy layers; weights drawn from ``seed`` by NumPy."""
-    return build_network(lenet_network(seed))
+    return cast(layers.Sequential, build_network(lenet_network(seed)))
 
 
 def layer_summary(net: layers.Sequential) -> list[tuple[str, tuple[int, ...]]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from typing import cast
 
 import numpy as np
 
@@ -152,7 +153,7 @@ def _modules(model: layers.Module, net: Network) -> list[layers.Module]:
     """The model's layer for each of ``net``'s nodes, in order."""
     if isinstance(model, layers_graph.Graph):
         return [model[layer.name] for layer in net.layers]
-    return list(model)
+    return list(cast(layers.Sequential, model))
 
 
 def build_network(net: Network) -> layers.Module:
@@ -165,7 +166,8 @@ def build_network(net: Network) -> layers.Module:
     model = eval(_source(planned), namespace)  # the very text network_code shows
     for module, layer in zip(_modules(model, planned), planned.layers, strict=True):
         for name, array in layer.weights.items():
-            (module.buffers if name.startswith("running_") else module.params)[name] = np.array(array)
+            store = cast(layers_graph.BatchNorm2d, module).buffers if name.startswith("running_") else module.params
+            store[name] = np.array(array)
     return model.eval()
 
 
@@ -247,7 +249,16 @@ def _read_layer(index: int, module: layers.Module) -> Layer:
         )
     if isinstance(module, layers_graph.BatchNorm2d):
         stats = {name: np.array(value) for name, value in module.buffers.items()}
-        return batch_norm(module.num_features, module.eps, module.momentum, module.variance, **params, **stats)
+        return batch_norm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.variance,
+            weight=params.get("weight"),
+            bias=params.get("bias"),
+            running_mean=stats.get("running_mean"),
+            running_var=stats.get("running_var"),
+        )
     described = _read_graph_layer(module)
     if described is not None:
         return described

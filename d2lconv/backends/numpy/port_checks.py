@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from . import layers, layers_graph
@@ -17,7 +19,7 @@ def run_nodes(model: layers.Module, x: np.ndarray) -> dict[str, np.ndarray]:
         return {name: values[name] for name in model.nodes}
     names = [layer.name for layer in read_network(model, tuple(np.shape(x)[1:])).layers]
     outputs, value = {}, np.asarray(x)
-    for name, module in zip(names, model, strict=True):
+    for name, module in zip(names, cast(layers.Sequential, model), strict=True):
         value = module.forward(value)
         outputs[name] = value
     return outputs
@@ -54,7 +56,7 @@ def train_step(model: layers.Module, x: np.ndarray, target: np.ndarray, lr: floa
         y = np.asarray(model.forward(np.asarray(x)))
         loss = float(np.mean((y - target) ** 2))
         model.backward(2 * (y - target) / y.size)
-        for _, parameter, grad in model.parameters():
+        for _, parameter, grad in cast(layers.Sequential, model).parameters():
             if grad is not None:
                 parameter -= lr * grad
     finally:

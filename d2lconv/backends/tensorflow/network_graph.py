@@ -153,14 +153,16 @@ def model_source(net: Network) -> str:
     if net.is_sequential:
         lines = "".join(f"    {source},\n" for source in sources)
         return f"net = keras.Sequential([\n    keras.Input(shape={shape}{dtype_option}),\n{lines}])\n"
-    lines = [f"inputs = keras.Input(shape={shape}{dtype_option}, name='input')"]
+    statements = [f"inputs = keras.Input(shape={shape}{dtype_option}, name='input')"]
     for layer, source in zip(net.layers, sources, strict=True):
         reads = [variable(name) for name in layer.inputs]
         argument = reads[0] if len(reads) == 1 else f"[{', '.join(reads)}]"
-        lines.append(f"{variable(layer.name)} = {source}({argument})")
+        statements.append(f"{variable(layer.name)} = {source}({argument})")
     outputs = [variable(name) for name in net.outputs]
-    lines.append(f"net = keras.Model(inputs, {outputs[0] if len(outputs) == 1 else '[' + ', '.join(outputs) + ']'})")
-    return "\n".join(lines) + "\n"
+    statements.append(
+        f"net = keras.Model(inputs, {outputs[0] if len(outputs) == 1 else '[' + ', '.join(outputs) + ']'})"
+    )
+    return "\n".join(statements) + "\n"
 
 
 def keras_weights(net: Network) -> dict[str, list[np.ndarray]]:
