@@ -1,189 +1,328 @@
-"""The MXNet tab's network writer and reader: Gluon ``nn.HybridSequential`` <-> d2lconv's ``Network``.
+"""The MXNet tab's network writer: d2lconv's ``Network`` -> Gluon blocks (the reader is in network_reader).
 
 Gluon is NCHW with OIHW kernels and ``Dense`` weights (out, in), so weights copy over
-unchanged. It pads a convolution or pooling only symmetrically and has no padding layer,
-no 'same', and a ceil mode that keeps a last window starting in the padding:
-``d2lconv.core.plan.plan`` writes 'same' out and refuses what Gluon cannot express.
-``Dense`` flattens its input itself (the book's MXNet LeNet has no ``Flatten``); the reader
-adds the flatten it implies. Each layer is built from the same source text ``network_code``
-shows.
+unchanged. It pads a convolution or pooling only symmetrically and has no padding layer and no
+'same': the tab's own ``Pad2D`` block pads exactly (MXNet's ``pad`` op) where ``plan`` puts an
+explicit padding. Its ``BatchNorm`` momentum (0.9) weighs the running value (the description's
+is the new batch's), and it updates the running statistics in the BACKWARD pass, so a
+training-mode forward here is followed by a backward. A sequential network is written as the
+book writes one, a ``HybridSequential``; a graph as a ``HybridBlock`` class whose
+``hybrid_forward`` runs the nodes in order, each layer given its node's name as prefix (so the
+symbol graph, and ``read_network``, keep the names). Each model is built from the same source
+text ``network_code`` shows, and hybridized.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import weakref
+from typing import Any
+
 import numpy as np
 
-from ...core.network import Layer, Network, conv, infer_input_shape, pool
-from ...core.plan import plan, unsupported
-from .._shared import pair_source
-from .ops import NAME, gluon, mnp
+from ...core.conventions import momentum_kept
+from ...core.network import INPUT, Layer, Network
+from ...core.plan import plan
+from .network_reader import first_output, legacy_mode, read_symbol, symbol
+from .ops import NAME, autograd, gluon, mnp, mx
 
 nn = gluon.nn
-_ACTIVATIONS = ("relu", "sigmoid", "tanh")
-_SPATIAL = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "zero_pad2d", "constant_pad2d")
+LAYOUT = "NCHW"
+_MODULES = {
+    "relu": "nn.Activation('relu')",
+    "sigmoid": "nn.Activation('sigmoid')",
+    "tanh": "nn.Activation('tanh')",
+    "flatten": "nn.Flatten()",
+    "silu": "nn.Swish()",
+}
+_BATCH_NORM = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean", "running_var": "running_var"}
+_RESERVED = {"x", "self", "F", "nn", "math", "np", "npx", "Pad2D", "Net"}
+# Gluon has no padding layer: this block (part of every generated source that pads) is the tab's own.
+PAD_BLOCK = '''class Pad2D(nn.HybridBlock):
+    """Pads H and W by (top, bottom, left, right) with value (Gluon has no padding layer)."""
+
+    def __init__(self, padding, value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        top, bottom, left, right = padding
+        self._pad_width, self._value = (0, 0, 0, 0, top, bottom, left, right), value
+
+    def hybrid_forward(self, F, x):
+        padded = F.pad(x.as_nd_ndarray(), mode='constant', pad_width=self._pad_width, constant_value=self._value)
+        return padded.as_np_ndarray()  # mxnet.np.pad pads with zeros only
+'''
+_BUILT: weakref.WeakSet = weakref.WeakSet()  # the models this tab built
+_LEGACY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> whether it is a legacy one
 
 
-def _layer_source(layer: Layer) -> str:
-    """One layer as the book's MXNet tab writes it (input sizes given, so weights exist before a call)."""
+def _pair_source(value: tuple[int, int]) -> str:
+    return str(value[0]) if value[0] == value[1] else str(tuple(value))
+
+
+def _layer_source(layer: Layer) -> str | None:
+    """One node as the book's MXNet tab writes its layer (input sizes given, so weights exist before a call);
+    None for a node written as an expression."""
     a, kind = layer.args, layer.kind
-    if kind in _ACTIVATIONS:
-        return f"nn.Activation('{kind}')"
-    if kind == "flatten":
-        return "nn.Flatten()"
+    if kind in _MODULES:
+        return _MODULES[kind]
     if kind == "linear":
         return f"nn.Dense({a['out_features']}, in_units={a['in_features']}{'' if a['bias'] else ', use_bias=False'})"
-    padding = pair_source((a["padding"][0], a["padding"][2])) if "padding" in a else "0"
+    if kind == "batch_norm":
+        momentum = momentum_kept(a["momentum"])
+        return f"nn.BatchNorm(momentum={momentum}, epsilon={a['eps']}, in_channels={a['num_features']})"
+    if kind == "leaky_relu":
+        return f"nn.LeakyReLU({a['negative_slope']})"
+    if kind == "elu":
+        return f"nn.ELU({a['alpha']})"
+    if kind == "gelu" and a["approximate"] == "none":
+        return "nn.GELU()"
+    if kind == "dropout":
+        return f"nn.Dropout({a['rate']})"
+    if kind == "global_avg_pool" and a["keepdims"]:
+        return "nn.GlobalAvgPool2D()"
+    if kind in ("zero_pad2d", "constant_pad2d"):
+        value = (
+            ""
+            if kind == "zero_pad2d"
+            else ", value=-math.inf"
+            if a["value"] == -math.inf
+            else f", value={a['value']!r}"
+        )
+        return f"Pad2D({a['padding']}{value})"
+    padding = _pair_source((a["padding"][0], a["padding"][2])) if "padding" in a else "0"
     if kind in ("conv2d", "conv_transpose2d"):
-        options = [f"kernel_size={pair_source(a['kernel_size'])}"]
-        options += [f"strides={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options = [f"kernel_size={_pair_source(a['kernel_size'])}"]
+        options += [f"strides={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-            options.append(f"output_padding={pair_source(a['output_padding'])}")
-        options += [f"dilation={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+            options.append(f"output_padding={_pair_source(a['output_padding'])}")
+        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["use_bias=False"]
         options.append(f"in_channels={a['in_channels']}")
         return f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['out_channels']}, {', '.join(options)})"
-    options = [f"pool_size={pair_source(a['kernel_size'])}", f"strides={pair_source(a['stride'])}"]
-    options += [f"padding={padding}"] if padding != "0" else []
-    options += ["ceil_mode=True"] if a["ceil_mode"] else []
-    if kind == "avg_pool2d" and not a["count_include_pad"] and padding != "0":
-        options.append("count_include_pad=False")
-    return f"nn.{'MaxPool2D' if kind == 'max_pool2d' else 'AvgPool2D'}({', '.join(options)})"
+    if kind in ("max_pool2d", "avg_pool2d"):
+        options = [f"pool_size={_pair_source(a['kernel_size'])}", f"strides={_pair_source(a['stride'])}"]
+        options += [f"padding={padding}"] if padding != "0" else []
+        options += ["ceil_mode=True"] if a["ceil_mode"] else []
+        if kind == "avg_pool2d" and not a["count_include_pad"] and padding != "0":
+            options.append("count_include_pad=False")
+        return f"nn.{'MaxPool2D' if kind == 'max_pool2d' else 'AvgPool2D'}({', '.join(options)})"
+    return None
+
+
+def _expression(layer: Layer, inputs: list[str]) -> str:
+    """The hybrid_forward expression of a node that is no layer of its own."""
+    a, kind, x = layer.args, layer.kind, inputs[0]
+    expressions = {
+        "add": lambda: " + ".join(inputs),
+        "mul": lambda: " * ".join(inputs),
+        "concat": lambda: f"F.np.concatenate([{', '.join(inputs)}], axis=1)",
+        "global_avg_pool": lambda: f"{x}.mean(axis=(2, 3))",
+        "relu6": lambda: f"F.np.clip({x}, 0, 6)",
+        "hard_swish": lambda: f"{x} * F.hard_sigmoid({x}.as_nd_ndarray(), alpha=1 / 6, beta=0.5).as_np_ndarray()",
+        "hard_sigmoid": lambda: (
+            f"F.hard_sigmoid({x}.as_nd_ndarray(), alpha={a.get('alpha')}, beta={a.get('beta')}).as_np_ndarray()"
+        ),
+        "softmax": lambda: f"F.npx.softmax({x}, axis={a.get('axis')})",
+        "gelu": lambda: f"0.5 * {x} * (1 + F.np.tanh(math.sqrt(2 / math.pi) * ({x} + 0.044715 * {x} ** 3)))",
+    }
+    return expressions[kind]()
+
+
+def _identifier(name: str) -> str:
+    return f"{name}_" if name in _RESERVED or hasattr(nn.HybridBlock, name) else name
+
+
+def _sequential(net: Network) -> bool:
+    return net.is_sequential and all(_layer_source(layer) for layer in net.layers)
 
 
 def _source(net: Network) -> str:
-    lines = "".join(f"    net.add({_layer_source(layer)})\n" for layer in net.layers)
-    return f"net = nn.HybridSequential()\nwith net.name_scope():\n{lines}net.initialize()"
+    """``net = ...``: a ``HybridSequential`` for a sequential network, else a class and its instance."""
+    pad = PAD_BLOCK + "\n\n" if any(layer.kind in ("zero_pad2d", "constant_pad2d") for layer in net.layers) else ""
+    if _sequential(net):
+        lines = "".join(f"    net.add({_layer_source(layer)})\n" for layer in net.layers)
+        return f"{pad}net = nn.HybridSequential()\nwith net.name_scope():\n{lines}net.initialize()"
+    names = {INPUT: "x", **{layer.name: _identifier(layer.name) for layer in net.layers}}
+    init, forward = [], []
+    for layer in net.layers:
+        source, inputs, name = _layer_source(layer), [names[item] for item in layer.inputs], names[layer.name]
+        if source is not None:
+            source = source[:-1] + ("" if source.endswith("()") else ", ") + f"prefix='{layer.name}_')"
+            init.append(f"            self.{name} = {source}\n")
+            forward.append(f"        {name} = self.{name}({inputs[0]})\n")
+        else:
+            forward.append(f"        {name} = {_expression(layer, inputs)}\n")
+    outputs = ", ".join(names[name] for name in net.outputs)
+    return (
+        f"{pad}class Net(nn.HybridBlock):\n    def __init__(self, **kwargs):\n        super().__init__(**kwargs)\n"
+        f"        with self.name_scope():\n{''.join(init)}\n    def hybrid_forward(self, F, x):\n{''.join(forward)}"
+        f"        return {outputs}\n\n\nnet = Net(prefix='')\nnet.initialize()"
+    )
 
 
-def build_network(net: Network) -> gluon.nn.HybridSequential:
-    """``net`` as a Gluon ``HybridSequential``, its weights loaded (float64 stays float64)."""
+def _modules(net: Network) -> dict[str, Layer]:
+    """Child name (an index for a ``HybridSequential``, else the attribute) -> its node, for nodes with weights."""
+    if _sequential(net):
+        return {str(index): layer for index, layer in enumerate(net.layers) if layer.weights}
+    return {_identifier(layer.name): layer for layer in net.layers if layer.weights and _layer_source(layer)}
+
+
+def _child(model: gluon.Block, name: str) -> gluon.Block:
+    return model[int(name)] if name.isdigit() else getattr(model, name)
+
+
+def build_network(net: Network) -> gluon.HybridBlock:
+    """``net`` as Gluon blocks, its weights loaded (float64 stays float64), hybridized."""
     planned = plan(net, NAME).network
-    namespace = {"nn": nn}
+    namespace: dict[str, Any] = {"nn": nn, "math": math}
     exec(_source(planned), namespace)  # the very text network_code shows
     model = namespace["net"]
     if planned.dtype == np.float64:
         model.cast("float64")
-    for index, layer in enumerate(planned.layers):
+    for child, layer in _modules(planned).items():
         for name, array in layer.weights.items():
-            getattr(model[index], name).set_data(mnp.array(array, dtype=array.dtype))
+            native = _BATCH_NORM[name] if layer.kind == "batch_norm" else name
+            getattr(_child(model, child), native).set_data(mnp.array(array, dtype=array.dtype))
+    model.hybridize()
+    _BUILT.add(model)
     return model
 
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's MXNet tab would, and loads the weights file."""
     planned = plan(net, NAME).network
+    source = _source(planned)
     dtype = "\nnet.cast('float64')" if planned.dtype == np.float64 else ""
     return (
-        "import numpy as onp\n\nonp.bool = bool  # mxnet 1.9 needs it on numpy >= 1.24\n"
-        "from mxnet import np, npx  # noqa: E402\nfrom mxnet.gluon import nn  # noqa: E402\n\nnpx.set_np()\n"
-        f"{_source(planned)}{dtype}\n"
+        ("import math\n\n" if "math." in source else "")
+        + "import numpy as onp\n\nonp.bool = bool  # mxnet 1.9 needs it on numpy >= 1.24\n"
+        "from mxnet import np, npx  # noqa: E402\nfrom mxnet.gluon import nn  # noqa: E402\n\nnpx.set_np()\n\n\n"
+        f"{source}{dtype}\n"
         "weights = onp.load('weights.npz')  # written by ported.save_weights\n"
-        "for index, layer in enumerate(net):\n"
-        "    for name in ('weight', 'bias'):\n"
-        "        if f'{index}.{name}' in weights:\n"
-        "            getattr(layer, name).set_data(np.array(weights[f'{index}.{name}']))\n"
+        "for key, array in weights.items():\n"
+        "    child, name = key.rsplit('.', 1)\n"
+        "    block = net[int(child)] if child.isdigit() else getattr(net, child)\n"
+        "    getattr(block, name).set_data(np.array(array, dtype=array.dtype))\n"
+        "net.hybridize()\n"
     )
 
 
-def native_weights(model: gluon.nn.HybridSequential) -> dict[str, np.ndarray]:
-    """Every layer's weight and bias in Gluon's layouts, named ``"index.weight"`` / ``"index.bias"``."""
-    return {
-        f"{index}.{name}": getattr(layer, name).data().asnumpy()
-        for index, layer in enumerate(model)
-        for name in ("weight", "bias")
-        if getattr(layer, name, None) is not None
-    }
+def native_weights(model: gluon.Block) -> dict[str, np.ndarray]:
+    """Every child block's parameters (BatchNorm statistics included) in Gluon's layouts, named
+    ``"child.parameter"`` (``"0.weight"``, ``"conv1.weight"``, ``"bn1.gamma"``)."""
+    found = {}
+    for child_name, child in model._children.items():
+        for name in ("weight", "bias", "gamma", "beta", "running_mean", "running_var"):
+            parameter = getattr(child, name, None)
+            if isinstance(parameter, gluon.Parameter):
+                found[f"{child_name}.{name}"] = parameter.data().asnumpy()
+    return found
 
 
-def _activation(block: gluon.nn.Block) -> str | None:
-    act = getattr(block, "act", None)
-    return None if act is None else act._act_type
+def read_network(model: gluon.Block, input_shape: tuple[int, ...] | None = None) -> Network:
+    """The description of a Gluon ``HybridBlock`` (or a ``Sequential`` of them) from its symbol graph; legacy
+    ``mx.nd`` blocks (the model zoo's) included. Its parameters must be initialised."""
+    return read_symbol(model, input_shape)
 
 
-def _read_block(index: int, block: gluon.nn.Block, previous: str | None) -> list[Layer]:
-    """The block's description; a layer with ``activation=`` becomes two, a flattening ``Dense`` two."""
-    activation = _activation(block)
-    tail = [Layer(activation)] if activation else []
-    if tail and tail[0].kind not in _ACTIVATIONS:
-        raise unsupported(index, block, f"activation {tail[0].kind!r}")
-    if isinstance(block, nn.Conv2D | nn.Conv2DTranspose):
-        kwargs = block._kwargs
-        if kwargs.get("layout", "NCHW") != "NCHW":
-            raise unsupported(index, block, "a layout other than NCHW")
-        weight = block.weight.data().asnumpy()
-        bias = None if block.bias is None else block.bias.data().asnumpy()
-        transposed = isinstance(block, nn.Conv2DTranspose)
-        in_channels = weight.shape[0] if transposed else weight.shape[1] * kwargs["num_group"]
-        layer = conv(
-            in_channels,
-            kwargs["num_filter"],
-            kwargs["kernel"],
-            kwargs["stride"],
-            tuple(kwargs["pad"]),
-            kwargs["dilate"],
-            kwargs["num_group"],
-            weight,
-            bias,
-        )
-        if transposed:
-            layer = Layer("conv_transpose2d", {**layer.args, "output_padding": tuple(kwargs["adj"])}, layer.weights)
-        return [layer, *tail]
-    if isinstance(block, nn.MaxPool2D | nn.AvgPool2D):
-        kwargs = block._kwargs
-        if kwargs.get("layout", "NCHW") != "NCHW":
-            raise unsupported(index, block, "a layout other than NCHW")
-        ceil = kwargs["pooling_convention"] == "full"
-        if isinstance(block, nn.MaxPool2D):
-            return [pool("max_pool2d", kwargs["kernel"], kwargs["stride"], tuple(kwargs["pad"]), ceil)]
-        return [
-            pool(
-                "avg_pool2d",
-                kwargs["kernel"],
-                kwargs["stride"],
-                tuple(kwargs["pad"]),
-                ceil,
-                count_include_pad=kwargs.get("count_include_pad", True),
-            )
-        ]
-    if isinstance(block, nn.Dense):
-        weight = block.weight.data().asnumpy()
-        bias = None if block.bias is None else block.bias.data().asnumpy()
-        flatten = [Layer("flatten")] if block._flatten and previous in _SPATIAL else []
-        return [
-            *flatten,
-            Layer(
-                "linear",
-                {"in_features": weight.shape[1], "out_features": weight.shape[0], "bias": bias is not None},
-                {"weight": weight, **({} if bias is None else {"bias": bias})},
-            ),
-            *tail,
-        ]
-    if isinstance(block, nn.Flatten):
-        return [Layer("flatten")]
-    if isinstance(block, nn.Activation):
-        if block._act_type not in _ACTIVATIONS:
-            raise unsupported(index, block, f"activation {block._act_type!r}")
-        return [Layer(block._act_type)]
-    raise unsupported(index, block)
+def _legacy(model: gluon.Block) -> bool:
+    """Whether the model is a legacy (``mx.nd``) one, to be called with ``mx.nd`` arrays."""
+    if model not in _LEGACY:
+        _LEGACY[model] = model not in _BUILT and symbol(model)[1]
+    return _LEGACY[model]
 
 
-def read_network(model: gluon.nn.Sequential, input_shape: tuple[int, ...] | None = None) -> Network:
-    """The description of a Gluon ``Sequential`` or ``HybridSequential`` whose parameters are initialised."""
-    if not isinstance(model, nn.Sequential | nn.HybridSequential):
-        raise ValueError(
-            f"port needs a sequential network (gluon nn.Sequential / nn.HybridSequential); got {type(model).__name__}"
-        )
-    described: list[Layer] = []
-    for index, block in enumerate(model):
-        previous = next((layer.kind for layer in reversed(described) if layer.kind not in _ACTIVATIONS), None)
-        described += _read_block(index, block, previous)
-    return Network(input_shape or infer_input_shape(described), described)
-
-
-def run_network(model: gluon.nn.HybridSequential, x: np.ndarray) -> np.ndarray:
-    """The model's output on an NCHW NumPy batch, as NumPy."""
-    x = np.asarray(x)
+def _call(model: gluon.Block, x: np.ndarray, legacy: bool) -> Any:
     parameters = list(model.collect_params().values())
-    return model(mnp.array(x, dtype=parameters[0].dtype if parameters else x.dtype)).asnumpy()
+    dtype = parameters[0].dtype if parameters else x.dtype
+    if not legacy:
+        return model(mnp.array(x, dtype=dtype))
+    with legacy_mode():
+        return model(mx.nd.array(x, dtype=dtype))
+
+
+def _first(y: Any) -> Any:
+    return y[0] if isinstance(y, tuple | list) else y
+
+
+def _dropouts(model: gluon.Block, rate: float | None) -> dict:
+    """Set every Dropout's rate to 0 (rate None: restore the ones returned before); the old rates."""
+    found = {}
+    stack = [model]
+    while stack:
+        block = stack.pop()
+        stack += list(block._children.values())
+        if isinstance(block, nn.Dropout):
+            found[block] = block._rate
+            block._rate = 0.0
+    if found and isinstance(model, gluon.HybridBlock):
+        model._clear_cached_op()
+    return found
+
+
+def _restore_dropouts(model: gluon.Block, rates: dict) -> None:
+    for block, rate in rates.items():
+        block._rate = rate
+    if rates and isinstance(model, gluon.HybridBlock):
+        model._clear_cached_op()
+
+
+def run_network(model: gluon.Block, x: np.ndarray, train: bool = False) -> np.ndarray:
+    """The model's output on an NCHW NumPy batch, as NumPy; ``train``: one training-mode pass (BatchNorm
+    normalises with the batch's statistics and, in the backward MXNet runs for it, updates the running
+    ones; dropout stays identity). Legacy ``mx.nd`` models are called with ``mx.nd`` arrays."""
+    x, legacy = np.asarray(x), _legacy(model)
+    if not train:
+        return _first(_call(model, x, legacy)).asnumpy()
+    rates = _dropouts(model, 0.0)
+    try:
+        with autograd.record(train_mode=True):
+            y = _first(_call(model, x, legacy))
+        y.backward()  # MXNet's BatchNorm updates its running statistics here
+        return y.asnumpy()
+    finally:
+        _restore_dropouts(model, rates)
+
+
+def run_nodes(model: gluon.Block, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every node's output (inference mode) that the symbol graph names after a layer, keyed by the node names
+    ``read_network`` gives (a model this tab built keeps the description's names)."""
+    graph, _ = symbol(model)
+    prefix = getattr(model, "prefix", "") or ""
+    internals = graph.get_internals()
+    names = set(internals.list_outputs())
+    wanted = {}
+    for node in json.loads(graph.tojson())["nodes"]:
+        if node["op"] != "null":
+            base = node["name"][len(prefix) :] if prefix and node["name"].startswith(prefix) else node["name"]
+            wanted[base.removesuffix("_fwd")] = first_output(node["name"], names)
+    outputs = list(wanted.values())
+    group = mx.sym.Group([internals[name] for name in outputs])
+    parameters = model.collect_params()
+    dtype = next((parameter.dtype for parameter in parameters.values()), np.float32)
+    with legacy_mode():
+        block = gluon.SymbolBlock(group, mx.sym.var("data"), params=parameters)
+        results = block(mx.nd.array(np.asarray(x), dtype=dtype))
+    by_output = dict(zip(outputs, results, strict=True))
+    return {node: by_output[output].asnumpy() for node, output in wanted.items() if output in by_output}
+
+
+def train_step(model: gluon.Block, x: np.ndarray, target: np.ndarray, lr: float) -> float:
+    """One step of plain SGD in place on loss = mean((y - target) ** 2), from a training-mode forward (running
+    statistics updated, dropout identity); returns the loss before the step."""
+    x, legacy = np.asarray(x), _legacy(model)
+    parameters = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    rates = _dropouts(model, 0.0)
+    try:
+        with autograd.record(train_mode=True):
+            y = _first(_call(model, x, legacy))
+            goal = mx.nd.array(target, dtype=y.dtype) if legacy else mnp.array(target, dtype=y.dtype)
+            loss = ((y - goal) ** 2).mean()
+        loss.backward()
+        for parameter in parameters:
+            parameter.set_data(parameter.data() - lr * parameter.grad())
+        return float(loss.asnumpy())
+    finally:
+        _restore_dropouts(model, rates)
