@@ -1,4 +1,4 @@
-"""The MXNet tab's network writer: d2lconv's ``Network`` -> Gluon blocks (the reader is in network_reader).
+"""The MXNet tab's network writer: d2lconv's ``Network`` -> Gluon blocks (the reader is in network_read).
 
 Gluon is NCHW with OIHW kernels and ``Dense`` weights (out, in), so weights copy over
 unchanged. It pads a convolution or pooling only symmetrically and has no padding layer and no
@@ -24,7 +24,7 @@ import numpy as np
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
-from .network_reader import first_output, legacy_mode, read_symbol, symbol
+from .network_read import first_output, legacy_mode, read_symbol, symbol
 from .ops import NAME, autograd, gluon, mnp, mx
 
 nn = gluon.nn

@@ -1,4 +1,4 @@
-"""The Paddle tab's network writer: d2lconv's ``Network`` -> ``paddle.nn`` layers (the reader is in network_reader).
+"""The Paddle tab's network writer: d2lconv's ``Network`` -> ``paddle.nn`` layers (the reader is in network_read).
 
 Paddle is NCHW with OIHW kernels, but its ``Linear`` weight is (in, out), its
 ``AvgPool2D`` says ``exclusive`` for "padding stays out of the divisor" (the opposite of
@@ -27,7 +27,7 @@ from paddle import nn
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
-from .network_reader import read_traced
+from .network_read import read_traced
 from .ops import NAME
 
 LAYOUT = "NCHW"
