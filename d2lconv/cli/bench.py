@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from ..core.checks import data_format
-from ..harness.bench import corr2d, lenet, ops, render
+from ..harness.bench import corr2d, lenet, ops, port, render
 from ..harness.bench.targets import KERNEL
 from .args import (
     add_backends_option,
@@ -26,7 +26,16 @@ EXIT_CODES = "exit codes: 0 measured; 2 a requested backend is missing, crashed 
 
 def bench_command(args: argparse.Namespace) -> int:
     """``d2lconv bench``: measure, then print a table or JSON, and write the plot if asked."""
-    if args.lenet:
+    if args.port:
+        timeout = args.timeout or port.DEFAULT_TIMEOUT
+        report = run_and_show(
+            args,
+            "porting and timing MobileNetV2",
+            lambda **progress: port.run_bench(args.backends, args.repeat, timeout, **progress),
+            render.render_port,
+        )
+        plot = None
+    elif args.lenet:
         timeout = args.timeout or lenet.DEFAULT_TIMEOUT
         report = run_and_show(
             args,
@@ -127,7 +136,8 @@ def add_parser(commands: Any) -> None:
     add_timeout_option(
         parser,
         None,
-        f"{corr2d.DEFAULT_TIMEOUT:g}; with --ops {ops.DEFAULT_TIMEOUT:g}, with --lenet {lenet.DEFAULT_TIMEOUT:g}",
+        f"{corr2d.DEFAULT_TIMEOUT:g}; with --ops {ops.DEFAULT_TIMEOUT:g}, with --lenet {lenet.DEFAULT_TIMEOUT:g}, "
+        f"with --port {port.DEFAULT_TIMEOUT:g}",
     )
     parser.add_argument(
         "--ops",
@@ -155,5 +165,11 @@ def add_parser(commands: Any) -> None:
         "--lenet",
         action="store_true",
         help="time LeNet's training per epoch instead: d2lconv's loop vs the framework's own",
+    )
+    parser.add_argument(
+        "--port",
+        action="store_true",
+        help="time ported networks instead: Paddle's MobileNetV2 ported to Keras and Keras's to Paddle and Gluon, "
+        "each against the framework's own (batch 8 and 1), and port() on ResNet-50",
     )
     parser.set_defaults(run=bench_command)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import runner
-from .bench import corr2d, lenet, ops
+from .bench import corr2d, lenet, ops, port
 from .parity import run as parity
 
 TOOLS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -20,6 +20,7 @@ TOOLS: dict[str, Callable[..., dict[str, Any]]] = {
     "corr2d": corr2d.measure,
     "ops": ops.measure,
     "lenet": lenet.measure,
+    "port": port.measure,
 }
 
 

@@ -24,6 +24,8 @@ from .targets import (
     NUMPY_NATIVE_LIMIT,
     OPS,
     OURS_LIMIT,
+    PORT_RATIO_LIMIT,
+    PORT_SECONDS_LIMIT,
 )
 
 
@@ -269,3 +271,39 @@ def render_lenet(report: dict[str, Any], console: Any) -> None:
             _target_text(found.get((name, "numpy_over_torch"))),
         )
     console.print(table)
+
+
+def render_port(report: dict[str, Any], console: Any) -> None:
+    """Print each ported MobileNetV2 against the framework's own, and the seconds port takes on ResNet-50."""
+    from rich.table import Table
+
+    config = report["config"]
+    table = Table(
+        title=f"Ported MobileNetV2 vs the framework's own: ms per inference call (median, interleaved; "
+        f"input {'x'.join(map(str, config['input']))})",
+        title_justify="left",
+    )
+    for column in ("target", "status", "ported from", "batch", "ported", "own", f"ported/own ≤ {PORT_RATIO_LIMIT:g}"):
+        table.add_column(column, justify="left" if column in ("target", "status", "ported from") else "right")
+    found = {(t["backend"], t.get("source"), t.get("batch")): t for t in report["targets"]}
+    for name, entry in report["backends"].items():
+        if entry["status"] in SKIPPED:
+            continue
+        status = entry["status"] if not entry["detail"] else f"{entry['status']}: {entry['detail']}"
+        for row in entry.get("pairs") or [{}]:
+            table.add_row(
+                name,
+                status,
+                row.get("source", ""),
+                str(row.get("batch", "")),
+                _ms(row.get("ours_ms")),
+                _ms(row.get("native_ms")),
+                _target_text(found.get((name, row.get("source"), row.get("batch")))),
+            )
+    console.print(table)
+    for target in report["targets"]:
+        if target["ratio"] == "port_seconds":
+            console.print(
+                f"port of Paddle's ResNet-50 to PyTorch: {target['value']:.2f} s "
+                f"({'met' if target['met'] else 'MISSED'}: under {PORT_SECONDS_LIMIT:g} s, imports excluded)"
+            )

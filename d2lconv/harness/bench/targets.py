@@ -21,6 +21,9 @@ MODES = ("forward", "gradient")
 LIMITS = {"1x3x32x32:8:3:1": 1.3, "8x64x56x56:64:3:1": 1.10}
 NUMPY_LIMITS = {"8x64x56x56:64:3:1": 5.0}
 
+# --port: a ported MobileNetV2 at most 1.10x the framework's own; port() of ResNet-50 under 10 s.
+PORT_RATIO_LIMIT, PORT_SECONDS_LIMIT = 1.10, 10.0
+
 # --lenet: d2lconv's training loop at most 1.2x the framework's idiomatic one; NumPy's epoch at most 5x torch's.
 OURS_LIMIT, NUMPY_LIMIT = 1.2, 5.0
 
@@ -85,4 +88,20 @@ def lenet_targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     numpy_s, torch_s = (entries.get(name, {}).get("ours_s") for name in ("numpy", "torch"))
     if numpy_s and torch_s:
         found.append(_target("numpy", "numpy_over_torch", numpy_s / torch_s, NUMPY_LIMIT))
+    return found
+
+
+def port_targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each ported network over the framework's own, per pair and batch; the seconds of port on ResNet-50."""
+    found = [
+        _target(name, "ported_over_native", row["ratio"], PORT_RATIO_LIMIT, source=row["source"], batch=row["batch"])
+        for name, entry in entries.items()
+        for row in entry.get("pairs") or []
+        if row.get("ratio") is not None
+    ]
+    found += [
+        _target(name, "port_seconds", entry["port_s"], PORT_SECONDS_LIMIT)
+        for name, entry in entries.items()
+        if entry.get("port_s") is not None
+    ]
     return found
