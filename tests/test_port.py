@@ -306,15 +306,6 @@ def test_a_layer_the_target_cannot_express(target):
         dc.port(model, to=target)
 
 
-def test_mxnet_refuses_asymmetric_padding_naming_the_layer():
-    installed("mxnet")
-    net = Network(
-        (1, 6, 6), [Layer("relu"), conv(1, 1, 2, padding=((0, 1), (0, 1)), weight=np.ones((1, 1, 2, 2), np.float32))]
-    )
-    with pytest.raises(ValueError, match=r"layer 1 \(conv2d .*cannot be ported to mxnet: MXNet Gluon cannot express"):
-        dc.port(dc.load_backend("numpy").build_network(net), to="mxnet")
-
-
 def test_size_dependent_port_refuses_another_size():
     installed("tensorflow")
     ported = dc.port(dc.load_backend("numpy").build_network(demo_network()), to="tensorflow", input_shape=(3, 16, 16))

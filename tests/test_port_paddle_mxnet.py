@@ -181,7 +181,9 @@ def test_gluon_fix_gamma_reads_gamma_as_one(rng: np.random.Generator) -> None:
     net = tab.read_network(model, (2, 7, 7))
     np.testing.assert_array_equal(net.layers[1].weights["weight"], np.ones(4, np.float32))
     x = seeded_batch((2, 7, 7), np.float32)
-    _close(dc.load_backend("numpy").build_network(net).forward(x), tab.run_network(model, x))
+    ported = dc.port(model, to="numpy", input_shape=(2, 7, 7))
+    _close(ported.model.forward(x), tab.run_network(model, x))
+    assert any("fix_gamma=True" in step for step in ported.steps)
 
 
 def test_gluon_ports_asymmetric_padding_with_its_own_padding_block() -> None:

@@ -159,4 +159,10 @@ def batch_norm_steps(source: str, target: str, net: Network) -> list[str]:
             "channel the running variances differ by momentum / (n - 1) of the batch variance (e.g. "
             f"{unbiased_gap(0.1, 32):.2g} for momentum 0.1 and n = 32)"
         )
+    fixed = [layer.name for layer in norms if layer.args.get("fixed_gamma")]
+    if fixed:
+        steps.append(
+            f"batch_norm {', '.join(fixed[:3])}{', ...' if len(fixed) > 3 else ''}: {FRAMEWORK_NAMES[source]}'s "
+            "BatchNorm has fix_gamma=True, so it ignores gamma and scales by 1: gamma is read as ones"
+        )
     return steps

@@ -89,8 +89,6 @@ def _plan_layer(index: int, layer: Layer, hw: tuple[int, int], target: str, resu
         return [_adaptive_as_pool(index, layer, hw, target, result)]
     if layer.kind == "constant_pad2d" and layer.args["value"] == 0:
         return [Layer("zero_pad2d", {"padding": layer.args["padding"]})]
-    if layer.kind in ("constant_pad2d", "zero_pad2d") and target == "mxnet":
-        raise cannot(index, layer, "a padding layer (Gluon has none; only a convolution or pooling pads)", target)
     return [layer]
 
 
@@ -169,10 +167,6 @@ def _plan_conv(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
         )
         if target == "paddle" or _symmetric(pads):
             return [layer.with_args(padding=pads)]
-    if target == "mxnet":
-        raise cannot(
-            index, layer, f"the asymmetric padding {pads} (Gluon pads symmetrically, has no padding layer)", target
-        )
     reason = (
         "Keras's Conv2D pads only 'valid' or 'same', and 'same' here would pad (top, bottom, left, right) = "
         f"{same_pads}, putting the extra row at the bottom/right"
@@ -265,7 +259,7 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
             return [layer.with_args(padding=pads, **({} if target == "torch" else {"ceil_mode": False}))]
         if mode == "max":
             return _pad_then_pool(index, layer, pool.padded, target, result)
-        if not overhang and target != "mxnet":
+        if not overhang:
             result.steps.append(
                 f"layer {index} (avg_pool2d): padding {pads} counts in the divisor; "
                 f"{FRAMEWORK_NAMES[target]} pools only with 'valid'/'same' here: an explicit zero "
@@ -292,7 +286,7 @@ def _plan_pool(index: int, layer: Layer, hw: tuple[int, int], target: str, resul
             f"padding and any overhang {what}"
         )
         return [layer.with_args(**form, **({"count_include_pad": False} if mode == "avg" else {}))]
-    if mode == "max" and target != "mxnet":
+    if mode == "max":
         return _pad_then_pool(index, layer, pool.padded, target, result)
     raise cannot(
         index,

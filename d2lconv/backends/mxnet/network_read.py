@@ -272,6 +272,8 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
                 running_var=var,
                 dtype=mean.dtype,
             )
+            if fix_gamma:  # batch_norm_steps names it: MXNet ignores gamma here
+                layer.args["fixed_gamma"] = True
         elif kind in ("Activation", "_npx_activation"):
             act = attrs.get("act_type")
             if act not in _ACTIVATIONS:
