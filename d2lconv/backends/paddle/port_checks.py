@@ -1,0 +1,62 @@
+"""The Paddle tab's hooks for ``Ported.compare(per_layer=True)`` and the training-step check (see
+``d2lconv.core.network``): every layer's output through forward hooks, and one SGD step with autograd."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from .network import _NODES, _batch, _restore, _training, run_network
+
+
+def run_nodes(model: nn.Layer, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every node's output that is a layer's (inference mode), keyed by node name: for a model this tab
+    built, each of its layers; for another Paddle model, each layer with parameters of its own, named as
+    ``read_network`` names its node (``layer1.0.conv1`` -> ``layer1_0_conv1``)."""
+    built = _NODES.get(model)
+    found: dict[str, np.ndarray] = {}
+    hooks = []
+    for path, layer in model.named_sublayers():
+        if built is not None:
+            name = built.get(path)
+        else:
+            name = path.replace(".", "_") if layer._parameters else None
+        if name is None:
+            continue
+
+        def record(_layer: nn.Layer, _inputs: Any, output: Any, name: str = name) -> None:
+            key, count = name, 0
+            while key in found:
+                count += 1
+                key = f"{name}_{count}"
+            found[key] = np.array(output.numpy())
+
+        hooks.append(layer.register_forward_post_hook(record))
+    try:
+        run_network(model, x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return found
+
+
+def train_step(model: nn.Layer, x: np.ndarray, target: np.ndarray, lr: float) -> float:
+    """One step of plain SGD in place on loss = mean((y - target) ** 2), from a training-mode forward (running
+    statistics updated, dropout identity); returns the loss before the step."""
+    modes = _training(model)
+    try:
+        y = model(_batch(model, x))
+        y = y[0] if isinstance(y, tuple | list) else y
+        loss = ((y - paddle.to_tensor(np.asarray(target)).astype(y.dtype)) ** 2).mean()
+        loss.backward()
+        with paddle.no_grad():
+            for parameter in model.parameters():
+                if parameter.grad is not None and not parameter.stop_gradient:
+                    parameter.set_value(parameter - lr * parameter.grad)
+                    parameter.clear_gradient()
+        return float(loss)
+    finally:
+        _restore(modes)
