@@ -44,7 +44,8 @@ _MODULES = {
 _BATCH_NORM = {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance"}
 # Names a generated class cannot give a node: its forward's own names and nn.Layer's attributes.
 _RESERVED = {"x", "self", "paddle", "nn", "F", "math"}
-# The models this tab built: model -> {sublayer name: node name}, for run_nodes.
+# The models this tab built: model -> ({sublayer name: node name}, the description it was built from), for
+# port_checks.run_nodes.
 _NODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BUILDS = itertools.count()
 
@@ -206,7 +207,7 @@ def build_network(net: Network) -> nn.Layer:
     for name, parameter in model.state_dict().items():
         parameter.set_value(weights[name].astype(planned.dtype))
     model.eval()
-    _NODES[model] = {module: layer.name for module, layer in _modules(planned).items()}
+    _NODES[model] = ({module: layer.name for module, layer in _modules(planned).items()}, planned)
     return model
 
 

@@ -9,14 +9,19 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from .network import _NODES, _batch, _restore, _training, run_network
+from .network import _NODES, _batch, _restore, _training, read_network, run_network
 
 
 def run_nodes(model: nn.Layer, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every node's output that is a layer's (inference mode), keyed by node name: for a model this tab
-    built, each of its layers; for another Paddle model, each layer with parameters of its own, named as
-    ``read_network`` names its node (``layer1.0.conv1`` -> ``layer1_0_conv1``)."""
-    built = _NODES.get(model)
+    """Every node's output that is a layer's (inference mode), keyed by the node names ``read_network`` gives:
+    for a model this tab built, each of its layers; for another Paddle model, each layer with parameters of
+    its own (``layer1.0.conv1`` -> ``layer1_0_conv1``)."""
+    built, planned = _NODES.get(model, (None, None))
+    if planned is not None:  # the description's names -> the names read_network gives the same nodes
+        read = read_network(model, tuple(np.shape(x)[1:]))
+        same = [layer.kind for layer in read.layers] == [layer.kind for layer in planned.layers]
+        renamed = {mine.name: theirs.name for mine, theirs in zip(planned.layers, read.layers, strict=False)}
+        built = {path: renamed[name] for path, name in built.items()} if same else built
     found: dict[str, np.ndarray] = {}
     hooks = []
     for path, layer in model.named_sublayers():
