@@ -204,7 +204,9 @@ def _pool_forms(
     top, left = pads[0], pads[2]
     axes = list(zip(hw, kernel, stride, (top, left), strict=True))
     forms: list[dict] = []
-    if target == "torch" and top <= kernel[0] // 2 and left <= kernel[1] // 2 or target == "mxnet":
+    # MXNet refuses a window larger than its symmetrically padded input.
+    fits = all(k <= n + 2 * p for n, k, _, p in axes)
+    if target == "torch" and top <= kernel[0] // 2 and left <= kernel[1] // 2 or target == "mxnet" and fits:
         for ceil in (False, True):
             if tuple(_windows(n, k, s, p, p, ceil, drop=target == "torch") for n, k, s, p in axes) == out:
                 forms.append({"padding": (top, top, left, left), "ceil_mode": ceil})
