@@ -191,9 +191,10 @@ def run_bench(
             on_start=on_start,
             on_done=on_done,
         )
-    for name, entry in described.items():
-        if entry["status"] not in ("ok", "skipped", "not installed") and name in entries:
-            entries[name]["detail"] = f"reading {name}'s MobileNetV2 failed: {entry['detail']}"
+    for name, entry in described.items():  # a source that could not be read: its targets say so
+        if entry["status"] in runner.FAILED:
+            for target in (target for source, target in PAIRS if source == name and target in entries):
+                entries[target]["detail"] = f"reading {name}'s MobileNetV2 failed: {entry['detail']}"
     return {
         "config": {"input": list(INPUT), "batches": list(BATCHES), "repeat": repeat},
         "backends": entries,
