@@ -24,7 +24,7 @@ from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
 from .network_read import legacy_mode, read_symbol, symbol
-from .ops import NAME, autograd, gluon, mnp, mx
+from .ops import NAME, gluon, mnp, mx
 
 nn = gluon.nn
 LAYOUT = "NCHW"
@@ -268,18 +268,7 @@ def _restore_dropouts(model: gluon.Block, rates: dict) -> None:
         model._clear_cached_op()
 
 
-def run_network(model: gluon.Block, x: np.ndarray, train: bool = False) -> np.ndarray:
-    """The model's output on an NCHW NumPy batch, as NumPy; ``train``: one training-mode pass (BatchNorm
-    normalises with the batch's statistics and, in the backward MXNet runs for it, updates the running
-    ones; dropout stays identity). Legacy ``mx.nd`` models are called with ``mx.nd`` arrays."""
-    x, legacy = np.asarray(x), _legacy(model)
-    if not train:
-        return _first(_call(model, x, legacy)).asnumpy()
-    rates = _dropouts(model, 0.0)
-    try:
-        with autograd.record(train_mode=True):
-            y = _first(_call(model, x, legacy))
-        y.backward()  # MXNet's BatchNorm updates its running statistics here
-        return y.asnumpy()
-    finally:
-        _restore_dropouts(model, rates)
+def run_network(model: gluon.Block, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW NumPy batch, as NumPy (inference mode). Legacy ``mx.nd`` models are called
+    with ``mx.nd`` arrays."""
+    return _first(_call(model, np.asarray(x), _legacy(model))).asnumpy()

@@ -35,6 +35,20 @@ def run_nodes(model: gluon.Block, x: np.ndarray) -> dict[str, np.ndarray]:
     return {node: by_output[output].asnumpy() for node, output in wanted.items() if output in by_output}
 
 
+def train_forward(model: gluon.Block, x: np.ndarray) -> np.ndarray:
+    """One training-mode pass: BatchNorm normalises with the batch's statistics and, in the backward MXNet
+    runs for it, updates its running statistics in place; dropout stays off."""
+    x, legacy = np.asarray(x), _legacy(model)
+    rates = _dropouts(model, 0.0)
+    try:
+        with autograd.record(train_mode=True):
+            y = _first(_call(model, x, legacy))
+        y.backward()  # MXNet's BatchNorm updates its running statistics here
+        return y.asnumpy()
+    finally:
+        _restore_dropouts(model, rates)
+
+
 def train_step(model: gluon.Block, x: np.ndarray, target: np.ndarray, lr: float) -> float:
     """One step of plain SGD in place on loss = mean((y - target) ** 2), from a training-mode forward (running
     statistics updated, dropout identity); returns the loss before the step."""

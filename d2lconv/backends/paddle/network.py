@@ -263,12 +263,10 @@ def _restore(modes: list[tuple[nn.Layer, bool]]) -> None:
         layer.training = training
 
 
-def run_network(model: nn.Layer, x: np.ndarray, train: bool = False) -> np.ndarray:
-    """The model's output on an NCHW NumPy batch, as NumPy; ``train``: one training-mode forward (BatchNorm
-    normalises with the batch's statistics and updates its running ones; dropout stays identity)."""
-    modes = _training(model) if train else [(layer, layer.training) for layer in model.sublayers(include_self=True)]
-    if not train:
-        model.eval()
+def run_network(model: nn.Layer, x: np.ndarray) -> np.ndarray:
+    """The model's output on an NCHW NumPy batch, as NumPy, in inference mode (the model's modes restored)."""
+    modes = [(layer, layer.training) for layer in model.sublayers(include_self=True)]
+    model.eval()
     try:
         with paddle.no_grad():
             return _output(model(_batch(model, x)))

@@ -48,6 +48,18 @@ def run_nodes(model: nn.Layer, x: np.ndarray) -> dict[str, np.ndarray]:
     return found
 
 
+def train_forward(model: nn.Layer, x: np.ndarray) -> np.ndarray:
+    """One training-mode forward: BatchNorm normalises with the batch's statistics and updates its running
+    statistics in place; dropout stays off. The model's modes are restored afterwards."""
+    modes = _training(model)
+    try:
+        with paddle.no_grad():
+            y = model(_batch(model, x))
+        return np.array((y[0] if isinstance(y, tuple | list) else y).numpy())
+    finally:
+        _restore(modes)
+
+
 def train_step(model: nn.Layer, x: np.ndarray, target: np.ndarray, lr: float) -> float:
     """One step of plain SGD in place on loss = mean((y - target) ** 2), from a training-mode forward (running
     statistics updated, dropout identity); returns the loss before the step."""
