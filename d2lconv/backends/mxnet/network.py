@@ -23,6 +23,7 @@ import numpy as np
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
+from .._shared import pair_source
 from .network_read import legacy_mode, read_symbol, symbol
 from .ops import NAME, gluon, mnp, mx
 
@@ -52,10 +53,6 @@ PAD_BLOCK = '''class Pad2D(nn.HybridBlock):
 '''
 _BUILT: weakref.WeakSet = weakref.WeakSet()  # the models this tab built
 _LEGACY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> whether it is a legacy one
-
-
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(tuple(value))
 
 
 def _layer_source(layer: Layer) -> str | None:
@@ -88,20 +85,20 @@ def _layer_source(layer: Layer) -> str | None:
             else f", value={a['value']!r}"
         )
         return f"Pad2D({a['padding']}{value})"
-    padding = _pair_source((a["padding"][0], a["padding"][2])) if "padding" in a else "0"
+    padding = pair_source((a["padding"][0], a["padding"][2])) if "padding" in a else "0"
     if kind in ("conv2d", "conv_transpose2d"):
-        options = [f"kernel_size={_pair_source(a['kernel_size'])}"]
-        options += [f"strides={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+        options = [f"kernel_size={pair_source(a['kernel_size'])}"]
+        options += [f"strides={pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
         options += [f"padding={padding}"] if padding != "0" else []
         if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-            options.append(f"output_padding={_pair_source(a['output_padding'])}")
-        options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+            options.append(f"output_padding={pair_source(a['output_padding'])}")
+        options += [f"dilation={pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
         options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
         options += [] if a["bias"] else ["use_bias=False"]
         options.append(f"in_channels={a['in_channels']}")
         return f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['out_channels']}, {', '.join(options)})"
     if kind in ("max_pool2d", "avg_pool2d"):
-        options = [f"pool_size={_pair_source(a['kernel_size'])}", f"strides={_pair_source(a['stride'])}"]
+        options = [f"pool_size={pair_source(a['kernel_size'])}", f"strides={pair_source(a['stride'])}"]
         options += [f"padding={padding}"] if padding != "0" else []
         options += ["ceil_mode=True"] if a["ceil_mode"] else []
         if kind == "avg_pool2d" and not a["count_include_pad"] and padding != "0":

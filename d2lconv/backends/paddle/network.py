@@ -27,6 +27,7 @@ from paddle import nn
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
+from .._shared import pair_source
 from .network_read import read_traced
 from .ops import NAME
 
@@ -50,15 +51,15 @@ _NODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BUILDS = itertools.count()
 
 
-def _pair_source(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(list(value))
+def _pair(value: tuple[int, int]) -> str:
+    return pair_source(value, list)
 
 
 def _padding_source(padding: tuple[int, int, int, int] | str) -> str:
     if isinstance(padding, str):
         return "'SAME'"
     top, bottom, left, right = padding
-    return _pair_source((top, left)) if (top, left) == (bottom, right) else str(list(padding))
+    return _pair((top, left)) if (top, left) == (bottom, right) else str(list(padding))
 
 
 def _layer_source(layer: Layer, shape: tuple[int, ...]) -> str | None:
@@ -82,7 +83,7 @@ def _layer_source(layer: Layer, shape: tuple[int, ...]) -> str | None:
     if kind == "dropout":
         return f"nn.Dropout({a['rate']})"
     if kind == "adaptive_avg_pool":
-        return f"nn.AdaptiveAvgPool2D({_pair_source(a['output_size'])})"
+        return f"nn.AdaptiveAvgPool2D({_pair(a['output_size'])})"
     if kind == "global_avg_pool" and a["keepdims"]:
         return "nn.AdaptiveAvgPool2D(1)"
     if kind in ("zero_pad2d", "constant_pad2d"):
@@ -102,13 +103,13 @@ def _conv_source(a: dict, kind: str) -> str:
     padding = _padding_source(a["padding"])
     head = (
         f"nn.{'Conv2D' if kind == 'conv2d' else 'Conv2DTranspose'}({a['in_channels']}, {a['out_channels']}, "
-        f"kernel_size={_pair_source(a['kernel_size'])}"
+        f"kernel_size={_pair(a['kernel_size'])}"
     )
-    options = [f"stride={_pair_source(a['stride'])}"] if a["stride"] != (1, 1) else []
+    options = [f"stride={_pair(a['stride'])}"] if a["stride"] != (1, 1) else []
     options += [f"padding={padding}"] if padding != "0" else []
     if kind == "conv_transpose2d" and a["output_padding"] != (0, 0):
-        options.append(f"output_padding={_pair_source(a['output_padding'])}")
-    options += [f"dilation={_pair_source(a['dilation'])}"] if a["dilation"] != (1, 1) else []
+        options.append(f"output_padding={_pair(a['output_padding'])}")
+    options += [f"dilation={_pair(a['dilation'])}"] if a["dilation"] != (1, 1) else []
     options += [f"groups={a['groups']}"] if a["groups"] != 1 else []
     options += [] if a["bias"] else ["bias_attr=False"]
     return ", ".join([head, *options]) + ")"
@@ -116,8 +117,8 @@ def _conv_source(a: dict, kind: str) -> str:
 
 def _pool_source(a: dict, kind: str) -> str:
     padding = _padding_source(a["padding"])
-    head = f"nn.{'MaxPool2D' if kind == 'max_pool2d' else 'AvgPool2D'}(kernel_size={_pair_source(a['kernel_size'])}"
-    options = [f"stride={_pair_source(a['stride'])}"]
+    head = f"nn.{'MaxPool2D' if kind == 'max_pool2d' else 'AvgPool2D'}(kernel_size={_pair(a['kernel_size'])}"
+    options = [f"stride={_pair(a['stride'])}"]
     options += [f"padding={padding}"] if padding != "0" else []
     options += ["ceil_mode=True"] if a["ceil_mode"] else []
     if kind == "avg_pool2d" and a["count_include_pad"] and padding != "0":
