@@ -70,6 +70,7 @@ def _gluon_model(name: str, rng: np.random.Generator):
     return tab, model
 
 
+@pytest.mark.cross
 @pytest.mark.parametrize("target", ["numpy", "torch"])
 @pytest.mark.parametrize(
     ("framework", "name"),
@@ -77,9 +78,9 @@ def _gluon_model(name: str, rng: np.random.Generator):
 )
 def test_model_zoo_ports_there_and_back(framework: str, name: str, target: str, rng: np.random.Generator) -> None:
     """paddle.vision.models and the Gluon model zoo, ported to NumPy and PyTorch and back, agree with the source.
-    Heavy (about 5-15 s each): they run where PyTorch is installed beside the zoo's framework (tox's ``all``),
-    which keeps the per-backend environments fast."""
-    _require(target, "torch")
+    Heavy (about 5-15 s each): they run in tox's ``all`` (``cross``), which keeps the per-backend environments
+    fast."""
+    _require(target)
     tab, model = (_paddle_model if framework == "paddle" else _gluon_model)(name, rng)
     shape = (3, 32, 32)
     x = seeded_batch(shape, np.float32)
