@@ -9,7 +9,7 @@ training-mode forward here is followed by a backward. A sequential network is wr
 book writes one, a ``HybridSequential``; a graph as a ``HybridBlock`` class whose
 ``hybrid_forward`` runs the nodes in order, each layer given its node's name as prefix (so the
 symbol graph, and ``read_network``, keep the names). Each model is built from the same source
-text ``network_code`` shows, and hybridized.
+text ``network_code`` shows; a graph is hybridized.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _child(model: gluon.Block, name: str) -> gluon.Block:
 
 
 def build_network(net: Network) -> gluon.HybridBlock:
-    """``net`` as Gluon blocks, its weights loaded (float64 stays float64), hybridized."""
+    """``net`` as Gluon blocks, its weights loaded (float64 stays float64); a graph hybridized."""
     planned = plan(net, NAME).network
     namespace: dict[str, Any] = {"nn": nn, "math": math}
     exec(_source(planned), namespace)  # the very text network_code shows
@@ -181,7 +181,8 @@ def build_network(net: Network) -> gluon.HybridBlock:
         for name, array in layer.weights.items():
             native = _BATCH_NORM[name] if layer.kind == "batch_norm" else name
             getattr(_child(model, child), native).set_data(mnp.array(array, dtype=array.dtype))
-    model.hybridize()
+    if not _sequential(planned):  # a graph runs as one cached graph; a Sequential's layers stay reusable alone
+        model.hybridize()
     _BUILT.add(model)
     return model
 
@@ -201,7 +202,7 @@ def network_code(net: Network) -> str:
         "    child, name = key.rsplit('.', 1)\n"
         "    block = net[int(child)] if child.isdigit() else getattr(net, child)\n"
         "    getattr(block, name).set_data(np.array(array, dtype=array.dtype))\n"
-        "net.hybridize()\n"
+        + ("" if _sequential(planned) else "net.hybridize()\n")
     )
 
 
