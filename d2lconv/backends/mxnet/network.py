@@ -227,7 +227,10 @@ def read_network(model: gluon.Block, input_shape: tuple[int, ...] | None = None)
 def _legacy(model: gluon.Block) -> bool:
     """Whether the model is a legacy (``mx.nd``) one, to be called with ``mx.nd`` arrays."""
     if model not in _LEGACY:
-        _LEGACY[model] = model not in _BUILT and symbol(model)[1]
+        try:
+            _LEGACY[model] = model not in _BUILT and symbol(model)[1]
+        except ValueError:  # no symbol graph (a Sequential with a plain Block): a NumPy-interface model
+            _LEGACY[model] = False
     return _LEGACY[model]
 
 
