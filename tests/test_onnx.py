@@ -251,7 +251,7 @@ def test_the_command_writes_an_onnx_file_and_ports_it_back_into_a_folder(tmp_pat
     back = _command("port", str(path), "--to", "numpy", "-o", str(tmp_path / "out"))
     assert back.returncode == 0, back.stderr
     assert "onnx -> numpy" in back.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lenet_numpy.py", "weights.npz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lenet.npz", "lenet_numpy.py", "weights.npz"]
 
 
 def test_the_command_refuses_files_that_are_not_onnx_in_one_line(tmp_path):
@@ -331,3 +331,41 @@ def test_the_stored_files_are_what_the_dynamo_exporter_writes(tmp_path):
         x = seeded_batch(d2l_onnx.read_network(fresh).input_shape, np.float32)
         stored = DATA / f"{name}.dynamo.onnx"
         np.testing.assert_allclose(d2l_onnx.run_network(fresh, x), d2l_onnx.run_network(stored, x), rtol=0, atol=1e-6)
+
+
+def _stored_arrays(name: str, path: Path) -> list[np.ndarray]:
+    """Every array a framework's own saved form holds, read back with that framework's own loader."""
+    if name == "numpy":
+        with np.load(path) as stored:
+            return [stored[key] for key in stored.files]
+    if name == "torch":
+        import torch
+
+        return [value.numpy() for value in torch.load(path).values() if value.is_floating_point()]
+    if name == "tensorflow":
+        import keras
+
+        return [np.asarray(v) for v in keras.models.load_model(path, safe_mode=False).weights]
+    if name == "jax":
+        import flax.serialization
+        import jax
+
+        return [np.asarray(v) for v in jax.tree_util.tree_leaves(flax.serialization.msgpack_restore(path.read_bytes()))]
+    if name == "paddle":
+        import paddle
+
+        return [np.asarray(v.numpy()) for v in paddle.load(str(path)).values()]
+    import mxnet as mx
+
+    return [v.asnumpy() for v in mx.nd.load(str(path)).values()]
+
+
+def test_save_model_writes_the_frameworks_own_form_and_it_reads_back(backend, tmp_path):
+    needs_graphs(backend.NAME)
+    ported = dc.port(DATA / "resnet.torchscript.onnx", to=backend.NAME)
+    (path,) = backend.save_model(ported.model, tmp_path, "resnet")
+    assert path.stat().st_size > 0
+    stored, weights = _stored_arrays(backend.NAME, path), list(backend.native_weights(ported.model).values())
+    assert sorted(a.size for a in stored) == sorted(a.size for a in weights)
+    total = sum(float(np.sum(a, dtype=np.float64)) for a in weights)
+    assert sum(float(np.sum(a, dtype=np.float64)) for a in stored) == pytest.approx(total, rel=1e-6)

@@ -94,9 +94,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--output",
         type=output_path,
         metavar="PATH",
-        help="also write into the folder PATH (created if absent; its parent must exist) the weights file "
-        "(weights.npz, ported.save_weights) and the generated code (NET_TARGET.py, which loads weights.npz from "
-        "its folder); with --to onnx, the ONNX file PATH",
+        help="also write into the folder PATH (created if absent; its parent must exist) the model in the target's "
+        "own saved form (Keras .keras, PyTorch state_dict .pt, Paddle .pdparams, Gluon .params, Flax .msgpack, "
+        "NumPy .npz), the weights file (weights.npz, ported.save_weights) and the generated code (NET_TARGET.py, "
+        "which loads weights.npz from its folder); with --to onnx, the ONNX file PATH",
     )
     parser.set_defaults(run=run)
 
@@ -174,7 +175,11 @@ def _write(ported: Ported, output: Path, stem: str, target: str) -> None:
         raise CommandError(f"argument -o/--output: {str(output)!r} exists and is not a folder")
     output.mkdir(exist_ok=True)
     weights, code = output / WEIGHTS_FILE, output / f"{stem}_{target}.py"
+    saved = backends.load_backend(target).save_model(ported.model, output, stem)
     ported.save_weights(weights)
     code.write_text(ported.code)
-    print(f"\nwrote {weights} (the weights, in {target}'s layouts)")
+    print()
+    for path in saved:
+        print(f"wrote {path} ({target}'s own saved form of the model)")
+    print(f"wrote {weights} (the weights, in {target}'s layouts)")
     print(f"wrote {code} (builds the network in {target}; run it in {output}, it loads {WEIGHTS_FILE})")

@@ -11,9 +11,11 @@ only); ``port_checks`` runs it in training mode, node by node, and for one SGD s
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,6 +81,14 @@ def native_weights(model: nn.Module) -> dict[str, np.ndarray]:
         for layer, arrays in layers.items()
         for name, value in arrays.items()
     }
+
+
+def save_model(model: nn.Module, folder: Path, stem: str) -> list[Path]:
+    """The bound model's variables as ``flax.serialization`` bytes (``flax.serialization.from_bytes`` them
+    into the variables of the module ``network_code`` builds)."""
+    path = folder / f"{stem}.msgpack"
+    path.write_bytes(flax.serialization.to_bytes(model.variables))
+    return [path]
 
 
 def read_network(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Network:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,6 +217,14 @@ def native_weights(model: gluon.Block) -> dict[str, np.ndarray]:
             if isinstance(parameter, gluon.Parameter):
                 found[f"{child_name}.{name}"] = parameter.data().asnumpy()
     return found
+
+
+def save_model(model: gluon.nn.Block, folder: Path, stem: str) -> list[Path]:
+    """The model in Gluon's own saved form, ``.params`` (``load_parameters`` into the model ``network_code``
+    builds)."""
+    path = folder / f"{stem}.params"
+    model.save_parameters(str(path))
+    return [path]
 
 
 def read_network(model: gluon.Block, input_shape: tuple[int, ...] | None = None) -> Network:

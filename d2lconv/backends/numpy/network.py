@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -199,6 +200,13 @@ def native_weights(model: layers.Sequential | layers_graph.Graph) -> dict[str, n
     return {name: np.array(value) for name, value, _ in model.parameters()} | {
         name: np.array(value) for name, value in model.buffers()
     }
+
+
+def save_model(model: layers.Sequential | layers_graph.Graph, folder: Path, stem: str) -> list[Path]:
+    """The model in its own saved form: d2lconv's NumPy layers keep their weights as an ``.npz``."""
+    path = folder / f"{stem}.npz"
+    np.savez(path, **native_weights(model))
+    return [path]
 
 
 def _read_layer(index: int, module: layers.Module) -> Layer:

@@ -17,6 +17,7 @@ import itertools
 import linecache
 import math
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,6 +232,14 @@ def network_code(net: Network) -> str:
 def native_weights(model: nn.Layer) -> dict[str, np.ndarray]:
     """The model's parameters and BatchNorm statistics in Paddle's layouts, named as ``state_dict`` names them."""
     return {name: np.array(tensor.numpy()) for name, tensor in model.state_dict().items()}
+
+
+def save_model(model: nn.Layer, folder: Path, stem: str) -> list[Path]:
+    """The model in Paddle's own saved form: its ``state_dict`` as ``.pdparams`` (``paddle.load`` it and
+    ``set_state_dict`` into the model ``network_code`` builds)."""
+    path = folder / f"{stem}.pdparams"
+    paddle.save(model.state_dict(), str(path))
+    return [path]
 
 
 def read_network(model: nn.Layer, input_shape: tuple[int, ...] | None = None) -> Network:

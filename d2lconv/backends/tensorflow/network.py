@@ -11,6 +11,7 @@ node, and for one SGD step.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -71,6 +72,13 @@ def native_weights(model: keras.Model) -> dict[str, np.ndarray]:
         for layer in model.layers
         for variable in layer.weights
     }
+
+
+def save_model(model: keras.Model, folder: Path, stem: str) -> list[Path]:
+    """The model in Keras's own saved form, a ``.keras`` file (``keras.models.load_model``)."""
+    path = folder / f"{stem}.keras"
+    model.save(path)
+    return [path]
 
 
 def read_network(model: keras.Model, input_shape: tuple[int, ...] | None = None) -> Network:

@@ -8,6 +8,7 @@ the same source text ``network_code`` shows, so the code and the model cannot di
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,14 @@ def native_weights(model: nn.Module) -> dict[str, np.ndarray]:
         for name, tensor in model.state_dict().items()
         if tensor.is_floating_point()
     }
+
+
+def save_model(model: nn.Module, folder: Path, stem: str) -> list[Path]:
+    """The model in PyTorch's own saved form: its ``state_dict`` (``torch.load`` it into the model
+    ``network_code`` builds)."""
+    path = folder / f"{stem}.pt"
+    torch.save(model.state_dict(), path)
+    return [path]
 
 
 def _read_layer(index: int, module: nn.Module) -> Layer:
