@@ -246,6 +246,12 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
         entry = values[node["inputs"][position][0]]
         return entry[1] if entry[0] == "parameter" else None
 
+    def parameter(node: dict, position: int) -> onp.ndarray:
+        array = weight(node, position)
+        if array is None:
+            raise unsupported(node["name"], node["op"], f"input {position} is not a parameter")
+        return array
+
     for index, node in enumerate(nodes):
         op, attrs, name = node["op"], node.get("attrs", {}), node["name"]
         if op == "null":
@@ -255,11 +261,11 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
         layer: Layer | None = None
         if kind in ("Convolution", "Deconvolution"):
             no_bias = _bool(attrs.get("no_bias", False))
-            layer = _conv(op, attrs, weight(node, 1), None if no_bias else weight(node, 2))
+            layer = _conv(op, attrs, parameter(node, 1), None if no_bias else weight(node, 2))
         elif kind == "BatchNorm":
             if int(attrs.get("axis", 1)) != 1:
                 raise unsupported(name, op, "a BatchNorm over an axis other than 1")
-            gamma, beta, mean, var = (weight(node, position) for position in range(1, 5))
+            gamma, beta, mean, var = (parameter(node, position) for position in range(1, 5))
             fix_gamma = _bool(attrs.get("fix_gamma", True))
             layer = batch_norm(
                 len(mean),
@@ -325,7 +331,7 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
                 raise unsupported(name, op, f"a mean over axes {axes} (only the spatial mean, global pooling, ports)")
             layer = Layer("global_avg_pool", {"keepdims": _bool(attrs.get("keepdims", False))})
         elif kind == "FullyConnected":
-            w, b = weight(node, 1), None if _bool(attrs.get("no_bias", False)) else weight(node, 2)
+            w, b = parameter(node, 1), None if _bool(attrs.get("no_bias", False)) else weight(node, 2)
             incoming = source(node)
             if len(shapes[incoming]) > 1:
                 if not _bool(attrs.get("flatten", True)):

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -205,7 +205,8 @@ def native_weights(model: layers.Sequential | layers_graph.Graph) -> dict[str, n
 def save_model(model: layers.Sequential | layers_graph.Graph, folder: Path, stem: str) -> list[Path]:
     """The model in its own saved form: d2lconv's NumPy layers keep their weights as an ``.npz``."""
     path = folder / f"{stem}.npz"
-    np.savez(path, **native_weights(model))
+    arrays: dict[str, Any] = native_weights(model)
+    np.savez(path, **arrays)
     return [path]
 
 

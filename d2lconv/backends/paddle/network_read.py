@@ -18,6 +18,7 @@ as one node: a convolution or ``Linear`` and the ``add`` of its bias (``matmul``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ _SIMPLE = {
     "swish": "silu",
     "hardswish": "hard_swish",
 }
-_WITH_ARGS = {  # Paddle op -> (kind, its arguments) from the op's attributes
+_WITH_ARGS: dict[str, Callable[[Any], tuple[str, dict[str, Any]]]] = {  # Paddle op -> (kind, its arguments)
     "leaky_relu": lambda a: ("leaky_relu", {"negative_slope": _float32(a["negative_slope"])}),
     "elu": lambda a: ("elu", {"alpha": _float32(a["alpha"])}),
     "gelu": lambda a: ("gelu", {"approximate": "tanh" if a["approximate"] else "none"}),
@@ -212,6 +213,7 @@ def _conv(reader: _Reader, op: Any) -> Layer:
     array = weight[2]
     paddings = list(attrs["paddings"])
     dilation = tuple(attrs["dilations"])
+    padding: Any
     if attrs["padding_algorithm"] == "SAME":
         padding, dilation = "same", (1, 1)  # Paddle's SAME kernels reset the dilation to 1
     elif attrs["padding_algorithm"] == "VALID":
@@ -239,7 +241,9 @@ def _batch_norm(reader: _Reader, op: Any) -> Layer:
     if attrs["data_format"] not in ("NCHW", "NC", "AnyLayout"):
         raise unsupported(op.name(), op.name(), "only NCHW data ports")
     arrays = [reader.operand(op, index) for index in range(1, 5)]
-    mean, variance, scale, shift = (None if entry is None else entry[2] for entry in arrays)
+    if any(entry is None for entry in arrays):
+        raise unsupported(op.name(), op.name(), "a BatchNorm whose statistics or affine parameters are not parameters")
+    mean, variance, scale, shift = (entry[2] for entry in arrays if entry is not None)
     return batch_norm(
         len(mean),
         eps=_float32(attrs["epsilon"]),
