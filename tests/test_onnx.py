@@ -219,7 +219,7 @@ def test_onnxruntime_is_a_parity_reference_that_the_numpy_backend_agrees_with():
     from d2lconv.harness.parity.checks.ops import run_case
     from d2lconv.harness.parity.compare import build_report, entry
 
-    results = onnx_reference.compute_results()
+    results = onnx_reference.compute_results(["ops"])
     assert set(results) == {case.key for case in book.CASES}
     with dc.use_backend("numpy"):
         numpy_results = {case.key: dc.to_numpy(run_case(case)).tolist() for case in book.CASES}
@@ -369,3 +369,16 @@ def test_save_model_writes_the_frameworks_own_form_and_it_reads_back(backend, tm
     assert sorted(a.size for a in stored) == sorted(a.size for a in weights)
     total = sum(float(np.sum(a, dtype=np.float64)) for a in weights)
     assert sum(float(np.sum(a, dtype=np.float64)) for a in stored) == pytest.approx(total, rel=1e-6)
+
+
+def test_onnxruntime_computes_the_porting_sections_networks_as_every_port_must():
+    from d2lconv.harness.parity import onnx_reference
+    from d2lconv.harness.parity.checks import porting as porting_checks
+
+    results = onnx_reference.compute_results(["porting"])
+    assert set(results) == {"port_lenet", "port_demo"}
+    with dc.use_backend("numpy"):
+        for check in porting_checks.parity_checks():
+            ours = check.compute()
+            for field in ("to_numpy", "from_numpy"):
+                np.testing.assert_allclose(ours[field], results[check.key][field], rtol=1e-4, atol=1e-5)

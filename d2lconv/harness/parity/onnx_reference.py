@@ -3,22 +3,27 @@
 Each batched case of ``d2lconv.book.ops`` becomes a one-node ONNX model (the description's layer,
 planned for ONNX and written by ``d2lconv.onnx``), run by ONNX Runtime on the case's float32 inputs
 (its CPU convolutions are float32 only). Its results carry the forward keys only (``"<op>/<name>"``):
-ONNX Runtime has no gradients, so the gradient rows are left to the NumPy reference. It needs no framework and runs in
+ONNX Runtime has no gradients, so the gradient rows are left to the NumPy reference. The porting
+section's example networks (LeNet and the demo) are written to ONNX whole and run on the same seeded
+batch, the value every backend's ports to and from NumPy must compute. It needs no framework and runs in
 the command's own process.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from ...book import ops as book
+from ...book.lenet import lenet_network
 from ...core.network import Layer, Network, conv, normal_padding, pool
 from ...core.plan import plan
+from ...porting import SEED, demo_network, seeded_batch
 
 NAME = "onnxruntime"
-SECTION = "ops"
+SECTIONS = ("ops", "porting")
 
 
 def case_network(case: book.Case, dtype: Any = np.float32) -> tuple[Network, np.ndarray]:
@@ -67,21 +72,37 @@ def _conv_transpose(in_channels: int, weight: np.ndarray, options: dict[str, Any
 
 
 def compute_results(only: Any = None) -> dict[str, Any]:
-    """ONNX Runtime's forward value of every batched case, as plain JSON (``only``: the sections asked
-    for; none unless it names ``ops``); a case it cannot run becomes ``{"error": ...}``."""
+    """ONNX Runtime's forward value of every batched case and of the porting section's networks, as plain
+    JSON (``only``: the sections asked for); a value it cannot compute becomes ``{"error": ...}``."""
     from ... import onnx as onnx_format
 
-    if only and SECTION not in only:
-        return {}
+    def run(net: Network, x: np.ndarray) -> Any:
+        return onnx_format.run_network(onnx_format.build_network(plan(net, "onnx").network), x).tolist()
+
     results: dict[str, Any] = {}
-    for case in book.CASES:
-        try:
-            net, x = case_network(case)
-            model = onnx_format.build_network(plan(net, "onnx").network)
-            results[case.key] = onnx_format.run_network(model, x).tolist()
-        except Exception as error:  # recorded per case, as a worker records a failing check
-            results[case.key] = {"error": f"{type(error).__name__}: {error}"}
+    cases = {case.key: functools.partial(case_network, case) for case in book.CASES} if _asked("ops", only) else {}
+    for key, make in cases.items():
+        results[key] = _recorded(lambda make=make: run(*make()))
+    if _asked("porting", only):
+        for key, network in (("lenet", lenet_network), ("demo", demo_network)):
+            net = network(SEED)
+            x = seeded_batch(net.input_shape, net.dtype)
+            output = _recorded(lambda net=net, x=x: run(net, x))
+            failed = isinstance(output, dict)  # {"error": ...}
+            results[f"port_{key}"] = output if failed else {"to_numpy": output, "from_numpy": output}
     return results
+
+
+def _asked(section: str, only: Any) -> bool:
+    return not only or section in only
+
+
+def _recorded(compute: Any) -> Any:
+    """``compute()``, or ``{"error": ...}`` when it raises (recorded per value, as a worker records a check)."""
+    try:
+        return compute()
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def version() -> str:
