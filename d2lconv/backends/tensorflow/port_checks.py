@@ -42,7 +42,7 @@ def run_nodes(model: keras.Model, x: np.ndarray) -> dict[str, np.ndarray]:
     names = node_names(model)
     chosen = [layer for layer, _ in keras_nodes(model)]
     probe = keras.Model(model.inputs, [layer.output for layer in chosen])
-    outputs = probe(_nhwc(x, _dtype(model, x)), training=False)
+    outputs = probe([_nhwc(x, _dtype(model, x))], training=False)  # the probe's inputs are a list
     return {names[layer.name]: _nchw(y) for layer, y in zip(chosen, outputs, strict=True)}
 
 
