@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 
 import d2lconv as dc
 from d2lconv.book import batch_norm as bn
-from tests.conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 
 SHAPES = [(8, 5), (4, 3, 5, 6)]
 NAMES = ("X", "gamma", "beta", "moving_mean", "moving_var")

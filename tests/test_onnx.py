@@ -260,7 +260,7 @@ def test_the_command_refuses_files_that_are_not_onnx_in_one_line(tmp_path):
     for argv, message in (
         ((str(text), "--to", "numpy"), "is not an ONNX model"),
         ((str(tmp_path / "missing.onnx"), "--to", "numpy"), "no file"),
-        ((str(text), "--from", "numpy", "--to", "torch"), "not both or neither"),
+        ((str(text), "--from", "numpy", "--to", "onnx"), "not both or neither"),
     ):
         result = _command("port", *argv)
         assert result.returncode == 2

@@ -1,15 +1,13 @@
 """The Paddle tab's network reader: any ``paddle.nn.Layer`` whose forward Paddle traces -> d2lconv's ``Network``.
 
-``paddle.jit.to_static`` turns the forward into a static program (PIR in Paddle 3): a list of
-ops (``pd_op.conv2d``, ``pd_op.batch_norm_``, ``pd_op.add``, ...) whose operands name the values
-they read. The program is traced in inference mode on the input shape, then the layer's own
-``forward`` is put back. Each op becomes a node; what Paddle spells as several ops is read back
-as one node: a convolution or ``Linear`` and the ``add`` of its bias (``matmul`` + ``add``), a
-``Pad2D`` (``unsqueeze``, ``pad3d``, ``squeeze``). Conventions turned into d2lconv's:
+``paddle.jit.to_static`` turns the forward into a static program (PIR in Paddle 3) of ops
+(``pd_op.conv2d``, ``pd_op.batch_norm_``, ...) whose operands name the values they read, traced in
+inference mode; the layer's own ``forward`` is put back. Each op becomes a node; what Paddle spells as
+several ops is one node: a convolution or ``Linear`` and the ``add`` of its bias, a ``Pad2D``
+(``unsqueeze``, ``pad3d``, ``squeeze``). Conventions turned into d2lconv's:
 
-- ``BatchNorm`` momentum 0.9 weighs the running value: the description's is 1 - 0.9 (the new
-  batch's weight, PyTorch's); Paddle updates the running variance with the biased batch variance.
-- ``Linear`` weights are (in, out): transposed to (out, in).
+- ``BatchNorm`` momentum 0.9 weighs the running value: the description's is 1 - 0.9 (PyTorch's); the
+  running variance takes the biased batch variance. ``Linear`` weights (in, out) are transposed.
 - Average pooling's ``exclusive`` is ``not count_include_pad``; ``'SAME'`` ignores dilation in
   Paddle's kernels, so a 'SAME' convolution is read with the dilation it really computes with (1).
 - Ceil-mode pooling keeps a last window that starts in the padding, where PyTorch drops it; a
@@ -18,7 +16,6 @@ as one node: a convolution or ``Linear`` and the ``add`` of its bias (``matmul``
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,7 +37,7 @@ _SIMPLE = {
     "swish": "silu",
     "hardswish": "hard_swish",
 }
-_WITH_ARGS: dict[str, Callable[[Any], tuple[str, dict[str, Any]]]] = {  # Paddle op -> (kind, its arguments)
+_WITH_ARGS: dict[str, Any] = {  # Paddle op -> (kind, its arguments)
     "leaky_relu": lambda a: ("leaky_relu", {"negative_slope": _float32(a["negative_slope"])}),
     "elu": lambda a: ("elu", {"alpha": _float32(a["alpha"])}),
     "gelu": lambda a: ("gelu", {"approximate": "tanh" if a["approximate"] else "none"}),
@@ -242,7 +239,7 @@ def _batch_norm(reader: _Reader, op: Any) -> Layer:
         raise unsupported(op.name(), op.name(), "only NCHW data ports")
     arrays = [reader.operand(op, index) for index in range(1, 5)]
     if any(entry is None for entry in arrays):
-        raise unsupported(op.name(), op.name(), "a BatchNorm whose statistics or affine parameters are not parameters")
+        raise unsupported(op.name(), op.name(), "a BatchNorm whose statistics are not parameters")
     mean, variance, scale, shift = (entry[2] for entry in arrays if entry is not None)
     return batch_norm(
         len(mean),
