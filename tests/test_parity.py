@@ -462,13 +462,13 @@ def test_cli_shows_each_section_as_it_finishes(capsys):
 
 
 def test_cli_timeout_names_the_section_the_time_and_the_options(capsys):
-    argv = ["parity", "--backends", "numpy", "--sections", "6.2,6.6-training", "--timeout", "15", "--json"]
-    assert cli.main(argv) == 2  # the default training takes half a minute or more
+    argv = ["parity", "--backends", "numpy", "--sections", "6.2,6.6-training", "--timeout", "5", "--json"]
+    assert cli.main(argv) == 2  # training LeNet to its accuracy takes longer, even with NumPy 2 on an idle machine
     entry = json.loads(capsys.readouterr().out)["backends"]["numpy"]
     assert entry["status"] == "timed out"
-    assert re.fullmatch(
-        r"no result after 15 s, in section 6\.6-training \(\d+ s of it; done before it: section 6\.2\); give it "
-        r"more time with --timeout S \(now 15\) or leave that section out with --sections "
-        r"\(chosen: 6\.2, 6\.6-training\)",
+    assert re.fullmatch(  # on a loaded machine the worker may still be in 6.2
+        r"no result after 5 s, in section (6\.6-training \(\d+ s of it; done before it: section 6\.2\)|"
+        r"6\.2 \(\d+ s of it\)); give it more time with --timeout S \(now 5\) or leave that section out with "
+        r"--sections \(chosen: 6\.2, 6\.6-training\)",
         entry["detail"],
     ), entry["detail"]
