@@ -22,6 +22,7 @@ from .backends import (
     use_backend,
 )
 from .backends import active_module as _tab
+from .backends.modern_cnns import VGG11, AlexNet, DenseNet, GoogLeNet, NiN, ResNet18, layer_summary
 from .book import batch_norm as bn
 from .book import conv_layer as chapter
 from .book import lenet, training
@@ -29,7 +30,6 @@ from .book.conv_layer import KernelFit, TrainingDivergedError
 from .book.lenet import Digits, LeNetFit, digits
 from .core.args import conv_output_size
 from .core.checks import check_op, names_inputs
-from .networks import VGG11, AlexNet, DenseNet, GoogLeNet, NiN, ResNet18, layer_summary
 from .porting import Ported, port
 
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ merges (``Add``, ``Mul``, ``Concat``) take a list of inputs and give back one gr
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,7 +187,7 @@ class Dropout(Module):
         return grad * self._scale
 
 
-class _Elementwise(Module):
+class _Elementwise(Module, ABC):
     """An activation given as f(x) and f'(x)."""
 
     def forward(self, x: Any) -> np.ndarray:
@@ -196,11 +197,13 @@ class _Elementwise(Module):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return grad * self.df(self._forward_input())
 
+    @abstractmethod
     def f(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The activation."""
 
+    @abstractmethod
     def df(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Its derivative at x."""
 
 
 class ReLU6(_Elementwise):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from .backends import active_module as _tab
-from .book import modern_nets
-from .core.checks import is_int
+from ..book import modern_nets
+from ..core.checks import is_int
+from . import active_module as _tab
 
 # The attribute a built model carries its (weightless) description in.
 _DESCRIPTION = "_d2lconv_book_net"
