@@ -449,7 +449,8 @@ def test_cli_runs_the_fast_sections_by_default_and_every_one_with_all(monkeypatc
     assert "not allowed with argument" in capsys.readouterr().err
     assert cli.main(["parity", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "--all compare every section, 6.6-training too" in text
+    extra = [name for name in sections.SECTIONS if name not in sections.DEFAULT_SECTIONS]
+    assert f"--all compare every section, {', '.join(extra)} too" in text
     assert f"(default: the fast ones, {', '.join(sections.DEFAULT_SECTIONS)}" in text
 
 
@@ -472,3 +473,23 @@ def test_cli_timeout_names_the_section_the_time_and_the_options(capsys):
         r"--sections \(chosen: 6\.2, 6\.6-training\)",
         entry["detail"],
     ), entry["detail"]
+
+
+def test_the_graph_porting_section_gives_what_numpy_computes_on_each_description(backend, reference):
+    """``porting-graphs`` on one backend: its port to NumPy and NumPy's port to it both compute what NumPy's
+    own build of each graph computes on the seeded batch (a residual network, a MobileNet block, an Inception
+    block, with random BatchNorm statistics)."""
+    from d2lconv import porting
+    from d2lconv.book.porting_nets import PORTING_NETWORKS
+    from d2lconv.harness.parity.checks import porting as porting_checks
+
+    checks = porting_checks.graph_parity_checks()
+    assert [check.key for check in checks] == [f"port_{name}" for name in PORTING_NETWORKS]
+    for check, make in zip(checks, PORTING_NETWORKS.values(), strict=True):
+        net = make(porting.SEED)
+        expected = reference.build_network(net).forward(porting.seeded_batch(net.input_shape, net.dtype))
+        result = check.compute()
+        for field in ("to_numpy", "from_numpy"):
+            actual = reference.to_numpy(result[field])
+            assert actual.shape == expected.shape, (check.key, field)
+            assert abs(actual - expected).max() <= check.atol + check.rtol * abs(expected).max(), (check.key, field)

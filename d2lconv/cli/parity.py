@@ -73,7 +73,7 @@ def add_parser(commands: Any) -> None:
     choice.add_argument(
         "--all",
         action="store_true",
-        help=f"compare every section, {', '.join(extra)} too (training LeNet to its accuracy: minutes per backend)",
+        help=f"compare every section, {', '.join(extra)} too (the slow ones: minutes per backend)",
     )
     parser.add_argument(
         "--reference",

@@ -18,11 +18,12 @@ SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
     "6.6": lenet.parity_checks,
     "6.6-training": lenet.training_parity_checks,
     "porting": porting.parity_checks,
+    "porting-graphs": porting.graph_parity_checks,
 }
 
 
 # What ``d2lconv parity`` runs without ``--sections``: the fast sections (seconds per backend). Training LeNet
-# to its accuracy (minutes per backend) runs only when named or with ``--all``.
+# to its accuracy (minutes per backend) and porting the graph networks run only when named or with ``--all``.
 DEFAULT_SECTIONS = ("6.2", "ops", "6.3-6.5", "6.6", "porting")
 
 

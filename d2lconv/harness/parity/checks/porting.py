@@ -12,6 +12,7 @@ import d2lconv as dc
 from .... import porting
 from ....backends import load_backend
 from ....book.lenet import lenet_network
+from ....book.porting_nets import PORTING_NETWORKS
 from ....core.network import Network
 from . import ParityCheck
 
@@ -22,7 +23,17 @@ def parity_checks() -> list[ParityCheck]:
     NumPy, and NumPy's ported to it, each run on a seeded batch. Every worker is compared with
     the NumPy reference, so each reader and each writer is checked, and with them all 30
     directions (a port A -> B is B's writer after A's reader)."""
-    nets: dict[str, Callable[[int], Network]] = {"lenet": lenet_network, "demo": porting.demo_network}
+    return _port_checks({"lenet": lenet_network, "demo": porting.demo_network})
+
+
+def graph_parity_checks() -> list[ParityCheck]:
+    """The same for the three graphs of ``d2lconv port --net`` (a residual network with a stride-2
+    projection, a MobileNet block, an Inception block; BatchNorm statistics drawn at random)."""
+    return _port_checks(PORTING_NETWORKS)
+
+
+def _port_checks(nets: dict[str, Callable[[int], Network]]) -> list[ParityCheck]:
+    """One check per network: its port from the active backend to NumPy, and NumPy's port to it."""
 
     def compute(make: Callable[[int], Network]) -> dict[str, np.ndarray]:
         net, name = make(porting.SEED), dc.get_backend()
