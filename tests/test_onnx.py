@@ -281,6 +281,25 @@ def needs_graphs(name: str) -> None:
         pytest.xfail(f"the {name} tab has no graph reader/writer yet (no port_checks module)")
 
 
+def test_a_file_with_a_fixed_batch_size_ports_and_runs_any_batch():
+    """torch's exporters fix the batch size unless told otherwise: a file that takes batches of 5 still ports
+    (``port`` checks on a batch of 2) and runs batches of 2 and 7, the last part filled up and cut off."""
+    net = lenet_network(0)
+    model = dc.port(dc.load_backend("numpy").build_network(net), to="onnx").model
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for value in (*fixed.graph.input, *fixed.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_value = 5
+    onnx.checker.check_model(fixed, full_check=True)
+    ported = dc.port(fixed, to="numpy")
+    for batch in (2, 7):
+        x = seeded_batch(net.input_shape, np.float32, seed=batch, batch=batch)
+        expected = d2l_onnx.run_network(model, x)  # the same graph, any batch size
+        assert d2l_onnx.run_network(fixed, x).shape == expected.shape == (batch, 10)
+        assert np.max(np.abs(d2l_onnx.run_network(fixed, x) - expected)) <= tolerance(expected)
+        assert np.max(np.abs(ported.model.forward(x) - expected)) <= tolerance(expected)
+
+
 @pytest.mark.parametrize("file", EXPORTED)
 def test_files_from_both_torch_exporters_port_into_every_backend(backend, file):
     needs_graphs(backend.NAME)

@@ -50,21 +50,22 @@ def _input_value(model: onnx.ModelProto) -> onnx.ValueInfoProto:
 
 def _batches(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
     """``x`` split into the batch size the model was exported with, when it fixes one (torch's exporters do
-    unless told otherwise), else whole."""
+    unless told otherwise), the last part filled up with zeros; else whole. Inference treats each example
+    on its own, so the filling changes no other example's output."""
     first = _input_value(model).type.tensor_type.shape.dim[0]
     size = first.dim_value if first.HasField("dim_value") else 0
     if not size or size == len(x):
         return [x]
-    if len(x) % size:
-        raise ValueError(f"this ONNX model takes batches of {size}; got a batch of {len(x)}")
-    return [x[start : start + size] for start in range(0, len(x), size)]
+    filled = np.concatenate([x, np.zeros((-len(x) % size, *x.shape[1:]), x.dtype)])
+    return [filled[start : start + size] for start in range(0, len(filled), size)]
 
 
 def _run(session: onnxruntime.InferenceSession, model: onnx.ModelProto, x: Any, names: Any) -> list[np.ndarray]:
-    """The outputs ``names`` (None: the graph's) on ``x``, in the batches the model takes, joined."""
-    name = str(_input_value(model).name)
-    parts = [session.run(names, {name: part}) for part in _batches(model, np.asarray(x))]
-    return [np.concatenate([part[index] for part in parts]) for index in range(len(parts[0]))]
+    """The outputs ``names`` (None: the graph's) on ``x``, in the batches the model takes, joined (the
+    filling of the last batch left out)."""
+    name, x = str(_input_value(model).name), np.asarray(x)
+    parts = [session.run(names, {name: part}) for part in _batches(model, x)]
+    return [np.concatenate([part[index] for part in parts])[: len(x)] for index in range(len(parts[0]))]
 
 
 def run_network(model: Any, x: np.ndarray, train: bool = False) -> np.ndarray:
