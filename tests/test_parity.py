@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from rich.console import Console
 
 import d2lconv as dc
 from d2lconv import backends, cli
+from d2lconv.book import batch_norm as bn
 from d2lconv.book import ops as cases
 from d2lconv.cli import console
 from d2lconv.harness import runner
@@ -23,6 +25,7 @@ from d2lconv.harness.parity import render as parity_render
 from d2lconv.harness.parity import run as parity
 from d2lconv.harness.parity import sections
 from d2lconv.harness.parity.checks import ParityCheck
+from d2lconv.harness.parity.checks import modern_nets as modern_checks
 
 # The sections whose checks take seconds (LeNet's training is left to the real run at the end).
 FAST = ["6.2", "ops", "6.3-6.5"]
@@ -285,7 +288,15 @@ def test_every_installed_backend_agrees_with_numpy(request):
     """The real thing: ``d2lconv parity`` over the installed backends (or those given with ``--backend``)."""
     chosen = request.config.getoption("backend", default=[])
     # Every section but 6.6-training: test_lenet.py trains each backend to 95 % once (minutes for NumPy).
-    command = [sys.executable, "-m", "d2lconv.cli", "parity", "--json", "--sections", "6.2,ops,6.3-6.5,6.6,porting"]
+    command = [
+        sys.executable,
+        "-m",
+        "d2lconv.cli",
+        "parity",
+        "--json",
+        "--sections",
+        "6.2,ops,6.3-6.5,6.6,7.1-7.7,7.5,7.5-training,porting",
+    ]
     if chosen:
         command += ["--backends", ",".join(chosen)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
@@ -451,6 +462,7 @@ def test_cli_runs_the_fast_sections_by_default_and_every_one_with_all(monkeypatc
     text = " ".join(capsys.readouterr().out.split())
     extra = [name for name in sections.SECTIONS if name not in sections.DEFAULT_SECTIONS]
     assert f"--all compare every section, {', '.join(extra)} too" in text
+    assert {"7.1-7.7", "7.5-training"}.isdisjoint(sections.DEFAULT_SECTIONS) and "7.5" in sections.DEFAULT_SECTIONS
     assert f"(default: the fast ones, {', '.join(sections.DEFAULT_SECTIONS)}" in text
 
 
@@ -493,3 +505,118 @@ def test_the_graph_porting_section_gives_what_numpy_computes_on_each_description
             actual = reference.to_numpy(result[field])
             assert actual.shape == expected.shape, (check.key, field)
             assert abs(actual - expected).max() <= check.atol + check.rtol * abs(expected).max(), (check.key, field)
+
+
+# --- the modern CNNs' sections (7.1-7.7, 7.5, 7.5-training) ----------------------------------------------------------
+
+BN_DIMS = {"2d": (8, 5), "4d": (4, 3, 5, 6)}
+
+
+def bn_by_hand(shape: tuple[int, ...], training: bool) -> dict:
+    """The book's batch normalisation channel by channel in float64 on the section's seeded inputs."""
+    inputs = {name: value.astype(np.float64) for name, value in bn.sample(3, shape).items()}
+    X, gamma, beta, mean, var = inputs.values()
+    axes = (0, 2, 3) if X.ndim == 4 else (0,)
+    at = (1, -1, 1, 1) if X.ndim == 4 else (1, -1)
+    mu, sigma2 = (X.mean(axis=axes), X.var(axis=axes)) if training else (mean, var)
+    Y = gamma.reshape(at) * (X - mu.reshape(at)) / np.sqrt(sigma2.reshape(at) + 1e-5) + beta.reshape(at)
+    if training:  # momentum 0.1 is the new batch's weight
+        mean, var = 0.9 * mean + 0.1 * mu, 0.9 * var + 0.1 * sigma2
+    return {"Y": Y, "moving_mean": mean, "moving_var": var}
+
+
+@pytest.fixture(scope="module")
+def recorded_bn() -> dict:
+    """The NumPy reference's sections 7.5 and 7.5-training, computed in-process."""
+    return parity.compute_results("numpy", ["7.5", "7.5-training"])
+
+
+@pytest.mark.parametrize("dims", list(BN_DIMS))
+@pytest.mark.parametrize("mode", ["train", "predict"])
+def test_the_batch_norm_rows_are_the_books_definition_and_a_wrong_value_fails(recorded_bn, dims, mode):
+    key = f"batch_norm/{mode}_{dims}"
+    want = bn_by_hand(BN_DIMS[dims], mode == "train")
+    for name, value in want.items():
+        np.testing.assert_allclose(recorded_bn[key][name], value, rtol=1e-5, atol=1e-5, err_msg=name)
+    assert set(recorded_bn[f"{key}/grad"]) == {"X", "gamma", "beta", "moving_mean", "moving_var"}
+    wrong = copy.deepcopy(recorded_bn)
+    Y = np.asarray(wrong[key]["Y"])
+    Y.flat[7] += 2e-3
+    wrong[key]["Y"] = Y.tolist()
+    report = parity.build_report(
+        entries_with(recorded_bn, torch=recorded_bn, jax=wrong), sections.parity_checks(["7.5"])
+    )
+    assert cell(report, key, "torch") == {"ok": True, "max_abs_diff": 0.0}
+    found = cell(report, key, "jax")
+    assert not found["ok"] and found["max_abs_diff"] == pytest.approx(2e-3, rel=1e-3)
+    assert report["exit_code"] == 1
+
+
+def test_the_momentum_conventions_differ_by_more_than_the_tolerance(recorded_bn):
+    """The row would catch a tab that takes momentum as the old value's weight (d2l-zh's 0.9 read as 0.1)."""
+    inputs = bn.sample(3, BN_DIMS["4d"])
+    mu = inputs["X"].astype(np.float64).mean(axis=(0, 2, 3))
+    old_weight = 0.1 * inputs["moving_mean"] + 0.9 * mu  # momentum 0.1 read as the weight of the old value
+    recorded = np.asarray(recorded_bn["batch_norm/train_4d"]["moving_mean"])
+    assert not np.allclose(old_weight, recorded, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(recorded, 0.9 * inputs["moving_mean"] + 0.1 * mu, rtol=1e-5)
+
+
+def test_the_bn_lenet_rows_hold_fifty_losses_and_four_batch_norms_and_catch_a_drift(recorded_bn):
+    losses = recorded_bn["bn_lenet_losses"]["losses"]
+    assert len(losses) == 50 and np.mean(losses[-10:]) < 0.5 * losses[0]
+    statistics = recorded_bn["bn_lenet_statistics"]
+    assert [len(statistics[f"mean{index}"]) for index in range(4)] == [6, 16, 120, 84]
+    assert all(min(statistics[f"var{index}"]) > 0 for index in range(4))
+    close, drift, off = (copy.deepcopy(recorded_bn) for _ in range(3))
+    close["bn_lenet_losses"]["losses"][30] *= 1 + 5e-4
+    drift["bn_lenet_losses"]["losses"][30] *= 1 + 2e-3
+    off["bn_lenet_statistics"]["var2"][7] *= 1 + 5e-4
+    report = parity.build_report(
+        entries_with(recorded_bn, torch=close, mxnet=drift, paddle=off), sections.parity_checks(["7.5-training"])
+    )
+    assert cell(report, "bn_lenet_losses", "torch")["ok"]
+    assert not cell(report, "bn_lenet_losses", "mxnet")["ok"]
+    assert cell(report, "bn_lenet_losses", "mxnet")["max_rel_diff"] == pytest.approx(2e-3, rel=1e-6)
+    assert (
+        cell(report, "bn_lenet_statistics", "torch")["ok"] and not cell(report, "bn_lenet_statistics", "paddle")["ok"]
+    )
+
+
+def test_the_batch_norm_section_agrees_with_numpy_on_the_backend(backend, recorded_bn):
+    keys = parity.result_keys(["7.5"])
+    reference = {key: recorded_bn[key] for key in keys}
+    results = parity.compute_results(backend.NAME, ["7.5"])
+    report = parity.build_report(entries_with(reference, **{backend.NAME: results}), sections.parity_checks(["7.5"]))
+    assert [row["name"] for row in report["checks"]] == keys
+    if backend.NAME != "numpy":
+        assert all(row["cells"][backend.NAME]["ok"] for row in report["checks"]), report["checks"]
+
+
+# The book's printed shapes (d2l-en's cells: ResNet-18 and GoogLeNet on 96x96, NiN on 224x224).
+BLOCK_SHAPES = {
+    "ResNet18": [(64, 24, 24), (64, 24, 24), (128, 12, 12), (256, 6, 6), (512, 3, 3), (10,)],
+    "NiN": [(96, 54, 54), (96, 26, 26), (256, 26, 26), (256, 12, 12), (384, 12, 12), (384, 5, 5), (10, 5, 5)]
+    + [(10, 1, 1), (10,)],
+}
+
+
+@pytest.mark.parametrize("name", list(BLOCK_SHAPES))
+def test_the_framework_runs_each_block_to_the_books_shape(backend, name):
+    """Section 7.1-7.7's row on the backend: the framework's own layers, block by block on the book's input."""
+    with dc.use_backend(backend.NAME):
+        shapes = modern_checks.block_shapes(name)
+    assert [tuple(int(v) for v in shape) for shape in shapes.values()] == BLOCK_SHAPES[name]
+    assert list(shapes)[0] == "1 Sequential"
+
+
+def test_a_block_one_pixel_off_fails_the_shapes_row():
+    with dc.use_backend("numpy"):
+        recorded = {"shapes/ResNet18": parity._plain(modern_checks.block_shapes("ResNet18"))}
+    wrong = copy.deepcopy(recorded)
+    wrong["shapes/ResNet18"]["3 Sequential"][1] += 1  # 'same' stride-2 arithmetic gone wrong: 13 for 12
+    report = parity.build_report(entries_with(recorded, tensorflow=wrong), sections.parity_checks(["7.1-7.7"]))
+    assert [row["name"] for row in report["checks"]] == ["shapes/ResNet18"]
+    found = cell(report, "shapes/ResNet18", "tensorflow")
+    assert not found["ok"] and found["max_abs_diff"] == 1.0
+    assert next(row for row in report["checks"])["tolerance"] == {"rtol": 0.0, "atol": 0.0}

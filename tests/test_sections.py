@@ -6,6 +6,8 @@ the batched ops), each framework's own pooling layer, and the shape errors.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.signal import correlate2d
@@ -267,3 +269,33 @@ def test_demo_rejects_an_unknown_section(capsys):
     assert cli.main(["demo", "--section", "6.9"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("d2lconv: error: argument --section: invalid choice: '6.9'") and err.count("\n") == 1
+
+
+def test_demo_walks_batch_normalisation_on_the_backend(backend, capsys):
+    """7.5: the definition's numbers on the small batch (batch mean [4, 5], biased variance 5), the moving
+    statistics after one step and ten, and BN-LeNet's first losses falling while LeNet's sit at ln 10."""
+    assert cli.main(["demo", "--backend", backend.NAME, "--section", "7.5"]) == 0
+    out = capsys.readouterr().out
+    y = (np.array([1, 3, 5, 7]) - 4) / np.sqrt(5 + 1e-5)
+    assert f"[[{y[0]:.4f} {y[0]:.4f}]" in out and f" [ {y[2]:.4f} -{y[2]:.4f}]" in out
+    assert "mean [0.4 0.5], variance [1.4 1.4]" in out
+    ten = 1 - 0.9**10  # ten updates of weight 0.1 from 0; Paddle's momentum=0.1 keeps 0.1 ** 10 of the old value
+    assert f"gives [{4 * ten:.3f} {5 * ten:.3f}]" in out and "of the old value: [4. 5.]" in out
+    lenet, bn_lenet = (
+        [float(v) for v in re.search(rf"{net} +\(lr [\d.]+\): (.*)", out).group(1).split()]
+        for net in ("lenet", "bn-lenet")
+    )
+    assert len(lenet) == len(bn_lenet) == 7
+    assert all(abs(loss - np.log(10)) < 0.05 for loss in lenet[2:]) and bn_lenet[-1] < 0.3 * bn_lenet[0]
+
+
+def test_demo_walks_resnet_on_the_backend(backend, capsys):
+    """7.6: the book's Residual shapes and ResNet-18's summary, run block by block in the framework's layers."""
+    assert cli.main(["demo", "--backend", backend.NAME, "--section", "7.6"]) == 0
+    out = capsys.readouterr().out
+    assert "Residual(3, 3)(X): (4, 3, 6, 6)" in out
+    assert "Residual(3, 6, use_1x1conv=True, strides=2)(X): (4, 6, 3, 3)" in out
+    printed = re.findall(r"Sequential output shape:\t \((.*)\)", out)
+    assert printed == ["1, 64, 24, 24", "1, 64, 24, 24", "1, 128, 12, 12", "1, 256, 6, 6", "1, 512, 3, 3", "1, 10"]
+    assert "own layers: the same shapes." in out
+    assert "pads (2, 3) (top, bottom) and (0, 1)" in out

@@ -342,3 +342,11 @@ NETWORKS = {
     "ResNet18": resnet18,
     "DenseNet": densenet,
 }
+
+
+def residual(c_in: int, c_out: int, stride: int = 1, size: int = 6, seed: int | None = 0) -> Network:
+    """The book's ``Residual`` block alone on (c_in, size, size) inputs: ``Residual(3, 3)`` keeps the shape,
+    ``Residual(3, 6, use_1x1conv=True, strides=2)`` (the 1x1 shortcut follows from a new shape) halves it."""
+    g = _Graph(seed)
+    _residual(g, "residual", c_in, c_out, stride)
+    return g.network((c_in, size, size))

@@ -98,5 +98,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--lr", type=positive_float, default=3e-2, help="learning rate (default: the book's 0.03)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default: 10)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the initial kernel (default: 0)")
-    parser.add_argument("--section", choices=section_demos.SECTIONS, help="walk section 6.3, 6.4 or 6.5 instead of 6.2")
+    parser.add_argument(
+        "--section",
+        choices=section_demos.SECTIONS,
+        help="walk section 6.3, 6.4, 6.5, 7.5 (batch normalisation) or 7.6 (ResNet) instead of 6.2 "
+        "(numbered as d2l-zh)",
+    )
     parser.set_defaults(run=demo)

@@ -1,4 +1,4 @@
-"""``d2lconv demo --section 6.3|6.4|6.5``: walk one of the chapter's later sections in the terminal.
+"""``d2lconv demo --section 6.3|6.4|6.5|7.5|7.6``: walk one of the book's later sections in the terminal.
 
 Each walkthrough prints what the book's section prints, computed on the chosen backend,
 with a line on where the book's own tabs disagree.
@@ -12,9 +12,16 @@ import numpy as np
 
 from ..book import padding_channels_pooling as pcp
 from ..core.args import conv_output_size, explicit_padding
+from . import demo_modern
 
-SECTIONS = ("6.3", "6.4", "6.5")
-TITLES = {"6.3": "Padding and Stride", "6.4": "Multiple Input and Multiple Output Channels", "6.5": "Pooling"}
+SECTIONS = ("6.3", "6.4", "6.5", "7.5", "7.6")
+TITLES = {
+    "6.3": "Padding and Stride",
+    "6.4": "Multiple Input and Multiple Output Channels",
+    "6.5": "Pooling",
+    "7.5": "Batch Normalization",
+    "7.6": "Residual Networks (ResNet)",
+}
 
 
 def _show(title: str, array: object) -> None:
@@ -90,7 +97,13 @@ def pooling() -> None:
     _show("padding with zeros first, as those tabs do =", dc.to_numpy(dc.max_pool2d(zero_padded, 3, stride=2)))
 
 
-WALKS: dict[str, Callable[[], None]] = {"6.3": padding_and_stride, "6.4": channels, "6.5": pooling}
+WALKS: dict[str, Callable[[], None]] = {
+    "6.3": padding_and_stride,
+    "6.4": channels,
+    "6.5": pooling,
+    "7.5": demo_modern.batch_normalization,
+    "7.6": demo_modern.resnet,
+}
 
 
 def walk(section: str, backend: str) -> int:

@@ -55,9 +55,9 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "parity",
         help=summary,
-        description=f"{summary.capitalize()}: the chapter's "
-        "numbers, gradients, learned kernels and the batched ops, within float32 "
-        "tolerance.",
+        description=f"{summary.capitalize()}: the chapters' "
+        "numbers, gradients, learned kernels, the batched ops, batch normalisation, LeNet's and BN-LeNet's "
+        "losses and the modern CNNs' shapes, within float32 tolerance.",
         epilog=EXIT_CODES,
     )
     add_backends_option(parser, "backends to compare (default: every installed one; numpy always runs)")
@@ -73,7 +73,7 @@ def add_parser(commands: Any) -> None:
     choice.add_argument(
         "--all",
         action="store_true",
-        help=f"compare every section, {', '.join(extra)} too (the slow ones: minutes per backend)",
+        help=f"compare every section, {', '.join(extra)} too (the slow ones: tens of seconds to minutes per backend)",
     )
     parser.add_argument(
         "--reference",

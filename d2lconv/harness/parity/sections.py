@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .checks import ParityCheck, conv_layer, lenet, ops, padding_channels_pooling, porting
+from .checks import ParityCheck, batch_norm, conv_layer, lenet, modern_nets, ops, padding_channels_pooling, porting
 
 # Each section's short name (``d2lconv parity --sections``) and the function that declares its checks.
 SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
@@ -17,14 +17,19 @@ SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
     "6.3-6.5": padding_channels_pooling.parity_checks,
     "6.6": lenet.parity_checks,
     "6.6-training": lenet.training_parity_checks,
+    "7.1-7.7": modern_nets.parity_checks,
+    "7.5": batch_norm.parity_checks,
+    "7.5-training": batch_norm.training_parity_checks,
     "porting": porting.parity_checks,
     "porting-graphs": porting.graph_parity_checks,
 }
 
 
 # What ``d2lconv parity`` runs without ``--sections``: the fast sections (seconds per backend). Training LeNet
-# to its accuracy (minutes per backend) and porting the graph networks run only when named or with ``--all``.
-DEFAULT_SECTIONS = ("6.2", "ops", "6.3-6.5", "6.6", "porting")
+# to its accuracy (minutes per backend), porting the graph networks, the modern CNNs' shapes (VGG-11's 129
+# million weights and 7 GMAC forward: 20-50 s per backend) and BN-LeNet's first steps (4-10 s) run only when
+# named or with ``--all``.
+DEFAULT_SECTIONS = ("6.2", "ops", "6.3-6.5", "6.6", "7.5", "porting")
 
 
 def check_sections(names: Sequence[str]) -> list[str]:
