@@ -67,7 +67,7 @@ def test_bench_table(capsys):
 def test_bench_a_requested_backend_that_is_missing_fails_at_once_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(backends, "available_backends", lambda: ("numpy",))
     monkeypatch.setattr(runner, "run_worker", lambda *a, **k: pytest.fail("a worker ran"))
-    for extra in ([], ["--ops"], ["--lenet"]):
+    for extra in ([], ["--ops"], ["--train"], ["--lenet"]):
         assert cli.main(["bench", "--backends", "mxnet", "--size", "4", "--json", *extra]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err == (
@@ -99,6 +99,77 @@ def test_ratios_and_targets_from_recorded_timings():
         ("torch", "corr2d_over_native", 512, 1.5, True),
         ("torch", "loop_over_corr2d", 64, 100.0, True),
     }
+
+
+def test_bench_train_json_ratios_come_from_the_measured_times(capsys):
+    """``bench --train --json`` on NumPy: the seconds per epoch of both loops, measured, and their ratio."""
+    argv = ["bench", "--train", "--backends", "numpy", "--net", "bn-lenet", "lenet", "--epochs", "2", "--json"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"] == {
+        "epochs": 2,
+        "rounds": 2,
+        "nets": {"bn-lenet": {"lr": 0.5, "batch_size": 32}, "lenet": {"lr": 2.0, "batch_size": 32}},
+    }
+    assert list(report["backends"]) == list(dc.BACKENDS) and report["exit_code"] == 0
+    numpy = report["backends"]["numpy"]
+    assert (numpy["status"], numpy["version"]) == ("ok", np.__version__) and list(numpy["nets"]) == [
+        "bn-lenet",
+        "lenet",
+    ]
+    for net, row in numpy["nets"].items():
+        assert row["ours_s"] > 0 and row["book_s"] > 0
+        assert row["ours_over_book"] == pytest.approx(row["ours_s"] / row["book_s"])
+        (target,) = [t for t in report["targets"] if t["net"] == net]
+        assert target == {
+            "backend": "numpy",
+            "ratio": "ours_over_book",
+            "net": net,
+            "value": row["ours_over_book"],
+            "limit": 1.2,
+            "met": row["ours_over_book"] <= 1.2,
+        }
+    for name, entry in report["backends"].items():
+        if name != "numpy":
+            assert entry["status"] in ("not requested", "not installed") and entry["nets"] == {}
+
+
+def test_train_targets_from_recorded_times():
+    """Each network's ours/book per backend, and NumPy's epoch over torch's for the networks both ran."""
+    entries = {
+        "numpy": {"nets": {"bn-lenet": {"ours_s": 3.0, "book_s": 2.0, "ours_over_book": 1.5}}},
+        "torch": {
+            "nets": {
+                "bn-lenet": {"ours_s": 0.5, "book_s": 0.5, "ours_over_book": 1.0},
+                "lenet": {"ours_s": 1.0, "book_s": 2.0, "ours_over_book": 0.5},
+            }
+        },
+        "jax": {"status": "crashed", "nets": {}},
+    }
+    found = targets.train_targets(entries)
+    assert {(t["backend"], t["net"], t["ratio"], t["value"], t["limit"], t["met"]) for t in found} == {
+        ("numpy", "bn-lenet", "ours_over_book", 1.5, 1.2, False),
+        ("torch", "bn-lenet", "ours_over_book", 1.0, 1.2, True),
+        ("torch", "lenet", "ours_over_book", 0.5, 1.2, True),
+        ("numpy", "bn-lenet", "numpy_over_torch", 6.0, 5.0, False),
+    }
+
+
+def test_book_train_runs_batch_norm_in_training_mode(backend, reference):
+    """The tab's own loop on BN-LeNet, one step on one minibatch of 64: the running statistics are those of
+    NumPy's training-mode step (the batch's order within the minibatch does not change its mean and variance)."""
+    if backend.NAME == "jax":
+        pytest.skip("the flax loop updates its own copy of the variables; the bound network it gets stays as it was")
+    data = dc.digits()
+    X, y = data.train_x[:64], data.train_y[:64]
+    net, numpy_net = backend.BNLeNet(0), reference.BNLeNet(0)
+    assert len(backend.book_train(net, X, y, 0.5, 64, 1)) == 1
+    reference.book_train(numpy_net, X, y, 0.5, 64, 1)
+    got, want = backend.running_statistics(net), reference.running_statistics(numpy_net)
+    for index, ((mean, var), (want_mean, want_var)) in enumerate(zip(got, want, strict=True)):
+        assert np.abs(want_mean).max() > 1e-3 and np.abs(want_var - 1).max() > 1e-3  # moved from zeros and ones
+        np.testing.assert_allclose(mean, want_mean, rtol=1e-4, atol=1e-5, err_msg=f"batch norm {index}: mean")
+        np.testing.assert_allclose(var, want_var, rtol=1e-4, atol=1e-5, err_msg=f"batch norm {index}: variance")
 
 
 def test_median_ms_warms_up_and_waits_for_asynchronous_results():

@@ -90,11 +90,21 @@ def one_line_error(capsys, argv: list[str], code: int) -> str:
         (["demo", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
         (["port", "--from", "torch", "--to", "caffe"], "argument --to: unknown backend 'caffe'"),
         (["demo", "--colour"], "unrecognized arguments: --colour"),
+        (["train", "--net", "vgg"], "argument --net: invalid choice: 'vgg' (choose from 'lenet', 'bn-lenet'"),
+        (["train", "--net", "bn-lenet", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+        (["train", "--batch-size", "-32"], "argument --batch-size: must be a positive integer, got '-32'"),
+        (["lenet", "--net", "bn-lenet"], "unrecognized arguments: --net bn-lenet"),
+        (
+            ["bench", "--train", "--net", "vgg"],
+            "argument --net: invalid choice: 'vgg' (choose from 'lenet', 'bn-lenet'",
+        ),
+        (["bench", "--train", "--epochs", "1"], "argument --epochs: must be an integer >= 2 (the first epoch of each"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2_before_any_work(capsys, monkeypatch, argv, expected):
     monkeypatch.setattr(dc, "learn_kernel", lambda *a, **k: pytest.fail("the demo ran"))
+    monkeypatch.setattr(dc, "train", lambda *a, **k: pytest.fail("the training ran"))
     line = one_line_error(capsys, argv, 2)
     assert line.startswith(f"d2lconv: error: {expected}") and line.endswith("--help)")
     assert capsys.readouterr().out == ""
@@ -185,6 +195,7 @@ def test_backend_and_backends_are_one_option(capsys, option):
     [
         (["demo", "--backend", "mxnet"], "--backend"),
         (["lenet", "--backend", "mx"], "--backend"),
+        (["train", "--net", "bn-lenet", "--backend", "mx"], "--backend"),
         (["parity", "--backends", "numpy,mxnet"], "--backends"),
         (["bench", "--backend", "mxnet"], "--backends"),
         (["port", "--from", "numpy", "--to", "mxnet"], "--to"),
@@ -207,13 +218,13 @@ def test_a_missing_backend_fails_at_once_in_one_line_before_any_work(capsys, mon
 NAMES = "names: numpy, torch, tensorflow, mxnet, paddle, jax"
 
 
-@pytest.mark.parametrize("command", ["demo", "info", "parity", "bench", "lenet", "port"])
+@pytest.mark.parametrize("command", ["demo", "info", "parity", "bench", "lenet", "train", "port"])
 def test_every_commands_help_lists_its_exit_codes_and_the_backend_names(capsys, command):
     assert cli.main([command, "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert re.search(r"exit codes: 0 .*; 2 .*a bad argument", text), text
     assert (NAMES in text) == (command != "info"), text
-    if command in ("demo", "lenet"):  # one backend: one option shown
+    if command in ("demo", "lenet", "train"):  # one backend: one option shown
         assert "--backend NAME" in text and "--backends" not in text
 
 
@@ -265,3 +276,50 @@ def test_port_output_writes_the_weights_and_the_code_that_loads_them(capsys, tmp
 def test_port_output_needs_an_existing_parent_folder(capsys, tmp_path):
     line = one_line_error(capsys, ["port", "--from", "numpy", "--to", "torch", "-o", str(tmp_path / "a" / "b")], 2)
     assert line.startswith(f"d2lconv: error: argument -o/--output: folder '{tmp_path / 'a'}' does not exist")
+
+
+# --- d2lconv train: every network of dc.train, with lenet's progress bar ---------------------------------------------
+
+EPOCH_LINE = r"epoch (\d+)/2: loss (\S+), train acc (\S+), test acc (\S+)"
+
+
+def test_train_prints_the_curve_dc_train_computes(backend, capsys, tmp_path):
+    """``train --net bn-lenet``: the layer summary, and per epoch the mean loss and accuracies of ``dc.train``'s
+    run with the same seed, lr and batch; the final line and the plot; no plateau note (LeNet's alone)."""
+    plot = tmp_path / "curves"
+    argv = ["train", "--net", "bn-lenet", "--backend", backend.NAME, "--epochs", "2", "--batch-size", "128"]
+    assert cli.main([*argv, "--seed", "3", "--plot", str(plot)]) == 0
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
+    fit = dc.train("bn-lenet", epochs=2, batch_size=128, seed=3)
+    steps = len(fit.losses) // 2  # 1,438 images in minibatches of 128
+    want = [
+        (str(epoch), f"{np.mean(fit.losses[(epoch - 1) * steps : epoch * steps]):.3f}", f"{train:.3f}", f"{test:.3f}")
+        for epoch, train, test in zip((1, 2), fit.train_acc, fit.test_acc, strict=True)
+    ]
+    assert re.findall(EPOCH_LINE, out) == want
+    assert f"BNLeNet on backend '{backend.NAME}'" in out and "lr 0.5, batch 128, seed 3" in out
+    for shape in ("6 x 24 x 24", "16 x 4 x 4", "256", "120", "84"):  # the book's BN-LeNet pads nothing
+        assert f"│ {shape} " in out
+    assert f"step {2 * steps}/{2 * steps}" in out and f"test acc {fit.test_acc[-1]:.3f}, " in out
+    assert "sigmoid LeNet" not in out and "plateau" not in out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert plot.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert captured.err == f"wrote {plot.with_suffix('.png')}\n"
+
+
+def test_lenet_is_train_with_net_lenet(capsys):
+    """``d2lconv lenet`` runs the same command as ``train --net lenet``: the same lines, the plateau note."""
+    outputs = []
+    for argv in (["lenet"], ["train", "--net", "lenet"], ["train"]):
+        assert cli.main([*argv, "--backend", "numpy", "--epochs", "2", "--batch-size", "256"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "LeNet on backend 'numpy'" in out and "sits at chance for about the first" in out
+        outputs.append(re.findall(EPOCH_LINE, out))
+    assert len(outputs[0]) == 2 and outputs[0] == outputs[1] == outputs[2]
+
+
+def test_a_diverging_train_is_one_line_and_exit_1(capsys):
+    with np.errstate(over="ignore", invalid="ignore"):
+        line = one_line_error(capsys, ["train", "--net", "bn-lenet", "--backend", "numpy", "--lr", "1e6"], 1)
+    assert line.startswith("d2lconv: training BNLeNet diverged: the loss reached") and "in epoch 1" in line

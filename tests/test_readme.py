@@ -111,7 +111,7 @@ def test_docs_api_is_the_full_reference_and_stands_alone():
         assert "shared/" not in text and "API.md" not in text and "issue" not in text.lower()
 
 
-@pytest.mark.parametrize("command", ["demo", "info", "parity", "bench", "lenet", "port"])
+@pytest.mark.parametrize("command", ["demo", "info", "parity", "bench", "lenet", "train", "port"])
 def test_the_help_the_docs_promise(command, capsys):
     """The README: every command's --help lists its exit codes (and the backend names, where it takes them)."""
     assert "each command's options and exit codes" in README

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from .. import __version__, backends
 from ..book.conv_layer import TrainingDivergedError
 from . import bench, demo, info, parity
-from . import lenet as lenet_cli
 from . import port as port_command
+from . import train as train_command
 from .args import CommandError, Parser, RunFailed, require_installed
 
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(commands)
     parity.add_parser(commands)
     bench.add_parser(commands)
-    lenet_cli.add_parser(commands)
+    train_command.add_parser(commands)
     port_command.add_parser(commands)
     return parser
 

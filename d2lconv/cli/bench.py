@@ -1,14 +1,16 @@
 """``d2lconv bench``: speed per backend, each in its own process (``d2lconv.harness.bench``). One command,
-three measurements: the book's loop vs ``corr2d`` vs the framework's convolution (the default), the
-batched ops and their gradients (``--ops``), LeNet's epoch (``--lenet``)."""
+four measurements: the book's loop vs ``corr2d`` vs the framework's convolution (the default), the
+batched ops and their gradients (``--ops``), a training epoch of ``dc.train``'s networks (``--train``;
+``--lenet`` is ``--train --net lenet``), ported networks (``--port``)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from ..book import training
 from ..core.checks import data_format
-from ..harness.bench import corr2d, lenet, ops, port, render
+from ..harness.bench import corr2d, ops, port, render, train
 from ..harness.bench.targets import KERNEL
 from .args import (
     add_backends_option,
@@ -35,13 +37,15 @@ def bench_command(args: argparse.Namespace) -> int:
             render.render_port,
         )
         plot = None
-    elif args.lenet:
-        timeout = args.timeout or lenet.DEFAULT_TIMEOUT
+    elif args.train or args.lenet:
+        nets = ["lenet"] if args.lenet else args.net or list(train.DEFAULT_NETS)
+        timeout = args.timeout or train.DEFAULT_TIMEOUT
         report = run_and_show(
             args,
-            "training LeNet",
-            lambda **progress: lenet.run_bench(args.backends, timeout=timeout, **progress),
-            render.render_lenet,
+            f"training {', '.join(nets)}",
+            lambda **progress: train.run_bench(args.backends, nets, args.epochs, timeout, **progress),
+            render.render_train,
+            steps=True,
         )
         plot = None
     elif args.ops:
@@ -136,7 +140,7 @@ def add_parser(commands: Any) -> None:
     add_timeout_option(
         parser,
         None,
-        f"{corr2d.DEFAULT_TIMEOUT:g}; with --ops {ops.DEFAULT_TIMEOUT:g}, with --lenet {lenet.DEFAULT_TIMEOUT:g}, "
+        f"{corr2d.DEFAULT_TIMEOUT:g}; with --ops {ops.DEFAULT_TIMEOUT:g}, with --train {train.DEFAULT_TIMEOUT:g}, "
         f"with --port {port.DEFAULT_TIMEOUT:g}",
     )
     parser.add_argument(
@@ -162,10 +166,26 @@ def add_parser(commands: Any) -> None:
         "(default: NCHW)",
     )
     parser.add_argument(
-        "--lenet",
+        "--train",
         action="store_true",
-        help="time LeNet's training per epoch instead: d2lconv's loop vs the framework's own",
+        help="time a training epoch instead, per network: d2lconv's loop (dc.train) vs the framework's own "
+        "idiomatic loop (its data loader and optimizer, Keras fit, a jitted JAX step) on the same data",
     )
+    parser.add_argument(
+        "--net",
+        choices=list(training.NETS),
+        nargs="+",
+        metavar="NAME",
+        help=f"with --train: the networks, of {', '.join(training.NETS)} (default: {' '.join(train.DEFAULT_NETS)})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int_at_least(2, "an integer >= 2 (the first epoch of each run is left out)"),
+        default=train.EPOCHS,
+        metavar="N",
+        help=f"with --train: epochs per run, the first left out (default: {train.EPOCHS})",
+    )
+    parser.add_argument("--lenet", action="store_true", help="time LeNet's training per epoch: --train --net lenet")
     parser.add_argument(
         "--port",
         action="store_true",

@@ -54,7 +54,7 @@ SKIPPED = ("not installed", "not requested")
 
 
 def worker_command(tool: str, name: str, **options: Any) -> list[str]:
-    """The command that runs ``tool``'s worker (parity, corr2d, ops, lenet) on backend ``name``."""
+    """The command that runs ``tool``'s worker (parity, corr2d, ops, train, port) on backend ``name``."""
     return [sys.executable, "-m", "d2lconv.harness.worker", tool, name, json.dumps(options)]
 
 

@@ -12,15 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import runner
-from .bench import corr2d, lenet, ops, port
+from .bench import corr2d, ops, port, train
 from .parity import run as parity
 
 TOOLS: dict[str, Callable[..., dict[str, Any]]] = {
     "parity": parity.measure,
     "corr2d": corr2d.measure,
     "ops": ops.measure,
-    "lenet": lenet.measure,
     "port": port.measure,
+    "train": train.measure,
 }
 
 

@@ -51,9 +51,10 @@ class Trainer:
 
 
 def book_train(
-    net: nn.Sequential, X: onp.ndarray, y: onp.ndarray, lr: float, batch_size: int, epochs: int
+    net: gluon.Block, X: onp.ndarray, y: onp.ndarray, lr: float, batch_size: int, epochs: int
 ) -> list[float]:
-    """The book's own loop (``gluon.data.DataLoader``, the Gluon Trainer, a loss sum per step); seconds per epoch.
+    """The book's own loop (``gluon.data.DataLoader``, the Gluon Trainer, a loss sum per step) for any network
+    (``autograd.record()`` runs BatchNorm in training mode); seconds per epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """

@@ -66,11 +66,13 @@ class Trainer:
 def book_train(
     net: layers.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
 ) -> list[float]:
-    """A plain NumPy loop (shuffled slices, forward, backward, update, a loss sum per step); seconds per epoch.
+    """A plain NumPy loop (``net.train()``, shuffled slices, forward, backward, update, a loss sum per step) for
+    any network of d2lconv's NumPy layers (BatchNorm in training mode); seconds per epoch.
 
     For ``d2lconv bench``: the loop one writes by hand, to time d2lconv's driver against.
     """
     rng, trainer, seconds = np.random.default_rng(0), Trainer(net, lr), []
+    net.train()  # the built networks come in prediction mode
     for _ in range(epochs):
         start, total = time.perf_counter(), 0.0
         order = rng.permutation(len(y))

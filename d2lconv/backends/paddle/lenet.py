@@ -54,10 +54,9 @@ class Trainer:
         return float(l), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train(
-    net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
-) -> list[float]:
-    """The book's own loop (``io.DataLoader``, ``optimizer.SGD``, a loss sum per step); the seconds of each epoch.
+def book_train(net: nn.Layer, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int) -> list[float]:
+    """The book's own loop (``net.train()``, ``io.DataLoader``, ``optimizer.SGD``, a loss sum per step) for any
+    network (BatchNorm in training mode); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
@@ -67,6 +66,7 @@ def book_train(
     loss, optimizer = nn.CrossEntropyLoss(), paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
     seconds = []
     for _ in range(epochs):
+        net.train()  # as the book's train_ch6: the built networks come in prediction mode
         start, total = time.perf_counter(), 0.0
         for X_batch, y_batch in data:
             optimizer.clear_grad()

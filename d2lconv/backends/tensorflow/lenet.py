@@ -63,9 +63,10 @@ class Trainer:
 
 
 def book_train(
-    net: tf.keras.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+    net: tf.keras.Model, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
 ) -> list[float]:
-    """The book's own loop (``compile`` and ``fit`` on a shuffled ``tf.data`` pipeline); the seconds of each epoch.
+    """The book's own loop (``compile`` and ``fit`` on a shuffled ``tf.data`` pipeline) for any Keras model (``fit``
+    calls it with ``training=True``: BatchNorm in training mode); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
@@ -83,5 +84,5 @@ def book_train(
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     data = tf.data.Dataset.from_tensor_slices((_nhwc_images(X), y)).shuffle(len(y)).batch(batch_size)
-    net.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+    net.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()], shuffle=False)  # the pipeline shuffles
     return seconds

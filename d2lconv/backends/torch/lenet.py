@@ -50,10 +50,9 @@ class Trainer:
         return l.item(), int((y_hat.argmax(1) == y).sum())
 
 
-def book_train(
-    net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
-) -> list[float]:
-    """The book's own loop (``DataLoader``, ``optim.SGD``, a loss sum per step); the seconds of each epoch.
+def book_train(net: nn.Module, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int) -> list[float]:
+    """The book's own loop (``net.train()``, ``DataLoader``, ``optim.SGD``, a loss sum per step) for any network
+    (BatchNorm in training mode); the seconds of each epoch.
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
@@ -63,12 +62,13 @@ def book_train(
     loss, optimizer = nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=lr)
     seconds = []
     for _ in range(epochs):
+        net.train()  # as the book's train_ch6: the built networks come in prediction mode
         start, total = time.perf_counter(), 0.0
         for X_batch, y_batch in data:
             optimizer.zero_grad()
             l = loss(net(X_batch), y_batch)  # noqa: E741 - the book's name
             l.backward()
             optimizer.step()
-            total += float(l) * len(y_batch)
+            total += l.item() * len(y_batch)
         seconds.append(time.perf_counter() - start)
     return seconds

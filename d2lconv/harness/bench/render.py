@@ -1,6 +1,7 @@
-"""How ``d2lconv bench`` (corr2d, ``--ops``, ``--lenet``) shows its reports to a person: rich tables and figures.
+"""How ``d2lconv bench`` (corr2d, ``--ops``, ``--train``, ``--port``) shows its reports to a person: rich tables
+and figures.
 
-What is measured lives in ``corr2d``, ``ops`` and ``lenet``, the targets in ``targets``; this module only
+What is measured lives in ``corr2d``, ``ops``, ``train`` and ``port``, the targets in ``targets``; this module only
 presents the reports.
 """
 
@@ -239,37 +240,52 @@ def plot_ops(report: dict[str, Any], path: Path | str) -> None:
     plt.close(fig)
 
 
-def render_lenet(report: dict[str, Any], console: Any) -> None:
-    """Print seconds per epoch per backend and the targets."""
+def render_train(report: dict[str, Any], console: Any) -> None:
+    """Print seconds per epoch per backend and network, and the targets."""
+    from rich.markup import escape
     from rich.table import Table
 
-    found = {(target["backend"], target["ratio"]): target for target in report["targets"]}
+    found = {(target["backend"], target["net"], target["ratio"]): target for target in report["targets"]}
     config = report["config"]
+    nets = "; ".join(
+        f"{net}: lr {net_config['lr']:g}, batch {net_config['batch_size']}"
+        for net, net_config in config["nets"].items()
+    )
     table = Table(
-        title=f"LeNet on the digits: seconds per epoch (median; batch {config['batch_size']}, "
-        f"{config['rounds']} x {config['epochs']} epochs, first of each left out)",
+        title="Training on the digits: seconds per epoch (median), d2lconv's loop and the framework's own",
+        caption=f"{config['rounds']} runs of {config['epochs']} epochs per loop, alternated, the first epoch of "
+        f"each left out; {nets}",
         title_justify="left",
+        caption_justify="left",
     )
     for column in (
         "backend",
-        "status",
+        "network",
         "d2lconv",
-        "book's loop",
-        f"ours/book ≤ {OURS_LIMIT:g}",
+        "own loop",
+        f"ours/own ≤ {OURS_LIMIT:g}",
         f"numpy/torch ≤ {NUMPY_LIMIT:g}",
     ):
-        table.add_column(column, justify="left" if column in ("backend", "status") else "right", no_wrap=True)
+        table.add_column(
+            column, justify="left" if column in ("backend", "network") else "right", no_wrap=column != "network"
+        )
     for name, entry in report["backends"].items():
         if entry["status"] in SKIPPED:
             continue
-        seconds = [f"{entry[key]:.3f}" if entry[key] is not None else "" for key in ("ours_s", "book_s")]
-        table.add_row(
-            name,
-            entry["status"] if not entry["detail"] else f"{entry['status']}: {entry['detail']}",
-            *seconds,
-            _target_text(found.get((name, "ours_over_book"))),
-            _target_text(found.get((name, "numpy_over_torch"))),
-        )
+        if entry["status"] != "ok":
+            table.add_row(
+                name, f"[bold red]{entry['status']}[/]{': ' if entry['detail'] else ''}{escape(entry['detail'])}"
+            )
+            continue
+        for net, row in entry["nets"].items():
+            table.add_row(
+                name,
+                net,
+                f"{row['ours_s']:.3f}",
+                f"{row['book_s']:.3f}",
+                _target_text(found.get((name, net, "ours_over_book"))),
+                _target_text(found.get((name, net, "numpy_over_torch"))),
+            )
     console.print(table)
 
 

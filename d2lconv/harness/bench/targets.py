@@ -24,7 +24,8 @@ NUMPY_LIMITS = {"8x64x56x56:64:3:1": 5.0}
 # --port: a ported MobileNetV2 at most 1.10x the framework's own; port() of ResNet-50 under 10 s.
 PORT_RATIO_LIMIT, PORT_SECONDS_LIMIT = 1.10, 10.0
 
-# --lenet: d2lconv's training loop at most 1.2x the framework's idiomatic one; NumPy's epoch at most 5x torch's.
+# --train (and --lenet): d2lconv's training loop at most 1.2x the framework's idiomatic one, per network; NumPy's
+# epoch at most 5x torch's.
 OURS_LIMIT, NUMPY_LIMIT = 1.2, 5.0
 
 
@@ -78,16 +79,19 @@ def ops_targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def lenet_targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Our loop over the framework's per backend, and NumPy's epoch over torch's."""
+def train_targets(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per backend and network, our loop over the framework's; per network, NumPy's epoch over torch's."""
     found = [
-        _target(name, "ours_over_book", entry["ours_over_book"], OURS_LIMIT)
+        _target(name, "ours_over_book", row["ours_over_book"], OURS_LIMIT, net=net)
         for name, entry in entries.items()
-        if entry.get("ours_over_book") is not None
+        for net, row in (entry.get("nets") or {}).items()
     ]
-    numpy_s, torch_s = (entries.get(name, {}).get("ours_s") for name in ("numpy", "torch"))
-    if numpy_s and torch_s:
-        found.append(_target("numpy", "numpy_over_torch", numpy_s / torch_s, NUMPY_LIMIT))
+    numpy_nets, torch_nets = (entries.get(name, {}).get("nets") or {} for name in ("numpy", "torch"))
+    found += [
+        _target("numpy", "numpy_over_torch", row["ours_s"] / torch_nets[net]["ours_s"], NUMPY_LIMIT, net=net)
+        for net, row in numpy_nets.items()
+        if net in torch_nets
+    ]
     return found
 
 
