@@ -92,7 +92,9 @@ class Trainer:
         return float(l), int(right)
 
 
-def book_train(net: nn.Module, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int) -> list[float]:
+def book_train(
+    net: nn.Sequential, X: np.ndarray, y: np.ndarray, lr: float, batch_size: int, epochs: int
+) -> list[float]:
     """The book's own loop (a jitted ``value_and_grad`` step on shuffled device arrays) for any bound network, its
     BatchNorm statistics carried as mutable state in training mode; the seconds of each epoch.
 
