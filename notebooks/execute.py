@@ -26,8 +26,16 @@ from typing import Any
 import nbformat
 
 HERE = Path(__file__).resolve().parent
-# Sections 6.3 to 6.5, one notebook each; like conv_layer.ipynb they follow D2LCONV_BACKEND.
-SECTION_NOTEBOOKS = ("padding_and_strides.ipynb", "channels.ipynb", "pooling.ipynb")
+# Sections 6.3 to 6.5, batch normalisation (7.5), ResNet (7.6) and the other modern CNNs, one notebook each;
+# like conv_layer.ipynb they follow D2LCONV_BACKEND.
+SECTION_NOTEBOOKS = (
+    "padding_and_strides.ipynb",
+    "channels.ipynb",
+    "pooling.ipynb",
+    "batch_norm.ipynb",
+    "resnet.ipynb",
+    "modern_cnns.ipynb",
+)
 NOTEBOOKS = ("conv_layer.ipynb", "compare_backends.ipynb", *SECTION_NOTEBOOKS, "porting.ipynb", "lenet.ipynb")
 # The notebook that follows the chapter on D2LCONV_BACKEND; its stored outputs come from this backend.
 CHAPTER_NOTEBOOK = "conv_layer.ipynb"

@@ -230,6 +230,58 @@ SECTION_PRINTS = {
         "ex-gradient": ["== the winner-takes-the-gradient rule: True"],
     },
 }
+# Chapter 7: each tab disagreement, computed (BN-LeNet's epoch is replayed on NumPy, so these numbers are NumPy's
+# on every backend; the active backend's own epoch must match the replay).
+SECTION_PRINTS |= {
+    "batch_norm.ipynb": {
+        "function": ["moving statistics = 0.9 * old + 0.1 * the batch's mean and biased variance: True"],
+        "inference": ["statistics unchanged: True"],
+        "layer": ["output shape: 6 x 24 x 24", "output shape: 16 x 4 x 4", "output shape: 256\n"],
+        "train": ["45 minibatches"],
+        "record": ["recorded 45 batches", "the replay is the epoch trained above (within 1e-3): True"],
+        "conventions": [
+            "| 0.10 | 0.009 | 3.5e-22 | 20.4% | 0.836 |",
+            "| d2l-en concise: TensorFlow (Keras), JAX (Flax) | 0.01 | 0.636 | 9.0e-03 | 57.8% | 0.097 |",
+            "| d2l-zh concise: Paddle | 0.90 | 0.000 | 0.0e+00 | 18.4% | 0.877 |",
+        ],
+        "eps": ["output std 0.031", "output std 1.000"],
+        "jax-axes": [
+            "statistics of shape (1, 6, 1, 1) (one per row)",
+            "after one update: (1, 6, 1, 3)",
+            "(1, 28, 1, 6)",
+        ],
+        "paddle-var": ["zeros (the Paddle tab): prediction-mode output / input = 316.2", "off by 1.1%"],
+        "paddle-mean": ["per feature:    output means 0.00 at most, stds 1.000 .. 1.000"],
+        "flax-same": [
+            "256 features, first dense layer 30,720 weights",
+            "784 features, first dense layer 94,080 weights",
+        ],
+        "lr": ["lr 0.1: ", "lr 0.5: ", "lr 1.0: "],
+    },
+    "resnet.ipynb": {
+        "residual": ["(4, 3, 6, 6) -> (4, 3, 6, 6)", "(4, 3, 6, 6) -> (4, 6, 3, 3)"],
+        "resnet18": ["on 224x224: 64 x 56 x 56, 64 x 56 x 56, 128 x 28 x 28, 256 x 14 x 14, 512 x 7 x 7, 10"],
+        "stem": [
+            "'same' = at (2i + 1, 2j + 1): True",
+            "padding 1 (1, 64, 24, 24), 'same' (1, 64, 24, 24); windows one pixel apart: True",
+        ],
+        "network": ["b1_conv, b1_pool, b3_residual1_conv1, b4_residual1_conv1, b5_residual1_conv1"],
+        "resnext": [
+            "groups=2 : 2 groups of 16 channels, weight (32, 16, 3, 3), 4,608 weights",
+            "groups=16: 16 groups of 2 channels, weight (32, 2, 3, 3), 576 weights",
+            "== 16 separate convolutions: True",
+        ],
+    },
+    "modern_cnns.ipynb": {
+        "shapes": ["MaxPool2d 256x5x5, Flatten 6400", "Sequential 512x7x7, Flatten 25088", "Sequential 832x3x3"],
+        "alexnet": ["padding 1: (1, 96, 54, 54), padding 0: (1, 96, 54, 54); windows one pixel apart: True"],
+        "same": [
+            "GoogLeNet: made 'same': b1_conv, b1_pool, b2_pool, b3_pool, b4_pool",
+            "DenseNet: made 'same': b1_conv",
+        ],
+        "densenet": ["last feature map: (248, 3, 3)"],
+    },
+}
 SECTION_NUMBERS = {  # cells whose printed decimals are the book's numbers
     ("channels.ipynb", "multi-in"): [56.0, 72.0, 104.0, 120.0],
     ("pooling.ipynb", "pool-max"): [4.0, 5.0, 7.0, 8.0],
@@ -242,6 +294,9 @@ SECTION_FIGURES = {
     "padding_and_strides.ipynb": ("padding-figure", "stride-figure", "ex-mirror"),
     "channels.ipynb": ("multi-in-figure", "dense"),
     "pooling.ipynb": ("pool-figure", "padding-figure", "ex-gradient"),
+    "batch_norm.ipynb": ("conventions-figure", "lr"),
+    "resnet.ipynb": ("stem-figure",),
+    "modern_cnns.ipynb": ("densenet",),
 }
 
 
