@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             f"plain SGD, lr {values['lr']}, batch {values['batch_size']}, seed {values['seed']}"
         )
         table = Table("layer", "output shape", title="layer summary (one 1x28x28 image)")
-        for layer, shape in dc.layer_summary(getattr(dc, constructor)(values["seed"])):
+        for layer, shape in dc.layer_summary(getattr(tab, constructor)(values["seed"])):
             table.add_row(layer, " x ".join(map(str, shape)))
         console.print(table)
         if args.net == "lenet":
