@@ -188,6 +188,38 @@ def test_crashed_hung_and_failing_workers_are_reported_and_the_others_still_run(
     assert all(check["cells"]["mxnet"]["ok"] and check["cells"]["jax"]["ok"] for check in report["checks"])
 
 
+def test_the_longest_worker_starts_first_and_the_report_keeps_registry_order(tmp_path, recorded):
+    """JAX's worker (XLA compiles every case) starts first, beside the others rather than alone at the end."""
+    commands = {name: fake_worker(tmp_path, recorded, name) for name in dc.BACKENDS}
+    started = []
+    report = parity.run_parity(
+        None, installed=dc.BACKENDS, command=commands.__getitem__, jobs=1, on_start=started.append
+    )
+    assert parity.FIRST == ("jax",) and started == ["jax", *(name for name in dc.BACKENDS if name != "jax")]
+    assert list(report["backends"]) == list(dc.BACKENDS) and report["exit_code"] == 0
+
+
+@pytest.mark.parametrize(
+    "name, only, flags",
+    [
+        ("jax", None, None),  # every section: LeNet's and BN-LeNet's training want the optimised code
+        ("jax", ["6.2", "ops", "7.5"], "--xla_backend_optimization_level=0"),
+        ("jax", ["ops", "6.6-training"], None),
+        ("torch", ["ops"], None),
+    ],
+)
+def test_the_jax_worker_compiles_the_fast_sections_at_xla_optimisation_level_0(monkeypatch, name, only, flags):
+    for variable in ("XLA_FLAGS", *parity.THREAD_VARIABLES):  # measure sets them; put back afterwards
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(parity.backends, "load_backend", lambda name: dc.load_backend("numpy"))
+    monkeypatch.setattr(parity, "compute_results", lambda name, only=None: {})
+    parity.measure(name, only)
+    assert os.environ.get("XLA_FLAGS") == flags
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp")  # a user's own flags are kept
+    parity.measure(name, only)
+    assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp"
+
+
 NOISY_WORKER = (
     "import os, sys\nfrom d2lconv.harness.runner import result_channel\nwith result_channel() as write:\n"
     "    print('framework noise')\n    os.write(1, b'raw noise\\n')\n    os.write(2, b'err noise\\n')\n"

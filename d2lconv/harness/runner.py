@@ -265,12 +265,14 @@ def run_planned(
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, WorkerRun], None] | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    first: Sequence[str] = (),
 ) -> dict[str, WorkerRun]:
     """Run the worker of every backend the plan runs, ``jobs`` at a time; ``{name: WorkerRun}`` in plan order.
 
     ``on_start(name)``, ``on_event(name, event)`` (a step started or done) and ``on_done(name, run)``
     report progress (from worker threads when ``jobs > 1``). Timing benchmarks use ``jobs=1``: two
-    workers would share the cores.
+    workers would share the cores. The backends ``first`` names start before the others (a long worker
+    started first overlaps the short ones instead of running alone at the end).
     """
 
     def run(name: str) -> WorkerRun:
@@ -282,12 +284,14 @@ def run_planned(
         return done
 
     names = to_run(decisions)
+    started = sorted(names, key=lambda name: name not in first)
     if jobs <= 1:
-        return {name: run(name) for name in names}
+        runs = {name: run(name) for name in started}
+        return {name: runs[name] for name in names}
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {name: pool.submit(run, name) for name in names}
+        futures = {name: pool.submit(run, name) for name in started}
         try:
-            return {name: future.result() for name, future in futures.items()}
+            return {name: futures[name].result() for name in names}
         except BaseException:  # Ctrl-C reaches this thread only: end the workers so the pool can close
             for future in futures.values():
                 future.cancel()
@@ -307,8 +311,10 @@ def run_backends(
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, dict[str, Any]], None] | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    first: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Plan, run the planned backends' workers and return a report's ``backends`` part, in registry order.
+    """Plan, run the planned backends' workers (those ``first`` names first) and return a report's ``backends``
+    part, in registry order.
 
     Every entry starts ``status``, ``detail``, ``version`` (the worker's, else the installed one of a
     backend that ran), ``seconds``; the tool's ``fields(name, output)`` adds its own keys from the worker's
@@ -332,7 +338,7 @@ def run_backends(
         if on_done:
             on_done(name, entries[name])
 
-    run_planned(decisions, command, timeout, jobs, on_start=on_start, on_done=done, on_event=on_event)
+    run_planned(decisions, command, timeout, jobs, on_start=on_start, on_done=done, on_event=on_event, first=first)
     return {name: entries[name] for name in backends.BACKENDS}
 
 
