@@ -28,12 +28,15 @@ from .book import conv_layer as chapter
 from .book import lenet, training
 from .book.conv_layer import KernelFit, TrainingDivergedError
 from .book.lenet import Digits, LeNetFit, digits
-from .core.args import conv_output_size
-from .core.checks import check_op, names_inputs
+from .core.args import avg_pool2d_args, conv2d_args, conv_output_size, conv_transpose2d_args, pool2d_args
+from .core.checks import check_op, names_inputs, same_dtype_tensors
 from .porting import Ported, port
 
 __version__ = "0.1.0"
-_IMPORTED_FOR_OWN_USE = ("annotations", "Any", "cast", "np", "check_op", "names_inputs", "bn", "training")
+_IMPORTED_FOR_OWN_USE = (
+    "annotations", "Any", "cast", "np", "check_op", "names_inputs", "same_dtype_tensors", "bn", "training",
+    "avg_pool2d_args", "conv2d_args", "conv_transpose2d_args", "pool2d_args",
+)  # fmt: skip
 
 __all__ = [
     "ALIASES",
@@ -171,7 +174,10 @@ def conv2d(
 ) -> Any:
     """Batched multi-channel cross-correlation: NCHW x, OIHW weight; as ``torch.nn.functional.conv2d``.
     ``data_format="NHWC"``: NHWC x, HWIO weight, an NHWC result (as ``tf.nn.conv2d``)."""
-    return _tab().conv2d(x, weight, bias, stride, padding, dilation, groups, data_format)
+    tab = _tab()
+    x, weight, bias = same_dtype_tensors(tab.tensor, x, weight, bias)
+    args = conv2d_args(x.shape, weight.shape, _shape(bias), stride, padding, dilation, groups, data_format)
+    return tab.conv2d(x, weight, bias, args)
 
 
 @names_inputs("x", "weight", "bias")
@@ -188,7 +194,12 @@ def conv_transpose2d(
 ) -> Any:
     """Transposed convolution: NCHW x, weight (C_in, C_out/groups, kh, kw); as torch's.
     ``data_format="NHWC"``: NHWC x, weight (kh, kw, C_out/groups, C_in) (as ``tf.nn.conv2d_transpose``)."""
-    return _tab().conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation, groups, data_format)
+    tab = _tab()
+    x, weight, bias = same_dtype_tensors(tab.tensor, x, weight, bias)
+    args = conv_transpose2d_args(
+        x.shape, weight.shape, _shape(bias), stride, padding, output_padding, dilation, groups, data_format
+    )
+    return tab.conv_transpose2d(x, weight, bias, args)
 
 
 @names_inputs("x")
@@ -203,7 +214,9 @@ def max_pool2d(
 ) -> Any:
     """2-D max pooling of NCHW (or ``data_format="NHWC"``) x; padding counts as -inf and may reach
     ``kernel_size - 1``."""
-    return _tab().max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, data_format)
+    tab = _tab()
+    x = tab.tensor(x)
+    return tab.max_pool2d(x, pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format))
 
 
 @names_inputs("x")
@@ -218,7 +231,14 @@ def avg_pool2d(
 ) -> Any:
     """2-D average pooling of NCHW (or ``data_format="NHWC"``) x; ``count_include_pad=False`` leaves padding
     out of the divisor."""
-    return _tab().avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, data_format)
+    tab = _tab()
+    x = tab.tensor(x)
+    args = avg_pool2d_args(x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, data_format)
+    return tab.avg_pool2d(x, args)
+
+
+def _shape(bias: Any) -> Any:
+    return None if bias is None else bias.shape
 
 
 def __dir__() -> list[str]:
@@ -268,8 +288,6 @@ def vjp(op: Any, *inputs: Any, grad_output: Any = None, **kwargs: Any) -> tuple[
     backward passes.
     """
     name = check_op(op)
-    if name == "batch_norm":
-        _check_batch_norm(*inputs, **kwargs)
     return cast(tuple[Any, ...], _tab().vjp(name, inputs, grad_output, kwargs))
 
 
@@ -318,11 +336,11 @@ def batch_norm(
     returns the moving statistics updated with them; ``training=False`` uses ``moving_mean`` and
     ``moving_var`` and returns them unchanged. gamma, beta and the statistics hold C values each.
     """
-    _check_batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum)
-    return cast(
-        tuple[Any, Any, Any],
-        _tab().batch_norm(X, gamma, beta, moving_mean, moving_var, float(eps), float(momentum), bool(training)),
-    )
+    shapes = (np.shape(X), np.shape(gamma), np.shape(beta), np.shape(moving_mean), np.shape(moving_var))
+    options = bn.batch_norm_options(*shapes, eps, momentum, training)
+    tab = _tab()
+    tensors = same_dtype_tensors(tab.tensor, X, gamma, beta, moving_mean, moving_var)
+    return cast(tuple[Any, Any, Any], tab.batch_norm(*tensors, *options))
 
 
 def BatchNorm(num_features: int, num_dims: int) -> Any:  # noqa: N802 - the book's name
@@ -330,14 +348,6 @@ def BatchNorm(num_features: int, num_dims: int) -> Any:  # noqa: N802 - the book
     2 after a dense layer, 4 after a convolution; gamma, beta trained, moving statistics kept (momentum 0.1)."""
     bn.check_layer(num_features, num_dims)
     return _tab().BatchNorm(num_features, num_dims)
-
-
-def _check_batch_norm(
-    X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: Any = bn.EPS, momentum: Any = bn.MOMENTUM,
-    training: Any = True,
-) -> None:  # fmt: skip
-    shapes = {"gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}
-    bn.check_batch_norm(np.shape(X), {name: np.shape(value) for name, value in shapes.items()}, eps, momentum)
 
 
 def BNLeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name

@@ -8,6 +8,7 @@ from conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 
 import d2lconv as dc
 from d2lconv.book import batch_norm as bn
+from d2lconv.core.conventions import BATCH_NORM, momentum_kept, momentum_new_batch
 
 SHAPES = [(8, 5), (4, 3, 5, 6)]
 NAMES = ("X", "gamma", "beta", "moving_mean", "moving_var")
@@ -115,14 +116,16 @@ def test_bad_layer_arguments(backend, num_features, num_dims):
 
 
 def test_momentum_conventions_map_both_ways():
-    assert bn.keep_fraction(0.1) == pytest.approx(0.9) and bn.keep_fraction(bn.keep_fraction(0.1)) == pytest.approx(0.1)
-    assert bn.CONVENTIONS["d2lconv"] == bn.CONVENTIONS["torch.nn.BatchNorm2d"] == "new"
-    assert bn.CONVENTIONS["keras.layers.BatchNormalization"] == bn.CONVENTIONS["flax.linen.BatchNorm"] == "old"
+    assert momentum_kept(0.1) == pytest.approx(0.9) and momentum_new_batch(momentum_kept(0.1)) == pytest.approx(0.1)
+    assert BATCH_NORM["numpy"]["momentum"] == BATCH_NORM["torch"]["momentum"] == "new"  # d2lconv's is torch's
+    assert BATCH_NORM["tensorflow"]["momentum"] == BATCH_NORM["jax"]["momentum"] == "kept"
+    assert bn.BOOK_MOMENTUM["d2l-en (JAX tab)"] == bn.BOOK_MOMENTUM["d2l-zh (every tab)"] == "kept"
     inputs = bn.sample(10, (4, 3, 2, 2), np.float64)
     batch_mean = inputs["X"].mean(axis=(0, 2, 3))
-    _, mean, _ = dc.load_backend("numpy").batch_norm(*inputs.values(), momentum=0.1)
-    old_weight = bn.keep_fraction(0.1)  # the same update, written as Keras/Flax/Paddle/Gluon write it
-    np.testing.assert_allclose(mean, old_weight * inputs["moving_mean"] + (1 - old_weight) * batch_mean, rtol=1e-12)
+    with dc.use_backend("numpy"):
+        _, mean, _ = dc.batch_norm(*inputs.values(), momentum=0.1)
+    kept = momentum_kept(0.1)  # the same update, written as Keras/Flax/Paddle/Gluon write it
+    np.testing.assert_allclose(mean, kept * inputs["moving_mean"] + (1 - kept) * batch_mean, rtol=1e-12)
 
 
 def run_layer(backend_name: str, layer, X: np.ndarray, training: bool) -> np.ndarray:

@@ -1,17 +1,23 @@
 """Plumbing every tab shares that is not the book's code: how a tab's package gathers its sections, how
-``vjp`` picks the op's tensor inputs and calls the tab's op on them, how ``network_code`` writes a pair.
+``vjp`` picks the op's tensor inputs and calls the tab's op on them (with the explicit arguments the public
+function would pass), how ``network_code`` writes a pair.
 The book's code (each framework's autograd call, its layers, its training loop) stays in the tab."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from ..core.checks import TENSOR_INPUTS
+from ..book.batch_norm import batch_norm_options
+from ..core.args import avg_pool2d_args, conv2d_args, conv_transpose2d_args, pool2d_args
+from ..core.checks import TENSOR_INPUTS, same_dtype_tensors
+
+Op = TypeVar("Op", bound=Callable[..., Any])
 
 # A tab's sections, one module each, in the book's order: ``ops`` (tensors and the batched operations every
 # section builds on; it imports the framework), ``conv_layer`` (6.2), ``grads`` (``vjp``, gradients of every
@@ -20,6 +26,15 @@ from ..core.checks import TENSOR_INPUTS
 SECTIONS = ("ops", "conv_layer", "grads", "padding_channels_pooling", "network", "lenet", "batch_norm")
 # The ops that return several tensors (batch_norm: Y and the moving statistics): vjp differentiates the first.
 SEVERAL_OUTPUTS = ("batch_norm",)
+# The ops whose options are made explicit once, before the tab is called: the tab's op takes its tensors (in
+# one dtype) and the explicit arguments these give, and only translates them into its framework's call.
+EXPLICIT_ARGUMENTS: dict[str, Callable[..., Any]] = {
+    "conv2d": conv2d_args,
+    "conv_transpose2d": conv_transpose2d_args,
+    "max_pool2d": pool2d_args,
+    "avg_pool2d": avg_pool2d_args,
+    "batch_norm": batch_norm_options,  # (eps, momentum, training), checked
+}
 
 
 def exported_names(*sections: ModuleType) -> list[str]:
@@ -58,15 +73,51 @@ def vjp_leaves(op: str, inputs: Sequence[Any], leaf: Callable[[Any], Any]) -> li
     return [None if x is None or i >= tensors else leaf(x) for i, x in enumerate(inputs)]
 
 
+def op_arguments(
+    op: str, tensor: Callable[..., Any], leaves: Sequence[Any], inputs: Sequence[Any], kwargs: dict | None
+) -> list[Any]:
+    """The positional arguments of the tab's ``op`` for a ``vjp`` call of ``op(*inputs, **kwargs)``, as the
+    public function passes them: for an op of ``EXPLICIT_ARGUMENTS``, its tensors (the leaves) in their
+    common dtype by the tab's ``tensor`` (a cast that autograd follows) and its explicit arguments; for
+    the others, the leaves and the rest of the inputs (their keyword arguments stay ``kwargs``)."""
+    tensors = TENSOR_INPUTS[op]
+    if op not in EXPLICIT_ARGUMENTS:
+        return [*leaves[:tensors], *inputs[tensors:]]
+    given = [*leaves[:tensors], *[None] * (tensors - len(leaves))]  # a missing bias is None
+    same = same_dtype_tensors(tensor, *given)
+    shapes = (None if x is None else x.shape for x in same)
+    explicit = EXPLICIT_ARGUMENTS[op](*shapes, *inputs[tensors:], **(kwargs or {}))
+    return [*same, *(explicit if isinstance(explicit, tuple) else (explicit,))]
+
+
 def call_op(
     op: str, sections: Sequence[ModuleType], leaves: Sequence[Any], inputs: Sequence[Any], kwargs: dict | None
 ) -> Any:
-    """The tab's ``op`` (the function of that name in its ``sections``) on the leaves, then the rest of the
-    inputs as given."""
-    tensors = TENSOR_INPUTS[op]
+    """The tab's ``op`` (the function of that name in its ``sections``, the first of which is its ``ops``) on
+    the leaves and the rest of the inputs: its first output."""
     function = next(getattr(section, op) for section in sections if hasattr(section, op))
-    output = function(*leaves[:tensors], *inputs[tensors:], **(kwargs or {}))
+    positional = op_arguments(op, sections[0].tensor, leaves, inputs, kwargs)
+    output = function(*positional) if op in EXPLICIT_ARGUMENTS else function(*positional, **(kwargs or {}))
     return output[0] if op in SEVERAL_OUTPUTS else output
+
+
+def nchw_inside(permute: Callable[[Any, tuple[int, ...]], Any]) -> Callable[[Op], Op]:
+    """For a channels-first tab: its op, written for NCHW data and OIHW-ordered weights, given NHWC data
+    (``args.channels_last``) too: the data permuted to NCHW, a weight from HWIO (or (kh, kw, C_out/groups,
+    C_in)) to OIHW's order, and the result back to NHWC, by the framework's ``permute(tensor, axes)``."""
+
+    def decorate(op: Op) -> Op:
+        @functools.wraps(op)
+        def call(x: Any, *rest: Any) -> Any:
+            *tensors, args = rest
+            if not args.channels_last:
+                return op(x, *rest)
+            weight = [permute(tensors[0], (3, 2, 0, 1))] if tensors else []
+            return permute(op(permute(x, (0, 3, 1, 2)), *weight, *tensors[1:], args.channels_first()), (0, 2, 3, 1))
+
+        return call  # type: ignore[return-value]
+
+    return decorate
 
 
 def pair_source(value: tuple[int, int], sequence: type = tuple) -> str:

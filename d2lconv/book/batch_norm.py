@@ -5,8 +5,9 @@ layer in that framework's idiom. What is the same for all of them lives here:
 
 - one momentum convention across d2lconv: **PyTorch's, the weight of the new batch**, so
   ``moving = (1 - momentum) * moving + momentum * batch`` (d2l-en's PyTorch, MXNet and
-  TensorFlow tabs write it so). Keras, Gluon's ``nn.BatchNorm``, Paddle and Flax (and every tab of
-  d2l-zh) take the weight of the old value instead: ``keep_fraction`` converts both ways.
+  TensorFlow tabs write it so; ``BOOK_MOMENTUM`` says what each tab of the book means). Keras,
+  Gluon's ``nn.BatchNorm``, Paddle and Flax take the weight kept on the old value instead
+  (``core.conventions``: ``BATCH_NORM`` per framework, ``momentum_kept`` converts).
 - the moving variance is updated with the batch's biased variance, as the book's function
   does (PyTorch's own ``nn.BatchNorm2d`` uses the unbiased one there).
 - the checks every tab shares: the same ``ValueError`` on every backend.
@@ -21,23 +22,13 @@ import numpy as np
 
 # The book's epsilon (d2l-en's MXNet tab writes 1e-12; every other tab 1e-5) and d2lconv's momentum.
 EPS, MOMENTUM = 1e-5, 0.1
-# Who means what by "momentum": the weight of the "new" batch, or the weight the "old" value keeps.
-CONVENTIONS: dict[str, str] = {
-    "d2lconv": "new",
-    "torch.nn.BatchNorm2d": "new",
-    "d2l-en from scratch (PyTorch, MXNet, TensorFlow)": "new",
-    "d2l-en from scratch (JAX)": "old",
-    "d2l-zh from scratch (every tab)": "old",
-    "keras.layers.BatchNormalization": "old",
-    "mxnet.gluon.nn.BatchNorm": "old",
-    "paddle.nn.BatchNorm2D": "old",
-    "flax.linen.BatchNorm": "old",
+# What the book's from-scratch ``batch_norm`` means by "momentum" in each tab: the weight of the "new" batch, or
+# the weight the running value keeps ("kept"). The frameworks' own layers: ``core.conventions.BATCH_NORM``.
+BOOK_MOMENTUM: dict[str, str] = {
+    "d2l-en (PyTorch, MXNet, TensorFlow tabs)": "new",
+    "d2l-en (JAX tab)": "kept",
+    "d2l-zh (every tab)": "kept",
 }
-
-
-def keep_fraction(momentum: float) -> float:
-    """The other convention's momentum: d2lconv's (new batch's weight) <-> Keras/Flax/Paddle/Gluon's (old's)."""
-    return 1.0 - float(momentum)
 
 
 def stat_shape(num_features: int, num_dims: int, channels_last: bool = False) -> tuple[int, ...]:
@@ -87,6 +78,17 @@ def check_batch_norm(
             f"got {momentum!r}"
         )
     return int(channels)
+
+
+def batch_norm_options(
+    x_shape: Any, gamma_shape: Any, beta_shape: Any, mean_shape: Any, var_shape: Any, eps: Any = EPS,
+    momentum: Any = MOMENTUM, training: Any = True,
+) -> tuple[float, float, bool]:  # fmt: skip
+    """Check a ``batch_norm`` call (its five tensors' shapes and its options, as ``check_batch_norm``) and
+    return its options as every tab's function takes them, after the tensors: ``(eps, momentum, training)``."""
+    shapes = {"gamma": gamma_shape, "beta": beta_shape, "moving_mean": mean_shape, "moving_var": var_shape}
+    check_batch_norm(tuple(x_shape), {name: tuple(shape) for name, shape in shapes.items()}, eps, momentum)
+    return float(eps), float(momentum), bool(training)
 
 
 def sample(seed: int, shape: tuple[int, ...], dtype: Any = np.float32) -> dict[str, np.ndarray]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, overload
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .layout import layout, wrong_weight_layout
 from .memo import memoised
 
 Pair = tuple[int, int]
+Shape = Sequence[int]
 Pads = tuple[int, int, int, int]
 IntOrPair = int | Sequence[int]
 _PADDING_FORMS = "an int, a pair (ph, pw), a pair of pairs ((top, bottom), (left, right)), 'valid' or 'same'"
@@ -145,8 +146,21 @@ def _check_output(out: Sequence[int], in_hw: Pair, pads: Pads, extent: Pair) -> 
     return out[0], out[1]
 
 
+class _InLayout:
+    """What every op's explicit arguments say about the layout: ``channels_last`` data (NHWC) or not."""
+
+    channels_last: bool
+
+    def channels_first(self: _Args) -> _Args:
+        """The same arguments for the op on the NCHW data (and OIHW-ordered weight) of a channels-first tab."""
+        return replace(self, channels_last=False)  # type: ignore[type-var]
+
+
+_Args = TypeVar("_Args", bound=_InLayout)
+
+
 @dataclass(frozen=True)
-class ConvArgs:
+class ConvArgs(_InLayout):
     """Explicit arguments of a 2-D convolution: pad by ``pads``, then a 'valid' convolution."""
 
     stride: Pair
@@ -157,44 +171,64 @@ class ConvArgs:
     channels_last: bool = False
 
 
-def _conv2d_args(
-    x_shape: Sequence[int],
-    weight_shape: Sequence[int],
-    bias_shape: Sequence[int] | None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: Any = 1,
-    data_format: str = "NCHW",
-) -> ConvArgs:
-    """Validate ``conv2d``'s arguments (NCHW input and OIHW weight, or NHWC and HWIO) and make them explicit."""
+@dataclass(frozen=True)
+class _Kernel:
+    """A convolution's input and weight shapes read through its layout (the weight's axes in OIHW order)
+    and checked against each other: what ``conv2d`` and ``conv_transpose2d`` check alike."""
+
+    channels_last: bool
+    x: tuple[int, int, int, int]
+    weight: tuple[int, int, int, int]
+    groups: int
+
+
+def _kernel(x_shape: Shape, weight_shape: Shape, groups: Any, data_format: str, transposed: bool) -> _Kernel:
     form = layout(data_format)
-    n, c, h, w = form.data_shape(x_shape)
-    o, cg, kh, kw = form.weight_shape(weight_shape, transposed=False)
+    x, weight = form.data_shape(x_shape), form.weight_shape(weight_shape, transposed)
     groups = check_groups(groups)
-    if c % groups or o % groups:
+    c, o = x[1], weight[0]
+    if not transposed and (c % groups or o % groups):
         raise ValueError(f"groups={groups} must divide both the input channels ({c}) and the output channels ({o})")
-    if cg != c // groups:
-        fits = form.other().weight_shape(weight_shape, transposed=False)[1] == c // groups
-        raise ValueError(
-            f"weight has {cg} input channels per group but x has {c} channels in {groups} group(s) "
-            f"({c // groups} per group)" + wrong_weight_layout(weight_shape, form, False, fits)
+    axis, channels = (0, c) if transposed else (1, c // groups)  # the weight's axis that must hold x's channels
+    if weight[axis] != channels:
+        fits = form.other().weight_shape(weight_shape, transposed)[axis] == channels
+        detail = (
+            f"{weight[0]} input channels but x has {c}"
+            if transposed
+            else f"{weight[1]} input channels per group but x has {c} channels in {groups} group(s) "
+            f"({channels} per group)"
         )
-    if kh < 1 or kw < 1 or o < 1:
+        raise ValueError(f"weight has {detail}" + wrong_weight_layout(weight_shape, form, transposed, fits))
+    if transposed and c % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c})")
+    if min(weight[1:] if transposed else (weight[0], *weight[2:])) < 1:
         raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
-    check_bias(bias_shape, o)
+    return _Kernel(form.channels_last, x, weight, groups)
+
+
+@memoised(shapes=3)
+def conv2d_args(
+    x_shape: Shape, weight_shape: Shape, bias_shape: Shape | None, stride: Any = 1, padding: Any = 0,
+    dilation: Any = 1, groups: Any = 1, data_format: str = "NCHW",
+) -> ConvArgs:  # fmt: skip
+    """Validate ``conv2d``'s arguments (NCHW input and OIHW weight, or NHWC and HWIO) and make them explicit
+    (memoised)."""
+    kernel = _kernel(x_shape, weight_shape, groups, data_format, transposed=False)
+    (h, w), size = kernel.x[2:], kernel.weight[2:]
+    check_bias(bias_shape, kernel.weight[0])
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
-    extent = (effective_size(kh, dilation[0]), effective_size(kw, dilation[1]))
+    pads = explicit_padding(padding, (h, w), size, stride, dilation)
     out = [
-        _output_length(size, k, s, pads[2 * i], pads[2 * i + 1], d, False)
-        for i, (size, k, s, d) in enumerate(zip((h, w), (kh, kw), stride, dilation, strict=True))
+        _output_length(n, k, s, pads[2 * i], pads[2 * i + 1], d, False)
+        for i, (n, k, s, d) in enumerate(zip((h, w), size, stride, dilation, strict=True))
     ]
-    return ConvArgs(stride, dilation, pads, groups, _check_output(out, (h, w), pads, extent), form.channels_last)
+    extent = (effective_size(size[0], dilation[0]), effective_size(size[1], dilation[1]))
+    out_hw = _check_output(out, (h, w), pads, extent)
+    return ConvArgs(stride, dilation, pads, kernel.groups, out_hw, kernel.channels_last)
 
 
 @dataclass(frozen=True)
-class ConvTransposeArgs:
+class ConvTransposeArgs(_InLayout):
     """Explicit arguments of a transposed convolution.
 
     Compute the full transposed convolution (no padding), then keep rows
@@ -212,33 +246,16 @@ class ConvTransposeArgs:
     channels_last: bool = False
 
 
-def _conv_transpose2d_args(
-    x_shape: Sequence[int],
-    weight_shape: Sequence[int],
-    bias_shape: Sequence[int] | None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: Any = 1,
-    data_format: str = "NCHW",
-) -> ConvTransposeArgs:
+@memoised(shapes=3)
+def conv_transpose2d_args(
+    x_shape: Shape, weight_shape: Shape, bias_shape: Shape | None, stride: Any = 1, padding: Any = 0,
+    output_padding: Any = 0, dilation: Any = 1, groups: Any = 1, data_format: str = "NCHW",
+) -> ConvTransposeArgs:  # fmt: skip
     """Validate ``conv_transpose2d``'s arguments (weight (C_in, C_out/groups, kh, kw), or with NHWC data
-    (kh, kw, C_out/groups, C_in)) and make them explicit."""
-    form = layout(data_format)
-    n, c, h, w = form.data_shape(x_shape)
-    ci, og, kh, kw = form.weight_shape(weight_shape, transposed=True)
-    groups = check_groups(groups)
-    if ci != c:
-        fits = form.other().weight_shape(weight_shape, transposed=True)[0] == c
-        raise ValueError(
-            f"weight has {ci} input channels but x has {c}" + wrong_weight_layout(weight_shape, form, True, fits)
-        )
-    if c % groups:
-        raise ValueError(f"groups={groups} must divide the input channels ({c})")
-    if kh < 1 or kw < 1 or og < 1:
-        raise ValueError(f"weight must not be empty, got shape {tuple(weight_shape)}")
-    check_bias(bias_shape, og * groups)
+    (kh, kw, C_out/groups, C_in)) and make them explicit (memoised)."""
+    kernel = _kernel(x_shape, weight_shape, groups, data_format, transposed=True)
+    (h, w), (kh, kw), out_channels = kernel.x[2:], kernel.weight[2:], kernel.weight[1] * kernel.groups
+    check_bias(bias_shape, out_channels)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     extra = pair(output_padding, "output_padding", minimum=0)
     for e, s, d in zip(extra, stride, dilation, strict=True):
@@ -260,13 +277,14 @@ def _conv_transpose2d_args(
         pads = explicit_padding(padding, (h, w), (kh, kw), stride, dilation)
     out = (full[0] - pads[0] - pads[1] + extra[0], full[1] - pads[2] - pads[3] + extra[1])
     out_hw = _check_output(out, full, (0, 0, 0, 0), extent)
-    return ConvTransposeArgs(stride, dilation, pads, groups, og * groups, full, out_hw, form.channels_last)
+    return ConvTransposeArgs(stride, dilation, pads, kernel.groups, out_channels, full, out_hw, kernel.channels_last)
 
 
 @dataclass(frozen=True)
-class PoolArgs:
-    """Explicit arguments of a pooling: pad by ``padded`` (padding plus the ceil-mode
-    overhang at the bottom/right), then a 'valid' pooling gives ``out_hw`` windows."""
+class PoolArgs(_InLayout):
+    """Explicit arguments of a pooling of an input ``in_hw`` high and wide: pad by ``padded`` (padding plus
+    the ceil-mode overhang at the bottom/right), then a 'valid' pooling gives ``out_hw`` windows. Average
+    pooling's divisor counts the padding when ``count_include_pad`` (``avg_pool_divisor``)."""
 
     kernel: Pair
     stride: Pair
@@ -274,19 +292,18 @@ class PoolArgs:
     pads: Pads
     padded: Pads
     out_hw: Pair
+    in_hw: Pair
+    ceil_mode: bool = False
+    count_include_pad: bool = True
     channels_last: bool = False
 
 
-def _pool2d_args(
-    x_shape: Sequence[int],
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> PoolArgs:
-    """Validate pooling arguments (NCHW or NHWC input) and make them explicit.
+@memoised(shapes=1)
+def pool2d_args(
+    x_shape: Shape, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+    ceil_mode: bool = False, data_format: str = "NCHW", count_include_pad: bool = True,
+) -> PoolArgs:  # fmt: skip
+    """Validate pooling arguments (NCHW or NHWC input) and make them explicit (memoised).
 
     Padding may reach ``dilation * (kernel_size - 1)`` on each side (ONNX's rule:
     every window still sees one real element); torch stops at half the window.
@@ -314,83 +331,34 @@ def _pool2d_args(
         for i, (o, s, e, size) in enumerate(zip(out_hw, stride, extent, (h, w), strict=True))
     ]
     padded = (pads[0], pads[1] + overhang[0], pads[2], pads[3] + overhang[1])
-    return PoolArgs(kernel, stride, dilation, pads, padded, out_hw, layout(data_format).channels_last)
+    return PoolArgs(
+        kernel, stride, dilation, pads, padded, out_hw, (h, w), bool(ceil_mode), bool(count_include_pad),
+        layout(data_format).channels_last,
+    )  # fmt: skip
 
 
-def _avg_pool_divisor(args: PoolArgs, in_hw: Pair, count_include_pad: bool) -> np.ndarray:
-    counts = []
-    for axis in range(2):
-        k, s, n = args.kernel[axis], args.stride[axis], in_hw[axis]
-        before, after = args.pads[2 * axis], args.pads[2 * axis + 1]
-        low, high = (-before, n + after) if count_include_pad else (0, n)
-        starts = np.arange(args.out_hw[axis]) * s - before
-        counts.append(np.clip(np.minimum(starts + k, high) - np.maximum(starts, low), 0, None))
-    divisor = np.outer(counts[0], counts[1]).astype(np.float32)
-    divisor.flags.writeable = False  # shared by every call with these arguments
-    return divisor
+def avg_pool2d_args(
+    x_shape: Shape, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, data_format: str = "NCHW",
+) -> PoolArgs:  # fmt: skip
+    """``avg_pool2d``'s arguments, in its order, made explicit: a pooling without dilation (memoised)."""
+    return pool2d_args(x_shape, kernel_size, stride, padding, 1, ceil_mode, data_format, count_include_pad)
 
 
-# --- memoised entry points: every op call normalises its arguments, so each distinct call is worked out once ---
-
-
-_conv2d_memo = memoised(_conv2d_args, shapes=3)
-_conv_transpose2d_memo = memoised(_conv_transpose2d_args, shapes=3)
-_pool2d_memo = memoised(_pool2d_args, shapes=1)
-_avg_pool_divisor_memo = memoised(_avg_pool_divisor, shapes=0)
-
-
-def conv2d_args(
-    x_shape: Sequence[int],
-    weight_shape: Sequence[int],
-    bias_shape: Sequence[int] | None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: Any = 1,
-    data_format: str = "NCHW",
-) -> ConvArgs:
-    """Validate ``conv2d``'s arguments (NCHW input and OIHW weight, or NHWC and HWIO) and make them explicit
-    (memoised)."""
-    # Shapes (torch.Size, TensorShape, a Paddle list, a NumPy tuple) as tuples: the memo's key.
-    bias = None if bias_shape is None else tuple(bias_shape)
-    return _conv2d_memo(tuple(x_shape), tuple(weight_shape), bias, stride, padding, dilation, groups, data_format)
-
-
-def conv_transpose2d_args(
-    x_shape: Sequence[int],
-    weight_shape: Sequence[int],
-    bias_shape: Sequence[int] | None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: Any = 1,
-    data_format: str = "NCHW",
-) -> ConvTransposeArgs:
-    """Validate ``conv_transpose2d``'s arguments and make them explicit (memoised); see ``_conv_transpose2d_args``."""
-    bias = None if bias_shape is None else tuple(bias_shape)
-    return _conv_transpose2d_memo(
-        tuple(x_shape), tuple(weight_shape), bias, stride, padding, output_padding, dilation, groups, data_format
-    )
-
-
-def pool2d_args(
-    x_shape: Sequence[int],
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> PoolArgs:
-    """Validate pooling arguments (NCHW or NHWC input) and make them explicit (memoised); see ``_pool2d_args``."""
-    return _pool2d_memo(tuple(x_shape), kernel_size, stride, padding, dilation, ceil_mode, data_format)
-
-
-def avg_pool_divisor(args: PoolArgs, in_hw: Sequence[int], count_include_pad: bool) -> np.ndarray:
+@memoised(shapes=0)
+def avg_pool_divisor(args: PoolArgs) -> np.ndarray:
     """The divisor of each average-pooling window, shape ``out_hw``, float32, read-only (memoised).
 
     It counts the window's real elements, plus its padding when ``count_include_pad``;
     never the ceil-mode overhang past the padding (torch's rule).
     """
-    return _avg_pool_divisor_memo(args, tuple(in_hw), count_include_pad)
+    counts = []
+    for axis in range(2):
+        k, s, n = args.kernel[axis], args.stride[axis], args.in_hw[axis]
+        before, after = args.pads[2 * axis], args.pads[2 * axis + 1]
+        low, high = (-before, n + after) if args.count_include_pad else (0, n)
+        starts = np.arange(args.out_hw[axis]) * s - before
+        counts.append(np.clip(np.minimum(starts + k, high) - np.maximum(starts, low), 0, None))
+    divisor = np.outer(counts[0], counts[1]).astype(np.float32)
+    divisor.flags.writeable = False  # shared by every call with these arguments
+    return divisor

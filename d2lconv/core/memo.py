@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 Result = TypeVar("Result")
+Parameters = ParamSpec("Parameters")
 
 
 def _typed_key(value: Any) -> Any:
@@ -22,27 +23,33 @@ def _typed_key(value: Any) -> Any:
     return kind, value
 
 
-def memoised(function: Callable[..., Result], shapes: int) -> Callable[..., Result]:
-    """``function`` with its results kept for up to 1024 distinct arguments: its first ``shapes`` arguments
-    are shapes (tuples of ints, or None), keyed as they are; the hashable options after them are keyed with
+def memoised(shapes: int) -> Callable[[Callable[Parameters, Result]], Callable[Parameters, Result]]:
+    """Keep a function's results for up to 1024 distinct arguments: its first ``shapes`` arguments are
+    shapes (any framework's: torch.Size, TensorShape, a Paddle list; None for no tensor), passed on as
+    tuples and keyed as they are; the hashable options after them, positional or named, are keyed with
     their types. A call with unhashable options runs uncached. Errors are not kept: a bad call raises its
     error every time."""
-    table: dict[Any, Result] = {}
 
-    @functools.wraps(function)
-    def call(*args: Any) -> Result:
-        try:
-            key = (*args[:shapes], *map(_typed_key, args[shapes:]))
-        except TypeError:
-            return function(*args)
-        try:
-            return table[key]
-        except KeyError:
-            pass
-        result = function(*args)
-        if len(table) >= 1024:
-            table.clear()
-        table[key] = result
-        return result
+    def decorate(function: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
+        table: dict[Any, Result] = {}
 
-    return call
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Result:
+            args = (*(None if s is None else tuple(s) for s in args[:shapes]), *args[shapes:])
+            try:
+                key = (*args[:shapes], *map(_typed_key, args[shapes:]), *map(_typed_key, kwargs.items()))
+            except TypeError:
+                return function(*args, **kwargs)
+            try:
+                return table[key]
+            except KeyError:
+                pass
+            result = function(*args, **kwargs)
+            if len(table) >= 1024:
+                table.clear()
+            table[key] = result
+            return result
+
+        return call
+
+    return decorate

@@ -24,32 +24,11 @@ from .ops import _x64_for_float64, tensor
 
 @_x64_for_float64
 def batch_norm(
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float = EPS,
-    momentum: float = MOMENTUM,
-    training: bool = True,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The book's ``batch_norm`` on NCHW (or (N, C)) data: ``(Y, moving_mean, moving_var)``, the statistics
-    in their given shape."""
-    return _batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training, channel_axis=1)
-
-
-def _batch_norm(
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float,
-    momentum: float,
-    training: bool,
-    channel_axis: int,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``batch_norm`` with the channels on ``channel_axis``: 1 for d2lconv's NCHW, -1 for the layer's NHWC."""
+    X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: float, momentum: float, training: bool,
+    channel_axis: int = 1,
+) -> tuple[jax.Array, jax.Array, jax.Array]:  # fmt: skip
+    """The book's ``batch_norm``: ``(Y, moving_mean, moving_var)``, the statistics in their given shape. The
+    channels are on ``channel_axis``: 1 for d2lconv's NCHW (or (N, C)) data, -1 for the layer's NHWC."""
     X, gamma, beta, moving_mean, moving_var = same_dtype_tensors(tensor, X, gamma, beta, moving_mean, moving_var)
     channel_axis = channel_axis % X.ndim
     shape = tuple(-1 if axis == channel_axis else 1 for axis in range(X.ndim))
@@ -85,7 +64,7 @@ class BatchNorm(nn.Module):
         # The moving statistics, initialised to 0 and 1, live in the 'batch_stats' collection
         moving_mean = self.variable("batch_stats", "moving_mean", jnp.zeros, shape)
         moving_var = self.variable("batch_stats", "moving_var", jnp.ones, shape)
-        Y, mean, var = _batch_norm(
+        Y, mean, var = batch_norm(
             X, gamma, beta, moving_mean.value, moving_var.value,
             self.eps, self.momentum, not self.deterministic, channel_axis=-1,
         )  # fmt: skip

@@ -30,7 +30,7 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
         full = list(leaves)
         for i, x in zip(given, xs, strict=True):
             full[i] = x
-        return call_op(op, (conv_layer, ops, normalization), full, inputs, kwargs)
+        return call_op(op, (ops, conv_layer, normalization), full, inputs, kwargs)
 
     y, pullback = jax.vjp(of_given, *(leaves[i] for i in given))
     dy = jnp.ones_like(y) if grad_output is None else tensor(grad_output, dtype_name(y.dtype))

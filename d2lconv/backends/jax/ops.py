@@ -37,8 +37,8 @@ try:  # the thread-local x64 switch: ``jax.enable_x64`` from JAX 0.8, ``jax.expe
 except ImportError:
     from jax.experimental import enable_x64 as _enable_x64
 
-from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
-from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_dtype, same_dtype_tensors
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor
+from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_dtype
 
 NAME = "jax"
 FRAMEWORK = jax
@@ -95,21 +95,9 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 @_x64_for_float64
-def conv2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> jax.Array:
+def conv2d(x: jax.Array, weight: jax.Array, bias: jax.Array | None, args: ConvArgs) -> jax.Array:
     """Batched, multi-channel cross-correlation (NCHW data and OIHW weight, or NHWC and HWIO):
     ``lax.conv_general_dilated``."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
     top, bottom, left, right = args.pads
     y = lax.conv_general_dilated(
         x,
@@ -124,25 +112,10 @@ def conv2d(
 
 
 @_x64_for_float64
-def conv_transpose2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> jax.Array:
+def conv_transpose2d(x: jax.Array, weight: jax.Array, bias: jax.Array | None, args: ConvTransposeArgs) -> jax.Array:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw), or with NHWC data (kh, kw, C_out/groups,
     C_in)): a convolution of the input dilated by the stride with the flipped kernel, padded to the full
     output and cropped in one go."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv_transpose2d_args(
-        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
-    )
     g = args.groups
     if args.channels_last:  # (kh, kw, C_out/g, C_in) -> HWIO (kh, kw, C_in/g, C_out), flipped on both spatial axes
         kh, kw, c_out_g, c_in = weight.shape
@@ -171,19 +144,9 @@ def conv_transpose2d(
 
 
 @_x64_for_float64
-def max_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> jax.Array:
+def max_pool2d(x: jax.Array, args: PoolArgs) -> jax.Array:
     """Max pooling: ``lax.reduce_window`` with ``lax.max`` from -inf, the padding and the ceil-mode
     overhang filled with -inf."""
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
     if args.dilation == (1, 1):
         return _reduce_window(x, -jnp.inf, lax.max, args)
     # JAX has no gradient for a dilated reduce_window max: take the max over the kernel's strided
@@ -201,23 +164,12 @@ def max_pool2d(
 
 
 @_x64_for_float64
-def avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> jax.Array:
+def avg_pool2d(x: jax.Array, args: PoolArgs) -> jax.Array:
     """Average pooling: window sums (``lax.reduce_window`` with ``lax.add``) over the shared divisor."""
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
     total = _reduce_window(x, 0.0, lax.add, args)
-    if count_include_pad and args.padded == args.pads:  # every window holds kh * kw elements, padding included
+    if args.count_include_pad and args.padded == args.pads:  # every window holds kh * kw elements, padding included
         return total / (args.kernel[0] * args.kernel[1])
-    in_hw = x.shape[1:3] if args.channels_last else x.shape[2:]
-    divisor = avg_pool_divisor(args, in_hw, count_include_pad)
+    divisor = avg_pool_divisor(args)
     return total / jnp.asarray(divisor[:, :, None] if args.channels_last else divisor, x.dtype)
 
 

@@ -44,8 +44,9 @@ with warnings.catch_warnings():
     from mxnet import autograd, gluon, npx
     from mxnet import np as mnp
 
-from ...core.args import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
-from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor
+from ...core.checks import as_float_array, check_real_dtype, float_dtype
+from .._shared import nchw_inside
 
 npx.set_np()
 
@@ -81,39 +82,18 @@ def to_numpy(x: Any) -> onp.ndarray:
     return as_float_array(x)
 
 
-def conv2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> mnp.ndarray:
+@nchw_inside(mnp.transpose)
+def conv2d(x: mnp.ndarray, weight: mnp.ndarray, bias: mnp.ndarray | None, args: ConvArgs) -> mnp.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     x_shape, w_shape = x.shape, weight.shape
-    args = conv2d_args(
-        x_shape, w_shape, None if bias is None else bias.shape, stride, padding, dilation, groups, data_format
-    )
-    if args.channels_last:
-        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
     if 0 in x_shape:  # MXNet's convolution fails on an empty input; every output is the bias alone
         return _add_bias(mnp.zeros((x_shape[0], w_shape[0], *args.out_hw), dtype=x.dtype), bias)
     return _add_bias(_convolution(x, weight, w_shape, args.pads, args.stride, args.dilation, args.groups), bias)
 
 
+@nchw_inside(mnp.transpose)
 def conv_transpose2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
+    x: mnp.ndarray, weight: mnp.ndarray, bias: mnp.ndarray | None, args: ConvTransposeArgs
 ) -> mnp.ndarray:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``npx.convolution`` of the input spread
     by the stride (zeros between its pixels), padded by the kernel's extent less the crop, with the kernel
@@ -122,24 +102,7 @@ def conv_transpose2d(
     Not ``npx.deconvolution``: without MKLDNN that is wrong for dilation > 1 with stride > 1, and with
     MKLDNN its backward fails ("could not execute a primitive").
     """
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
     x_shape, w_shape = x.shape, weight.shape
-    args = conv_transpose2d_args(
-        x_shape,
-        w_shape,
-        None if bias is None else bias.shape,
-        stride,
-        padding,
-        output_padding,
-        dilation,
-        groups,
-        data_format,
-    )
-    if args.channels_last:
-        w = _oihw(weight)
-        return _channels_last(
-            conv_transpose2d(_channels_first(x), w, bias, stride, padding, output_padding, dilation, groups)
-        )
     if 0 in x_shape:  # MXNet's convolution fails on an empty input; every output is the bias alone
         return _add_bias(mnp.zeros((x_shape[0], args.out_channels, *args.out_hw), dtype=x.dtype), bias)
     c, g, (og, kh, kw) = x_shape[1], args.groups, w_shape[1:]
@@ -159,33 +122,15 @@ def conv_transpose2d(
     return _add_bias(_convolution(spread, kernel, kernel_shape, tuple(pads), (1, 1), args.dilation, g), bias)
 
 
-def max_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> mnp.ndarray:
+@nchw_inside(mnp.transpose)
+def max_pool2d(x: mnp.ndarray, args: PoolArgs) -> mnp.ndarray:
     """Max pooling: ``npx.pooling`` when it takes the padding itself (symmetric, at most half the window,
     no ceil-mode overhang, no dilation); else the largest of the strided slices, one per window element,
     of the -inf padded input. ``npx.pooling`` skips NaN (as Paddle's pooling does) and gives -3.4e38 for a
     window of -inf only.
     """
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
-    if args.channels_last:
-        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     if args.dilation == (1, 1) and _mxnet_pads(args):
-        return npx.pooling(
-            x,
-            kernel=args.kernel,
-            stride=args.stride,
-            pad=(args.pads[0], args.pads[2]),
-            pool_type="max",
-            pooling_convention="valid",
-        )
+        return _pooling(x, args, "max")
     x = _pad_hw(x, args.padded, -onp.inf)
     (kh, kw), (sh, sw), (dh, dw), (out_h, out_w) = args.kernel, args.stride, args.dilation, args.out_hw
     return mnp.stack(
@@ -197,37 +142,16 @@ def max_pool2d(
     ).max(axis=0)
 
 
-def avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> mnp.ndarray:
+@nchw_inside(mnp.transpose)
+def avg_pool2d(x: mnp.ndarray, args: PoolArgs) -> mnp.ndarray:
     """Average pooling: ``npx.pooling`` when it takes the padding itself (see ``max_pool2d``); else MXNet's
     window sum over the zero-padded input, divided by the shared divisor."""
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
-    if args.channels_last:
-        return _channels_last(
-            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
-        )
     if _mxnet_pads(args):
-        return npx.pooling(
-            x,
-            kernel=args.kernel,
-            stride=args.stride,
-            pad=(args.pads[0], args.pads[2]),
-            pool_type="avg",
-            pooling_convention="valid",
-            count_include_pad=bool(count_include_pad),
-        )
+        return _pooling(x, args, "avg", count_include_pad=args.count_include_pad)
     total = npx.pooling(
         _pad_hw(x, args.padded), kernel=args.kernel, stride=args.stride, pool_type="sum", pooling_convention="valid"
     )[:, :, : args.out_hw[0], : args.out_hw[1]]
-    return total / mnp.array(avg_pool_divisor(args, x.shape[2:], count_include_pad), dtype=x.dtype)
+    return total / mnp.array(avg_pool_divisor(args), dtype=x.dtype)
 
 
 def _convolution(
@@ -253,6 +177,14 @@ def _convolution(
         num_filter=weight_shape[0],
         num_group=groups,
         no_bias=True,
+    )
+
+
+def _pooling(x: mnp.ndarray, args: PoolArgs, pool_type: str, **options: Any) -> mnp.ndarray:
+    """``npx.pooling`` padding by itself (where ``_mxnet_pads`` says it pads as torch does)."""
+    pad = (args.pads[0], args.pads[2])
+    return npx.pooling(
+        x, kernel=args.kernel, stride=args.stride, pad=pad, pool_type=pool_type, pooling_convention="valid", **options
     )
 
 
@@ -292,20 +224,6 @@ def _spread(t: mnp.ndarray, factors: tuple[int, int]) -> mnp.ndarray:
 
 def _add_bias(y: mnp.ndarray, bias: mnp.ndarray | None) -> mnp.ndarray:
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
-
-
-# The edge of the tab for NHWC data: transposed to NCHW, and the NCHW result back.
-def _channels_first(x: mnp.ndarray) -> mnp.ndarray:
-    return x.transpose(0, 3, 1, 2)
-
-
-def _channels_last(y: mnp.ndarray) -> mnp.ndarray:
-    return y.transpose(0, 2, 3, 1)
-
-
-def _oihw(weight: mnp.ndarray) -> mnp.ndarray:
-    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
-    return weight.transpose(3, 2, 0, 1)
 
 
 def native_op(

@@ -19,14 +19,7 @@ from .ops import _in_common_dtype
 
 
 def batch_norm(
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float = EPS,
-    momentum: float = MOMENTUM,
-    training: bool = True,
+    X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: float, momentum: float, training: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The book's ``batch_norm``: ``(Y, moving_mean, moving_var)``, the statistics in their given shape."""
     X, gamma, beta, moving_mean, moving_var = _in_common_dtype(

@@ -1,7 +1,7 @@
 """Gradients in the NumPy tab: NumPy has no autograd, so every op has a backward pass derived by hand.
 
-Each ``_<op>_backward(dy, *inputs, **arguments)`` returns the gradients of
-``sum(op(*inputs) * dy)`` with respect to the op's tensor inputs, computed in their
+Each ``_<op>_backward(dy, ...)`` takes what the tab's op takes and returns the gradients of
+``sum(op(...) * dy)`` with respect to the op's tensor inputs, computed in their
 common dtype and returned in each input's own dtype. They are the reference every
 framework's autograd is checked against.
 """
@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor
 from ...core.checks import check_corr2d, check_same_shape
+from .._shared import EXPLICIT_ARGUMENTS, op_arguments, vjp_leaves
 from . import conv_layer
 from .ops import (
     _channels_first,
@@ -23,14 +24,17 @@ from .ops import (
     _from_spatial_first,
     _hwio,
     _im2col,
-    _in_common_dtype,
     _offset_slices,
     _oihw,
     _pad_channels_first,
     _pad_spatial_first,
     _per_group,
     _real,
+    tensor,
 )
+
+# A convolution's gradients: of x, of the weight, of the bias (None without one).
+_Gradients = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
 def _upstream(grad_output: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -64,30 +68,14 @@ def _convolve2d_backward(dy: Any, X: Any, K: Any) -> tuple:
     return dX, np.ascontiguousarray(dK[::-1, ::-1])
 
 
-def _conv2d_backward(
-    dy: Any,
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> tuple:
+def _conv2d_backward(dy: Any, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, args: ConvArgs) -> _Gradients:
     """Per group, ``Y = W @ cols`` with ``cols = im2col(pad(x))`` (ops.conv2d), so
     ``dW = dY @ colsᵀ``, ``d cols = Wᵀ @ dY`` and ``dx`` = col2im(d cols) with the padding cropped
     (col2im is im2col's adjoint); ``db`` sums dY over batch and pixels."""
-    inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
-    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
     if args.channels_last:
         dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, weight.shape[3]), x.dtype))
-        dx, dweight, dbias = _conv2d_backward(
-            dy, _channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups
-        )
-        return _like((_channels_last(dx), _hwio(dweight), dbias), inputs)
+        dx, dweight, dbias = _conv2d_backward(dy, _channels_first(x), _oihw(weight), bias, args.channels_first())
+        return _channels_last(dx), _hwio(dweight), dbias
     (n, c, h, w), (o, _, kh, kw), g = x.shape, weight.shape, args.groups
     dy = _upstream(dy, (n, o, *args.out_hw), x.dtype)
     dy_rows = _per_group(dy.transpose(1, 0, 2, 3), g)  # (g, O/g, N*oh*ow), one copy
@@ -100,36 +88,21 @@ def _conv2d_backward(
     top, _, left, _ = args.pads
     dx = dpadded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)
     dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
-    return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
+    return np.ascontiguousarray(dx), dweight, dbias
 
 
 def _conv_transpose2d_backward(
-    dy: Any,
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> tuple:
+    dy: Any, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, args: ConvTransposeArgs
+) -> _Gradients:
     """Per group, ``full = col2im(Wᵀ @ x)`` (ops.conv_transpose2d), then a crop: so dfull is dY placed back
     in the full output (zero where cropped; output_padding's extension gets no gradient),
     ``dcols = im2col(dfull)``, ``dx = W @ dcols`` (a conv2d of dY: the adjoint's adjoint) and ``dW = x @ dcolsᵀ``."""
-    inputs = [None if v is None else _real(v, name) for name, v in (("x", x), ("weight", weight), ("bias", bias))]
-    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv_transpose2d_args(
-        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
-    )
     if args.channels_last:
         dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, args.out_channels), x.dtype))
         dx, dweight, dbias = _conv_transpose2d_backward(
-            dy, _channels_first(x), _oihw(weight), bias, stride, padding, output_padding, dilation, groups
+            dy, _channels_first(x), _oihw(weight), bias, args.channels_first()
         )
-        return _like((_channels_last(dx), _hwio(dweight), dbias), inputs)
+        return _channels_last(dx), _hwio(dweight), dbias
     (n, c, h, w), g = x.shape, args.groups
     dy = _upstream(dy, (n, args.out_channels, *args.out_hw), x.dtype)
     top, _, left, _ = args.crops
@@ -141,27 +114,16 @@ def _conv_transpose2d_backward(
     dx = np.matmul(_per_group(weight, g), dcols).reshape(c, n, h, w).transpose(1, 0, 2, 3)
     dweight = np.matmul(x_rows, dcols.transpose(0, 2, 1)).reshape(weight.shape)
     dbias = None if bias is None else dy.sum(axis=(0, 2, 3))
-    return _like((np.ascontiguousarray(dx), dweight, dbias), inputs)
+    return np.ascontiguousarray(dx), dweight, dbias
 
 
-def _max_pool2d_backward(
-    dy: Any,
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> tuple:
+def _max_pool2d_backward(dy: Any, x: np.ndarray, args: PoolArgs) -> tuple[np.ndarray]:
     """Each output is one element of its window, so dY goes to that element: the first maximal one
     in row-major window order (PyTorch's rule for ties; where the window holds a NaN, the NaN, as in torch).
     Padding and the ceil-mode overhang are -inf, so they never win over a real element."""
-    x = _real(x, "x")
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
     if args.channels_last:
         dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, x.shape[3]), x.dtype))
-        (dx,) = _max_pool2d_backward(dy, _channels_first(x), kernel_size, stride, padding, dilation, ceil_mode)
+        (dx,) = _max_pool2d_backward(dy, _channels_first(x), args.channels_first())
         return (_channels_last(dx),)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
     padded = _pad_spatial_first(x, args.padded, -np.inf)
@@ -184,26 +146,15 @@ def _max_pool2d_backward(
     return (_from_spatial_first(_crop_hw(dpadded, args.padded), x.shape),)
 
 
-def _avg_pool2d_backward(
-    dy: Any,
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> tuple:
+def _avg_pool2d_backward(dy: Any, x: np.ndarray, args: PoolArgs) -> tuple[np.ndarray]:
     """Each output is the sum of its window over a fixed divisor, so every element of the window
     receives dY / divisor (padding's share is dropped; the divisor is the forward's)."""
-    x = _real(x, "x")
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
     if args.channels_last:
         dy = _channels_first(_upstream(dy, (x.shape[0], *args.out_hw, x.shape[3]), x.dtype))
-        (dx,) = _avg_pool2d_backward(dy, _channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
+        (dx,) = _avg_pool2d_backward(dy, _channels_first(x), args.channels_first())
         return (_channels_last(dx),)
     dy = _upstream(dy, (*x.shape[:2], *args.out_hw), x.dtype)
-    share = _to_spatial_first(dy) / avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
+    share = _to_spatial_first(dy) / avg_pool_divisor(args)[:, :, None].astype(x.dtype)
     top, bottom, left, right = args.padded
     dpadded = np.zeros((x.shape[2] + top + bottom, x.shape[3] + left + right, share.shape[2]), x.dtype)
     for window in _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw):
@@ -212,25 +163,15 @@ def _avg_pool2d_backward(
 
 
 def _batch_norm_backward(
-    dy: Any,
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float = 1e-5,
-    momentum: float = 0.1,
-    training: bool = True,
-) -> tuple:
+    dy: Any, X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: float, momentum: float,
+    training: bool,
+) -> tuple:  # fmt: skip
     """Of Y only (the statistics returned are not differentiated). With ``x_hat = (X - mean) / sqrt(var + eps)``
     and ``Y = gamma x_hat + beta``, summing over the m values of each channel: dbeta = sum(dY), dgamma =
     sum(dY x_hat). In training mode mean and var are the batch's, so
     ``dX = (m dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) / (m sqrt(var + eps))`` with ``dx_hat = gamma dY``,
     and the moving statistics get zero; in prediction mode they are the moving ones, ``dX = dx_hat / sqrt(var + eps)``,
     d moving_mean = -sum(dx_hat) / sqrt(var + eps) and d moving_var = -sum(dx_hat (X - mean)) / (2 (var + eps)^1.5)."""
-    named = {"X": X, "gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}
-    inputs = [_real(value, name) for name, value in named.items()]
-    X, gamma, beta, moving_mean, moving_var = _in_common_dtype(**named)
     axes = (0,) if X.ndim == 2 else (0, 2, 3)
     shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)
     dy = _upstream(dy, X.shape, X.dtype)
@@ -250,8 +191,8 @@ def _batch_norm_backward(
         dX = dx_hat * inv_std
         dmean = -(dx_hat.sum(axis=axes) * inv_std.reshape(-1))
         dvar = -0.5 * (dx_hat * (X - mean)).sum(axis=axes) * inv_std.reshape(-1) ** 3
-    shaped = [dX, *(g.reshape(np.shape(x)) for g, x in zip((dgamma, dbeta, dmean, dvar), inputs[1:], strict=True))]
-    return _like(shaped, inputs)
+    statistics = (gamma, beta, moving_mean, moving_var)
+    return dX, *(g.reshape(x.shape) for g, x in zip((dgamma, dbeta, dmean, dvar), statistics, strict=True))
 
 
 def _to_spatial_first(y: np.ndarray) -> np.ndarray:
@@ -266,7 +207,8 @@ def _crop_hw(padded: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return padded[top : padded.shape[0] - bottom, left : padded.shape[1] - right]
 
 
-# op -> its backward pass, whose parameters after ``dy`` are the op's own, in the op's order
+# op -> its backward pass: for the ops of ``EXPLICIT_ARGUMENTS`` its parameters after ``dy`` are the tab's op's
+# (its tensors in one dtype, then the explicit arguments); for the others, the public function's
 _BACKWARD: dict[str, Callable[..., tuple]] = {
     "corr2d": _corr2d_backward,
     "convolve2d": _convolve2d_backward,
@@ -280,6 +222,11 @@ _BACKWARD: dict[str, Callable[..., tuple]] = {
 
 def vjp(op: str, inputs: Sequence[Any], grad_output: Any = None, kwargs: dict[str, Any] | None = None) -> tuple:
     """One gradient per input of ``sum(op(*inputs, **kwargs) * grad_output)``, by the hand-derived backward
-    passes above; None for an input that is None or not a tensor (kernel_size, ...)."""
-    gradients = _BACKWARD[op](grad_output, *inputs, **(kwargs or {}))
+    passes above, each in its input's dtype; None for an input that is None or not a tensor (kernel_size, ...)."""
+    if op in EXPLICIT_ARGUMENTS:
+        leaves = vjp_leaves(op, inputs, tensor)
+        gradients = _BACKWARD[op](grad_output, *op_arguments(op, tensor, leaves, inputs, kwargs))
+        gradients = _like(gradients[: len(leaves)], leaves[: len(gradients)])
+    else:
+        gradients = _BACKWARD[op](grad_output, *inputs, **(kwargs or {}))
     return tuple(gradients[i] if i < len(gradients) else None for i in range(len(inputs)))

@@ -10,18 +10,21 @@ the NumPy tab's ``vjp`` (one hand-derived backward pass per op).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from .._shared import op_arguments
 
-def _op(name: str) -> Callable[..., np.ndarray]:
-    """The NumPy tab's op ``name``, imported on first use (the tab's own ``lenet`` imports this module)."""
+
+def _forward(op: str, tensors: tuple, kwargs: dict[str, Any]) -> np.ndarray:
+    """The NumPy tab's ``op`` on ``tensors`` with the options ``kwargs``, made explicit as the public function
+    makes them (the tab's ops are imported on first use: its own ``lenet`` imports this module)."""
     from . import ops
 
-    op: Callable[..., np.ndarray] = getattr(ops, name)
-    return op
+    y: np.ndarray = getattr(ops, op)(*op_arguments(op, ops.tensor, tensors, tensors, kwargs))
+    return y
 
 
 def _vjp(
@@ -99,17 +102,12 @@ def _init(shape: tuple[int, ...], fan_in: int, dtype: Any = np.float32) -> np.nd
 class Conv2d(Module):
     """2-D convolution (cross-correlation), weight OIHW, as ``torch.nn.Conv2d``."""
 
+    op = "conv2d"
+
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-    ) -> None:
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+        dilation: Any = 1, groups: int = 1, bias: bool = True,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
@@ -124,11 +122,11 @@ class Conv2d(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
-        return _op("conv2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
+        return _forward(self.op, (x, self.params["weight"], self.params.get("bias")), self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         dx, self.grads = _vjp(
-            "conv2d",
+            self.op,
             (self._input, self.params["weight"], self.params.get("bias")),
             grad,
             self._kwargs(),
@@ -140,18 +138,12 @@ class Conv2d(Module):
 class ConvTranspose2d(Conv2d):
     """Transposed convolution, weight (C_in, C_out/groups, kh, kw), as ``torch.nn.ConvTranspose2d``."""
 
+    op = "conv_transpose2d"
+
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        output_padding: Any = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: Any = 1,
-    ) -> None:
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+        output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+    ) -> None:  # fmt: skip
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.output_padding = output_padding
         kh, kw = self.params["weight"].shape[2:]
@@ -159,20 +151,6 @@ class ConvTranspose2d(Conv2d):
 
     def _kwargs(self) -> dict[str, Any]:
         return {**super()._kwargs(), "output_padding": self.output_padding}
-
-    def forward(self, x: Any) -> np.ndarray:
-        self._input = x
-        return _op("conv_transpose2d")(x, self.params["weight"], self.params.get("bias"), **self._kwargs())
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx, self.grads = _vjp(
-            "conv_transpose2d",
-            (self._input, self.params["weight"], self.params.get("bias")),
-            grad,
-            self._kwargs(),
-            ("weight", "bias"),
-        )
-        return dx
 
 
 class MaxPool2d(Module):
@@ -198,7 +176,7 @@ class MaxPool2d(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
-        return _op(self.op)(x, **self._kwargs())
+        return _forward(self.op, (x,), self._kwargs())
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return _vjp(self.op, (self._input,), grad, self._kwargs())[0]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor
 from ...core.checks import as_float_array, common_dtype, dtype_name
 
 NAME = "numpy"
@@ -37,22 +37,10 @@ def to_numpy(x: Any) -> np.ndarray:
     return _real(x, "x")
 
 
-def conv2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> np.ndarray:
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, args: ConvArgs) -> np.ndarray:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight, or NHWC and HWIO), as torch's ``conv2d``."""
-    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
     if args.channels_last:
-        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
+        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, args.channels_first()))
     cols = _im2col(
         _pad_channels_first(x, args.pads), weight.shape[2:], args.stride, args.dilation, args.out_hw, args.groups
     )
@@ -60,27 +48,11 @@ def conv2d(
     return _to_nchw(y.reshape(weight.shape[0], x.shape[0], *args.out_hw), bias)
 
 
-def conv_transpose2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> np.ndarray:
+def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, args: ConvTransposeArgs) -> np.ndarray:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw), or with NHWC data (kh, kw, C_out/groups,
     C_in)): each input pixel scatters the kernel."""
-    x, weight, bias = _in_common_dtype(x=x, weight=weight, bias=bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv_transpose2d_args(
-        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
-    )
     if args.channels_last:
-        y = conv_transpose2d(_channels_first(x), _oihw(weight), bias, stride, padding, output_padding, dilation, groups)
-        return _channels_last(y)
+        return _channels_last(conv_transpose2d(_channels_first(x), _oihw(weight), bias, args.channels_first()))
     n, c, h, w = x.shape
     g, kernel = args.groups, weight.shape[2:]
     rows = _per_group(x.transpose(1, 0, 2, 3), g)  # (g, C_in/g, N*H*W)
@@ -92,20 +64,10 @@ def conv_transpose2d(
     return _to_nchw(full[:, :, top : top + out_h, left : left + out_w], bias)
 
 
-def max_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> np.ndarray:
+def max_pool2d(x: np.ndarray, args: PoolArgs) -> np.ndarray:
     """Max pooling; padding and the ceil-mode overhang count as -inf."""
-    (x,) = _in_common_dtype(x=x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
     if args.channels_last:
-        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
+        return _channels_last(max_pool2d(_channels_first(x), args.channels_first()))
     padded = _pad_spatial_first(x, args.padded, -np.inf)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
@@ -114,28 +76,16 @@ def max_pool2d(
     return _from_spatial_first(y, x.shape)
 
 
-def avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, args: PoolArgs) -> np.ndarray:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
-    (x,) = _in_common_dtype(x=x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
     if args.channels_last:
-        return _channels_last(
-            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
-        )
+        return _channels_last(avg_pool2d(_channels_first(x), args.channels_first()))
     padded = _pad_spatial_first(x, args.padded, 0.0)
     first, *rest = _offset_slices(args.kernel, args.stride, args.dilation, args.out_hw)
     y = padded[first].copy()
     for window in rest:
         y += padded[window]
-    y /= avg_pool_divisor(args, x.shape[2:], count_include_pad)[:, :, None].astype(x.dtype)
+    y /= avg_pool_divisor(args)[:, :, None].astype(x.dtype)
     return _from_spatial_first(y, x.shape)
 
 

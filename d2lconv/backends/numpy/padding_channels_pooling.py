@@ -7,6 +7,7 @@ from typing import Any, cast
 import numpy as np
 
 from ...book import padding_channels_pooling as book
+from ...core.args import conv2d_args
 from .conv_layer import corr2d
 from .ops import conv2d, tensor
 
@@ -20,7 +21,8 @@ def comp_conv2d(kernel_size: Any, padding: Any = 0, stride: Any = 1) -> tuple[in
     rng = np.random.default_rng()
     X = rng.random(book.COMP_CONV2D_INPUT)
     # (1, 1) indicates that batch size and the number of channels are both 1
-    Y = conv2d(X.reshape((1, 1) + X.shape), rng.random((1, 1, *kernel)), rng.random(1), stride, padding)
+    X, K, b = X.reshape((1, 1) + X.shape), rng.random((1, 1, *kernel)), rng.random(1)
+    Y = conv2d(X, K, b, conv2d_args(X.shape, K.shape, b.shape, stride, padding))
     return tuple(Y.shape[2:])
 
 

@@ -24,7 +24,7 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
     for x in leaves:
         if x is not None:
             x.stop_gradient = False
-    y = call_op(op, (conv_layer, ops, normalization), leaves, inputs, kwargs)
+    y = call_op(op, (ops, conv_layer, normalization), leaves, inputs, kwargs)
     dy = paddle.ones_like(y) if grad_output is None else tensor(grad_output, float_dtype(dtype_name(y.dtype)))
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     wanted = [x for x in leaves if x is not None]

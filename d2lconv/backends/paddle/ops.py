@@ -36,8 +36,9 @@ with warnings.catch_warnings():
     import paddle
 import paddle.nn.functional as F
 
-from ...core.args import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
-from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_dtype, same_dtype_tensors
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor
+from ...core.checks import as_float_array, check_real_dtype, dtype_name, float_dtype
+from .._shared import nchw_inside
 
 NAME = "paddle"
 FRAMEWORK = paddle
@@ -63,23 +64,9 @@ def to_numpy(x: Any) -> np.ndarray:
     return as_float_array(x)
 
 
-def conv2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> paddle.Tensor:
+@nchw_inside(paddle.transpose)
+def conv2d(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None, args: ConvArgs) -> paddle.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight), as torch's ``conv2d``."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(
-        x.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups, data_format
-    )
-    if args.channels_last:
-        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
     if x.shape[1] == 0:  # no input channels: Paddle gives 0 output channels (and fails adding a bias)
         y = paddle.zeros([x.shape[0], weight.shape[0], *args.out_hw], dtype=x.dtype)
         return y if bias is None else y + bias.reshape([1, -1, 1, 1])
@@ -90,37 +77,13 @@ def conv2d(
     return F.conv2d(x, weight, bias, _short(*args.stride), pads, _short(*args.dilation), args.groups)
 
 
+@nchw_inside(paddle.transpose)
 def conv_transpose2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
+    x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None, args: ConvTransposeArgs
 ) -> paddle.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv2d_transpose`` itself when the crop
     is symmetric and the extra rows fit its ``output_padding`` (below the stride: Paddle refuses one that only
     the dilation allows); else the full result, cropped, plus bias."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(
-        x.shape,
-        weight.shape,
-        None if bias is None else bias.shape,
-        stride,
-        padding,
-        output_padding,
-        dilation,
-        groups,
-        data_format,
-    )
-    if args.channels_last:
-        w = _oihw(weight)
-        return _channels_last(
-            conv_transpose2d(_channels_first(x), w, bias, stride, padding, output_padding, dilation, groups)
-        )
     top, bottom, left, right = args.crops
     extra = [args.out_hw[0] - (args.full_hw[0] - top - bottom), args.out_hw[1] - (args.full_hw[1] - left - right)]
     if top == bottom and left == right and all(0 <= e < s for e, s in zip(extra, args.stride, strict=True)):
@@ -142,20 +105,9 @@ def conv_transpose2d(
     return y if bias is None else y + bias.reshape([1, -1, 1, 1])
 
 
-def max_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> paddle.Tensor:
+@nchw_inside(paddle.transpose)
+def max_pool2d(x: paddle.Tensor, args: PoolArgs) -> paddle.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf. Dilated: max over strided slices."""
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
-    if args.channels_last:
-        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     if args.dilation == (1, 1) and _paddle_pads(args):
         return F.max_pool2d(x, _short(*args.kernel), _short(*args.stride), _short(args.pads[0], args.pads[2]))
     x = _pad_hw(x, args.padded, -np.inf)
@@ -170,32 +122,19 @@ def max_pool2d(
     return paddle.stack(slices).max(axis=0)
 
 
-def avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> paddle.Tensor:
+@nchw_inside(paddle.transpose)
+def avg_pool2d(x: paddle.Tensor, args: PoolArgs) -> paddle.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``)."""
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
-    if args.channels_last:
-        return _channels_last(
-            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
-        )
     if x.dtype == paddle.float32 and _paddle_pads(args):
         return F.avg_pool2d(
             x,
             _short(*args.kernel),
             _short(*args.stride),
             _short(args.pads[0], args.pads[2]),
-            exclusive=not count_include_pad,
+            exclusive=not args.count_include_pad,
         )
     total = _window_sums(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride)
-    return total / paddle.to_tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
+    return total / paddle.to_tensor(avg_pool_divisor(args), dtype=x.dtype)
 
 
 def _short(height: int, width: int) -> int | list[int]:
@@ -224,20 +163,6 @@ def _window_sums(x: paddle.Tensor, kernel: tuple[int, int], stride: tuple[int, i
 def _pad_hw(x: paddle.Tensor, pads: tuple[int, int, int, int], value: float) -> paddle.Tensor:
     top, bottom, left, right = pads
     return F.pad(x, [left, right, top, bottom], value=value)
-
-
-# The edge of the tab for NHWC data: transposed to NCHW, and the NCHW result back.
-def _channels_first(x: paddle.Tensor) -> paddle.Tensor:
-    return x.transpose([0, 3, 1, 2])
-
-
-def _channels_last(y: paddle.Tensor) -> paddle.Tensor:
-    return y.transpose([0, 2, 3, 1])
-
-
-def _oihw(weight: paddle.Tensor) -> paddle.Tensor:
-    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
-    return weight.transpose([3, 2, 0, 1])
 
 
 def native_op(

@@ -23,32 +23,11 @@ from .ops import tensor
 
 
 def batch_norm(
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float = EPS,
-    momentum: float = MOMENTUM,
-    training: bool = True,
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """The book's ``batch_norm`` on NCHW (or (N, C)) data: ``(Y, moving_mean, moving_var)``, the statistics
-    in their given shape."""
-    return _batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training, channel_axis=1)
-
-
-def _batch_norm(
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float,
-    momentum: float,
-    training: bool,
-    channel_axis: int,
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``batch_norm`` with the channels on ``channel_axis``: 1 for d2lconv's NCHW, -1 for the layer's NHWC."""
+    X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: float, momentum: float, training: bool,
+    channel_axis: int = 1,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:  # fmt: skip
+    """The book's ``batch_norm``: ``(Y, moving_mean, moving_var)``, the statistics in their given shape. The
+    channels are on ``channel_axis``: 1 for d2lconv's NCHW (or (N, C)) data, -1 for the layer's NHWC."""
     X, gamma, beta, moving_mean, moving_var = same_dtype_tensors(tensor, X, gamma, beta, moving_mean, moving_var)
     rank, channel_axis = len(X.shape), channel_axis % len(X.shape)
     shape = [-1 if axis == channel_axis else 1 for axis in range(rank)]
@@ -88,7 +67,7 @@ class BatchNorm(tf.keras.layers.Layer):
         )
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        Y, moving_mean, moving_variance = _batch_norm(
+        Y, moving_mean, moving_variance = batch_norm(
             inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance,
             self.eps, self.momentum, bool(training), channel_axis=-1,
         )  # fmt: skip

@@ -24,7 +24,7 @@ def vjp(op: str, inputs: Any, grad_output: Any = None, kwargs: dict[str, Any] | 
     wanted = [x for x in leaves if x is not None]
     with tf.GradientTape() as tape:
         tape.watch(wanted)
-        y = call_op(op, (conv_layer, ops, normalization), leaves, inputs, kwargs)
+        y = call_op(op, (ops, conv_layer, normalization), leaves, inputs, kwargs)
     dy = tf.ones_like(y) if grad_output is None else tensor(grad_output, y.dtype.name)
     check_same_shape(tuple(dy.shape), tuple(y.shape), "grad_output")
     found = iter(tape.gradient(y, wanted, output_gradients=dy, unconnected_gradients=tf.UnconnectedGradients.ZERO))

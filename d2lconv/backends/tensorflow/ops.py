@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ...core.args import avg_pool_divisor, conv2d_args, conv_transpose2d_args, explicit_padding, pool2d_args
-from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor, explicit_padding
+from ...core.checks import as_float_array, check_real_dtype, float_dtype
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 # The two lines TensorFlow writes to stderr at import whatever TF_CPP_MIN_LOG_LEVEL says.
@@ -97,16 +97,7 @@ def to_numpy(x: Any) -> np.ndarray:
     return as_float_array(x)
 
 
-def conv2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> tf.Tensor:
+def conv2d(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | None, args: ConvArgs) -> tf.Tensor:
     """Batched, multi-channel cross-correlation (NCHW data, OIHW weight, or NHWC and HWIO), as torch's ``conv2d``.
 
     Without groups or dilation, ``tf.nn.conv2d`` itself, with 'SAME' or 'VALID' where they mean the
@@ -114,9 +105,6 @@ def conv2d(
     kernel dilated by inserting zeros: TF's own grouped and dilated ``conv2d`` run forward, but their
     gradients fail on CPU.
     """
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv2d_args(x.shape, weight.shape, bias_shape, stride, padding, dilation, groups, data_format)
     if not args.channels_last:
         x, weight = _to_nhwc(x), _to_hwio(weight)
     if 0 in x.shape:  # every sum is empty: 0; TF's conv rejects this or (oneDNN, empty batch) returns x itself
@@ -138,17 +126,7 @@ def conv2d(
     return _in_layout(_add_bias(y, bias), args.channels_last)
 
 
-def conv_transpose2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> tf.Tensor:
+def conv_transpose2d(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | None, args: ConvTransposeArgs) -> tf.Tensor:
     """Transposed convolution (weight (C_in, C_out/groups, kh, kw), or with NHWC data (kh, kw, C_out/groups, C_in)
     as ``tf.nn.conv2d_transpose`` takes it), as torch's ``conv_transpose2d``.
 
@@ -156,11 +134,6 @@ def conv_transpose2d(
     the full 'VALID' one, cropped; the kernel is dilated by inserting zeros and the groups are
     split and concatenated, as TF's CPU kernels do neither everywhere.
     """
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    bias_shape = None if bias is None else bias.shape
-    args = conv_transpose2d_args(
-        x.shape, weight.shape, bias_shape, stride, padding, output_padding, dilation, groups, data_format
-    )
     if not args.channels_last:
         x, weight = _to_nhwc(x), _to_hwio(weight)
     n, per_group = x.shape[0], weight.shape[2]
@@ -185,21 +158,11 @@ def conv_transpose2d(
     return _in_layout(_add_bias(y, bias), args.channels_last)
 
 
-def max_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> tf.Tensor:
+def max_pool2d(x: tf.Tensor, args: PoolArgs) -> tf.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf (TF's own padding of max pooling).
 
     Dilated windows: the max over the kernel's strided slices (TF pools dilated only with stride 1).
     """
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, dilation, ceil_mode, data_format)
     if not args.channels_last:
         x = _to_nhwc(x)
     if args.dilation == (1, 1):
@@ -210,30 +173,20 @@ def max_pool2d(
     return _in_layout(y, args.channels_last)
 
 
-def avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> tf.Tensor:
+def avg_pool2d(x: tf.Tensor, args: PoolArgs) -> tf.Tensor:
     """Average pooling; the divisor counts real elements (and padding if ``count_include_pad``).
 
     Over the zero-padded input, TF's 'VALID' mean is the answer when the padding counts and no
     ceil-mode window overhangs it; otherwise that mean times the window size is the window sum.
     """
-    x = tensor(x)
-    args = pool2d_args(x.shape, kernel_size, stride, padding, 1, ceil_mode, data_format)
     if not args.channels_last:
         x = _to_nhwc(x)
-    if args.padded == args.pads and (count_include_pad or not any(args.pads)):
+    if args.padded == args.pads and (args.count_include_pad or not any(args.pads)):
         y = tf.nn.avg_pool2d(_pad_hw(x, args.pads, 0.0), args.kernel, args.stride, "VALID")
         return _in_layout(y, args.channels_last)
     kh, kw = args.kernel
     total = tf.nn.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
-    divisor = avg_pool_divisor(args, tuple(x.shape[1:3]), count_include_pad)[:, :, None]
+    divisor = avg_pool_divisor(args)[:, :, None]
     return _in_layout(total / tf.constant(divisor, x.dtype), args.channels_last)
 
 

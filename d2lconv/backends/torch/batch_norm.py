@@ -22,14 +22,7 @@ from .ops import tensor
 
 
 def batch_norm(
-    X: Any,
-    gamma: Any,
-    beta: Any,
-    moving_mean: Any,
-    moving_var: Any,
-    eps: float = EPS,
-    momentum: float = MOMENTUM,
-    training: bool = True,
+    X: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any, eps: float, momentum: float, training: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The book's ``batch_norm``: ``(Y, moving_mean, moving_var)``, the statistics detached, in their given shape."""
     X, gamma, beta, moving_mean, moving_var = same_dtype_tensors(tensor, X, gamma, beta, moving_mean, moving_var)

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...core.args import PoolArgs, avg_pool_divisor, conv2d_args, conv_transpose2d_args, pool2d_args
-from ...core.checks import as_float_array, check_real_dtype, float_dtype, same_dtype_tensors
+from ...core.args import ConvArgs, ConvTransposeArgs, PoolArgs, avg_pool_divisor
+from ...core.checks import as_float_array, check_real_dtype, float_dtype
+from .._shared import nchw_inside
 
 NAME = "torch"
 FRAMEWORK = torch
@@ -48,31 +49,10 @@ def to_numpy(x: Any) -> np.ndarray:
     return as_float_array(x)
 
 
-def conv2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
-) -> torch.Tensor:
-    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight, or NHWC and HWIO): ``F.conv2d``, which
-    pads symmetrically itself; asymmetric padding goes through ``F.pad`` first."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv2d_args(
-        tuple(x.shape),
-        tuple(weight.shape),
-        None if bias is None else tuple(bias.shape),
-        stride,
-        padding,
-        dilation,
-        groups,
-        data_format,
-    )
-    if args.channels_last:
-        return _channels_last(conv2d(_channels_first(x), _oihw(weight), bias, stride, padding, dilation, groups))
+@nchw_inside(torch.permute)
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, args: ConvArgs) -> torch.Tensor:
+    """Batched, multi-channel cross-correlation (NCHW data, OIHW weight): ``F.conv2d``, which pads symmetrically
+    itself; asymmetric padding goes through ``F.pad`` first."""
     if x.numel() == 0:  # every sum is empty, so 0; torch would give 0 output channels for 0 input channels
         return _add_bias(x.new_zeros((x.shape[0], weight.shape[0], *args.out_hw)), bias)
     top, bottom, left, right = args.pads
@@ -81,37 +61,12 @@ def conv2d(
     return F.conv2d(_pad_hw(x, args.pads, 0.0), weight, bias, args.stride, 0, args.dilation, args.groups)
 
 
+@nchw_inside(torch.permute)
 def conv_transpose2d(
-    x: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    data_format: str = "NCHW",
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, args: ConvTransposeArgs
 ) -> torch.Tensor:
-    """Transposed convolution (weight (C_in, C_out/groups, kh, kw); with NHWC data (kh, kw, C_out/groups, C_in)):
-    ``F.conv_transpose2d`` itself when the
+    """Transposed convolution (weight (C_in, C_out/groups, kh, kw)): ``F.conv_transpose2d`` itself when the
     crop is symmetric and the extra rows are what torch's ``output_padding`` allows; else its full output, cropped."""
-    x, weight, bias = same_dtype_tensors(tensor, x, weight, bias)
-    args = conv_transpose2d_args(
-        tuple(x.shape),
-        tuple(weight.shape),
-        None if bias is None else tuple(bias.shape),
-        stride,
-        padding,
-        output_padding,
-        dilation,
-        groups,
-        data_format,
-    )
-    if args.channels_last:
-        w = _oihw(weight)
-        return _channels_last(
-            conv_transpose2d(_channels_first(x), w, bias, stride, padding, output_padding, dilation, groups)
-        )
     top, bottom, left, right = args.crops
     (out_h, out_w), (full_h, full_w) = args.out_hw, args.full_hw
     extra = (out_h - (full_h - top - bottom), out_w - (full_w - left - right))
@@ -130,52 +85,27 @@ def conv_transpose2d(
     return _add_bias(F.pad(full, (-left, left + out_w - full_w, -top, top + out_h - full_h)), bias)
 
 
-def max_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    data_format: str = "NCHW",
-) -> torch.Tensor:
+@nchw_inside(torch.permute)
+def max_pool2d(x: torch.Tensor, args: PoolArgs) -> torch.Tensor:
     """Max pooling; padding and the ceil-mode overhang count as -inf. ``F.max_pool2d`` pads by itself up to
     half the window (torch's rules are d2lconv's); beyond that, ``F.pad`` first."""
-    x = tensor(x)
-    args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode, data_format)
-    if args.channels_last:
-        return _channels_last(max_pool2d(_channels_first(x), kernel_size, stride, padding, dilation, ceil_mode))
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
     if _torch_pads(args):
-        return F.max_pool2d(x, args.kernel, args.stride, (args.pads[0], args.pads[2]), args.dilation, bool(ceil_mode))
+        return F.max_pool2d(x, args.kernel, args.stride, (args.pads[0], args.pads[2]), args.dilation, args.ceil_mode)
     return F.max_pool2d(_pad_hw(x, args.padded, -np.inf), args.kernel, args.stride, 0, args.dilation)
 
 
-def avg_pool2d(
-    x: Any,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    data_format: str = "NCHW",
-) -> torch.Tensor:
+@nchw_inside(torch.permute)
+def avg_pool2d(x: torch.Tensor, args: PoolArgs) -> torch.Tensor:
     """Average pooling: ``F.avg_pool2d`` when torch takes the padding; else window sums over the shared divisor."""
-    x = tensor(x)
-    args = pool2d_args(tuple(x.shape), kernel_size, stride, padding, 1, ceil_mode, data_format)
-    if args.channels_last:
-        return _channels_last(
-            avg_pool2d(_channels_first(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
-        )
     if x.shape[1] == 0:  # torch refuses zero channels; the answer is empty
         return x.new_zeros((*x.shape[:2], *args.out_hw))
     if _torch_pads(args):
-        return F.avg_pool2d(
-            x, args.kernel, args.stride, (args.pads[0], args.pads[2]), bool(ceil_mode), bool(count_include_pad)
-        )
+        pads = (args.pads[0], args.pads[2])
+        return F.avg_pool2d(x, args.kernel, args.stride, pads, args.ceil_mode, args.count_include_pad)
     total = F.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, divisor_override=1)
-    return total / torch.tensor(avg_pool_divisor(args, tuple(x.shape[2:]), count_include_pad), dtype=x.dtype)
+    return total / torch.tensor(avg_pool_divisor(args), dtype=x.dtype)
 
 
 def _torch_pads(args: PoolArgs) -> bool:
@@ -188,20 +118,6 @@ def _pad_hw(x: torch.Tensor, pads: tuple[int, int, int, int], value: float) -> t
     """Pad an NCHW tensor by (top, bottom, left, right); ``F.pad`` lists the last axis first."""
     top, bottom, left, right = pads
     return F.pad(x, (left, right, top, bottom), value=value)
-
-
-# The edge of the tab for NHWC data: views (permute copies nothing), so torch runs its channels_last kernels.
-def _channels_first(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 3, 1, 2)
-
-
-def _channels_last(y: torch.Tensor) -> torch.Tensor:
-    return y.permute(0, 2, 3, 1)
-
-
-def _oihw(weight: torch.Tensor) -> torch.Tensor:
-    """HWIO -> OIHW; the same permutation takes (kh, kw, C_out/groups, C_in) to (C_in, C_out/groups, kh, kw)."""
-    return weight.permute(3, 2, 0, 1)
 
 
 def _add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
