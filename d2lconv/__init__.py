@@ -350,13 +350,19 @@ def BatchNorm(num_features: int, num_dims: int) -> Any:  # noqa: N802 - the book
     return _tab().BatchNorm(num_features, num_dims)
 
 
-def BNLeNet(seed: int = 0) -> Any:  # noqa: N802 - the book's name
-    """The book's BN-LeNet (d2l-en 8.5.4) in the active framework's own layers, with the tab's ``BatchNorm``.
+def BNLeNet(seed: int = 0, concise: bool = False) -> Any:  # noqa: N802 - the book's name
+    """The book's BN-LeNet (d2l-en 8.5.4) in the active framework's own layers, with the tab's from-scratch
+    ``BatchNorm``, or with ``concise=True`` the framework's own batch normalisation layer (the book's "Concise
+    Implementation": ``nn.BatchNorm2d``/``1d``, Keras's ``BatchNormalization``, Gluon's ``nn.BatchNorm``,
+    Paddle's ``BatchNorm2D``/``1D``, Flax's ``nn.BatchNorm``; NumPy's layer library's ``BatchNorm2d``) with
+    d2lconv's momentum and epsilon in its own convention.
 
     Its convolutions pad nothing (the first dense layer takes 256 features); Xavier-uniform weights
-    and zero biases are drawn from ``seed`` by NumPy and loaded in the framework's layouts.
+    and zero biases are drawn from ``seed`` by NumPy and loaded in the framework's layouts. Both versions
+    compute the same outputs and train alike; PyTorch's own layer updates its running variance with the
+    unbiased batch variance (n / (n - 1) times the book's), so after training its predictions differ a little.
     """
-    return _tab().BNLeNet(seed)
+    return _tab().BNLeNet(seed, bool(concise))
 
 
 def train(

@@ -19,6 +19,7 @@ from flax import linen as nn
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from ...core.checks import same_dtype_tensors
+from ...core.conventions import momentum_kept
 from .ops import _x64_for_float64, tensor
 
 
@@ -73,23 +74,29 @@ class BatchNorm(nn.Module):
         return Y
 
 
-def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm`` (channels last), bound to its variables in prediction
     mode (``deterministic``; the trainer switches it, ``_train_mode``): the tab's writer builds the rest of
-    ``bn_lenet_network(seed)`` in flax's own layers, weights drawn from ``seed`` by NumPy."""
+    ``bn_lenet_network(seed)`` in flax's own layers, weights drawn from ``seed`` by NumPy. ``concise=True`` is
+    the book's concise implementation, Flax's own ``nn.BatchNorm`` (momentum 0.9, the weight kept, epsilon
+    1e-5), in prediction mode (``use_running_average``) likewise."""
     from .network import build_network  # an earlier section, imported here: grads imports this module first
 
     rest, places = split_batch_norms(bn_lenet_network(seed))
     module, variables = build_network(rest).unbind()
-    layers = interleave(list(module.layers), places, lambda c, d: BatchNorm(c, d, deterministic=True))
+    layers = interleave(list(module.layers), places, _flax_batch_norm if concise else _book_batch_norm)
     old_names = iter(range(len(module.layers)))
     params, batch_stats = {}, {}
     for index, layer in enumerate(layers):
         name = f"layers_{index}"
-        if isinstance(layer, BatchNorm):
-            shape = stat_shape(layer.num_features, layer.num_dims, channels_last=True)
-            params[name] = {"gamma": jnp.ones(shape), "beta": jnp.zeros(shape)}
-            batch_stats[name] = {"moving_mean": jnp.zeros(shape), "moving_var": jnp.ones(shape)}
+        if index in places:  # gamma 1, beta 0, moving mean 0, moving variance 1 (Flax's scale, bias, mean, var)
+            if isinstance(layer, BatchNorm):
+                shape = stat_shape(*places[index], channels_last=True)
+                names = ("gamma", "beta", "moving_mean", "moving_var")
+            else:
+                shape, names = places[index][:1], ("scale", "bias", "mean", "var")
+            params[name] = {names[0]: jnp.ones(shape), names[1]: jnp.zeros(shape)}
+            batch_stats[name] = {names[2]: jnp.zeros(shape), names[3]: jnp.ones(shape)}
         else:
             old = f"layers_{next(old_names)}"
             if old in variables["params"]:
@@ -97,17 +104,34 @@ def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
     return nn.Sequential(layers).bind({"params": params, "batch_stats": batch_stats})
 
 
+def _book_batch_norm(num_features: int, num_dims: int) -> BatchNorm:
+    return BatchNorm(num_features, num_dims, deterministic=True)
+
+
+def _flax_batch_norm(num_features: int, num_dims: int) -> nn.BatchNorm:
+    """Flax's own layer as the tab's writer builds a batch_norm node: its momentum is the weight kept."""
+    return nn.BatchNorm(
+        use_running_average=True, momentum=momentum_kept(MOMENTUM), epsilon=EPS, use_fast_variance=False
+    )
+
+
 def _train_mode(module: nn.Sequential) -> nn.Sequential:
-    """An (unbound) ``nn.Sequential`` whose BatchNorm layers compute batch statistics (``deterministic=False``)."""
+    """An (unbound) ``nn.Sequential`` whose BatchNorm layers (the book's or Flax's) compute batch statistics."""
     return module.clone(
-        layers=[layer.clone(deterministic=False) if isinstance(layer, BatchNorm) else layer for layer in module.layers]
+        layers=[
+            layer.clone(deterministic=False)
+            if isinstance(layer, BatchNorm)
+            else layer.clone(use_running_average=False)
+            if isinstance(layer, nn.BatchNorm)
+            else layer
+            for layer in module.layers
+        ]
     )
 
 
 def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` of the bound ``net``, in order, as flat arrays."""
+    """The (moving mean, moving variance) of each ``BatchNorm`` (or Flax's: mean, var) of the bound ``net``, in
+    order, as flat arrays."""
     stats = net.variables.get("batch_stats", {})
-    return [
-        (np.asarray(stats[name]["moving_mean"]).ravel(), np.asarray(stats[name]["moving_var"]).ravel())
-        for name in sorted(stats, key=lambda name: int(name.split("_")[-1]))
-    ]
+    in_order = sorted(stats, key=lambda name: int(name.split("_")[-1]))
+    return [(np.asarray(mean).ravel(), np.asarray(var).ravel()) for mean, var in (stats[n].values() for n in in_order)]

@@ -72,12 +72,15 @@ class BatchNorm(nn.Block):
         return Y
 
 
-def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm`` (a ``Block``, so the network is an ``nn.Sequential``):
     the tab's writer builds the rest of ``bn_lenet_network(seed)`` in Gluon's own layers, weights drawn from
-    ``seed`` by NumPy."""
+    ``seed`` by NumPy. ``concise=True`` is the book's concise implementation, Gluon's own ``nn.BatchNorm``
+    (momentum 0.9, the weight kept, epsilon 1e-5) where the writer builds it."""
     from .network import build_network  # an earlier section, imported here: grads imports this module first
 
+    if concise:
+        return build_network(bn_lenet_network(seed))
     rest, places = split_batch_norms(bn_lenet_network(seed))
     built = build_network(rest)
     net = nn.Sequential()
@@ -86,9 +89,12 @@ def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
 
 
 def running_statistics(net: nn.Sequential) -> list[tuple[onp.ndarray, onp.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    """The (moving mean, moving variance) of each ``BatchNorm`` (or Gluon's own) of ``net``, in order, as flat
+    arrays."""
     return [
         (layer.moving_mean.asnumpy().ravel(), layer.moving_var.asnumpy().ravel())
-        for layer in (net[index] for index in range(len(net)))
         if isinstance(layer, BatchNorm)
+        else (layer.running_mean.data().asnumpy().ravel(), layer.running_var.data().asnumpy().ravel())
+        for layer in (net[index] for index in range(len(net)))
+        if isinstance(layer, BatchNorm | nn.BatchNorm)
     ]

@@ -14,6 +14,7 @@ import numpy as np
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from . import layers
+from .layers_graph import BatchNorm2d
 from .network import build_network
 from .ops import _in_common_dtype
 
@@ -68,13 +69,26 @@ class BatchNorm(layers.Module):
         return dx
 
 
-def BNLeNet(seed: int = 0) -> layers.Sequential:  # noqa: N802 - the book's name
+def BNLeNet(seed: int = 0, concise: bool = False) -> layers.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
-    ``bn_lenet_network(seed)`` in d2lconv's NumPy's own layers, weights drawn from ``seed`` by NumPy."""
+    ``bn_lenet_network(seed)`` in d2lconv's NumPy's own layers, weights drawn from ``seed`` by NumPy.
+    ``concise=True``: the layer library's own ``BatchNorm2d`` (with the description's biased running variance)
+    where the writer builds it, as the book's concise implementation takes the framework's."""
+    if concise:
+        net = cast(layers.Sequential, build_network(bn_lenet_network(seed)))
+        net.train()  # a new network trains, as the from-scratch one does
+        return net
     rest, places = split_batch_norms(bn_lenet_network(seed))
     return layers.Sequential(*interleave(list(cast(layers.Sequential, build_network(rest))), places, BatchNorm))
 
 
 def running_statistics(net: layers.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
-    return [(layer.moving_mean.ravel(), layer.moving_var.ravel()) for layer in net if isinstance(layer, BatchNorm)]
+    """The (moving mean, moving variance) of each ``BatchNorm`` (or the layer library's ``BatchNorm2d``) of
+    ``net``, in order, as flat arrays."""
+    return [
+        (layer.moving_mean.ravel(), layer.moving_var.ravel())
+        if isinstance(layer, BatchNorm)
+        else (layer.buffers["running_mean"].ravel(), layer.buffers["running_var"].ravel())
+        for layer in net
+        if isinstance(layer, BatchNorm | BatchNorm2d)
+    ]

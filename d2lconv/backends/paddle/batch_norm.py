@@ -63,20 +63,29 @@ class BatchNorm(nn.Layer):
         return Y
 
 
-def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
-    ``bn_lenet_network(seed)`` in Paddle's own layers, weights drawn from ``seed`` by NumPy."""
+    ``bn_lenet_network(seed)`` in Paddle's own layers, weights drawn from ``seed`` by NumPy. ``concise=True`` is
+    the book's concise implementation, Paddle's own ``nn.BatchNorm2D`` / ``nn.BatchNorm1D`` (momentum 0.9, the
+    weight kept, epsilon 1e-5) where the writer builds them."""
     from .network import build_network  # an earlier section, imported here: grads imports this module first
 
+    if concise:
+        net = build_network(bn_lenet_network(seed))
+        net.train()  # a new network trains, as nn.Sequential does
+        return net
     rest, places = split_batch_norms(bn_lenet_network(seed))
     built = build_network(rest)
     return nn.Sequential(*interleave([built[index] for index in range(len(built))], places, BatchNorm))
 
 
 def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    """The (moving mean, moving variance) of each ``BatchNorm`` (or Paddle's own) of ``net``, in order, as flat
+    arrays."""
     return [
         (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
-        for layer in (net[index] for index in range(len(net)))
         if isinstance(layer, BatchNorm)
+        else (layer._mean.numpy().ravel(), layer._variance.numpy().ravel())
+        for layer in net.sublayers()
+        if isinstance(layer, BatchNorm | nn.BatchNorm1D | nn.BatchNorm2D)
     ]

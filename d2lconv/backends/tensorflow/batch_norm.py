@@ -77,20 +77,25 @@ class BatchNorm(tf.keras.layers.Layer):
         return Y
 
 
-def BNLeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
+def BNLeNet(seed: int = 0, concise: bool = False) -> tf.keras.Model:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm`` (channels last): the tab's writer builds the rest of
-    ``bn_lenet_network(seed)`` in Keras's own layers, weights drawn from ``seed`` by NumPy."""
+    ``bn_lenet_network(seed)`` in Keras's own layers, weights drawn from ``seed`` by NumPy. ``concise=True`` is
+    the book's concise implementation, Keras's own ``BatchNormalization`` (momentum 0.9, the weight kept,
+    epsilon 1e-5) where the writer builds it."""
     from .network import build_network  # an earlier section, imported here: grads imports this module first
 
+    if concise:
+        return build_network(bn_lenet_network(seed))
     rest, places = split_batch_norms(bn_lenet_network(seed))
     built = build_network(rest).layers
     return tf.keras.Sequential([tf.keras.Input((28, 28, 1)), *interleave(built, places, BatchNorm)])
 
 
 def running_statistics(net: tf.keras.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    """The (moving mean, moving variance) of each ``BatchNorm`` (or Keras's own) of ``net``, in order, as flat
+    arrays."""
     return [
         (layer.moving_mean.numpy().ravel(), layer.moving_variance.numpy().ravel())
         for layer in net.layers
-        if isinstance(layer, BatchNorm)
+        if isinstance(layer, BatchNorm | tf.keras.layers.BatchNormalization)
     ]

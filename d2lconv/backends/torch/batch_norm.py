@@ -64,19 +64,27 @@ class BatchNorm(nn.Module):
         return Y
 
 
-def BNLeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
+def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N802 - the book's name
     """The book's BN-LeNet with this tab's ``BatchNorm``: the tab's writer builds the rest of
-    ``bn_lenet_network(seed)`` in torch's own layers, weights drawn from ``seed`` by NumPy."""
+    ``bn_lenet_network(seed)`` in torch's own layers, weights drawn from ``seed`` by NumPy. ``concise=True`` is
+    the book's concise implementation, torch's own ``nn.BatchNorm2d`` / ``nn.BatchNorm1d`` (momentum 0.1, eps
+    1e-5) where the writer builds them: the same network, but its running variance takes the unbiased batch
+    variance."""
     from .network import build_network  # an earlier section, imported here: grads imports this module first
 
+    if concise:
+        return build_network(bn_lenet_network(seed)).train()  # a new module trains, as nn.Sequential does
     rest, places = split_batch_norms(bn_lenet_network(seed))
     return nn.Sequential(*interleave(list(build_network(rest)), places, BatchNorm))
 
 
 def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` of ``net``, in order, as flat arrays."""
+    """The (moving mean, moving variance) of each ``BatchNorm`` (or torch's own) of ``net``, in order, as flat
+    arrays."""
     return [
         (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
-        for layer in net
         if isinstance(layer, BatchNorm)
+        else (layer.running_mean.numpy().ravel(), layer.running_var.numpy().ravel())
+        for layer in net.modules()
+        if isinstance(layer, BatchNorm | nn.BatchNorm1d | nn.BatchNorm2d)
     ]
