@@ -119,7 +119,11 @@ def test_momentum_conventions_map_both_ways():
     assert momentum_kept(0.1) == pytest.approx(0.9) and momentum_new_batch(momentum_kept(0.1)) == pytest.approx(0.1)
     assert BATCH_NORM["numpy"]["momentum"] == BATCH_NORM["torch"]["momentum"] == "new"  # d2lconv's is torch's
     assert BATCH_NORM["tensorflow"]["momentum"] == BATCH_NORM["jax"]["momentum"] == "kept"
-    assert bn.BOOK_MOMENTUM["d2l-en (JAX tab)"] == bn.BOOK_MOMENTUM["d2l-zh (every tab)"] == "kept"
+    assert (
+        bn.CONVENTIONS["d2l-en from scratch (JAX tab)"] == bn.CONVENTIONS["d2l-zh from scratch (every tab)"] == "kept"
+    )
+    assert bn.CONVENTIONS["d2lconv"] == bn.CONVENTIONS["PyTorch's own layer"] == "new"
+    assert bn.CONVENTIONS["Keras's own layer"] == "kept"
     inputs = bn.sample(10, (4, 3, 2, 2), np.float64)
     batch_mean = inputs["X"].mean(axis=(0, 2, 3))
     with dc.use_backend("numpy"):

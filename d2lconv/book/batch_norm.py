@@ -20,14 +20,26 @@ from typing import Any
 
 import numpy as np
 
+from ..core.conventions import BATCH_NORM, FRAMEWORK_NAMES
+
 # The book's epsilon (d2l-en's MXNet tab writes 1e-12; every other tab 1e-5) and d2lconv's momentum.
 EPS, MOMENTUM = 1e-5, 0.1
-# What the book's from-scratch ``batch_norm`` means by "momentum" in each tab: the weight of the "new" batch, or
-# the weight the running value keeps ("kept"). The frameworks' own layers: ``core.conventions.BATCH_NORM``.
+# Who means what by "momentum": the weight of the "new" batch, or the weight the running value keeps ("kept").
+# The book's from-scratch functions as each of its tabs writes them, then each framework's own layer as
+# ``core.conventions.BATCH_NORM`` says (the one place that says it).
 BOOK_MOMENTUM: dict[str, str] = {
-    "d2l-en (PyTorch, MXNet, TensorFlow tabs)": "new",
-    "d2l-en (JAX tab)": "kept",
-    "d2l-zh (every tab)": "kept",
+    "d2l-en from scratch (PyTorch, MXNet, TensorFlow tabs)": "new",
+    "d2l-en from scratch (JAX tab)": "kept",
+    "d2l-zh from scratch (every tab)": "kept",
+}
+CONVENTIONS: dict[str, str] = {
+    "d2lconv": "new",
+    **BOOK_MOMENTUM,
+    **{
+        f"{FRAMEWORK_NAMES[name]}'s own layer": facts["momentum"]
+        for name, facts in BATCH_NORM.items()
+        if name in FRAMEWORK_NAMES and name != "numpy"
+    },
 }
 
 
