@@ -157,6 +157,7 @@ class MaxPool2d(Module):
     """Max pooling; padding counts as -inf."""
 
     op = "max_pool2d"
+    options = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")  # the op's, in its order
 
     def __init__(
         self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
@@ -166,13 +167,7 @@ class MaxPool2d(Module):
         self.dilation, self.ceil_mode = dilation, ceil_mode
 
     def _kwargs(self) -> dict[str, Any]:
-        return dict(
-            kernel_size=self.kernel_size,
-            stride=self.stride,
-            padding=_padding(self.padding),
-            dilation=self.dilation,
-            ceil_mode=self.ceil_mode,
-        )
+        return {name: _padding(self.padding) if name == "padding" else getattr(self, name) for name in self.options}
 
     def forward(self, x: Any) -> np.ndarray:
         self._input = x
@@ -186,6 +181,7 @@ class AvgPool2d(MaxPool2d):
     """Average pooling; ``count_include_pad`` says whether padding counts in the divisor."""
 
     op = "avg_pool2d"
+    options = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
 
     def __init__(
         self,
@@ -198,15 +194,6 @@ class AvgPool2d(MaxPool2d):
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         del self.dilation
         self.count_include_pad = count_include_pad
-
-    def _kwargs(self) -> dict[str, Any]:
-        return dict(
-            kernel_size=self.kernel_size,
-            stride=self.stride,
-            padding=_padding(self.padding),
-            ceil_mode=self.ceil_mode,
-            count_include_pad=self.count_include_pad,
-        )
 
 
 class ConstantPad2d(Module):
