@@ -12,6 +12,7 @@ import numpy as np
 from ..book import batch_norm as bn
 from ..book import modern_nets
 from ..core.args import explicit_padding
+from ..core.conventions import momentum_kept
 from ..harness.parity.checks import batch_norm as bn_checks
 from ..harness.parity.checks import modern_nets as modern_checks
 
@@ -45,7 +46,7 @@ def batch_normalization() -> None:
         _, mean, _ = dc.batch_norm(SMALL_BATCH, ones, zeros, mean, ones, momentum=bn.MOMENTUM)
     kept = zeros
     for _ in range(10):
-        _, kept, _ = dc.batch_norm(SMALL_BATCH, ones, zeros, kept, ones, momentum=bn.keep_fraction(0.1))
+        _, kept, _ = dc.batch_norm(SMALL_BATCH, ones, zeros, kept, ones, momentum=momentum_kept(0.1))
     print(
         f"\nTen batches of mean [4, 5] from a moving mean of 0: momentum 0.1 (the new batch's weight; d2l-zh's 0.9 "
         f"as the old value's) gives {np.round(dc.to_numpy(mean), 3)}; d2l-zh's Paddle tab writes "

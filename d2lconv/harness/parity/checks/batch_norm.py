@@ -26,8 +26,8 @@ STATISTICS_RTOL = 1e-4
 def forward(shape: tuple[int, ...], training: bool) -> dict[str, Any]:
     """``dc.batch_norm`` on seeded float32 inputs of ``shape`` (batch mean 3, std 2), momentum 0.1 of the new
     batch: Y and the moving statistics it returns (updated in training mode, unchanged in prediction mode)."""
-    inputs = bn.sample(3, shape)
-    Y, mean, var = dc.batch_norm(*inputs.values(), eps=bn.EPS, momentum=bn.MOMENTUM, training=training)
+    X, gamma, beta, moving_mean, moving_var = bn.sample(3, shape).values()
+    Y, mean, var = dc.batch_norm(X, gamma, beta, moving_mean, moving_var, bn.EPS, bn.MOMENTUM, training)
     return {"Y": Y, "moving_mean": mean, "moving_var": var}
 
 
