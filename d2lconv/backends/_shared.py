@@ -78,8 +78,9 @@ def op_arguments(
 ) -> list[Any]:
     """The positional arguments of the tab's ``op`` for a ``vjp`` call of ``op(*inputs, **kwargs)``, as the
     public function passes them: for an op of ``EXPLICIT_ARGUMENTS``, its tensors (the leaves) in their
-    common dtype by the tab's ``tensor`` (a cast that autograd follows) and its explicit arguments; for
-    the others, the leaves and the rest of the inputs (their keyword arguments stay ``kwargs``)."""
+    common dtype by the tab's ``tensor`` (a cast that autograd follows) and its explicit arguments (one
+    dataclass, or batch_norm's checked ``(eps, momentum, training)``); for the others, the leaves and the rest
+    of the inputs (their keyword arguments stay ``kwargs``)."""
     tensors = TENSOR_INPUTS[op]
     if op not in EXPLICIT_ARGUMENTS:
         return [*leaves[:tensors], *inputs[tensors:]]
