@@ -615,11 +615,13 @@ def test_the_bn_lenet_rows_hold_fifty_losses_and_four_batch_norms_and_catch_a_dr
     )
 
 
-def test_the_batch_norm_section_agrees_with_numpy_on_the_backend(backend, recorded_bn):
-    keys = parity.result_keys(["7.5"])
+def test_the_batch_norm_sections_agree_with_numpy_on_the_backend(backend, recorded_bn):
+    """7.5 and 7.5-training computed in this process after NumPy's (each backend trains its own BN-LeNet)."""
+    keys = parity.result_keys(["7.5", "7.5-training"])
     reference = {key: recorded_bn[key] for key in keys}
-    results = parity.compute_results(backend.NAME, ["7.5"])
-    report = parity.build_report(entries_with(reference, **{backend.NAME: results}), sections.parity_checks(["7.5"]))
+    results = parity.compute_results(backend.NAME, ["7.5", "7.5-training"])
+    chosen = sections.parity_checks(["7.5", "7.5-training"])
+    report = parity.build_report(entries_with(reference, **{backend.NAME: results}), chosen)
     assert [row["name"] for row in report["checks"]] == keys
     if backend.NAME != "numpy":
         assert all(row["cells"][backend.NAME]["ok"] for row in report["checks"]), report["checks"]

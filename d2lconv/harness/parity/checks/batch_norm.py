@@ -53,24 +53,26 @@ def parity_checks() -> list[ParityCheck]:
 
 
 @functools.cache
-def first_steps(net: str) -> LeNetFit:
-    """``dc.train(net)`` from seed 0 on the active backend for the first ``PARITY_STEPS`` minibatches (once per
-    worker: the losses and the running statistics are two rows with their own tolerances)."""
+def first_steps(net: str, backend: str) -> LeNetFit:
+    """``dc.train(net)`` from seed 0 on ``backend`` for the first ``PARITY_STEPS`` minibatches (once per worker:
+    the losses and the running statistics are two rows with their own tolerances)."""
     data = dc.digits()
     small = dc.Digits(data.train_x[:TRAIN_IMAGES], data.train_y[:TRAIN_IMAGES], data.test_x[:TEST_IMAGES],
                       data.test_y[:TEST_IMAGES])  # fmt: skip
-    return dc.train(net, epochs=EPOCHS, data=small)
+    with dc.use_backend(backend):
+        return dc.train(net, epochs=EPOCHS, data=small)
 
 
 def losses(net: str) -> dict[str, Any]:
-    """The first ``PARITY_STEPS`` minibatch losses of ``net`` from seed 0."""
-    return {"losses": first_steps(net).losses[:PARITY_STEPS]}
+    """The first ``PARITY_STEPS`` minibatch losses of ``net`` from seed 0, on the active backend."""
+    return {"losses": first_steps(net, dc.get_backend()).losses[:PARITY_STEPS]}
 
 
 def running_statistics(net: str) -> dict[str, Any]:
     """The running mean and variance of each batch normalisation of ``net`` after those steps (``mean0``, ...)."""
+    name = dc.get_backend()
     result: dict[str, Any] = {}
-    for index, (mean, var) in enumerate(load_backend(dc.get_backend()).running_statistics(first_steps(net).model)):
+    for index, (mean, var) in enumerate(load_backend(name).running_statistics(first_steps(net, name).model)):
         result |= {f"mean{index}": mean, f"var{index}": var}
     return result
 
