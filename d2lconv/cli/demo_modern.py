@@ -39,8 +39,9 @@ def batch_normalization() -> None:
     _show("prediction: (X - moving mean) / sqrt(moving variance + 1e-5), the statistics unchanged =", dc.to_numpy(Y))
 
     print("2. What 'momentum' means: d2lconv's is the weight of the new batch (0.1), PyTorch's convention")
+    width = max(map(len, bn.CONVENTIONS))
     for who, convention in bn.CONVENTIONS.items():
-        print(f"  {who:<50} {'weight of the new batch' if convention == 'new' else 'weight of the old value'}")
+        print(f"  {who:<{width}}  {'weight of the new batch' if convention == 'new' else 'weight of the old value'}")
     mean = zeros
     for _ in range(10):
         _, mean, _ = dc.batch_norm(SMALL_BATCH, ones, zeros, mean, ones, momentum=bn.MOMENTUM)
