@@ -77,15 +77,21 @@ def running_statistics(net: str) -> dict[str, Any]:
     return result
 
 
-def training_parity_checks() -> list[ParityCheck]:
-    """BN-LeNet's first 50 losses (relative 1e-3) and its running statistics after them (1e-4): the tab's own
-    ``BatchNorm`` layers trained by ``dc.train`` (two epochs of 800 images)."""
+def first_steps_checks(net: str) -> list[ParityCheck]:
+    """``net``'s first 50 losses (relative 1e-3) and its running statistics after them (1e-4): the tab's own
+    BatchNorm layers trained by ``dc.train`` (two epochs of 800 images); rows ``<net>_losses``, ``<net>_statistics``."""
+    key = net.replace("-", "_")
     return [
-        ParityCheck("bn_lenet_losses", functools.partial(losses, "bn-lenet"), rtol=LOSS_RTOL),
+        ParityCheck(f"{key}_losses", functools.partial(losses, net), rtol=LOSS_RTOL),
         ParityCheck(
-            "bn_lenet_statistics",
-            functools.partial(running_statistics, "bn-lenet"),
+            f"{key}_statistics",
+            functools.partial(running_statistics, net),
             rtol=STATISTICS_RTOL,
             atol=STATISTICS_RTOL / 10,
         ),
     ]
+
+
+def training_parity_checks() -> list[ParityCheck]:
+    """Section 7.5-training: BN-LeNet's first steps (``first_steps_checks``)."""
+    return first_steps_checks("bn-lenet")
