@@ -137,6 +137,14 @@ def _require_onnx(option: str) -> None:
         raise CommandError(f'argument {option}: onnx needs {" and ".join(missing)}: pip install "d2lconv[onnx]"')
 
 
+def add_command(commands: Any, name: str, summary: str, details: str, exit_codes: str) -> argparse.ArgumentParser:
+    """Register subcommand ``name``: ``summary`` is its line in ``d2lconv --help`` and, with ``details``, the
+    start of its own help; its exit codes close that help."""
+    return commands.add_parser(  # type: ignore[no-any-return]
+        name, help=summary, description=f"{summary[0].upper()}{summary[1:]}: {details}", epilog=exit_codes
+    )
+
+
 def add_backend_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002 - argparse's name
     """``--backend NAME`` for a command that runs one backend (``--backends NAME`` is accepted too, unlisted)."""
     parser.add_argument("--backend", dest="backend", type=backend_name, metavar="NAME", help=f"{help}; {NAMES}")

@@ -11,7 +11,7 @@ import numpy as np
 from .. import backends
 from ..book import conv_layer as chapter
 from . import demo_sections as section_demos
-from .args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int
+from .args import add_backend_option, add_command, non_negative_int, plot_path, positive_float, positive_int
 
 
 def _show(title: str, array: Any) -> None:
@@ -80,12 +80,12 @@ def plot(path: Path, image: np.ndarray, edges: np.ndarray, fit: Any) -> None:
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv demo`` on the CLI's subcommands."""
     summary = "walk through the chapter on one backend"
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "demo",
-        help=summary,
-        description=f"{summary.capitalize()}: figure 6.2.1, edge "
-        "detection, and learning the edge kernel by SGD, as the book prints them.",
-        epilog="exit codes: 0 done; 1 the training diverged; 2 a bad argument or a backend that is not installed",
+        summary,
+        "figure 6.2.1, edge detection, and learning the edge kernel by SGD, as the book prints them.",
+        "exit codes: 0 done; 1 the training diverged; 2 a bad argument or a backend that is not installed",
     )
     add_backend_option(parser, f"backend name or alias (default: ${backends.ENV_VAR} or numpy)")
     parser.add_argument(

@@ -11,7 +11,7 @@ from ..harness.parity import onnx_reference, sections
 from ..harness.parity import run as parity
 from ..harness.parity.compare import REFERENCE
 from ..harness.parity.render import render
-from .args import add_backends_option, add_timeout_option
+from .args import add_backends_option, add_command, add_timeout_option
 from .console import run_and_show
 
 EXIT_CODES = (
@@ -52,13 +52,14 @@ def section_names(text: str) -> list[str]:
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv parity`` on the CLI's subcommands."""
     summary = "run every backend in its own process and compare with numpy"
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "parity",
-        help=summary,
-        description=f"{summary.capitalize()}: the chapters' "
+        summary,
+        "the chapters' "
         "numbers, gradients, learned kernels, the batched ops, batch normalisation, LeNet's and BN-LeNet's "
         "losses and the modern CNNs' shapes, within float32 tolerance.",
-        epilog=EXIT_CODES,
+        EXIT_CODES,
     )
     add_backends_option(parser, "backends to compare (default: every installed one; numpy always runs)")
     extra = [name for name in sections.SECTIONS if name not in sections.DEFAULT_SECTIONS]

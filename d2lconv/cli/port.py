@@ -13,7 +13,7 @@ from ..book.lenet import lenet_network
 from ..book.porting_nets import PORTING_NETWORKS
 from ..core.network import Network
 from ..porting import ONNX, Ported, demo_network, port, ports_graphs
-from .args import NAMES, CommandError, backend_name, non_negative_int
+from .args import NAMES, CommandError, add_command, backend_name, non_negative_int
 
 # The file ``ported.code`` loads its weights from (next to it).
 WEIGHTS_FILE = "weights.npz"
@@ -51,13 +51,14 @@ def port_target(text: str) -> str:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the ``port`` subcommand."""
     summary = "port an example network between two frameworks, explain, check"
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "port",
-        help=summary,
-        description=f"{summary.capitalize()}: build the network in "
+        summary,
+        "build the network in "
         "the source framework's own layers, port it, and print every step with its "
         "reason, the generated code and the measured difference.",
-        epilog="exit codes: 0 ported; 1 a layer the target cannot express; 2 a bad argument, the same "
+        "exit codes: 0 ported; 1 a layer the target cannot express; 2 a bad argument, the same "
         "framework on both sides, or a backend that is not installed",
     )
     parser.add_argument(

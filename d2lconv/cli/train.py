@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import backends
 from ..book import lenet, training
-from .args import add_backend_option, non_negative_int, plot_path, positive_float, positive_int, wrote
+from .args import add_backend_option, add_command, non_negative_int, plot_path, positive_float, positive_int, wrote
 from .console import has_rich
 
 EXIT_CODES = "exit codes: 0 trained; 1 the training diverged; 2 a bad argument or a backend that is not installed"
@@ -23,12 +23,13 @@ def _per_net(column: int) -> str:
 def add_parser(commands: Any) -> None:
     """Register ``d2lconv train`` and ``d2lconv lenet`` (the same command with ``--net lenet``)."""
     summary = f"train a network ({', '.join(training.NETS)}) on the bundled digits, with a progress bar"
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "train",
-        help=summary,
-        description=f"{summary.capitalize()}: the seeded network of dc.train in the framework's own layers, "
+        summary,
+        "the seeded network of dc.train in the framework's own layers, "
         "plain minibatch SGD, loss and accuracy per epoch; one seed gives one curve on every backend.",
-        epilog=EXIT_CODES,
+        EXIT_CODES,
     )
     parser.add_argument(
         "--net",
@@ -39,12 +40,12 @@ def add_parser(commands: Any) -> None:
     )
     _add_training_options(parser, *(f"per network: {_per_net(column)}" for column in (1, 2, 3)))
     summary = "train LeNet (d2l 6.6) on the bundled digits, with a progress bar (d2lconv train --net lenet)"
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "lenet",
-        help=summary,
-        description=f"{summary[0].upper()}{summary[1:]}: the seeded network in "
-        "the framework's own layers, plain minibatch SGD, loss and accuracy per epoch.",
-        epilog=EXIT_CODES,
+        summary,
+        "the seeded network in the framework's own layers, plain minibatch SGD, loss and accuracy per epoch.",
+        EXIT_CODES,
     )
     _add_training_options(parser, f"{lenet.EPOCHS}", f"{lenet.LR}", f"{lenet.BATCH_SIZE}")
     parser.set_defaults(net="lenet")
