@@ -143,7 +143,7 @@ def _layers(net):
 
 
 def test_train_rejects_an_unknown_network():
-    with pytest.raises(ValueError, match=r"^net must be one of lenet, bn-lenet, got 'alexnet'"):
+    with pytest.raises(ValueError, match=r"^net must be one of lenet, bn-lenet, resnet, got 'alexnet'"):
         dc.train("alexnet")
 
 

@@ -22,8 +22,8 @@ Op = TypeVar("Op", bound=Callable[..., Any])
 # A tab's sections, one module each, in the book's order: ``ops`` (tensors and the batched operations every
 # section builds on; it imports the framework), ``conv_layer`` (6.2), ``grads`` (``vjp``, gradients of every
 # op), ``padding_channels_pooling`` (6.3-6.5), ``network`` (a network's reader and writer), ``lenet`` (6.6),
-# ``batch_norm`` (d2l-en 8.5, d2l-zh 7.5).
-SECTIONS = ("ops", "conv_layer", "grads", "padding_channels_pooling", "network", "lenet", "batch_norm")
+# ``batch_norm`` (d2l-en 8.5, d2l-zh 7.5), ``resnet`` (d2l-en 8.6, d2l-zh 7.6).
+SECTIONS = ("ops", "conv_layer", "grads", "padding_channels_pooling", "network", "lenet", "batch_norm", "resnet")
 # The ops that return several tensors (batch_norm: Y and the moving statistics): vjp differentiates the first.
 SEVERAL_OUTPUTS = ("batch_norm",)
 # The ops whose options are made explicit once, before the tab is called: the tab's op takes its tensors (in

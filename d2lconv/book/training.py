@@ -6,12 +6,13 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import bn_lenet, lenet
+from . import bn_lenet, lenet, resnet
 
 # net -> (the tab's constructor, default epochs, lr, batch size)
 NETS: dict[str, tuple[str, int, float, int]] = {
     "lenet": ("LeNet", lenet.EPOCHS, lenet.LR, lenet.BATCH_SIZE),
     "bn-lenet": ("BNLeNet", bn_lenet.EPOCHS, bn_lenet.LR, bn_lenet.BATCH_SIZE),
+    "resnet": ("ResNet", resnet.EPOCHS, resnet.LR, resnet.BATCH_SIZE),
 }
 
 

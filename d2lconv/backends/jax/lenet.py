@@ -9,7 +9,9 @@ writer loads the first dense layer with its rows permuted to the (H, W, C) flatt
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -54,12 +56,21 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
     return summary
 
 
-def _sgd_step(module: nn.Sequential, lr: float) -> Any:
-    """The jitted update: cross-entropy, ``jax.value_and_grad``, ``params - lr * grads`` by ``tree_map``; the
-    ``state`` (BatchNorm's ``batch_stats``, empty for LeNet) is mutable in the forward pass and comes back new."""
+def _training_forward(module: nn.Module) -> Callable[..., Any]:
+    """``module.apply`` in training mode: a sequential network's BatchNorm layers switched (``_train_mode``),
+    a graph's ``Net`` called with ``train=True`` (its ``nn.BatchNorm`` layers use the batch's statistics)."""
+    if isinstance(module, nn.Sequential):
+        return _train_mode(module).apply
+    return functools.partial(module.apply, train=True)
+
+
+def _sgd_step(apply: Callable[..., Any], lr: float) -> Any:
+    """The jitted update of the training-mode ``apply``: cross-entropy, ``jax.value_and_grad``,
+    ``params - lr * grads`` by ``tree_map``; the ``state`` (BatchNorm's ``batch_stats``, empty for LeNet) is
+    mutable in the forward pass and comes back new."""
 
     def loss(params: Any, state: Any, X: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
-        y_hat, state = module.apply({"params": params, **state}, X, mutable=list(state))
+        y_hat, state = apply({"params": params, **state}, X, mutable=list(state))
         return optax.softmax_cross_entropy_with_integer_labels(y_hat, y).mean(), (y_hat, state)
 
     @jax.jit
@@ -75,14 +86,14 @@ class Trainer:
     """Plain minibatch SGD on the cross-entropy: the parameters (and BatchNorm's statistics), updated
     functionally by a jitted step on the network in training mode."""
 
-    def __init__(self, net: nn.Sequential, lr: float) -> None:
+    def __init__(self, net: nn.Module, lr: float) -> None:
         self.module, variables = net.unbind()
         self.params = variables["params"]
         self.state = {name: value for name, value in variables.items() if name != "params"}
-        self._step = _sgd_step(_train_mode(self.module), lr)
+        self._step = _sgd_step(_training_forward(self.module), lr)
 
     @property
-    def net(self) -> nn.Sequential:
+    def net(self) -> nn.Module:
         """The module (prediction mode) bound to the current parameters and statistics."""
         return self.module.bind({"params": self.params, **self.state})
 
@@ -101,7 +112,7 @@ def book_train(
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
     module, variables = net.unbind()
-    params, step = variables["params"], _sgd_step(_train_mode(module), lr)
+    params, step = variables["params"], _sgd_step(_training_forward(module), lr)
     state = {name: value for name, value in variables.items() if name != "params"}
     X, y, key = _nhwc_images(X), jnp.asarray(y), jax.random.key(0)
     seconds = []

@@ -14,7 +14,7 @@ from typing import cast
 import numpy as np
 
 from ...book.lenet import IMAGE_SHAPE, lenet_network
-from . import layers
+from . import layers, layers_graph
 from .network import build_network
 
 ACTIVATIONS = (layers.Sigmoid, layers.ReLU, layers.Tanh)
@@ -47,17 +47,19 @@ def _cross_entropy(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
 
 
 class Trainer:
-    """Plain minibatch SGD on the cross-entropy: forward, hand-derived backward, ``param -= lr * grad``."""
+    """Plain minibatch SGD on the cross-entropy: forward, hand-derived backward, ``param -= lr * grad``; the
+    network in training mode (BatchNorm normalises with the batch's statistics and updates its running ones)."""
 
-    def __init__(self, net: layers.Sequential, lr: float) -> None:
+    def __init__(self, net: layers.Sequential | layers_graph.Graph, lr: float) -> None:
         self.net, self.lr = net, lr
+        net.train()
 
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
         y_hat = self.net.forward(X)
         l, grad = _cross_entropy(y_hat, y)  # noqa: E741 - the book's name
         self.net.backward(grad)
-        for layer in self.net:
+        for layer in self.net.children():  # a Sequential's layers, a Graph's nodes
             for name, param in layer.params.items():
                 param -= self.lr * layer.grads[name]
         return l, int((y_hat.argmax(1) == y).sum())

@@ -36,10 +36,12 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
 
 
 class Trainer:
-    """Plain minibatch SGD on the cross-entropy, as the book's ``train_ch6``: autograd and ``optimizer.SGD``."""
+    """Plain minibatch SGD on the cross-entropy, as the book's ``train_ch6``: autograd and ``optimizer.SGD``, the
+    network in training mode (``net.train()``: BatchNorm uses the batch's statistics, updates its running ones)."""
 
-    def __init__(self, net: nn.Sequential, lr: float) -> None:
+    def __init__(self, net: nn.Layer, lr: float) -> None:
         self.net = net
+        net.train()
         self.loss = nn.CrossEntropyLoss()
         self.optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
 

@@ -32,10 +32,11 @@ def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
 
 
 class Trainer:
-    """Plain minibatch SGD on the cross-entropy, as the book's ``train_ch6``: autograd and ``optim.SGD``."""
+    """Plain minibatch SGD on the cross-entropy, as the book's ``train_ch6``: autograd and ``optim.SGD``, the
+    network in training mode (``net.train()``: BatchNorm uses the batch's statistics, updates its running ones)."""
 
-    def __init__(self, net: nn.Sequential, lr: float) -> None:
-        self.net = net
+    def __init__(self, net: nn.Module, lr: float) -> None:
+        self.net = net.train()
         self.loss = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.SGD(net.parameters(), lr=lr)
 

@@ -1,0 +1,26 @@
+"""ResNet (d2l-en 8.6, d2l-zh 7.6) in the jax tab: the narrow ResNet of the digits in flax.linen.
+
+The network is one description (``d2lconv.book.resnet``: the book's stem, one ``Residual`` block per
+stage of widths 16, 32, 64, global average pooling, a dense layer); this tab's writer builds it as
+a flax.linen module on NHWC images, bound to its variables, with Flax's ``nn.BatchNorm``
+(its running statistics in the ``batch_stats`` collection).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from flax import linen as nn
+
+from ...book.resnet import resnet_network
+from .network import build_network
+
+
+def ResNet(seed: int = 0) -> nn.Module:  # noqa: N802 - the book's name
+    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state."""
+    return build_network(resnet_network(seed))
+
+
+def batch_norm_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
+    stats = net.variables["batch_stats"]
+    return {name: (np.asarray(stats[name]["mean"]), np.asarray(stats[name]["var"])) for name in stats}

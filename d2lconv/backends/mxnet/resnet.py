@@ -1,0 +1,32 @@
+"""ResNet (d2l-en 8.6, d2l-zh 7.6) in the mxnet tab: the narrow ResNet of the digits in Gluon's own layers.
+
+The network is one description (``d2lconv.book.resnet``: the book's stem, one ``Residual`` block per
+stage of widths 16, 32, 64, global average pooling, a dense layer); this tab's writer builds it as
+a hybridized Gluon block with Gluon's ``nn.BatchNorm``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mxnet import gluon
+
+from ...book.resnet import resnet_network
+from .network import build_network
+
+
+def ResNet(seed: int = 0) -> gluon.HybridBlock:  # noqa: N802 - the book's name
+    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state."""
+    return build_network(resnet_network(seed))
+
+
+def batch_norm_statistics(net: gluon.HybridBlock) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
+    params = net.collect_params()
+    return {
+        name.removesuffix("_running_mean"): (
+            params[name].data().asnumpy(),
+            params[name.replace("_running_mean", "_running_var")].data().asnumpy(),
+        )
+        for name in params
+        if name.endswith("_running_mean")
+    }

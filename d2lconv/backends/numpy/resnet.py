@@ -1,0 +1,28 @@
+"""ResNet (d2l-en 8.6, d2l-zh 7.6) in the numpy tab: the narrow ResNet of the digits in d2lconv's NumPy layers.
+
+The network is one description (``d2lconv.book.resnet``: the book's stem, one ``Residual`` block per
+stage of widths 16, 32, 64, global average pooling, a dense layer); this tab's writer builds it as
+a ``Graph`` of NumPy layers, trained by their hand-derived backward passes (``BatchNorm2d``, ``Add``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...book.resnet import resnet_network
+from . import layers, layers_graph
+from .network import build_network
+
+
+def ResNet(seed: int = 0) -> layers.Module:  # noqa: N802 - the book's name
+    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state."""
+    return build_network(resnet_network(seed))
+
+
+def batch_norm_statistics(net: layers_graph.Graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
+    return {
+        name: (module.buffers["running_mean"], module.buffers["running_var"])
+        for name, module in net.nodes.items()
+        if isinstance(module, layers_graph.BatchNorm2d)
+    }

@@ -1,0 +1,28 @@
+"""ResNet (d2l-en 8.6, d2l-zh 7.6) in the tensorflow tab: the narrow ResNet of the digits in Keras's own layers.
+
+The network is one description (``d2lconv.book.resnet``: the book's stem, one ``Residual`` block per
+stage of widths 16, 32, 64, global average pooling, a dense layer); this tab's writer builds it as
+a functional ``keras.Model`` on NHWC images with Keras's ``BatchNormalization``.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ...book.resnet import resnet_network
+from .network import build_network
+
+
+def ResNet(seed: int = 0) -> keras.Model:  # noqa: N802 - the book's name
+    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state."""
+    return build_network(resnet_network(seed))
+
+
+def batch_norm_statistics(net: keras.Model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
+    return {
+        layer.name: (np.asarray(layer.moving_mean), np.asarray(layer.moving_variance))
+        for layer in net.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }

@@ -1,0 +1,29 @@
+"""ResNet (d2l-en 8.6, d2l-zh 7.6) in the torch tab: the narrow ResNet of the digits in torch's own layers.
+
+The network is one description (``d2lconv.book.resnet``: the book's stem, one ``Residual`` block per
+stage of widths 16, 32, 64, global average pooling, a dense layer); this tab's writer builds it as
+a ``Net(nn.Module)`` with torch's ``nn.BatchNorm2d``, which updates its running variance with the
+unbiased batch variance where the description says biased (PyTorch has no option for it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from ...book.resnet import resnet_network
+from .network import build_network
+
+
+def ResNet(seed: int = 0) -> nn.Module:  # noqa: N802 - the book's name
+    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state."""
+    return build_network(resnet_network(seed))
+
+
+def batch_norm_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
+    return {
+        name: (np.asarray(module.running_mean), np.asarray(module.running_var))
+        for name, module in net.named_modules()
+        if isinstance(module, nn.BatchNorm2d)
+    }

@@ -1,0 +1,96 @@
+"""The narrow ResNet (d2l-en 8.6) on every backend: one seeded network, one loss curve, the same running statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import d2lconv as dc
+from d2lconv.book import lenet, resnet
+from d2lconv.core.conventions import BATCH_NORM
+
+# Each block's output (C, H, W): the stem's 7x7 stride-2 convolution and 3x3 stride-2 pooling take 28 to 7, the
+# first Residual of each later stage halves height and width (7 -> 4 -> 2), global average pooling, 10 classes.
+BLOCKS = {
+    "b1_pool": (16, 7, 7),
+    "b2_residual1_relu": (16, 7, 7),
+    "b3_residual1_relu": (32, 4, 4),
+    "b4_residual1_relu": (64, 2, 2),
+    "head_linear": (10,),
+}
+# The per-backend tests train one epoch of 160 images: 10 minibatches of the defaults' 16, where the curves
+# agree to float32 rounding (1e-6) on every backend. Later the runs part: this float32 ReLU network with max
+# pooling has points where a max-pooling window or ReLU is tied to within rounding and takes the other
+# branch in another framework's rounding (NumPy itself, its initial weights perturbed by 1e-7, parts at
+# step 16 or 33 of the full digits); on the first 800 digits Paddle and PyTorch part from NumPy at step 14,
+# Gluon at 36, Keras and Flax stay within 2e-6 for 50 steps. BN-LeNet, sigmoids and average poolings, has
+# no such points: its curves agree for 50 steps.
+STEPS = 10
+
+
+@pytest.fixture(scope="module")
+def small_data() -> dc.Digits:
+    data = dc.digits()
+    images = STEPS * resnet.BATCH_SIZE
+    return dc.Digits(data.train_x[:images], data.train_y[:images], data.test_x[:64], data.test_y[:64])
+
+
+def numpy_fit(data: dc.Digits, variance: str) -> dc.LeNetFit:
+    """NumPy's one epoch of the ResNet whose BatchNorm nodes update the running variance with ``variance``."""
+    tab = dc.load_backend("numpy")
+    build = lambda seed: tab.build_network(resnet.resnet_network(seed, variance))  # noqa: E731
+    return lenet.fit_network(tab, build, data, 1, resnet.LR, resnet.BATCH_SIZE, 0)
+
+
+@pytest.fixture(scope="module")
+def reference_fits(small_data) -> dict[str, dc.LeNetFit]:
+    """NumPy's epochs under both running-variance estimates (PyTorch's layer takes the unbiased one)."""
+    return {variance: numpy_fit(small_data, variance) for variance in ("biased", "unbiased")}
+
+
+def test_the_description_has_the_books_structure():
+    net = resnet.resnet_network(0)
+    shapes = net.node_shapes()
+    assert {node: shapes[node] for node in BLOCKS} == BLOCKS
+    convolutions = {layer.name: layer.args for layer in net.layers if layer.kind == "conv2d"}
+    assert convolutions["b1_conv"]["kernel_size"] == (7, 7) and convolutions["b1_conv"]["stride"] == (2, 2)
+    shortcuts = {name: args["kernel_size"] for name, args in convolutions.items() if name.endswith("conv3")}
+    assert shortcuts == {"b3_residual1_conv3": (1, 1), "b4_residual1_conv3": (1, 1)}  # where the shape changes
+    norms = [layer for layer in net.layers if layer.kind == "batch_norm"]
+    assert len(norms) == 7 and {layer.args["variance"] for layer in norms} == {"biased"}
+    assert {
+        layer.args["variance"] for layer in resnet.resnet_network(0, "unbiased").layers if layer.kind == "batch_norm"
+    } == {"unbiased"}
+
+
+def test_resnet_is_the_frameworks_own_layers_at_the_books_initial_state(backend):
+    statistics = backend.batch_norm_statistics(backend.ResNet(seed=0))
+    assert set(statistics) == {layer.name for layer in resnet.resnet_network(0).layers if layer.kind == "batch_norm"}
+    for mean, var in statistics.values():
+        np.testing.assert_array_equal(mean, 0)
+        np.testing.assert_array_equal(var, 1)
+
+
+def test_the_losses_agree_with_numpy(backend, small_data, reference_fits):
+    fit = dc.train("resnet", epochs=1, data=small_data)
+    assert len(fit.losses) == STEPS
+    np.testing.assert_allclose(fit.losses, reference_fits["biased"].losses, rtol=1e-3)
+
+
+def test_running_statistics_after_the_epoch_agree_with_numpy(backend, small_data, reference_fits):
+    fit = dc.train("resnet", epochs=1, data=small_data)
+    variance = BATCH_NORM[backend.NAME]["variance"]
+    reference = reference_fits["biased" if variance == "either" else variance].model
+    want = dc.load_backend("numpy").batch_norm_statistics(reference)
+    got = backend.batch_norm_statistics(fit.model)
+    assert set(got) == set(want)
+    for name, (mean, var) in got.items():
+        np.testing.assert_allclose(mean, want[name][0], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running mean")
+        np.testing.assert_allclose(var, want[name][1], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running variance")
+
+
+@pytest.mark.slow
+def test_the_defaults_reach_97_percent(backend):
+    fit = dc.train("resnet")
+    assert len(fit.test_acc) == resnet.EPOCHS
+    assert fit.test_acc[-1] >= 0.97
