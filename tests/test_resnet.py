@@ -64,7 +64,9 @@ def test_the_description_has_the_books_structure():
 
 
 def test_resnet_is_the_frameworks_own_layers_at_the_books_initial_state(backend):
-    statistics = backend.batch_norm_statistics(backend.ResNet(seed=0))
+    net = backend.ResNet(seed=0)
+    assert dc.layer_summary(net) == [("Sequential", shape) for shape in BLOCKS.values()]
+    statistics = backend.batch_norm_statistics(net)
     assert set(statistics) == {layer.name for layer in resnet.resnet_network(0).layers if layer.kind == "batch_norm"}
     for mean, var in statistics.values():
         np.testing.assert_array_equal(mean, 0)

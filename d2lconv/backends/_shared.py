@@ -37,6 +37,17 @@ EXPLICIT_ARGUMENTS: dict[str, Callable[..., Any]] = {
 }
 
 
+# The attribute a model built from a ``BookNet`` carries its (weightless) description in, for ``layer_summary``.
+DESCRIPTION = "_d2lconv_book_net"
+
+
+def described(model: Any, book_net: Any) -> Any:
+    """``model`` carrying ``book_net`` (a ``BookNet`` without weights), set past Keras's and Flax's attribute
+    tracking, so that ``layer_summary`` prints the book's block shapes."""
+    object.__setattr__(model, DESCRIPTION, book_net)
+    return model
+
+
 def exported_names(*sections: ModuleType) -> list[str]:
     """A tab's ``__all__``: ``NAME``, ``FRAMEWORK``, then the public functions and classes each of its
     section modules defines, section by section in source order (the same in every tab)."""

@@ -12,17 +12,13 @@ from typing import Any, cast
 from ..book import modern_nets
 from ..core.checks import is_int
 from . import active_module as _tab
-
-# The attribute a built model carries its (weightless) description in.
-_DESCRIPTION = "_d2lconv_book_net"
+from ._shared import DESCRIPTION, described
 
 
 def _build(name: str, seed: int) -> Any:
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    model = _tab().build_network(modern_nets.NETWORKS[name](seed).network)
-    object.__setattr__(model, _DESCRIPTION, modern_nets.NETWORKS[name](None))  # past Keras/Flax attribute tracking
-    return model
+    return described(_tab().build_network(modern_nets.NETWORKS[name](seed).network), modern_nets.NETWORKS[name](None))
 
 
 def AlexNet(seed: int = 0) -> Any:  # noqa: N802 - the book's names
@@ -63,7 +59,7 @@ def layer_summary(net: Any, input_shape: Any = None) -> list[tuple[str, tuple[in
     ResNet; d2l-zh prints ResNet on 224x224); DenseNet's is none, so its training size, 96x96. A LeNet: its
     layers on one 1x28x28 image (activations left out); ``input_shape`` must then be left out.
     """
-    book_net = getattr(net, _DESCRIPTION, None)
+    book_net = getattr(net, DESCRIPTION, None)
     if isinstance(book_net, modern_nets.BookNet):
         return book_net.summary(input_shape)
     if input_shape is not None:

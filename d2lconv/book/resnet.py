@@ -25,7 +25,7 @@ from __future__ import annotations
 from ..core.network import Network, batch_norm
 from .batch_norm import EPS, MOMENTUM
 from .lenet import IMAGE_SHAPE
-from .modern_nets import _Graph, _residual
+from .modern_nets import BookNet, _Graph, _residual
 
 WIDTHS = (16, 32, 64)
 
@@ -47,9 +47,10 @@ class _NarrowGraph(_Graph):
         return self.add(batch_norm(channels, EPS, MOMENTUM, variance=self.variance), name)
 
 
-def resnet_network(seed: int = 0, variance: str = "biased") -> Network:
-    """The narrow ResNet as a ``Network`` on 1x28x28 images: weights from ``seed``; ``variance``: the
-    estimate its BatchNorm nodes put into the running variance (``"unbiased"``: PyTorch's layer's)."""
+def resnet_network(seed: int | None = 0, variance: str = "biased") -> Network:
+    """The narrow ResNet as a ``Network`` on 1x28x28 images: weights from ``seed`` (``None``: zeros, for
+    shapes); ``variance``: the estimate its BatchNorm nodes put into the running variance (``"unbiased"``:
+    PyTorch's layer's)."""
     g = _NarrowGraph(seed, variance)
     g.conv("b1_conv", IMAGE_SHAPE[0], WIDTHS[0], 7, 2, 3)
     g.bn("b1_bn", WIDTHS[0])
@@ -61,3 +62,9 @@ def resnet_network(seed: int = 0, variance: str = "biased") -> Network:
         c_in = c_out
     g.head("head", c_in)
     return g.network(IMAGE_SHAPE)
+
+
+def resnet_blocks() -> BookNet:
+    """The narrow ResNet's blocks as ``dc.layer_summary`` prints them (the stem, each stage, the head), weightless."""
+    stages = [("Sequential", "b1_pool")] + [("Sequential", f"b{block}_residual1_relu") for block in (2, 3, 4)]
+    return BookNet("ResNet", resnet_network(None), (*stages, ("Sequential", "head_linear")), IMAGE_SHAPE)

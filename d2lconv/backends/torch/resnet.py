@@ -11,13 +11,15 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from ...book.resnet import resnet_network
+from ...book.resnet import resnet_blocks, resnet_network
+from .._shared import described
 from .network import build_network
 
 
 def ResNet(seed: int = 0) -> nn.Module:  # noqa: N802 - the book's name
-    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state."""
-    return build_network(resnet_network(seed))
+    """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
+    (``dc.layer_summary`` prints its blocks)."""
+    return described(build_network(resnet_network(seed)), resnet_blocks())
 
 
 def batch_norm_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
