@@ -22,9 +22,10 @@ BLOCKS = {
 # agree to float32 rounding (1e-6) on every backend. Later the runs part: this float32 ReLU network with max
 # pooling has points where a max-pooling window or ReLU is tied to within rounding and takes the other
 # branch in another framework's rounding (NumPy itself, its initial weights perturbed by 1e-7, parts at
-# step 16 or 33 of the full digits); on the first 800 digits Paddle and PyTorch part from NumPy at step 14,
-# Gluon at 36, Keras and Flax stay within 2e-6 for 50 steps. BN-LeNet, sigmoids and average poolings, has
-# no such points: its curves agree for 50 steps.
+# step 16 or 33 of the first 800 digits). On those 800, on one thread, Paddle and PyTorch part from NumPy at
+# step 14, Gluon at 36, Keras and Flax stay within 2e-6 for 50 steps; on all 1,438 Gluon, Paddle and Flax
+# part at step 7, PyTorch at 18, Keras at 27. BN-LeNet, sigmoids and average poolings, has no such
+# points: its curves agree for 50 steps.
 STEPS = 10
 
 
