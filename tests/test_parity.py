@@ -327,7 +327,7 @@ def test_every_installed_backend_agrees_with_numpy(request):
         "parity",
         "--json",
         "--sections",
-        "6.2,ops,6.3-6.5,6.6,7.1-7.7,7.5,7.5-training,porting",
+        "6.2,ops,6.3-6.5,6.6,7.1-7.7,7.5,7.5-training,7.6-training,porting",
     ]
     if chosen:
         command += ["--backends", ",".join(chosen)]
@@ -494,7 +494,8 @@ def test_cli_runs_the_fast_sections_by_default_and_every_one_with_all(monkeypatc
     text = " ".join(capsys.readouterr().out.split())
     extra = [name for name in sections.SECTIONS if name not in sections.DEFAULT_SECTIONS]
     assert f"--all compare every section, {', '.join(extra)} too" in text
-    assert {"7.1-7.7", "7.5-training"}.isdisjoint(sections.DEFAULT_SECTIONS) and "7.5" in sections.DEFAULT_SECTIONS
+    assert {"7.1-7.7", "7.5-training", "7.6-training"}.isdisjoint(sections.DEFAULT_SECTIONS)
+    assert "7.5" in sections.DEFAULT_SECTIONS
     assert f"(default: the fast ones, {', '.join(sections.DEFAULT_SECTIONS)}" in text
 
 
@@ -625,6 +626,24 @@ def test_the_batch_norm_sections_agree_with_numpy_on_the_backend(backend, record
     assert [row["name"] for row in report["checks"]] == keys
     if backend.NAME != "numpy":
         assert all(row["cells"][backend.NAME]["ok"] for row in report["checks"]), report["checks"]
+
+
+def test_the_resnet_row_agrees_with_numpy_on_the_backend_and_catches_a_drift(backend):
+    """7.6-training: the narrow ResNet's first 10 losses, computed on the backend and on NumPy in this process."""
+    reference = parity.compute_results("numpy", ["7.6-training"])
+    losses = reference["resnet_losses"]["losses"]
+    assert len(losses) == 10 and abs(losses[0] - np.log(10)) < 1.0 and min(losses) > 0
+    results = parity.compute_results(backend.NAME, ["7.6-training"])
+    drift = copy.deepcopy(reference)
+    drift["resnet_losses"]["losses"][9] *= 1 + 2e-3
+    report = parity.build_report(
+        entries_with(reference, **{backend.NAME: results}), sections.parity_checks(["7.6-training"])
+    )
+    if backend.NAME != "numpy":
+        assert cell(report, "resnet_losses", backend.NAME)["ok"], report["checks"]
+    wrong = parity.build_report(entries_with(reference, paddle=drift), sections.parity_checks(["7.6-training"]))
+    assert not cell(wrong, "resnet_losses", "paddle")["ok"]
+    assert cell(wrong, "resnet_losses", "paddle")["max_rel_diff"] == pytest.approx(2e-3, rel=1e-6)
 
 
 # The book's printed shapes (d2l-en's cells: ResNet-18 and GoogLeNet on 96x96, NiN on 224x224).

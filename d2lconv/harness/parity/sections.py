@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .checks import ParityCheck, batch_norm, conv_layer, lenet, modern_nets, ops, padding_channels_pooling, porting
+from .checks import (
+    ParityCheck,
+    batch_norm,
+    conv_layer,
+    lenet,
+    modern_nets,
+    ops,
+    padding_channels_pooling,
+    porting,
+    resnet,
+)
 
 # Each section's short name (``d2lconv parity --sections``) and the function that declares its checks.
 SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
@@ -20,6 +30,7 @@ SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
     "7.1-7.7": modern_nets.parity_checks,
     "7.5": batch_norm.parity_checks,
     "7.5-training": batch_norm.training_parity_checks,
+    "7.6-training": resnet.training_parity_checks,
     "porting": porting.parity_checks,
     "porting-graphs": porting.graph_parity_checks,
 }
@@ -27,8 +38,8 @@ SECTIONS: dict[str, Callable[[], list[ParityCheck]]] = {
 
 # What ``d2lconv parity`` runs without ``--sections``: the fast sections (seconds per backend). Training LeNet
 # to its accuracy (minutes per backend), porting the graph networks, the modern CNNs' shapes (VGG-11's 129
-# million weights and 7 GMAC forward: 20-50 s per backend) and BN-LeNet's first steps (4-10 s) run only when
-# named or with ``--all``.
+# million weights and 7 GMAC forward: 20-50 s per backend), BN-LeNet's and the ResNet's first steps (up to
+# 10 s each, JAX's compilation most) run only when named or with ``--all``.
 DEFAULT_SECTIONS = ("6.2", "ops", "6.3-6.5", "6.6", "7.5", "porting")
 
 

@@ -1,6 +1,6 @@
 """The parity checks of the book's sections, one module per section named like the book module
 (``conv_layer`` for 6.2, ``ops``, ``padding_channels_pooling`` for 6.3-6.5, ``lenet`` for 6.6,
-``modern_nets`` for 7.1-7.7's shapes, ``batch_norm`` for 7.5, and ``porting``). Each defines
+``modern_nets`` for 7.1-7.7's shapes, ``batch_norm`` for 7.5, ``resnet`` for 7.6, and ``porting``). Each defines
 ``parity_checks() -> list[ParityCheck]``: what a backend's worker computes through the public API, and how
 it is compared with the NumPy reference."""
 
