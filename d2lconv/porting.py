@@ -3,7 +3,8 @@
 A port is the target tab's writer after the source tab's reader, through d2lconv's
 framework-neutral ``Network``: adding a framework adds one reader and one writer, not five
 converters. The rules (layouts, padding, pooling, ceil mode, flatten order) live in
-``d2lconv.core.plan``; every rule that applies is listed in ``Ported.steps`` with its
+``d2lconv.core.plan`` and ``d2lconv.core.conventions``, and take each framework's facts as data
+(``FACTS``: the registry's and ONNX's); every rule that applies is listed in ``Ported.steps`` with its
 reason, and ``port`` measures the result against the source before returning it.
 """
 
@@ -19,12 +20,21 @@ import numpy as np
 
 from . import backends
 from .backends import BACKENDS, canonical_name, load_backend, model_backend
-from .core.conventions import FRAMEWORK_NAMES, LAYOUTS, layout_steps
+from .core.conventions import layout_steps
+from .core.facts import CHANNELS_FIRST, BatchNormFacts, FrameworkFacts
 from .core.network import CHAPTER_KINDS, Layer, Network, conv, pool
 from .core.plan import plan
 
 SEED = 0
 ONNX = "onnx"  # not a backend: a file format with a reader and a writer (``d2lconv.onnx``), run by ONNX Runtime
+# ONNX's facts live here, not in d2lconv.onnx, which imports onnx and onnxruntime (an extra) when imported.
+ONNX_FACTS = FrameworkFacts(
+    ONNX, "ONNX", CHANNELS_FIRST, BatchNormFacts("kept", 1e-5, "biased"),
+    conv_padding="explicit", same_padding="any", pool_padding="explicit", ceil_mode="drops_overhang",
+    adaptive_pooling=False, dilated_pooling=True,
+)  # fmt: skip
+FACTS: dict[str, FrameworkFacts] = {**backends.FACTS, ONNX: ONNX_FACTS}
+"""What ``port`` knows of every framework it reads and writes: each backend's (the registry's) and ONNX's."""
 
 
 def source_backend(model: Any) -> str:
@@ -113,7 +123,7 @@ class Ported:
 
     def _node_names(self, target: Network) -> dict[str, str]:
         """Description node name -> the target's node name for it."""
-        planned = plan(self.network, self.target).network
+        planned = plan(self.network, FACTS[self.target]).network
         if [layer.kind for layer in planned.layers] != [layer.kind for layer in target.layers]:
             known = {layer.name for layer in target.layers}
             return {layer.name: layer.name for layer in self.network.layers if layer.name in known}
@@ -251,16 +261,16 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
                     f"no graph reader/writer (port_checks); tabs that can: "
                     f"{', '.join(n for n in BACKENDS if ports_graphs(n))}"
                 )
-    planned = plan(net, target)
-    steps = layout_steps(source, target, net) + planned.steps
+    planned = plan(net, FACTS[target])
+    steps = layout_steps(FACTS[source], FACTS[target], net) + planned.steps
     if net.dtype == np.float64:
-        steps.append(f"dtype: the weights are float64, and so is the {FRAMEWORK_NAMES[target]} network")
+        steps.append(f"dtype: the weights are float64, and so is the {FACTS[target].display} network")
     writer = _tab(target)
     built = writer.build_network(net)
     max_diff, relative = _difference(source, model, target, built, seeded_batch(net.input_shape, net.dtype, seed))
     ported = Ported(
         model=built,
-        layout=LAYOUTS[target]["data"],
+        layout=FACTS[target].layouts["data"],
         steps=steps,
         code=writer.network_code(net),
         max_diff=max_diff,

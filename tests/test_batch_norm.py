@@ -8,7 +8,8 @@ from conftest import LAYER_BASE, NATIVE_TENSOR, resolve
 
 import d2lconv as dc
 from d2lconv.book import batch_norm as bn
-from d2lconv.core.conventions import BATCH_NORM, momentum_kept, momentum_new_batch
+from d2lconv.core.conventions import momentum_kept, momentum_new_batch
+from d2lconv.porting import FACTS
 
 SHAPES = [(8, 5), (4, 3, 5, 6)]
 NAMES = ("X", "gamma", "beta", "moving_mean", "moving_var")
@@ -117,13 +118,12 @@ def test_bad_layer_arguments(backend, num_features, num_dims):
 
 def test_momentum_conventions_map_both_ways():
     assert momentum_kept(0.1) == pytest.approx(0.9) and momentum_new_batch(momentum_kept(0.1)) == pytest.approx(0.1)
-    assert BATCH_NORM["numpy"]["momentum"] == BATCH_NORM["torch"]["momentum"] == "new"  # d2lconv's is torch's
-    assert BATCH_NORM["tensorflow"]["momentum"] == BATCH_NORM["jax"]["momentum"] == "kept"
-    assert (
-        bn.CONVENTIONS["d2l-en from scratch (JAX tab)"] == bn.CONVENTIONS["d2l-zh from scratch (every tab)"] == "kept"
-    )
-    assert bn.CONVENTIONS["d2lconv"] == bn.CONVENTIONS["PyTorch's own layer"] == "new"
-    assert bn.CONVENTIONS["Keras's own layer"] == "kept"
+    assert FACTS["numpy"].batch_norm.momentum == FACTS["torch"].batch_norm.momentum == "new"  # d2lconv's is torch's
+    assert FACTS["tensorflow"].batch_norm.momentum == FACTS["jax"].batch_norm.momentum == "kept"
+    conventions = bn.momentum_conventions(facts for name, facts in FACTS.items() if name != "numpy")
+    assert conventions["d2l-en from scratch (JAX tab)"] == conventions["d2l-zh from scratch (every tab)"] == "kept"
+    assert conventions["d2lconv"] == conventions["PyTorch's own layer"] == "new"
+    assert conventions["Keras's own layer"] == conventions["ONNX's own layer"] == "kept"
     inputs = bn.sample(10, (4, 3, 2, 2), np.float64)
     batch_mean = inputs["X"].mean(axis=(0, 2, 3))
     with dc.use_backend("numpy"):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import d2lconv as dc
+from d2lconv.backends import FACTS
 from d2lconv.book import bn_lenet
 from d2lconv.book.lenet import fit_network
-from d2lconv.core.conventions import BATCH_NORM
 
 # The book's shapes: no padding, so 24x24 after the first convolution and 256 features into the first dense layer
 SHAPES = [(6, 24, 24), (6, 12, 12), (16, 8, 8), (16, 4, 4), (256,), (120,), (84,), (10,)]
@@ -118,7 +118,7 @@ def test_concise_trains_as_the_from_scratch_one(backend, small_data):
     shapes = net.shapes()
     counts = [32 * int(np.prod(shapes[i][1:])) for i, layer in enumerate(net.layers) if layer.kind == "batch_norm"]
     assert counts == [32 * 24 * 24, 32 * 8 * 8, 32, 32]
-    unbiased = BATCH_NORM[backend.NAME]["variance"] == "unbiased"
+    unbiased = FACTS[backend.NAME].batch_norm.variance == "unbiased"
     kept = (1 - bn_lenet.MOMENTUM) ** CONCISE_STEPS  # the initial variance's share
     pairs = zip(backend.running_statistics(concise.model), backend.running_statistics(scratch.model), strict=True)
     for index, (count, ((mean, var), (want_mean, want_var))) in enumerate(zip(counts, pairs, strict=True)):

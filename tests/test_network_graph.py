@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from d2lconv.backends import FACTS
 from d2lconv.core.conventions import batch_norm_steps, momentum_kept, momentum_new_batch, unbiased_gap
 from d2lconv.core.network import INPUT, Layer, Network, batch_norm, conv, dense_after_flatten, pool
 from d2lconv.core.plan import plan
@@ -84,11 +85,11 @@ def test_new_kinds_shapes_and_argument_checks():
 
 
 def test_plan_keeps_node_names_when_it_inserts_padding():
-    planned = plan(residual(), "tensorflow")  # on 9x9, padding 1 with stride 2 is Keras's 'same'
+    planned = plan(residual(), FACTS["tensorflow"])  # on 9x9, padding 1 with stride 2 is Keras's 'same'
     names = [layer.name for layer in planned.network.layers]
     assert {"bn", "act", "shortcut", "sum", "gap"} <= set(names)
     assert planned.network.layer("sum").inputs == ("act", "shortcut")
-    planned = plan(Network((3, 8, 8), residual().layers), "tensorflow")  # even size: symmetric != 'same'
+    planned = plan(Network((3, 8, 8), residual().layers), FACTS["tensorflow"])  # even size: symmetric != 'same'
     first = planned.network.layers[0]
     assert first.kind == "zero_pad2d" and first.name == "conv2d_0_zero_pad2d"
     assert planned.network.layer("conv2d_0").inputs == ("conv2d_0_zero_pad2d",)
@@ -97,10 +98,11 @@ def test_plan_keeps_node_names_when_it_inserts_padding():
 
 def test_adaptive_pooling_becomes_plain_pooling_where_the_target_has_none():
     net = Network((2, 6, 4), [Layer("adaptive_avg_pool", {"output_size": (3, 2)}, name="pool")])
-    planned = plan(net, "tensorflow").network.layer("pool")
+    planned = plan(net, FACTS["tensorflow"]).network.layer("pool")
     assert planned.kind == "avg_pool2d" and planned.args["kernel_size"] == (2, 2) and planned.args["stride"] == (2, 2)
-    assert plan(net, "torch").network.layer("pool").kind == "adaptive_avg_pool"
-    ones = plan(Network((2, 6, 4), [Layer("adaptive_avg_pool", {"output_size": (1, 1)})]), "jax").network.layers[0]
+    assert plan(net, FACTS["torch"]).network.layer("pool").kind == "adaptive_avg_pool"
+    global_pool = Network((2, 6, 4), [Layer("adaptive_avg_pool", {"output_size": (1, 1)})])
+    ones = plan(global_pool, FACTS["jax"]).network.layers[0]
     assert ones.kind == "global_avg_pool" and ones.args == {"keepdims": True}
 
 
@@ -112,7 +114,7 @@ def test_momentum_conventions_and_the_variance_gap():
     unbiased = 0.9 * 1.0 + 0.1 * batch.var(ddof=1)
     biased = 0.9 * 1.0 + 0.1 * batch.var()
     assert unbiased - biased == pytest.approx(unbiased_gap(0.1, 32) * batch.var(), rel=1e-12)
-    steps = batch_norm_steps("torch", "tensorflow", residual())
+    steps = batch_norm_steps(FACTS["torch"], FACTS["tensorflow"], residual())
     assert any("momentum [0.1]" in step and "[0.9]" in step for step in steps)
     assert any("epsilon [1e-05]" in step for step in steps) and any("unbiased" in step for step in steps)
-    assert batch_norm_steps("torch", "numpy", residual()) == []
+    assert batch_norm_steps(FACTS["torch"], FACTS["numpy"], residual()) == []

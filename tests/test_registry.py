@@ -34,6 +34,17 @@ def test_import_imports_no_framework():
     assert json.loads(result.stdout) == []
 
 
+def test_port_reads_every_framework_s_facts_without_importing_it():
+    result = run_python(
+        "import sys, json; from d2lconv.porting import FACTS; "
+        "print(json.dumps([list(FACTS), [facts.name for facts in FACTS.values()], "
+        f"[m for m in {(*HEAVY_MODULES, 'onnx', 'onnxruntime')!r} if m in sys.modules]]))"
+    )
+    assert result.returncode == 0, result.stderr
+    keys, names, imported = json.loads(result.stdout)
+    assert keys == names == [*dc.BACKENDS, "onnx"] and imported == []
+
+
 def test_backend_names_and_aliases():
     assert dc.BACKENDS == ("numpy", "torch", "tensorflow", "mxnet", "paddle", "jax")
     for alias, name in {

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import d2lconv as dc
+from d2lconv.backends import FACTS
 from d2lconv.book import lenet, resnet
-from d2lconv.core.conventions import BATCH_NORM
 
 # Each block's output (C, H, W): the stem's 7x7 stride-2 convolution and 3x3 stride-2 pooling take 28 to 7, the
 # first Residual of each later stage halves height and width (7 -> 4 -> 2), global average pooling, 10 classes.
@@ -82,7 +82,7 @@ def test_the_losses_agree_with_numpy(backend, small_data, reference_fits):
 
 def test_running_statistics_after_the_epoch_agree_with_numpy(backend, small_data, reference_fits):
     fit = dc.train("resnet", epochs=1, data=small_data)
-    variance = BATCH_NORM[backend.NAME]["variance"]
+    variance = FACTS[backend.NAME].batch_norm.variance
     reference = reference_fits["biased" if variance == "either" else variance].model
     want = dc.load_backend("numpy").batch_norm_statistics(reference)
     got = backend.batch_norm_statistics(fit.model)

@@ -1,8 +1,9 @@
 """The backend registry: names, aliases, extras, the active backend, lazy loading.
 
 A backend is one sub-package of this package (``d2lconv/backends/<name>/``), the
-"tab" of the book for one framework. Nothing here imports a framework: a tab, and
-with it its framework, is imported the first time it is loaded.
+"tab" of the book for one framework; ``FACTS`` holds what ``port`` must know about it.
+Nothing here imports a framework: a tab, and with it its framework, is imported the
+first time it is loaded.
 
 The active backend is **process-wide** (one setting shared by all threads), as a
 framework's own global state (default device, dtype, seed) is. It starts from the
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from importlib import metadata
 from types import ModuleType
 
+from ..core.facts import CHANNELS_FIRST, BatchNormFacts, FrameworkFacts
+
 # One line per backend: name -> (the module its framework is imported as, the pip extra that installs
 # it, its aliases, the modules its models' classes come from). The tab is d2lconv/backends/<name>/.
 _REGISTRY: dict[str, tuple[str, str | None, tuple[str, ...], tuple[str, ...]]] = {
@@ -34,6 +37,45 @@ BACKENDS: tuple[str, ...] = tuple(_REGISTRY)
 """Every backend's name, NumPy (the reference) first: ``("numpy", "torch", "tensorflow", ...)``."""
 ALIASES: dict[str, str] = {alias: name for name, (_, _, aliases, _) in _REGISTRY.items() for alias in aliases}
 """Other names accepted wherever a backend name is: ``{"pytorch": "torch", "tf": "tensorflow", ...}``."""
+# What each framework stores and what its own layers express (core/facts.py says what each field means):
+# plain data, read by dc.port's rules (core/plan.py, core/conventions.py) without importing a framework.
+_NHWC = {"data": "NHWC", "conv2d": "HWIO", "linear": "(in, out)", "flatten": "HWC"}
+FACTS: dict[str, FrameworkFacts] = {
+    "numpy": FrameworkFacts(
+        "numpy", "NumPy (d2lconv's layers)", CHANNELS_FIRST, BatchNormFacts("new", 1e-5, "either"),
+        conv_padding="explicit", same_padding="any", pool_padding="any", ceil_mode="drops_overhang",
+        adaptive_pooling=True, dilated_pooling=True,
+    ),
+    "torch": FrameworkFacts(
+        "torch", "PyTorch", CHANNELS_FIRST, BatchNormFacts("new", 1e-5, "unbiased"),
+        conv_padding="symmetric", same_padding="stride_one", pool_padding="symmetric", ceil_mode="drops_overhang",
+        adaptive_pooling=True, same_padding_why="torch accepts padding='same' only with stride 1",
+        pool_padding_limit="half_kernel", dilated_pooling=True,
+    ),
+    "tensorflow": FrameworkFacts(
+        "tensorflow", "Keras", {**_NHWC, "conv_transpose2d": "(kh, kw, out, in)"},
+        BatchNormFacts("kept", 1e-3, "biased"),
+        conv_padding="valid_or_same", same_padding="any", pool_padding="valid_or_same", ceil_mode="none",
+        adaptive_pooling=False, grouped_conv_transpose=False, stride_with_dilation=False,
+    ),
+    "mxnet": FrameworkFacts(
+        "mxnet", "MXNet Gluon", CHANNELS_FIRST, BatchNormFacts("kept", 1e-5, "biased"),
+        conv_padding="symmetric", same_padding="none", pool_padding="symmetric", ceil_mode="keeps_overhang",
+        adaptive_pooling=False, same_padding_why="Gluon has no 'same'", pool_padding_limit="window_fits",
+    ),
+    "paddle": FrameworkFacts(
+        "paddle", "PaddlePaddle", {**CHANNELS_FIRST, "linear": "(in, out)"}, BatchNormFacts("kept", 1e-5, "biased"),
+        conv_padding="explicit", same_padding="ignores_dilation", pool_padding="explicit", ceil_mode="keeps_overhang",
+        adaptive_pooling=True, same_padding_why="Paddle's 'SAME' silently ignores dilation",
+    ),
+    "jax": FrameworkFacts(
+        "jax", "Flax", {**_NHWC, "conv_transpose2d": "(kh, kw, in, out), spatially flipped"},
+        BatchNormFacts("kept", 1e-5, "biased"),
+        conv_padding="explicit", same_padding="any", pool_padding="explicit", ceil_mode="none",
+        adaptive_pooling=False, grouped_conv_transpose=False,
+    ),
+}  # fmt: skip
+"""Each backend's ``FrameworkFacts``: display name, layouts, BatchNorm conventions, what its layers express."""
 ENV_VAR = "D2LCONV_BACKEND"
 DEFAULT_BACKEND = "numpy"
 # Importing paddle after tensorflow in one process segfaults (the other order works),

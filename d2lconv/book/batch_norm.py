@@ -7,7 +7,7 @@ layer in that framework's idiom. What is the same for all of them lives here:
   ``moving = (1 - momentum) * moving + momentum * batch`` (d2l-en's PyTorch, MXNet and
   TensorFlow tabs write it so; ``BOOK_MOMENTUM`` says what each tab of the book means). Keras,
   Gluon's ``nn.BatchNorm``, Paddle and Flax take the weight kept on the old value instead
-  (``core.conventions``: ``BATCH_NORM`` per framework, ``momentum_kept`` converts).
+  (each framework's ``FrameworkFacts.batch_norm`` in the registry says which; ``momentum_kept`` converts).
 - the moving variance is updated with the batch's biased variance, as the book's function
   does (PyTorch's own ``nn.BatchNorm2d`` uses the unbiased one there).
 - the checks every tab shares: the same ``ValueError`` on every backend.
@@ -16,31 +16,29 @@ layer in that framework's idiom. What is the same for all of them lives here:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from ..core.conventions import BATCH_NORM, FRAMEWORK_NAMES
+from ..core.facts import FrameworkFacts
 
 # The book's epsilon (d2l-en's MXNet tab writes 1e-12; every other tab 1e-5) and d2lconv's momentum.
 EPS, MOMENTUM = 1e-5, 0.1
 # Who means what by "momentum": the weight of the "new" batch, or the weight the running value keeps ("kept").
-# The book's from-scratch functions as each of its tabs writes them, then each framework's own layer as
-# ``core.conventions.BATCH_NORM`` says (the one place that says it).
+# The book's from-scratch functions as each of its tabs writes them.
 BOOK_MOMENTUM: dict[str, str] = {
     "d2l-en from scratch (PyTorch, MXNet, TensorFlow tabs)": "new",
     "d2l-en from scratch (JAX tab)": "kept",
     "d2l-zh from scratch (every tab)": "kept",
 }
-CONVENTIONS: dict[str, str] = {
-    "d2lconv": "new",
-    **BOOK_MOMENTUM,
-    **{
-        f"{FRAMEWORK_NAMES[name]}'s own layer": facts["momentum"]
-        for name, facts in BATCH_NORM.items()
-        if name in FRAMEWORK_NAMES and name != "numpy"
-    },
-}
+
+
+def momentum_conventions(frameworks: Iterable[FrameworkFacts]) -> dict[str, str]:
+    """Who means what by "momentum": d2lconv, the book's tabs, then each framework's own layer as its
+    facts say (``frameworks``: the registry's and ONNX's, from the caller: the book sits below them)."""
+    own = {f"{facts.display}'s own layer": facts.batch_norm.momentum for facts in frameworks}
+    return {"d2lconv": "new", **BOOK_MOMENTUM, **own}
 
 
 def stat_shape(num_features: int, num_dims: int, channels_last: bool = False) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ shortcut where the shape changes), global average pooling, a dense layer of 10 -
 Weights as the modern CNNs' (``modern_nets._Graph``): Xavier uniform, zero biases, BatchNorm at its
 initial state. The BatchNorm nodes update the running variance with the biased batch variance (the
 book's ``batch_norm`` and d2lconv's convention, Keras's, Gluon's, Paddle's and Flax's own layers);
-PyTorch's ``nn.BatchNorm2d`` always uses the unbiased one (``core.conventions.BATCH_NORM``).
+PyTorch's ``nn.BatchNorm2d`` always uses the unbiased one (the registry's ``FACTS[name].batch_norm``).
 """
 
 from __future__ import annotations

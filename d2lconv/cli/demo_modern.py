@@ -15,6 +15,7 @@ from ..core.args import explicit_padding
 from ..core.conventions import momentum_kept
 from ..harness.parity.checks import batch_norm as bn_checks
 from ..harness.parity.checks import modern_nets as modern_checks
+from ..porting import FACTS
 
 # Four examples of two features: batch means 4 and 5, biased variances 5 and 5.
 SMALL_BATCH = np.array([[1, 2], [3, 6], [5, 4], [7, 8]], np.float32)
@@ -39,8 +40,9 @@ def batch_normalization() -> None:
     _show("prediction: (X - moving mean) / sqrt(moving variance + 1e-5), the statistics unchanged =", dc.to_numpy(Y))
 
     print("2. What 'momentum' means: d2lconv's is the weight of the new batch (0.1), PyTorch's convention")
-    width = max(map(len, bn.CONVENTIONS))
-    for who, convention in bn.CONVENTIONS.items():
+    conventions = bn.momentum_conventions(facts for name, facts in FACTS.items() if name != "numpy")
+    width = max(map(len, conventions))
+    for who, convention in conventions.items():
         print(f"  {who:<{width}}  {'weight of the new batch' if convention == 'new' else 'weight of the old value'}")
     mean = zeros
     for _ in range(10):

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...core.network import Layer, Network, dense_after_flatten, flatten_permutation, infer_input_shape
 from ...core.plan import plan
+from .. import FACTS
 from .network_graph import flatten, flax_variables, module_source
 from .network_read import read_graph_weights, read_sequential_layer
 from .ops import NAME, _enable_x64
@@ -47,13 +48,13 @@ def _bind(module: nn.Module, net: Network) -> nn.Module:
 
 def build_network(net: Network) -> nn.Module:
     """``net`` as flax.linen (NHWC), bound to its variables: ``model(x)`` runs it in inference mode."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     return _bind(_module(planned), planned)
 
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's JAX tab would, and binds it to the weights file."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     source = module_source(planned)
     x64 = "\njax.config.update('jax_enable_x64', True)  # float64 weights\n" if planned.dtype == np.float64 else ""
     helper = (

@@ -23,6 +23,7 @@ from ...core.args import explicit_padding
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network, dense_after_flatten, flatten_permutation
 from ...core.plan import cannot
+from .. import FACTS
 from .ops import NAME
 
 # The kinds an nn.Sequential holds (everything else makes a module class).
@@ -91,10 +92,10 @@ def _submodule(index: int, layer: Layer, name: str) -> str:
         options += [] if a["bias"] else ["use_bias=False"]
         return f"nn.Conv({a['out_channels']}, {', '.join(options)}{tail}"
     if a["padding"] == "same":
-        raise cannot(index, layer, "a transposed convolution with padding='same'", NAME)
+        raise cannot(index, layer, "a transposed convolution with padding='same'", FACTS[NAME])
     pads = transpose_pads(layer)
     if min(pads) < 0:
-        raise cannot(index, layer, "a transposed convolution padded by more than its kernel extent", NAME)
+        raise cannot(index, layer, "a transposed convolution padded by more than its kernel extent", FACTS[NAME])
     options = [f"kernel_size={tuple(a['kernel_size'])}", f"strides={tuple(a['stride'])}", f"padding={_pairs(pads)}"]
     options += [f"kernel_dilation={tuple(a['dilation'])}"] if a["dilation"] != (1, 1) else []
     options += [] if a["bias"] else ["use_bias=False"]
@@ -175,7 +176,7 @@ def node_source(index: int, layer: Layer, reads: list[str], rank: int) -> str:  
     if kind in ("max_pool2d", "avg_pool2d"):
         function = "nn.max_pool" if kind == "max_pool2d" else "nn.avg_pool"
         return f"{function}({v}, {tuple(a['kernel_size'])}, {', '.join(_pool_options(a, kind))})"
-    raise cannot(index, layer, f"a {kind} node (plan rewrites it for Flax first)", NAME)
+    raise cannot(index, layer, f"a {kind} node (plan rewrites it for Flax first)", FACTS[NAME])
 
 
 def variable(name: str) -> str:

@@ -24,12 +24,12 @@ import numpy as np
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
+from .. import FACTS
 from .._shared import pair_source
 from .network_read import legacy_mode, read_symbol, symbol
 from .ops import NAME, gluon, mnp, mx
 
 nn = gluon.nn
-LAYOUT = "NCHW"
 _MODULES = {
     "relu": "nn.Activation('relu')",
     "sigmoid": "nn.Activation('sigmoid')",
@@ -172,7 +172,7 @@ def _child(model: gluon.Block, name: str) -> gluon.Block:
 
 def build_network(net: Network) -> gluon.HybridBlock:
     """``net`` as Gluon blocks, its weights loaded (float64 stays float64); a graph hybridized."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     namespace: dict[str, Any] = {"nn": nn, "math": math}
     exec(_source(planned), namespace)  # the very text network_code shows
     model = namespace["net"]
@@ -190,7 +190,7 @@ def build_network(net: Network) -> gluon.HybridBlock:
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's MXNet tab would, and loads the weights file."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     source = _source(planned)
     dtype = "\nnet.cast('float64')" if planned.dtype == np.float64 else ""
     return (

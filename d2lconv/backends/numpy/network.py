@@ -20,6 +20,7 @@ import numpy as np
 from ...core.checks import pair
 from ...core.network import Layer, Network, batch_norm, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
+from .. import FACTS
 from .._shared import pair_source
 from . import layers, layers_graph
 from .ops import NAME
@@ -159,7 +160,7 @@ def _modules(model: layers.Module, net: Network) -> list[layers.Module]:
 
 def build_network(net: Network) -> layers.Module:
     """``net`` as d2lconv's NumPy layers, its weights loaded (copied; float64 stays float64), in inference mode."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     if len(planned.outputs) != 1:
         raise ValueError(f"the NumPy tab builds networks with one output; this one has {list(planned.outputs)}")
     namespace = {name: getattr(layers, name) for name in _CLASSES} | {"math": math}
@@ -174,7 +175,7 @@ def build_network(net: Network) -> layers.Module:
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` from d2lconv's NumPy layers and loads the weights file."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     source = _source(planned)
     used = [name for name in _CLASSES if re.search(rf"\b{name}\(", source)]
     used_graph = [name for name in _GRAPH_CLASSES if re.search(rf"\b{name}\(", source)]

@@ -28,11 +28,11 @@ from paddle import nn
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network
 from ...core.plan import plan
+from .. import FACTS
 from .._shared import pair_source
 from .network_read import read_traced
 from .ops import NAME
 
-LAYOUT = "NCHW"
 _MODULES = {
     "relu": "nn.ReLU()",
     "sigmoid": "nn.Sigmoid()",
@@ -195,7 +195,7 @@ def _paddle_weights(net: Network) -> dict[str, np.ndarray]:
 
 def build_network(net: Network) -> nn.Layer:
     """``net`` in Paddle's own layers, its weights loaded (float64 stays float64)."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     namespace: dict[str, Any] = {"nn": nn, "F": F, "paddle": paddle, "math": math}
     source = _source(planned)
     filename = f"<d2lconv paddle network {next(_BUILDS)}>"
@@ -215,7 +215,7 @@ def build_network(net: Network) -> nn.Layer:
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's Paddle tab would, and loads the weights file."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     source = _source(planned)
     imports = "import paddle\nimport paddle.nn.functional as F\n" if "paddle." in source or "F." in source else ""
     dtype = "\nnet.to(dtype='float64')" if planned.dtype == np.float64 else ""

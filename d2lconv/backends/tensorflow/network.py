@@ -20,6 +20,7 @@ from keras import layers
 
 from ...core.network import Network, dense_after_flatten, flatten_permutation, infer_input_shape
 from ...core.plan import plan
+from .. import FACTS
 from .network_graph import HELPERS, keras_weights, model_source
 from .network_read import output_names, read_nodes
 from .ops import NAME
@@ -27,7 +28,7 @@ from .ops import NAME
 
 def build_network(net: Network) -> keras.Model:
     """``net`` in Keras's own layers (NHWC), its weights loaded in Keras's layouts."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     namespace: dict[str, Any] = {"keras": keras, "layers": layers, "math": math, **HELPERS}
     exec(model_source(planned), namespace)  # the same source network_code shows
     model = namespace["net"]
@@ -38,7 +39,7 @@ def build_network(net: Network) -> keras.Model:
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's TensorFlow tab would, and loads the weights file."""
-    source = model_source(plan(net, NAME).network)
+    source = model_source(plan(net, FACTS[NAME]).network)
     helpers = "".join(
         f"\n\ndef {name}{_signature(name)}:\n    {_body(name)}\n" for name in HELPERS if f"({name}," in source
     )

@@ -21,6 +21,7 @@ import numpy as np
 from ...core.conventions import momentum_kept
 from ...core.network import INPUT, Layer, Network, dense_after_flatten, flatten_permutation
 from ...core.plan import cannot
+from .. import FACTS
 from .._shared import pair_source
 from .ops import NAME
 
@@ -107,7 +108,9 @@ def layer_source(index: int, layer: Layer, rank: int, dtype: str) -> str:  # noq
         return _conv_source(a, padding, tail)
     if kind == "conv_transpose2d":
         if a["padding"] == "same" or a["padding"] != (0, 0, 0, 0):
-            raise cannot(index, layer, "a cropped transposed convolution (Conv2DTranspose pads only 'valid')", NAME)
+            raise cannot(
+                index, layer, "a cropped transposed convolution (Conv2DTranspose pads only 'valid')", FACTS[NAME]
+            )
         options = [
             f"kernel_size={pair_source(a['kernel_size'])}",
             f"strides={pair_source(a['stride'])}",
@@ -121,7 +124,7 @@ def layer_source(index: int, layer: Layer, rank: int, dtype: str) -> str:  # noq
         options = [f"pool_size={pair_source(a['kernel_size'])}", f"strides={pair_source(a['stride'])}"]
         options += [f"padding={padding}"] if padding != "'valid'" else []
         return f"layers.{name}({', '.join(options)}{tail}"
-    raise cannot(index, layer, f"a {kind} node (plan rewrites it for Keras first)", NAME)
+    raise cannot(index, layer, f"a {kind} node (plan rewrites it for Keras first)", FACTS[NAME])
 
 
 def _conv_source(a: dict, padding: str, tail: str) -> str:

@@ -17,6 +17,7 @@ from torch import nn
 
 from ...core.network import CHAPTER_KINDS, Layer, Network, conv, infer_input_shape, pool
 from ...core.plan import plan, unsupported
+from .. import FACTS
 from .._shared import pair_source
 from .network_graph import graph_source, load_graph_weights, read_graph
 from .ops import NAME
@@ -76,7 +77,7 @@ def _is_chapter_sequence(net: Network) -> bool:
 def build_network(net: Network) -> nn.Module:
     """``net`` in torch's own layers, its weights loaded (float64 stays float64), in inference mode: an
     ``nn.Sequential`` for a sequential network, else the ``Net`` module ``network_code`` shows."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     namespace = {"nn": nn, "torch": torch, "math": __import__("math")}
     if _is_chapter_sequence(planned):
         model = eval(_source(planned), namespace)  # the very text network_code shows
@@ -96,7 +97,7 @@ def build_network(net: Network) -> nn.Module:
 
 def network_code(net: Network) -> str:
     """Source that builds ``net`` the way the book's PyTorch tab would, and loads the weights file."""
-    planned = plan(net, NAME).network
+    planned = plan(net, FACTS[NAME]).network
     dtype = "\nnet = net.double()" if planned.dtype == np.float64 else ""
     sequential = _is_chapter_sequence(planned)
     source = _source(planned) if sequential else "Net()"

@@ -20,7 +20,7 @@ from ...book import ops as book
 from ...book.lenet import lenet_network
 from ...core.network import Layer, Network, conv, normal_padding, pool
 from ...core.plan import plan
-from ...porting import SEED, demo_network, seeded_batch
+from ...porting import ONNX_FACTS, SEED, demo_network, seeded_batch
 
 NAME = "onnxruntime"
 SECTIONS = ("ops", "porting")
@@ -77,7 +77,7 @@ def compute_results(only: Any = None) -> dict[str, Any]:
     from ... import onnx as onnx_format
 
     def run(net: Network, x: np.ndarray) -> Any:
-        return onnx_format.run_network(onnx_format.build_network(plan(net, "onnx").network), x).tolist()
+        return onnx_format.run_network(onnx_format.build_network(plan(net, ONNX_FACTS).network), x).tolist()
 
     results: dict[str, Any] = {}
     cases = {case.key: functools.partial(case_network, case) for case in book.CASES} if _asked("ops", only) else {}
