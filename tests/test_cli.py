@@ -283,24 +283,34 @@ def test_port_output_needs_an_existing_parent_folder(capsys, tmp_path):
 EPOCH_LINE = r"epoch (\d+)/2: loss (\S+), train acc (\S+), test acc (\S+)"
 
 
-def test_train_prints_the_curve_dc_train_computes(backend, capsys, tmp_path):
-    """``train --net bn-lenet``: the layer summary, and per epoch the mean loss and accuracies of ``dc.train``'s
-    run with the same seed, lr and batch; the final line and the plot; no plateau note (LeNet's alone)."""
+# Each network's summary as the command prints it: BN-LeNet layer by layer (the book's, padding nothing), the
+# ResNet block by block.
+SUMMARIES = {
+    "bn-lenet": ("BNLeNet", "lr 0.5", ["6 x 24 x 24", "16 x 4 x 4", "256", "120", "84"]),
+    "resnet": ("ResNet", "lr 0.1", ["b1 │ 16 x 7 x 7", "b2 │ 16 x 7 x 7", "b3 │ 32 x 4 x 4", "b4 │ 64 x 2 x 2"]),
+}
+
+
+@pytest.mark.parametrize("net", SUMMARIES)
+def test_train_prints_the_curve_dc_train_computes(backend, capsys, tmp_path, net):
+    """``train --net NAME``: the summary, and per epoch the mean loss and accuracies of ``dc.train``'s run
+    with the same seed, lr and batch; the final line and the plot; no plateau note (LeNet's alone)."""
     plot = tmp_path / "curves"
-    argv = ["train", "--net", "bn-lenet", "--backend", backend.NAME, "--epochs", "2", "--batch-size", "128"]
+    argv = ["train", "--net", net, "--backend", backend.NAME, "--epochs", "2", "--batch-size", "128"]
     assert cli.main([*argv, "--seed", "3", "--plot", str(plot)]) == 0
     captured = capsys.readouterr()
     out = " ".join(captured.out.split())
-    fit = dc.train("bn-lenet", epochs=2, batch_size=128, seed=3)
+    fit = dc.train(net, epochs=2, batch_size=128, seed=3)
     steps = len(fit.losses) // 2  # 1,438 images in minibatches of 128
     want = [
         (str(epoch), f"{np.mean(fit.losses[(epoch - 1) * steps : epoch * steps]):.3f}", f"{train:.3f}", f"{test:.3f}")
         for epoch, train, test in zip((1, 2), fit.train_acc, fit.test_acc, strict=True)
     ]
     assert re.findall(EPOCH_LINE, out) == want
-    assert f"BNLeNet on backend '{backend.NAME}'" in out and "lr 0.5, batch 128, seed 3" in out
-    for shape in ("6 x 24 x 24", "16 x 4 x 4", "256", "120", "84"):  # the book's BN-LeNet pads nothing
-        assert f"│ {shape} " in out
+    title, lr, rows = SUMMARIES[net]
+    assert f"{title} on backend '{backend.NAME}'" in out and f"{lr}, batch 128, seed 3" in out
+    for row in rows:
+        assert f"│ {row} " in out
     assert f"step {2 * steps}/{2 * steps}" in out and f"test acc {fit.test_acc[-1]:.3f}, " in out
     assert "sigmoid LeNet" not in out and "plateau" not in out
     if importlib.util.find_spec("matplotlib") is not None:
