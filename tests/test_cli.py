@@ -287,7 +287,7 @@ EPOCH_LINE = r"epoch (\d+)/2: loss (\S+), train acc (\S+), test acc (\S+)"
 # ResNet block by block.
 SUMMARIES = {
     "bn-lenet": ("BNLeNet", "lr 0.5", ["6 x 24 x 24", "16 x 4 x 4", "256", "120", "84"]),
-    "resnet": ("ResNet", "lr 0.1", ["b1 │ 16 x 7 x 7", "b2 │ 16 x 7 x 7", "b3 │ 32 x 4 x 4", "b4 │ 64 x 2 x 2"]),
+    "resnet": ("ResNet", "lr 0.1", ["16 x 7 x 7", "32 x 4 x 4", "64 x 2 x 2", "10"]),
 }
 
 

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
 from typing import Any
 
 from .. import backends
-from ..book import lenet, resnet, training
-from ..core.network import Network
+from ..book import lenet, training
 from .args import add_backend_option, add_command, non_negative_int, plot_path, positive_float, positive_int, wrote
 from .console import has_rich
 
 EXIT_CODES = "exit codes: 0 trained; 1 the training diverged; 2 a bad argument or a backend that is not installed"
-# The networks the book summarises block by block (a graph: each block's output), not layer by layer: their
-# framework-neutral description, which every tab builds.
-BY_BLOCK: dict[str, Callable[[int], Network]] = {"resnet": resnet.resnet_network}
 
 
 def _per_net(column: int) -> str:
@@ -98,11 +93,8 @@ def run(args: argparse.Namespace) -> int:
             f"{constructor} on backend '{name}' ({tab.FRAMEWORK.__name__} {tab.FRAMEWORK.__version__}): "
             f"plain SGD, lr {values['lr']}, batch {values['batch_size']}, seed {values['seed']}"
         )
-        by_block, seed = args.net in BY_BLOCK, values["seed"]
-        table = Table("block" if by_block else "layer", "output shape", title="summary (one 1x28x28 image)")
-        for layer, shape in (
-            blocks(BY_BLOCK[args.net](seed)) if by_block else dc.layer_summary(getattr(tab, constructor)(seed))
-        ):
+        table = Table("layer", "output shape", title="layer summary (one 1x28x28 image)")
+        for layer, shape in dc.layer_summary(getattr(tab, constructor)(values["seed"])):
             table.add_row(layer, " x ".join(map(str, shape)))
         console.print(table)
         if args.net == "lenet":
@@ -145,14 +137,6 @@ def run(args: argparse.Namespace) -> int:
         plot(args.plot, constructor, fit)
         wrote(args.plot)
     return 0
-
-
-def blocks(network: Network) -> list[tuple[str, tuple[int, ...]]]:
-    """Each block's output shape, as the book prints ResNet's: a block is the run of nodes whose names share
-    the part before the first ``_`` (``b1_conv``, ``b1_pool``; ``b2_residual1_...``; ``head_...``)."""
-    shapes = network.node_shapes()
-    last = {layer.name.split("_")[0]: layer.name for layer in network.layers}
-    return [(block, shapes[node]) for block, node in last.items()]
 
 
 def ended_at_chance(epochs: int) -> str:
