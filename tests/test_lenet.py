@@ -147,6 +147,14 @@ def test_first_50_losses_match_numpy(backend, small_data, reference_losses):
     assert fit.seconds > 0 and fit.backend == backend.NAME
 
 
+def test_in_float64_the_first_50_losses_match_numpy_to_rounding(backend, small_data):
+    with dc.use_backend("numpy"):
+        reference = dc.train("lenet", epochs=2, data=small_data, dtype="float64").losses
+    fit = dc.train("lenet", epochs=2, data=small_data, dtype="float64")
+    assert fit.model is not None and len(fit.losses) == 50
+    np.testing.assert_allclose(fit.losses, reference, rtol=1e-9)  # measured: 4e-16 on Keras
+
+
 @pytest.mark.slow
 def test_defaults_reach_95_percent(backend):
     fit = dc.train_lenet()

@@ -27,26 +27,47 @@ BLOCKS = {
 # part at step 7, PyTorch at 18, Keras at 27. BN-LeNet, sigmoids and average poolings, has no such
 # points: its curves agree for 50 steps.
 STEPS = 10
+# In float64 that rounding is 1e9 times smaller and no tie is that close: the same seeded weights on the same
+# minibatches give the same losses on every backend for these 50 steps (the issue's check).
+FLOAT64_STEPS = 50
+
+
+def first_images(steps: int) -> dc.Digits:
+    """The digits cut to ``steps`` minibatches of the defaults' 16 (one epoch) and 64 test images."""
+    data = dc.digits()
+    images = steps * resnet.BATCH_SIZE
+    return dc.Digits(data.train_x[:images], data.train_y[:images], data.test_x[:64], data.test_y[:64])
 
 
 @pytest.fixture(scope="module")
 def small_data() -> dc.Digits:
-    data = dc.digits()
-    images = STEPS * resnet.BATCH_SIZE
-    return dc.Digits(data.train_x[:images], data.train_y[:images], data.test_x[:64], data.test_y[:64])
+    return first_images(STEPS)
 
 
-def numpy_fit(data: dc.Digits, variance: str) -> dc.LeNetFit:
+def numpy_fit(data: dc.Digits, variance: str, dtype: str = "float32") -> dc.LeNetFit:
     """NumPy's one epoch of the ResNet whose BatchNorm nodes update the running variance with ``variance``."""
     tab = dc.load_backend("numpy")
-    build = lambda seed: tab.build_network(resnet.resnet_network(seed, variance))  # noqa: E731
-    return lenet.fit_network(tab, build, data, 1, resnet.LR, resnet.BATCH_SIZE, 0)
+    build = lambda seed: tab.build_network(resnet.resnet_network(seed, variance).astype(dtype))  # noqa: E731
+    return lenet.fit_network(tab, build, data, 1, resnet.LR, resnet.BATCH_SIZE, 0, dtype=dtype)
 
 
 @pytest.fixture(scope="module")
 def reference_fits(small_data) -> dict[str, dc.LeNetFit]:
     """NumPy's epochs under both running-variance estimates (PyTorch's layer takes the unbiased one)."""
     return {variance: numpy_fit(small_data, variance) for variance in ("biased", "unbiased")}
+
+
+def reference_variance(backend) -> str:
+    """The running-variance estimate of ``backend``'s BatchNorm layer ("either": the description's biased one)."""
+    variance = FACTS[backend.NAME].batch_norm.variance
+    return "biased" if variance == "either" else variance
+
+
+def assert_statistics_agree(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for name, (mean, var) in got.items():
+        np.testing.assert_allclose(mean, want[name][0], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running mean")
+        np.testing.assert_allclose(var, want[name][1], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running variance")
 
 
 def test_the_description_has_the_books_structure():
@@ -82,14 +103,27 @@ def test_the_losses_agree_with_numpy(backend, small_data, reference_fits):
 
 def test_running_statistics_after_the_epoch_agree_with_numpy(backend, small_data, reference_fits):
     fit = dc.train("resnet", epochs=1, data=small_data)
-    variance = FACTS[backend.NAME].batch_norm.variance
-    reference = reference_fits["biased" if variance == "either" else variance].model
+    reference = reference_fits[reference_variance(backend)].model
     want = dc.load_backend("numpy").batch_norm_statistics(reference)
+    assert_statistics_agree(backend.batch_norm_statistics(fit.model), want)
+
+
+def test_in_float64_50_losses_and_the_running_statistics_agree_with_numpy(backend):
+    data = first_images(FLOAT64_STEPS)
+    reference = numpy_fit(data, reference_variance(backend), "float64")
+    fit = dc.train("resnet", epochs=1, data=data, dtype="float64")
+    assert len(fit.losses) == FLOAT64_STEPS
+    np.testing.assert_allclose(fit.losses, reference.losses, rtol=1e-3)
     got = backend.batch_norm_statistics(fit.model)
-    assert set(got) == set(want)
-    for name, (mean, var) in got.items():
-        np.testing.assert_allclose(mean, want[name][0], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running mean")
-        np.testing.assert_allclose(var, want[name][1], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running variance")
+    assert {str(mean.dtype) for mean, _ in got.values()} == {"float64"}
+    assert_statistics_agree(got, dc.load_backend("numpy").batch_norm_statistics(reference.model))
+
+
+def test_dtype_is_float32_or_float64(backend):
+    with pytest.raises(ValueError, match="dtype"):
+        dc.train("resnet", epochs=1, dtype="float16")
+    with pytest.raises(ValueError, match="dtype"):
+        dc.train("bn-lenet", epochs=1, dtype="float64")  # its from-scratch BatchNorm is float32
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.checks import is_int, to_array
+from ..core.checks import float_dtype, is_int, to_array
 from ..core.network import Layer, Network
 from .conv_layer import TrainingDivergedError
 
@@ -281,15 +281,19 @@ def fit_network(
     seed: int,
     on_epoch: Callable[[int, LeNetFit], None] | None = None,
     on_step: Callable[[int, int, int, float], None] | None = None,
+    dtype: str = "float32",
 ) -> LeNetFit:
-    """``train_lenet``'s loop for any seeded network ``build(seed)`` of ``tab`` (``d2lconv.train``'s too)."""
+    """``train_lenet``'s loop for any seeded network ``build(seed)`` of ``tab`` (``d2lconv.train``'s too); the
+    images go in as ``dtype``, which ``build`` makes the network's."""
     batch_size = BATCH_SIZE if batch_size is None else batch_size
     _positive(epochs, "epochs", integer=True)
     _positive(lr, "lr", integer=False)
     _positive(batch_size, "batch_size", integer=True)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    dtype = float_dtype("float32", dtype)  # a ValueError naming dtype unless "float32" or "float64"
     data = digits() if data is None else check_data(data)
+    data = data._replace(train_x=data.train_x.astype(dtype), test_x=data.test_x.astype(dtype))
 
     trainer = tab.Trainer(build(seed), float(lr))
     fit = LeNetFit([], [], [], 0.0, tab.NAME, float(lr), batch_size)

@@ -174,6 +174,18 @@ class Network:
         kinds = {array.dtype for layer in self.layers for array in layer.weights.values()}
         return np.dtype(np.float64) if np.dtype(np.float64) in kinds else np.dtype(np.float32)
 
+    def astype(self, dtype: str) -> Network:
+        """A copy whose weights (and running statistics) are ``dtype`` ("float32" or "float64"), for a float64 run
+        of a seeded description; the layers' arguments, names and inputs shared."""
+        return Network(
+            self.input_shape,
+            [
+                replace(layer, weights={key: array.astype(dtype) for key, array in layer.weights.items()})
+                for layer in self.layers
+            ],
+            self.outputs,
+        )
+
     @property
     def is_sequential(self) -> bool:
         """Whether every layer reads exactly the one before it (the first the input) and the last is the output."""

@@ -23,13 +23,15 @@ from flax import linen as nn
 from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .batch_norm import _train_mode
 from .network import build_network
+from .ops import _enable_x64
 
 ACTIVATIONS = (nn.sigmoid, nn.relu, nn.tanh)
 
 
-def LeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
-    """The book's LeNet-5 as flax's own ``nn.Sequential`` (NHWC), bound to parameters drawn from ``seed``."""
-    return build_network(lenet_network(seed))
+def LeNet(seed: int = 0, dtype: str = "float32") -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 as flax's own ``nn.Sequential`` (NHWC), bound to parameters drawn from ``seed``, in
+    ``dtype``."""
+    return build_network(lenet_network(seed).astype(dtype))
 
 
 def _nhwc_images(X: np.ndarray) -> jax.Array:
@@ -99,7 +101,8 @@ class Trainer:
 
     def step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
-        self.params, self.state, l, right = self._step(self.params, self.state, _nhwc_images(X), jnp.asarray(y))  # noqa: E741
+        with _enable_x64(X.dtype == np.float64):  # float64 images (and weights) stay float64 through the step
+            self.params, self.state, l, right = self._step(self.params, self.state, _nhwc_images(X), jnp.asarray(y))  # noqa: E741
         return float(l), int(right)
 
 

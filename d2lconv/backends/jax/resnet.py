@@ -16,10 +16,10 @@ from .._shared import described
 from .network import build_network
 
 
-def ResNet(seed: int = 0) -> nn.Module:  # noqa: N802 - the book's name
+def ResNet(seed: int = 0, dtype: str = "float32") -> nn.Module:  # noqa: N802 - the book's name
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
-    (``dc.layer_summary`` prints its blocks)."""
-    return described(build_network(resnet_network(seed)), resnet_blocks())
+    (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
+    return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
 
 
 def batch_norm_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -15,9 +15,9 @@ from .network import build_network
 ACTIVATIONS = (nn.Activation,)
 
 
-def LeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
-    """The book's LeNet-5 as Gluon's own ``nn.Sequential``; weights drawn from ``seed`` by NumPy."""
-    return build_network(lenet_network(seed))
+def LeNet(seed: int = 0, dtype: str = "float32") -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 as Gluon's own ``nn.Sequential``; weights drawn from ``seed`` by NumPy, in ``dtype``."""
+    return build_network(lenet_network(seed).astype(dtype))
 
 
 def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
@@ -41,7 +41,7 @@ class Trainer:
 
     def step(self, X: onp.ndarray, y: onp.ndarray) -> tuple[float, int]:
         """One update on a minibatch; returns its mean loss (before the update) and how many it got right."""
-        X, y = mnp.array(X), mnp.array(y)
+        X, y = mnp.array(X, dtype=X.dtype), mnp.array(y)  # mnp.array makes float32 unless told: float64 stays
         with autograd.record():
             y_hat = self.net(X)
             l = self.loss(y_hat, y)  # noqa: E741 - the book's name

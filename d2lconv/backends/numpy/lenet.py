@@ -20,9 +20,9 @@ from .network import build_network
 ACTIVATIONS = (layers.Sigmoid, layers.ReLU, layers.Tanh)
 
 
-def LeNet(seed: int = 0) -> layers.Sequential:  # noqa: N802 - the book's name
-    """The book's LeNet-5 in d2lconv's NumPy layers; weights drawn from ``seed`` by NumPy."""
-    return cast(layers.Sequential, build_network(lenet_network(seed)))
+def LeNet(seed: int = 0, dtype: str = "float32") -> layers.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 in d2lconv's NumPy layers; weights drawn from ``seed`` by NumPy, in ``dtype``."""
+    return cast(layers.Sequential, build_network(lenet_network(seed).astype(dtype)))
 
 
 def layer_summary(net: layers.Sequential) -> list[tuple[str, tuple[int, ...]]]:

@@ -16,9 +16,9 @@ from ...book.lenet import IMAGE_SHAPE, lenet_network
 from .network import build_network
 
 
-def LeNet(seed: int = 0) -> tf.keras.Sequential:  # noqa: N802 - the book's name
-    """The book's LeNet-5 as Keras's own ``Sequential`` (NHWC); weights drawn from ``seed`` by NumPy."""
-    return build_network(lenet_network(seed))
+def LeNet(seed: int = 0, dtype: str = "float32") -> tf.keras.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 as Keras's own ``Sequential`` (NHWC); weights drawn from ``seed`` by NumPy, in ``dtype``."""
+    return build_network(lenet_network(seed).astype(dtype))
 
 
 def _nhwc_images(X: np.ndarray) -> tf.Tensor:
@@ -43,7 +43,9 @@ class Trainer:
 
     def __init__(self, net: tf.keras.Sequential, lr: float) -> None:
         self.net = net
-        self.loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # Keras computes a loss in its floatx (float32) unless told: a float64 network's loss stays float64
+        dtype = net.trainable_variables[0].dtype
+        self.loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
         self.optimizer = tf.keras.optimizers.SGD(learning_rate=lr)
         self.optimizer.build(net.trainable_variables)
         self._update = tf.function(self._update_eagerly, reduce_retracing=True)

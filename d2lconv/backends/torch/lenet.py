@@ -14,9 +14,9 @@ from .network import build_network
 ACTIVATIONS = (nn.Sigmoid, nn.ReLU, nn.Tanh)
 
 
-def LeNet(seed: int = 0) -> nn.Sequential:  # noqa: N802 - the book's name
-    """The book's LeNet-5 as torch's own ``nn.Sequential``; weights drawn from ``seed`` by NumPy."""
-    return build_network(lenet_network(seed))
+def LeNet(seed: int = 0, dtype: str = "float32") -> nn.Sequential:  # noqa: N802 - the book's name
+    """The book's LeNet-5 as torch's own ``nn.Sequential``; weights drawn from ``seed`` by NumPy, in ``dtype``."""
+    return build_network(lenet_network(seed).astype(dtype))
 
 
 def layer_summary(net: nn.Sequential) -> list[tuple[str, tuple[int, ...]]]:
