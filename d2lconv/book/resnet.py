@@ -23,8 +23,8 @@ In float32 the backends' loss curves agree to about 1e-6 and then part after 7 t
 pooling window tied to within float32 rounding goes the other way in another framework's rounding, and SGD
 amplifies it (NumPy's own run parts from itself, at step 16 to 33, when its initial weights move by 1e-7). In
 float64 (``d2lconv.train(..., dtype="float64")``) the rounding is a billion times smaller and the curves stay
-together: the first 50 losses of every backend agree with NumPy's to 3e-8 relative, PyTorch's for three epochs
-(270 steps) to 3e-14.
+together: every backend's losses agree with NumPy's to 3e-8 relative over the first epoch (90 steps), PyTorch's
+over three epochs (270 steps) to 3e-14.
 """
 
 from __future__ import annotations
