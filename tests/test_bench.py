@@ -15,8 +15,8 @@ import pytest
 
 import d2lconv as dc
 from d2lconv import backends, cli
+from d2lconv.backends import FACTS
 from d2lconv.book import resnet
-from d2lconv.core.conventions import BATCH_NORM
 from d2lconv.harness import runner
 from d2lconv.harness.bench import corr2d as bench
 from d2lconv.harness.bench import targets, timing
@@ -182,7 +182,7 @@ def test_book_train_runs_the_resnets_batch_norm_in_training_mode(backend, refere
     data = dc.digits()
     X, y = data.train_x[:64], data.train_y[:64]
     net = backend.ResNet(0)
-    variance = BATCH_NORM[backend.NAME]["variance"]
+    variance = FACTS[backend.NAME].batch_norm.variance
     numpy_net = reference.build_network(resnet.resnet_network(0, "biased" if variance == "either" else variance))
     assert len(backend.book_train(net, X, y, 0.1, 64, 1)) == 1
     reference.book_train(numpy_net, X, y, 0.1, 64, 1)
