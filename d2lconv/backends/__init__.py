@@ -81,6 +81,9 @@ DEFAULT_BACKEND = "numpy"
 # Importing paddle after tensorflow in one process segfaults (the other order works),
 # so loading tensorflow imports paddle first when it is installed.
 _IMPORT_FIRST: dict[str, tuple[str, ...]] = {"tensorflow": ("paddle",)}
+# The environment variable (and value) that makes a backend's compiler spend less time optimising: for a
+# process where compiling is nearly all the work. XLA's LLVM level 0 changes no value d2lconv compares.
+FAST_COMPILE: dict[str, tuple[str, str]] = {"jax": ("XLA_FLAGS", "--xla_backend_optimization_level=0")}
 
 _active: str | None = None
 

@@ -36,11 +36,11 @@ DEFAULT_TIMEOUT = 300.0
 JOBS = 2
 # JAX's worker is the longest by far: XLA compiles every shape of every case once (the ops section alone,
 # about 250 calls on tiny inputs, is most of it). Started first, it runs beside all the others. On the fast
-# sections, where compiling is nearly all the work, XLA's LLVM optimisation level 0 halves JAX's time without
-# changing any compared value (measured: 139 s -> 67 s on a loaded machine, the same largest difference from
-# NumPy); the long sections keep the optimised code (LeNet's epochs take twice as long at level 0).
+# sections, where compiling is nearly all the work, ``backends.FAST_COMPILE`` (XLA's LLVM optimisation
+# level 0) halves JAX's time without changing any compared value (measured: 139 s -> 67 s on a loaded
+# machine, the same largest difference from NumPy); the long sections keep the optimised code (LeNet's
+# epochs take twice as long at level 0).
 FIRST = ("jax",)
-COMPILER_VARIABLES = {"jax": ("XLA_FLAGS", "--xla_backend_optimization_level=0")}
 # The thread counts of OpenMP (torch, paddle, MXNet), MKL and OpenBLAS (NumPy), and TensorFlow's pools.
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -91,13 +91,13 @@ def measure(name: str, only: Sequence[str] | None = None) -> dict[str, Any]:
 
     Workers run ``JOBS`` at a time, so each keeps to one thread (unless the caller set a count): two
     workers' thread pools on a small machine's cores stall each other (torch's OpenMP threads most), and
-    the numbers compared do not depend on it. On the fast sections JAX's compiler gets ``COMPILER_VARIABLES``.
+    the numbers compared do not depend on it. On the fast sections JAX's compiler gets ``backends.FAST_COMPILE``.
     Set before the framework is imported, which reads them.
     """
     for variable in THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
-    if name in COMPILER_VARIABLES and set(sections.chosen(only)) <= set(sections.DEFAULT_SECTIONS):
-        os.environ.setdefault(*COMPILER_VARIABLES[name])
+    if name in backends.FAST_COMPILE and set(sections.chosen(only)) <= set(sections.DEFAULT_SECTIONS):
+        os.environ.setdefault(*backends.FAST_COMPILE[name])
     tab = backends.load_backend(name)
     return {"backend": tab.NAME, "version": str(tab.FRAMEWORK.__version__), "results": compute_results(name, only)}
 
