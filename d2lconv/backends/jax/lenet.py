@@ -66,10 +66,18 @@ def _training_forward(module: nn.Module) -> Callable[..., Any]:
     return functools.partial(module.apply, train=True)
 
 
-def _sgd_step(apply: Callable[..., Any], lr: float) -> Any:
-    """The jitted update of the training-mode ``apply``: cross-entropy, ``jax.value_and_grad``,
+def _split(net: nn.Module) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """A bound network as its module, its ``params`` and the rest of its variables (BatchNorm's ``batch_stats``)."""
+    module, variables = net.unbind()
+    return module, variables["params"], {name: value for name, value in variables.items() if name != "params"}
+
+
+def _sgd_step(module: nn.Module, lr: float) -> Any:
+    """The jitted update of ``module`` in training mode (``_training_forward``): cross-entropy, ``jax.value_and_grad``,
     ``params - lr * grads`` by ``tree_map``; the ``state`` (BatchNorm's ``batch_stats``, empty for LeNet) is
     mutable in the forward pass and comes back new."""
+
+    apply = _training_forward(module)
 
     def loss(params: Any, state: Any, X: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
         y_hat, state = apply({"params": params, **state}, X, mutable=list(state))
@@ -89,10 +97,8 @@ class Trainer:
     functionally by a jitted step on the network in training mode."""
 
     def __init__(self, net: nn.Module, lr: float) -> None:
-        self.module, variables = net.unbind()
-        self.params = variables["params"]
-        self.state = {name: value for name, value in variables.items() if name != "params"}
-        self._step = _sgd_step(_training_forward(self.module), lr)
+        self.module, self.params, self.state = _split(net)
+        self._step = _sgd_step(self.module, lr)
 
     @property
     def net(self) -> nn.Module:
@@ -114,9 +120,8 @@ def book_train(
 
     For ``d2lconv bench``: the framework's idiomatic loop, to time d2lconv's driver against.
     """
-    module, variables = net.unbind()
-    params, step = variables["params"], _sgd_step(_training_forward(module), lr)
-    state = {name: value for name, value in variables.items() if name != "params"}
+    module, params, state = _split(net)
+    step = _sgd_step(module, lr)
     X, y, key = _nhwc_images(X), jnp.asarray(y), jax.random.key(0)
     seconds = []
     for _ in range(epochs):
