@@ -19,9 +19,13 @@ Quirks it works around:
   of a dilated ``conv2d`` is a dilated transposed convolution ("Current CPU implementations
   do not yet support dilation rates larger than 1"), and TF has no CPU gradient of a grouped
   ``conv2d``, so ``conv2d`` dilates its kernel and splits its groups too.
-- Pooling has no ceil mode, no ``count_include_pad``, no explicit padding, and no dilation
-  with a stride: pad explicitly, pool 'VALID', divide by the shared divisor, and take dilated
-  max pooling as the max over the kernel's strided slices.
+- Pooling has no ceil mode, no ``count_include_pad``, no explicit padding for average pooling,
+  and no dilation with a stride: pad explicitly, pool 'VALID', divide by the shared divisor, and
+  take dilated max pooling as the max over the kernel's strided slices.
+- The kernels are called as ``tf.raw_ops`` with their final attributes: the arguments are
+  normalised once, before the tab, and ``tf.nn``'s second pass costs 5-20 us a call. Max pooling
+  pads explicitly even where TF's 'SAME' means the same windows, as a TF user writing torch's pads
+  does: 'SAME' takes another kernel, 2.5x slower at 1x3x32x32 and 0.7x at 8x64x56x56 (measured).
 - ``TF_CPP_MIN_LOG_LEVEL`` defaults to 1 (no C++ INFO lines; warnings and errors show), and
   the oneDNN notice that TensorFlow 2.21 prints at import whatever that level is, is dropped.
 """
@@ -110,8 +114,8 @@ def conv2d(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | None, args: ConvAr
     if 0 in x.shape:  # every sum is empty: 0; TF's conv rejects this or (oneDNN, empty batch) returns x itself
         y = tf.zeros((x.shape[0], *args.out_hw, weight.shape[3]), x.dtype)
     elif args.groups == 1 and args.dilation == (1, 1):
-        tf_padding = _tf_padding(args.pads, tuple(x.shape[1:3]), tuple(weight.shape[:2]), args.stride, (1, 1))
-        y = tf.nn.conv2d(x, weight, strides=args.stride, padding=tf_padding)
+        padding = _kernel_padding(args.pads, tuple(x.shape)[1:3], tuple(weight.shape)[:2], args.stride)
+        y = tf.raw_ops.Conv2D(input=x, filter=weight, strides=_nhwc_pair(args.stride), **padding)
     else:
         top, bottom, left, right = args.pads
         pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
@@ -142,8 +146,14 @@ def conv_transpose2d(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | None, ar
     # The extra rows of output_padding come off the bottom/right crop: TF's output is (in-1)*s + k - pads.
     pads = (top, bottom - (out_h - (full_h - top - bottom)), left, right - (out_w - (full_w - left - right)))
     if args.groups == 1 and args.dilation == (1, 1) and min(pads) >= 0 and 0 not in x.shape:
-        tf_padding = _tf_padding(pads, args.out_hw, tuple(weight.shape[:2]), args.stride, args.dilation)
-        y = tf.nn.conv2d_transpose(x, weight, (n, out_h, out_w, per_group), args.stride, tf_padding)
+        padding = _kernel_padding(pads, args.out_hw, tuple(weight.shape)[:2], args.stride)
+        y = tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=(n, out_h, out_w, per_group),
+            filter=weight,
+            out_backprop=x,
+            strides=_nhwc_pair(args.stride),
+            **padding,
+        )
         return _in_layout(_add_bias(y, bias), args.channels_last)
     kernels = tf.split(_dilate(weight, args.dilation), args.groups, axis=3)
     full = tf.concat(
@@ -166,8 +176,10 @@ def max_pool2d(x: tf.Tensor, args: PoolArgs) -> tf.Tensor:
     if not args.channels_last:
         x = _to_nhwc(x)
     if args.dilation == (1, 1):
-        tf_padding = _tf_padding(args.padded, tuple(x.shape[1:3]), args.kernel, args.stride, args.dilation)
-        return _in_layout(tf.nn.max_pool2d(x, args.kernel, args.stride, tf_padding), args.channels_last)
+        y = tf.raw_ops.MaxPool(
+            input=x, ksize=_nhwc_pair(args.kernel), strides=_nhwc_pair(args.stride), **_explicit(args.padded)
+        )
+        return _in_layout(y, args.channels_last)
     x = _pad_hw(x, args.padded, -np.inf)
     y = tf.reduce_max(tf.stack(_window_taps(x, args.kernel, args.stride, args.dilation, args.out_hw)), axis=0)
     return _in_layout(y, args.channels_last)
@@ -182,30 +194,44 @@ def avg_pool2d(x: tf.Tensor, args: PoolArgs) -> tf.Tensor:
     if not args.channels_last:
         x = _to_nhwc(x)
     if args.padded == args.pads and (args.count_include_pad or not any(args.pads)):
-        y = tf.nn.avg_pool2d(_pad_hw(x, args.pads, 0.0), args.kernel, args.stride, "VALID")
-        return _in_layout(y, args.channels_last)
+        return _in_layout(_valid_avg_pool(_pad_hw(x, args.pads, 0.0), args), args.channels_last)
     kh, kw = args.kernel
-    total = tf.nn.avg_pool2d(_pad_hw(x, args.padded, 0.0), args.kernel, args.stride, "VALID") * (kh * kw)
+    total = _valid_avg_pool(_pad_hw(x, args.padded, 0.0), args) * (kh * kw)
     divisor = avg_pool_divisor(args)[:, :, None]
     return _in_layout(total / tf.constant(divisor, x.dtype), args.channels_last)
 
 
+def _valid_avg_pool(x: tf.Tensor, args: PoolArgs) -> tf.Tensor:
+    return tf.raw_ops.AvgPool(value=x, ksize=_nhwc_pair(args.kernel), strides=_nhwc_pair(args.stride), padding="VALID")
+
+
+# The kernels are called through ``tf.raw_ops`` with their attributes as the kernels take them:
+# d2lconv has normalised the arguments once, and ``tf.nn``'s second normalisation costs 5-20 us a
+# call (measured on this project's machine), a third of a small pooling.
 @functools.lru_cache(maxsize=256)
-def _tf_padding(
-    pads: tuple[int, int, int, int],
-    in_hw: tuple[int, int],
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
-) -> str | list[list[int]]:
-    """``pads`` (top, bottom, left, right) as TF says it: 'VALID', 'SAME' (faster than the explicit
-    form in TF's kernels) when they are TF's SAME pads for this input, else the explicit NHWC list."""
+def _nhwc_pair(pair: tuple[int, int]) -> list[int]:
+    """A (height, width) stride or window as the NHWC kernels' four values."""
+    return [1, *pair, 1]
+
+
+@functools.lru_cache(maxsize=256)
+def _explicit(pads: tuple[int, int, int, int]) -> dict[str, Any]:
+    """``pads`` (top, bottom, left, right) as a kernel's ``padding`` and ``explicit_paddings`` attributes."""
     if not any(pads):
-        return "VALID"
-    if pads == explicit_padding("same", in_hw, kernel, stride, dilation):
-        return "SAME"
+        return {"padding": "VALID"}
     top, bottom, left, right = pads
-    return [[0, 0], [top, bottom], [left, right], [0, 0]]
+    return {"padding": "EXPLICIT", "explicit_paddings": [0, 0, top, bottom, left, right, 0, 0]}
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_padding(
+    pads: tuple[int, int, int, int], in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]
+) -> dict[str, Any]:
+    """A convolution's padding attributes: 'SAME' where ``pads`` are TF's SAME pads for this input
+    (TF's explicit padding is slower for convolutions), else as ``_explicit``."""
+    if any(pads) and pads == explicit_padding("same", in_hw, kernel, stride, (1, 1)):
+        return {"padding": "SAME"}
+    return _explicit(pads)
 
 
 def _pad_hw(x: tf.Tensor, pads: tuple[int, int, int, int], value: float) -> tf.Tensor:
@@ -277,7 +303,7 @@ def _window_taps(
 
 
 def _add_bias(y: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
-    return y if bias is None else tf.nn.bias_add(y, bias)
+    return y if bias is None else tf.raw_ops.BiasAdd(value=y, bias=bias)
 
 
 def native_op(
