@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import backends
+from ..book import training
 
 NAMES = f"names: {', '.join(backends.BACKENDS)} (aliases {', '.join(backends.ALIASES)})"
 PLOT_HINT = 'needs matplotlib: pip install "d2lconv[plot]"'
@@ -162,6 +163,12 @@ def add_backends_option(parser: argparse.ArgumentParser, help: str) -> None:  # 
         metavar="A,B",
         help=f"{help} (comma-separated or repeated; --backend is the same option); {NAMES}",
     )
+
+
+def add_net_option(parser: argparse.ArgumentParser, help: str, **how: Any) -> None:  # noqa: A002 - argparse's name
+    """``--net NAME`` for a command that trains or times ``dc.train``'s networks; ``how`` is argparse's
+    ``nargs`` or ``default``."""
+    parser.add_argument("--net", choices=list(training.NETS), metavar="NAME", help=help, **how)
 
 
 def add_timeout_option(parser: argparse.ArgumentParser, default: float | None, shown: str = "") -> None:

@@ -14,6 +14,7 @@ from ..harness.bench import corr2d, ops, port, render, train
 from ..harness.bench.targets import KERNEL
 from .args import (
     add_backends_option,
+    add_net_option,
     add_timeout_option,
     int_at_least,
     non_negative_int,
@@ -171,12 +172,10 @@ def add_parser(commands: Any) -> None:
         help="time a training epoch instead, per network: d2lconv's loop (dc.train) vs the framework's own "
         "idiomatic loop (its data loader and optimizer, Keras fit, a jitted JAX step) on the same data",
     )
-    parser.add_argument(
-        "--net",
-        choices=list(training.NETS),
+    add_net_option(
+        parser,
+        f"with --train: the networks, of {', '.join(training.NETS)} (default: {' '.join(train.DEFAULT_NETS)})",
         nargs="+",
-        metavar="NAME",
-        help=f"with --train: the networks, of {', '.join(training.NETS)} (default: {' '.join(train.DEFAULT_NETS)})",
     )
     parser.add_argument(
         "--epochs",

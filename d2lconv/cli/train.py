@@ -9,7 +9,16 @@ from typing import Any
 
 from .. import backends
 from ..book import lenet, training
-from .args import add_backend_option, add_command, non_negative_int, plot_path, positive_float, positive_int, wrote
+from .args import (
+    add_backend_option,
+    add_command,
+    add_net_option,
+    non_negative_int,
+    plot_path,
+    positive_float,
+    positive_int,
+    wrote,
+)
 from .console import has_rich
 
 EXIT_CODES = "exit codes: 0 trained; 1 the training diverged; 2 a bad argument or a backend that is not installed"
@@ -31,13 +40,7 @@ def add_parser(commands: Any) -> None:
         "plain minibatch SGD, loss and accuracy per epoch; one seed gives one curve on every backend.",
         EXIT_CODES,
     )
-    parser.add_argument(
-        "--net",
-        choices=list(training.NETS),
-        default="lenet",
-        metavar="NAME",
-        help=f"the network: {', '.join(training.NETS)} (default: lenet)",
-    )
+    add_net_option(parser, f"the network: {', '.join(training.NETS)} (default: lenet)", default="lenet")
     _add_training_options(parser, *(f"per network: {_per_net(column)}" for column in (1, 2, 3)))
     summary = "train LeNet (d2l 6.6) on the bundled digits, with a progress bar (d2lconv train --net lenet)"
     parser = add_command(
