@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import d2lconv as dc
 from d2lconv import backends
-from d2lconv.core.network import Layer, Network, conv, pool
+from d2lconv.core.network import INPUT, Layer, Network, conv, pool
 from d2lconv.porting import demo_network
 
 if backends.is_installed("paddle"):
@@ -138,6 +138,37 @@ def test_generated_code_rebuilds_the_model_in_a_fresh_process(target, tmp_path):
         pytest.skip("needs a second framework")
     ported = dc.port(dc.load_backend(source).build_network(demo_network()), to=target, input_shape=(3, 16, 16))
     x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    expected = dc.load_backend(target).run_network(ported.model, x)
+    np.testing.assert_allclose(_run_code(ported, x, tmp_path), expected, rtol=1e-6, atol=1e-6)
+
+
+def values_read_again() -> Network:
+    """A graph whose values are read again later: the input by a conv chain and by a 1x1 stride-2 shortcut, the
+    chain's ReLU by the next convolution and by the sum after it."""
+    w = np.random.default_rng(4).standard_normal
+    shortcut = conv(3, 4, 1, stride=2, weight=w((4, 3, 1, 1)).astype(np.float32))
+    return Network(
+        (3, 9, 9),
+        [
+            conv(3, 4, 3, stride=2, padding=1, weight=w((4, 3, 3, 3)).astype(np.float32)),
+            Layer("relu", name="act"),
+            conv(4, 4, 3, padding=1, weight=w((4, 4, 3, 3)).astype(np.float32)),
+            Layer("add", name="inner", inputs=("conv2d_2", "act")),
+            Layer("conv2d", shortcut.args, shortcut.weights, name="shortcut", inputs=(INPUT,)),
+            Layer("add", name="outer", inputs=("inner", "shortcut")),
+            Layer("global_avg_pool", {"keepdims": False}),
+        ],
+    )
+
+
+@pytest.mark.parametrize("target", backends.BACKENDS)
+def test_values_read_again_later_are_kept(target, tmp_path):
+    """Where a writer runs a chain in one variable (``x = layer(x)``), the values read again later keep
+    their own: the model and its generated code compute NumPy's function."""
+    source = "numpy" if target != "numpy" else "torch"
+    installed(source)
+    ported = check_port(values_read_again(), source, target)
+    x = np.random.default_rng(6).standard_normal((2, 3, 9, 9)).astype(np.float32)
     expected = dc.load_backend(target).run_network(ported.model, x)
     np.testing.assert_allclose(_run_code(ported, x, tmp_path), expected, rtol=1e-6, atol=1e-6)
 
