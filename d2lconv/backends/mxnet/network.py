@@ -8,8 +8,9 @@ is the new batch's), and it updates the running statistics in the BACKWARD pass,
 training-mode forward here is followed by a backward. A sequential network is written as the
 book writes one, a ``HybridSequential``; a graph as a ``HybridBlock`` class whose
 ``hybrid_forward`` runs the nodes in order, each layer given its node's name as prefix (so the
-symbol graph, and ``read_network``, keep the names). Each model is built from the same source
-text ``network_code`` shows; a graph is hybridized.
+symbol graph, and ``read_network``, keep the names). MXNet has no op for tanh-GELU or hard-swish:
+they are written as expressions, which ``read_network`` reads back as those activations. Each model
+is built from the same source text ``network_code`` shows; a graph is hybridized.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ legacy one, NumPy semantics switched off meanwhile. Conventions turned into d2lc
 - ``Dense`` flattens a feature map itself: the description gets the flatten it implies.
 - Pooling ``pooling_convention='full'`` (ceil mode) keeps a last window that starts in the
   padding, where PyTorch drops it; such a pooling is refused (that window sees padding only).
-- A ``clip`` to [0, 6] is ReLU6; ``Swish`` (x * sigmoid(x)) is read as the product it computes.
+- A ``clip`` to [0, 6] is ReLU6. MXNet has no op for tanh-GELU or hard-swish, and ``Swish`` is
+  x * sigmoid(x): an elementwise expression that computes GELU (tanh or erf), hard-swish or SiLU, in
+  whatever order and form, is read as that activation (network_expressions); any other is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ...core.args import pool2d_args
 from ...core.conventions import momentum_new_batch
 from ...core.network import INPUT, KINDS, Layer, Network, batch_norm, conv, pool
 from ...core.plan import unsupported
+from .network_expressions import written_activations
 from .ops import gluon, mx
 
 _ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
@@ -108,6 +111,8 @@ def symbol(model: gluon.Block) -> tuple[Any, bool]:
                     graph = block(graph)
             except (TypeError, AttributeError, mx.base.MXNetError) as error:
                 failure = error
+                for parameter in model.collect_params().values():  # each keeps the symbol of the mode it was
+                    parameter._var = None  # first traced in (a NumPy one here): the legacy trace needs its own
                 continue
         outputs = list(graph) if isinstance(graph, tuple | list) else [graph]
         outputs = [item.as_nd_ndarray() if isinstance(item, mx.sym.np._Symbol) else item for item in outputs]
@@ -215,7 +220,8 @@ def _conv(op: str, attrs: dict, weight: onp.ndarray, bias: onp.ndarray | None) -
 def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) -> Network:
     """The description of a Gluon block from its symbol graph (parameters initialised)."""
     graph, legacy = symbol(model)
-    nodes = json.loads(graph.tojson())["nodes"]
+    nodes, heads = (json.loads(graph.tojson())[key] for key in ("nodes", "heads"))
+    expressions, hidden = written_activations(nodes, [head[0] for head in heads])
     parameters = _parameters(model)
     known = {name: array.shape for name, array in parameters.items()}
     internals = graph.get_internals()
@@ -234,11 +240,14 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
     taken: set[str] = set()
     shapes: dict[str, tuple[int, ...]] = {INPUT: shape}
 
-    def source(node: dict, position: int = 0) -> str:
-        entry = values[node["inputs"][position][0]]
+    def tensor(node: dict, index: int, what: str) -> str:
+        entry = values[index]
         if entry[0] != "node":
-            raise unsupported(node["name"], node["op"], f"input {position} is a parameter, not a computed tensor")
+            raise unsupported(node["name"], node["op"], f"{what} is a parameter, not a computed tensor")
         return entry[1]
+
+    def source(node: dict, position: int = 0) -> str:
+        return tensor(node, node["inputs"][position][0], f"input {position}")
 
     def weight(node: dict, position: int) -> onp.ndarray | None:
         if position >= len(node["inputs"]):
@@ -257,9 +266,14 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
         if op == "null":
             values[index] = ("parameter", parameters[name]) if name in parameters else ("node", INPUT)
             continue
+        if index in hidden:  # inside an activation written as an expression: read at its last node
+            continue
         kind = _OPS.get(op, op)
         layer: Layer | None = None
-        if kind in ("Convolution", "Deconvolution"):
+        if index in expressions:
+            (kind, args), x = expressions[index]
+            layer = Layer(kind, args, inputs=(tensor(node, x, "the expression's input"),))
+        elif kind in ("Convolution", "Deconvolution"):
             no_bias = _bool(attrs.get("no_bias", False))
             layer = _conv(op, attrs, parameter(node, 1), None if no_bias else weight(node, 2))
         elif kind == "BatchNorm":
@@ -363,6 +377,5 @@ def read_symbol(model: gluon.Block, input_shape: tuple[int, ...] | None = None) 
         layers.append(named)
         values[index] = ("node", named.name)
         shapes[named.name] = tuple(int(v) for v in shapes_by_output[first_output(name, shapes_by_output)][1:])
-    heads = json.loads(graph.tojson())["heads"]
     outputs = tuple(values[head[0]][1] for head in heads)
     return Network(shape, layers, outputs)
