@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import keyword
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from .args import explicit_padding
+
+
+def float32_attribute(value: float) -> float:
+    """A layer attribute a framework stored as float32, as the number it was written as: the simplest
+    fraction (denominator up to 100) that rounds to it, else its shortest decimal. Paddle's and ONNX's
+    1/6 of hard-sigmoid is 0.16666667163372 in float32 and comes back as 1/6 (a writer then writes the
+    framework's own layer, which PyTorch's has only for 1/6); 0.8999999761581421 comes back as 0.9."""
+    stored = np.float32(value)
+    simplest = Fraction(str(stored)).limit_denominator(100)
+    return float(simplest) if np.float32(float(simplest)) == stored else float(str(stored))
+
 
 # The layer kinds and the arguments each carries (``args`` keys); see the table above.
 KINDS: dict[str, tuple[str, ...]] = {

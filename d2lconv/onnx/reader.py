@@ -21,6 +21,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
+from ..core.conventions import momentum_new_batch
+from ..core.layer import float32_attribute
 from ..core.network import INPUT, Layer, Network, batch_norm, conv, node_output_shape, normal_padding, pool
 
 SUPPORTED = (
@@ -172,11 +174,18 @@ class _Reader:
                 raise self.unsupported(node, f"Clip({low}, {high}); only Clip(0, 6) (ReLU6) and Clip(0) (ReLU)")
             self.add(node, Layer("relu6" if high == 6.0 else "relu"), [source])
         elif op == "LeakyRelu":
-            self.add(node, Layer("leaky_relu", {"negative_slope": float(attributes.get("alpha", 0.01))}), [source])
+            self.add(
+                node,
+                Layer("leaky_relu", {"negative_slope": float32_attribute(attributes.get("alpha", 0.01))}),
+                [source],
+            )
         elif op == "Elu":
-            self.add(node, Layer("elu", {"alpha": float(attributes.get("alpha", 1.0))}), [source])
+            self.add(node, Layer("elu", {"alpha": float32_attribute(attributes.get("alpha", 1.0))}), [source])
         elif op == "HardSigmoid":
-            args = {"alpha": float(attributes.get("alpha", 0.2)), "beta": float(attributes.get("beta", 0.5))}
+            args = {
+                "alpha": float32_attribute(attributes.get("alpha", 0.2)),
+                "beta": float32_attribute(attributes.get("beta", 0.5)),
+            }
             self.add(node, Layer("hard_sigmoid", args), [source])
         elif op == "Gelu":
             approximate = attributes.get("approximate", b"none")
@@ -246,8 +255,10 @@ class _Reader:
         assert gamma is not None
         layer = batch_norm(
             gamma.shape[0],
-            eps=float(attributes.get("epsilon", 1e-5)),
-            momentum=1 - float(attributes.get("momentum", 0.9)),  # ONNX weighs the old value
+            eps=float32_attribute(attributes.get("epsilon", 1e-5)),
+            momentum=momentum_new_batch(
+                float32_attribute(attributes.get("momentum", 0.9))
+            ),  # ONNX weighs the old value
             variance="biased",  # ONNX's running variance is the population (biased) one
             weight=gamma,
             bias=beta,

@@ -103,7 +103,9 @@ def symbol(model: gluon.Block) -> tuple[Any, bool]:
     blocks = _blocks(model)
     failure: Exception | None = None
     for legacy in (False, True):
-        with legacy_mode() if legacy else ExitStack():
+        # A fresh NameManager: ops a block leaves unnamed (``concat0``, ``_plus0``) are numbered from 0 on
+        # every trace, so reading a model twice gives the same node names (its counter is process-wide).
+        with legacy_mode() if legacy else ExitStack(), mx.name.NameManager():
             graph = mx.sym.var("data")
             graph = graph if legacy else graph.as_np_ndarray()
             try:

@@ -25,6 +25,7 @@ from paddle.static import InputSpec
 
 from ...core.args import pool2d_args
 from ...core.conventions import momentum_new_batch
+from ...core.layer import float32_attribute
 from ...core.network import INPUT, KINDS, Layer, Network, batch_norm, conv, pool
 from ...core.plan import unsupported
 
@@ -38,17 +39,15 @@ _SIMPLE = {
     "hardswish": "hard_swish",
 }
 _WITH_ARGS: dict[str, Any] = {  # Paddle op -> (kind, its arguments)
-    "leaky_relu": lambda a: ("leaky_relu", {"negative_slope": _float32(a["negative_slope"])}),
-    "elu": lambda a: ("elu", {"alpha": _float32(a["alpha"])}),
+    "leaky_relu": lambda a: ("leaky_relu", {"negative_slope": float32_attribute(a["negative_slope"])}),
+    "elu": lambda a: ("elu", {"alpha": float32_attribute(a["alpha"])}),
     "gelu": lambda a: ("gelu", {"approximate": "tanh" if a["approximate"] else "none"}),
-    "hardsigmoid": lambda a: ("hard_sigmoid", {"alpha": _float32(a["slope"]), "beta": _float32(a["offset"])}),
+    "hardsigmoid": lambda a: (
+        "hard_sigmoid",
+        {"alpha": float32_attribute(a["slope"]), "beta": float32_attribute(a["offset"])},
+    ),
 }
 _SIZES = (*range(17, 513), *range(16, 0, -1))  # the input sizes tried when none is given
-
-
-def _float32(value: float) -> float:
-    """A float32 attribute as the decimal it was written as (0.8999999761581421 -> 0.9)."""
-    return float(str(np.float32(value)))
 
 
 def _probe_input_shape(model: nn.Layer) -> tuple[int, ...]:
@@ -243,8 +242,8 @@ def _batch_norm(reader: _Reader, op: Any) -> Layer:
     mean, variance, scale, shift = (entry[2] for entry in arrays if entry is not None)
     return batch_norm(
         len(mean),
-        eps=_float32(attrs["epsilon"]),
-        momentum=momentum_new_batch(_float32(attrs["momentum"])),
+        eps=float32_attribute(attrs["epsilon"]),
+        momentum=momentum_new_batch(float32_attribute(attrs["momentum"])),
         variance="biased",
         weight=scale,
         bias=shift,
@@ -333,7 +332,7 @@ def _read_op(reader: _Reader, op: Any, shapes: dict[str, tuple[int, ...]]) -> No
         if attrs["mode"] != "upscale_in_train":
             raise unsupported(name, name, "dropout mode 'downscale_in_infer' (it scales at inference)")
         rate = float(np.ravel(_constant(reader, op, 2))[0])
-        reader.add(op, Layer("dropout", {"rate": _float32(rate)}), kind)
+        reader.add(op, Layer("dropout", {"rate": float32_attribute(rate)}), kind)
     elif kind == "pool2d":
         reader.add(op, _pool(reader, op, shapes[reader.node(op, 0)]), "pool")
     elif kind == "mean":
