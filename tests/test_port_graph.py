@@ -1,5 +1,6 @@
 """dc.port on graphs: residual, MobileNet-style and Inception-style networks written as ordinary PyTorch classes,
-in every direction; training-mode comparison, one SGD step, per-node differences, drawn graphs, bad input.
+in every direction; training-mode comparison, one SGD step, per-node differences, bad input (drawn graphs:
+test_port_drawn.py).
 
 A tab takes part once it can run graphs node by node and train them (its ``port_checks`` module, see
 ``d2lconv.core.network``); until then its directions are expected failures, so that they run as soon as
@@ -13,13 +14,10 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import d2lconv as dc
 from d2lconv import backends
 from d2lconv.book.porting_nets import PORTING_NETWORKS
-from d2lconv.core.network import INPUT, Layer, Network, batch_norm, conv
 from d2lconv.porting import ports_graphs
 
 if backends.is_installed("paddle"):
@@ -177,74 +175,6 @@ def test_what_cannot_be_ported_is_a_value_error_naming_the_node(model, message):
 def test_unknown_target_is_a_value_error():
     with pytest.raises(ValueError, match="unknown backend 'caffe'"):
         dc.port(seeded(NETS["resnet"]), to="caffe")
-
-
-KINDS = ["conv", "depthwise", "batch_norm", "relu6", "leaky_relu", "elu", "gelu", "silu", "hard_swish"]
-KINDS += ["hard_sigmoid", "softmax", "add", "mul", "concat", "dropout"]
-
-
-@st.composite
-def graphs(draw: st.DrawFn) -> Network:
-    """Small graphs of the supported kinds: each node reads earlier nodes of fitting shapes."""
-    rng = np.random.default_rng(draw(st.integers(0, 100)))
-    channels, size = draw(st.sampled_from([2, 4])), draw(st.integers(3, 7))
-    shapes: dict[str, tuple[int, int, int]] = {INPUT: (channels, size, size)}
-    layers: list[Layer] = []
-    for index in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(KINDS))
-        source = draw(st.sampled_from(sorted(shapes)))
-        c = shapes[source][0]
-        name = f"n{index}"
-        if kind in ("conv", "depthwise"):
-            out, groups = (draw(st.sampled_from([2, 4])), 1) if kind == "conv" else (2 * c, c)
-            k = draw(st.sampled_from([1, 3]))
-            layer = conv(c, out, k, padding=k // 2, groups=groups, weight=rng.standard_normal((out, c // groups, k, k)))
-            inputs, shape = (source,), (out, size, size)
-        elif kind == "batch_norm":
-            layer = batch_norm(
-                c,
-                eps=draw(st.sampled_from([1e-5, 1e-3])),
-                weight=rng.uniform(0.5, 1.5, c),
-                bias=rng.normal(0, 0.2, c),
-                running_mean=rng.normal(0, 0.5, c),
-                running_var=rng.uniform(0.5, 2, c),
-            )
-            inputs, shape = (source,), shapes[source]
-        elif kind in ("add", "mul", "concat"):
-            same = sorted(name for name, s in shapes.items() if (s[0] == c or kind == "concat"))
-            other = draw(st.sampled_from(same))
-            if kind == "mul" and draw(st.booleans()):  # a squeeze-excite gate: (C, 1, 1) * (C, H, W)
-                layers.append(Layer("global_avg_pool", {"keepdims": True}, name=f"{name}_gate", inputs=(other,)))
-                other = f"{name}_gate"
-            layer = Layer(kind)
-            inputs = (source, other)
-            shape = (c + shapes[other][0], size, size) if kind == "concat" else shapes[source]
-        else:
-            args = {
-                "leaky_relu": {"negative_slope": 0.1},
-                "elu": {"alpha": 0.7},
-                "gelu": {"approximate": draw(st.sampled_from(["none", "tanh"]))},
-                "hard_sigmoid": {"alpha": 1 / 6, "beta": 0.5},
-                "softmax": {"axis": 1},
-                "dropout": {"rate": 0.3},
-            }.get(kind, {})
-            layer, inputs, shape = Layer(kind, args), (source,), shapes[source]
-        layers.append(Layer(layer.kind, layer.args, layer.weights, name, inputs))
-        shapes[name] = shape
-    return Network((channels, size, size), layers)
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(net=graphs())
-def test_drawn_graphs_numpy_to_torch_and_back(net):
-    x = batch(net.input_shape, n=3, dtype=np.float64)
-    model = dc.load_backend("numpy").build_network(net)
-    expected = model.forward(x)
-    to_torch = dc.port(model, to="torch", input_shape=net.input_shape)
-    actual = dc.load_backend("torch").run_network(to_torch.model, x)
-    assert np.max(np.abs(expected - actual)) <= 1e-9 * max(1.0, np.max(np.abs(expected)))
-    back = dc.port(to_torch.model, to="numpy", input_shape=net.input_shape)
-    assert np.max(np.abs(expected - back.model.forward(x))) <= 1e-9 * max(1.0, np.max(np.abs(expected)))
 
 
 def test_port_command_on_a_graph_prints_its_steps_and_difference():

@@ -36,6 +36,20 @@ def cannot(index: int, layer: Layer, what: str, target: FrameworkFacts) -> Value
     )
 
 
+def _used(net: Network, result: Plan) -> Network:
+    """``net`` without the nodes no output depends on: a functional Keras model or a traced graph cannot hold
+    them, and they change no output."""
+    needed = set(net.outputs)
+    for layer in reversed(net.layers):
+        if layer.name in needed:
+            needed.update(layer.inputs)
+    unused = [layer.name for layer in net.layers if layer.name not in needed]
+    if not unused:
+        return net
+    result.steps.append(f"nodes {', '.join(unused)}: no output depends on them, so they are left out")
+    return Network(net.input_shape, [layer for layer in net.layers if layer.name in needed], net.outputs)
+
+
 def _symmetric(pads: tuple[int, ...]) -> bool:
     return pads[0] == pads[1] and pads[2] == pads[3]
 
@@ -47,6 +61,7 @@ def plan(net: Network, target: FrameworkFacts) -> Plan:
     keeps its name on the last of them, so the nodes that read it are unchanged; a padding node read
     only by the next node may be merged into it (the merged node keeps the later name)."""
     result = Plan(net)
+    net = _used(net, result)
     shapes, readers = net.node_shapes(), net.consumers()
     planned: list[Layer] = []
     index = 0

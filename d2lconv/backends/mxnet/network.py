@@ -153,9 +153,10 @@ def _source(net: Network) -> str:
         else:
             forward.append(f"        {name} = {_expression(layer, inputs)}\n")
     outputs = ", ".join(names[name] for name in net.outputs)
+    children = f"        with self.name_scope():\n{''.join(init)}" if init else ""  # none: every node an expression
     return (
         f"{pad}class Net(nn.HybridBlock):\n    def __init__(self, **kwargs):\n        super().__init__(**kwargs)\n"
-        f"        with self.name_scope():\n{''.join(init)}\n    def hybrid_forward(self, F, x):\n{''.join(forward)}"
+        f"{children}\n    def hybrid_forward(self, F, x):\n{''.join(forward)}"
         f"        return {outputs}\n\n\nnet = Net(prefix='')\nnet.initialize()"
     )
 

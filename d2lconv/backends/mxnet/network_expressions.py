@@ -169,6 +169,20 @@ def _cluster(nodes: list[dict], root: int, stops: set[int]) -> tuple[Activation,
     return None
 
 
+def _upstream(nodes: list[dict], root: int, limit: int = 64) -> list[int]:
+    """The elementwise ops ``root`` reads through elementwise ops, nearest first: the candidates for the x of an
+    expression whose input is itself an elementwise op (an addition, a ReLU6's clip, a hard-sigmoid), which the
+    cluster would otherwise take in as a second x or a second atom."""
+    found: list[int] = []
+    queue = [root]
+    while queue and len(found) < limit:
+        for item in nodes[queue.pop(0)]["inputs"]:
+            if nodes[item[0]]["op"] in _OPS and item[0] not in found:
+                found.append(item[0])
+                queue.append(item[0])
+    return found
+
+
 def written_activations(nodes: list[dict], heads: list[int]) -> tuple[dict[int, tuple[Activation, int]], set[int]]:
     """Every node that ends an activation written as an expression -> (the activation, the index of its input
     x); and the nodes inside those expressions, whose values nothing else reads (the reader skips them)."""
@@ -181,7 +195,9 @@ def written_activations(nodes: list[dict], heads: list[int]) -> tuple[dict[int, 
     for root, node in enumerate(nodes):
         if node["op"] not in _OPS:
             continue
-        read = _cluster(nodes, root, set(found))
+        read = _cluster(nodes, root, set(found)) or next(
+            filter(None, (_cluster(nodes, root, {*found, x}) for x in _upstream(nodes, root))), None
+        )
         if read is None:
             continue
         activation, x, inside = read

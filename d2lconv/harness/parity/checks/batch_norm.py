@@ -72,8 +72,7 @@ def running_statistics(net: str) -> dict[str, Any]:
     """The running mean and variance of each batch normalisation of ``net`` after those steps (``mean0``, ...)."""
     name = dc.get_backend()
     result: dict[str, Any] = {}
-    statistics = load_backend(name).running_statistics(first_steps(net, name).model).values()
-    for index, (mean, var) in enumerate(statistics):
+    for index, (mean, var) in enumerate(load_backend(name).running_statistics(first_steps(net, name).model)):
         result |= {f"mean{index}": mean, f"var{index}": var}
     return result
 
