@@ -43,7 +43,7 @@ def test_the_description_has_the_books_shapes():
 
 def test_bn_lenet_is_the_frameworks_own_layers_with_its_batch_norm(backend):
     net = dc.BNLeNet(seed=0)
-    statistics = backend.running_statistics(net)
+    statistics = backend.running_statistics(net).values()
     assert [len(mean) for mean, _ in statistics] == [6, 16, 120, 84]
     for mean, var in statistics:  # the book's initial statistics: zeros and ones
         np.testing.assert_array_equal(mean, 0)
@@ -58,8 +58,8 @@ def test_first_50_losses_agree_with_numpy(backend, small_data, reference_fits):
 
 def test_running_statistics_after_the_first_epoch_agree_with_numpy(backend, small_data, reference_fits):
     fit = dc.train("bn-lenet", epochs=1, data=small_data)
-    got = backend.running_statistics(fit.model)
-    want = dc.load_backend("numpy").running_statistics(reference_fits[0].model)
+    got = backend.running_statistics(fit.model).values()
+    want = dc.load_backend("numpy").running_statistics(reference_fits[0].model).values()
     for index, ((mean, var), (want_mean, want_var)) in enumerate(zip(got, want, strict=True)):
         np.testing.assert_allclose(mean, want_mean, rtol=1e-4, atol=1e-5, err_msg=f"batch norm {index}: mean")
         np.testing.assert_allclose(var, want_var, rtol=1e-4, atol=1e-5, err_msg=f"batch norm {index}: variance")
@@ -120,7 +120,7 @@ def test_concise_trains_as_the_from_scratch_one(backend, small_data):
     assert counts == [32 * 24 * 24, 32 * 8 * 8, 32, 32]
     unbiased = FACTS[backend.NAME].batch_norm.variance == "unbiased"
     kept = (1 - bn_lenet.MOMENTUM) ** CONCISE_STEPS  # the initial variance's share
-    pairs = zip(backend.running_statistics(concise.model), backend.running_statistics(scratch.model), strict=True)
+    pairs = zip(*(backend.running_statistics(fit.model).values() for fit in (concise, scratch)), strict=True)
     for index, (count, ((mean, var), (want_mean, want_var))) in enumerate(zip(counts, pairs, strict=True)):
         np.testing.assert_allclose(mean, want_mean, rtol=CONCISE_STATISTICS_RTOL, atol=1e-5, err_msg=f"mean {index}")
         factor = count / (count - 1) if unbiased else 1.0

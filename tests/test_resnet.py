@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import d2lconv as dc
 from d2lconv.backends import FACTS
 from d2lconv.book import lenet, resnet
+from d2lconv.core.layer import INPUT
+from d2lconv.core.network import Network
 
 # Each block's output (C, H, W): the stem's 7x7 stride-2 convolution and 3x3 stride-2 pooling take 28 to 7, the
 # first Residual of each later stage halves height and width (7 -> 4 -> 2), global average pooling, 10 classes.
@@ -64,7 +68,7 @@ def reference_variance(backend) -> str:
 
 
 def assert_statistics_agree(got: dict, want: dict) -> None:
-    assert set(got) == set(want)
+    assert list(got) == list(want)  # the description's node names, in its order
     for name, (mean, var) in got.items():
         np.testing.assert_allclose(mean, want[name][0], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running mean")
         np.testing.assert_allclose(var, want[name][1], rtol=1e-4, atol=1e-5, err_msg=f"{name}: running variance")
@@ -88,8 +92,8 @@ def test_the_description_has_the_books_structure():
 def test_resnet_is_the_frameworks_own_layers_at_the_books_initial_state(backend):
     net = backend.ResNet(seed=0)
     assert dc.layer_summary(net) == [("Sequential", shape) for shape in BLOCKS.values()]
-    statistics = backend.batch_norm_statistics(net)
-    assert set(statistics) == {layer.name for layer in resnet.resnet_network(0).layers if layer.kind == "batch_norm"}
+    statistics = backend.running_statistics(net)
+    assert list(statistics) == [layer.name for layer in resnet.resnet_network(0).layers if layer.kind == "batch_norm"]
     for mean, var in statistics.values():
         np.testing.assert_array_equal(mean, 0)
         np.testing.assert_array_equal(var, 1)
@@ -104,8 +108,38 @@ def test_the_losses_agree_with_numpy(backend, small_data, reference_fits):
 def test_running_statistics_after_the_epoch_agree_with_numpy(backend, small_data, reference_fits):
     fit = dc.train("resnet", epochs=1, data=small_data)
     reference = reference_fits[reference_variance(backend)].model
-    want = dc.load_backend("numpy").batch_norm_statistics(reference)
-    assert_statistics_agree(backend.batch_norm_statistics(fit.model), want)
+    want = dc.load_backend("numpy").running_statistics(reference)
+    assert_statistics_agree(backend.running_statistics(fit.model), want)
+
+
+def names_sorting_backwards(net: Network) -> Network:
+    """``net`` with its nodes renamed so that their names sort in the reverse of the graph's order (``x99_b1_conv``,
+    ``x98_b1_bn``, ...)."""
+    names = {INPUT: INPUT} | {layer.name: f"x{99 - index}_{layer.name}" for index, layer in enumerate(net.layers)}
+    layers = [
+        dataclasses.replace(layer, name=names[layer.name], inputs=tuple(names[name] for name in layer.inputs))
+        for layer in net.layers
+    ]
+    return Network(net.input_shape, layers, tuple(names[name] for name in net.outputs))
+
+
+def one_epoch(tab, net: Network, data: dc.Digits) -> dc.LeNetFit:
+    """``net`` on ``tab`` for one epoch of ``data`` (the ResNet's learning rate and minibatches)."""
+    return lenet.fit_network(tab, lambda seed: tab.build_network(net), data, 1, resnet.LR, resnet.BATCH_SIZE, 0)
+
+
+def test_running_statistics_come_in_the_graphs_order_not_by_name(backend):
+    """Two training steps of the ResNet with names that sort backwards (JAX's jitted step returns ``batch_stats``
+    sorted by name): every tab gives the statistics in the description's order, NumPy's values under each name."""
+    data, numpy_tab = first_images(2), dc.load_backend("numpy")
+    net = names_sorting_backwards(resnet.resnet_network(0))
+    reference = names_sorting_backwards(resnet.resnet_network(0, reference_variance(backend)))
+    got = backend.running_statistics(one_epoch(backend, net, data).model)
+    want = numpy_tab.running_statistics(one_epoch(numpy_tab, reference, data).model)
+    norms = [layer.name for layer in net.layers if layer.kind == "batch_norm"]
+    assert list(want) == norms and norms != sorted(norms)
+    assert np.abs(want[norms[-1]][0]).max() > 1e-3  # moved from zeros
+    assert_statistics_agree(got, want)
 
 
 def test_in_float64_50_losses_and_the_running_statistics_agree_with_numpy(backend):
@@ -114,9 +148,9 @@ def test_in_float64_50_losses_and_the_running_statistics_agree_with_numpy(backen
     fit = dc.train("resnet", epochs=1, data=data, dtype="float64")
     assert len(fit.losses) == FLOAT64_STEPS
     np.testing.assert_allclose(fit.losses, reference.losses, rtol=1e-3)
-    got = backend.batch_norm_statistics(fit.model)
+    got = backend.running_statistics(fit.model)
     assert {str(mean.dtype) for mean, _ in got.values()} == {"float64"}
-    assert_statistics_agree(got, dc.load_backend("numpy").batch_norm_statistics(reference.model))
+    assert_statistics_agree(got, dc.load_backend("numpy").running_statistics(reference.model))
 
 
 def test_dtype_is_float32_or_float64(backend):

@@ -129,9 +129,19 @@ def _train_mode(module: nn.Sequential) -> nn.Sequential:
     )
 
 
-def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` (or Flax's: mean, var) of the bound ``net``, in
-    order, as flat arrays."""
+def running_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each BatchNorm's (running mean, running variance) in the bound ``net`` as flat arrays, by submodule name (an
+    ``nn.Sequential``'s ``layers_<index>``, a description's node name): the book's ``BatchNorm`` (moving_mean,
+    moving_var) and Flax's (mean, var) alike. In network order, which the ``batch_stats`` dict does not keep: a
+    jitted step returns it sorted by name (``layers_10`` before ``layers_5``)."""
     stats = net.variables.get("batch_stats", {})
-    in_order = sorted(stats, key=lambda name: int(name.split("_")[-1]))
-    return [(np.asarray(mean).ravel(), np.asarray(var).ravel()) for mean, var in (stats[n].values() for n in in_order)]
+    if isinstance(net, nn.Sequential):
+        names = [f"layers_{index}" for index in range(len(net.layers))]
+    else:  # a module class this tab's writer made carries its graph
+        names = [layer.name for layer in type(net).graph.layers]
+    statistics = {}
+    for name in names:
+        if name in stats:
+            mean, var = ("moving_mean", "moving_var") if "moving_mean" in stats[name] else ("mean", "var")
+            statistics[name] = (np.asarray(stats[name][mean]).ravel(), np.asarray(stats[name][var]).ravel())
+    return statistics

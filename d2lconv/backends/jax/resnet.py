@@ -8,7 +8,6 @@ a flax.linen module on NHWC images, bound to its variables, with Flax's ``nn.Bat
 
 from __future__ import annotations
 
-import numpy as np
 from flax import linen as nn
 
 from ...book.resnet import resnet_blocks, resnet_network
@@ -20,9 +19,3 @@ def ResNet(seed: int = 0, dtype: str = "float32") -> nn.Module:  # noqa: N802 - 
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
     (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
     return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
-
-
-def batch_norm_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
-    stats = net.variables["batch_stats"]
-    return {name: (np.asarray(stats[name]["mean"]), np.asarray(stats[name]["var"])) for name in stats}

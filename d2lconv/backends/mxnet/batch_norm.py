@@ -88,13 +88,13 @@ def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N80
     return net
 
 
-def running_statistics(net: nn.Sequential) -> list[tuple[onp.ndarray, onp.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` (or Gluon's own) of ``net``, in order, as flat
-    arrays."""
-    return [
-        (layer.moving_mean.asnumpy().ravel(), layer.moving_var.asnumpy().ravel())
+def running_statistics(net: nn.Block) -> dict[str, tuple[onp.ndarray, onp.ndarray]]:
+    """Each BatchNorm's (running mean, running variance) as flat arrays, in network order, by child name (a
+    description's node name, an ``nn.Sequential``'s index): the book's ``BatchNorm`` and Gluon's own alike."""
+    return {
+        name: (layer.moving_mean.asnumpy().ravel(), layer.moving_var.asnumpy().ravel())
         if isinstance(layer, BatchNorm)
         else (layer.running_mean.data().asnumpy().ravel(), layer.running_var.data().asnumpy().ravel())
-        for layer in (net[index] for index in range(len(net)))
+        for name, layer in net._children.items()
         if isinstance(layer, BatchNorm | nn.BatchNorm)
-    ]
+    }

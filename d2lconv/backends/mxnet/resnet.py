@@ -7,7 +7,6 @@ a hybridized Gluon block with Gluon's ``nn.BatchNorm``.
 
 from __future__ import annotations
 
-import numpy as np
 from mxnet import gluon
 
 from ...book.resnet import resnet_blocks, resnet_network
@@ -19,16 +18,3 @@ def ResNet(seed: int = 0, dtype: str = "float32") -> gluon.HybridBlock:  # noqa:
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
     (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
     return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
-
-
-def batch_norm_statistics(net: gluon.HybridBlock) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
-    params = net.collect_params()
-    return {
-        name.removesuffix("_running_mean"): (
-            params[name].data().asnumpy(),
-            params[name.replace("_running_mean", "_running_var")].data().asnumpy(),
-        )
-        for name in params
-        if name.endswith("_running_mean")
-    }

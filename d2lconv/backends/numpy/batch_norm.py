@@ -14,7 +14,7 @@ import numpy as np
 from ...book.batch_norm import EPS, MOMENTUM, stat_shape
 from ...book.bn_lenet import bn_lenet_network, interleave, split_batch_norms
 from . import layers
-from .layers_graph import BatchNorm2d
+from .layers_graph import BatchNorm2d, Graph
 from .network import build_network
 from .ops import _in_common_dtype
 
@@ -82,13 +82,14 @@ def BNLeNet(seed: int = 0, concise: bool = False) -> layers.Sequential:  # noqa:
     return layers.Sequential(*interleave(list(cast(layers.Sequential, build_network(rest))), places, BatchNorm))
 
 
-def running_statistics(net: layers.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` (or the layer library's ``BatchNorm2d``) of
-    ``net``, in order, as flat arrays."""
-    return [
-        (layer.moving_mean.ravel(), layer.moving_var.ravel())
+def running_statistics(net: layers.Sequential | Graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each BatchNorm's (running mean, running variance) as flat arrays, in network order, by name (a ``Graph``'s
+    node name, a ``Sequential``'s index): the book's ``BatchNorm`` and the layer library's ``BatchNorm2d`` alike."""
+    named = net.nodes.items() if isinstance(net, Graph) else ((str(index), layer) for index, layer in enumerate(net))
+    return {
+        name: (layer.moving_mean.ravel(), layer.moving_var.ravel())
         if isinstance(layer, BatchNorm)
         else (layer.buffers["running_mean"].ravel(), layer.buffers["running_var"].ravel())
-        for layer in net
+        for name, layer in named
         if isinstance(layer, BatchNorm | BatchNorm2d)
-    ]
+    }

@@ -7,11 +7,9 @@ a ``Graph`` of NumPy layers, trained by their hand-derived backward passes (``Ba
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...book.resnet import resnet_blocks, resnet_network
 from .._shared import described
-from . import layers, layers_graph
+from . import layers
 from .network import build_network
 
 
@@ -19,12 +17,3 @@ def ResNet(seed: int = 0, dtype: str = "float32") -> layers.Module:  # noqa: N80
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
     (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
     return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
-
-
-def batch_norm_statistics(net: layers_graph.Graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
-    return {
-        name: (module.buffers["running_mean"], module.buffers["running_var"])
-        for name, module in net.nodes.items()
-        if isinstance(module, layers_graph.BatchNorm2d)
-    }

@@ -79,13 +79,13 @@ def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N80
     return nn.Sequential(*interleave([built[index] for index in range(len(built))], places, BatchNorm))
 
 
-def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` (or Paddle's own) of ``net``, in order, as flat
-    arrays."""
-    return [
-        (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
+def running_statistics(net: nn.Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each BatchNorm's (running mean, running variance) as flat arrays, in network order, by sublayer name (a
+    description's node name, an ``nn.Sequential``'s index): the book's ``BatchNorm`` and Paddle's own alike."""
+    return {
+        name: (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
         if isinstance(layer, BatchNorm)
         else (layer._mean.numpy().ravel(), layer._variance.numpy().ravel())
-        for layer in net.sublayers()
+        for name, layer in net.named_sublayers()
         if isinstance(layer, BatchNorm | nn.BatchNorm1D | nn.BatchNorm2D)
-    ]
+    }

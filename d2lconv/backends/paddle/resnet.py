@@ -7,7 +7,6 @@ an ``nn.Layer`` with Paddle's ``nn.BatchNorm2D``.
 
 from __future__ import annotations
 
-import numpy as np
 from paddle import nn
 
 from ...book.resnet import resnet_blocks, resnet_network
@@ -19,12 +18,3 @@ def ResNet(seed: int = 0, dtype: str = "float32") -> nn.Layer:  # noqa: N802 - t
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
     (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
     return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
-
-
-def batch_norm_statistics(net: nn.Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
-    return {
-        name: (layer._mean.numpy(), layer._variance.numpy())
-        for name, layer in net.named_sublayers()
-        if isinstance(layer, nn.BatchNorm2D)
-    }

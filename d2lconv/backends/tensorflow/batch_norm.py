@@ -91,11 +91,11 @@ def BNLeNet(seed: int = 0, concise: bool = False) -> tf.keras.Model:  # noqa: N8
     return tf.keras.Sequential([tf.keras.Input((28, 28, 1)), *interleave(built, places, BatchNorm)])
 
 
-def running_statistics(net: tf.keras.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` (or Keras's own) of ``net``, in order, as flat
-    arrays."""
-    return [
-        (layer.moving_mean.numpy().ravel(), layer.moving_variance.numpy().ravel())
+def running_statistics(net: tf.keras.Model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each BatchNorm's (moving mean, moving variance) as flat arrays, in network order, by layer name (a
+    description's node name, else the name Keras gives): the book's ``BatchNorm`` and Keras's own alike."""
+    return {
+        layer.name: (layer.moving_mean.numpy().ravel(), layer.moving_variance.numpy().ravel())
         for layer in net.layers
         if isinstance(layer, BatchNorm | tf.keras.layers.BatchNormalization)
-    ]
+    }

@@ -8,7 +8,6 @@ a functional ``keras.Model`` on NHWC images with Keras's ``BatchNormalization``.
 from __future__ import annotations
 
 import keras
-import numpy as np
 
 from ...book.resnet import resnet_blocks, resnet_network
 from .._shared import described
@@ -19,12 +18,3 @@ def ResNet(seed: int = 0, dtype: str = "float32") -> keras.Model:  # noqa: N802 
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
     (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
     return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
-
-
-def batch_norm_statistics(net: keras.Model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
-    return {
-        layer.name: (np.asarray(layer.moving_mean), np.asarray(layer.moving_variance))
-        for layer in net.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    }

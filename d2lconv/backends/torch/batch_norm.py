@@ -78,13 +78,13 @@ def BNLeNet(seed: int = 0, concise: bool = False) -> nn.Sequential:  # noqa: N80
     return nn.Sequential(*interleave(list(build_network(rest)), places, BatchNorm))
 
 
-def running_statistics(net: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (moving mean, moving variance) of each ``BatchNorm`` (or torch's own) of ``net``, in order, as flat
-    arrays."""
-    return [
-        (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
+def running_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each BatchNorm's (running mean, running variance) as flat arrays, in network order, by module name (a
+    description's node name, an ``nn.Sequential``'s index): the book's ``BatchNorm`` and torch's own alike."""
+    return {
+        name: (layer.moving_mean.numpy().ravel(), layer.moving_var.numpy().ravel())
         if isinstance(layer, BatchNorm)
         else (layer.running_mean.numpy().ravel(), layer.running_var.numpy().ravel())
-        for layer in net.modules()
+        for name, layer in net.named_modules()
         if isinstance(layer, BatchNorm | nn.BatchNorm1d | nn.BatchNorm2d)
-    ]
+    }

@@ -8,7 +8,6 @@ unbiased batch variance where the description says biased (PyTorch has no option
 
 from __future__ import annotations
 
-import numpy as np
 from torch import nn
 
 from ...book.resnet import resnet_blocks, resnet_network
@@ -20,12 +19,3 @@ def ResNet(seed: int = 0, dtype: str = "float32") -> nn.Module:  # noqa: N802 - 
     """The narrow ResNet with Xavier-uniform weights drawn from ``seed`` by NumPy, BatchNorm at its initial state
     (``dc.layer_summary`` prints its blocks), in ``dtype`` ("float64": ``dc.train(..., dtype="float64")``)."""
     return described(build_network(resnet_network(seed).astype(dtype)), resnet_blocks())
-
-
-def batch_norm_statistics(net: nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(running mean, running variance) of each of the framework's BatchNorm layers in ``net``, by node name."""
-    return {
-        name: (np.asarray(module.running_mean), np.asarray(module.running_var))
-        for name, module in net.named_modules()
-        if isinstance(module, nn.BatchNorm2d)
-    }

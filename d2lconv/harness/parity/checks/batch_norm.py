@@ -72,7 +72,8 @@ def running_statistics(net: str) -> dict[str, Any]:
     """The running mean and variance of each batch normalisation of ``net`` after those steps (``mean0``, ...)."""
     name = dc.get_backend()
     result: dict[str, Any] = {}
-    for index, (mean, var) in enumerate(load_backend(name).running_statistics(first_steps(net, name).model)):
+    statistics = load_backend(name).running_statistics(first_steps(net, name).model).values()
+    for index, (mean, var) in enumerate(statistics):
         result |= {f"mean{index}": mean, f"var{index}": var}
     return result
 
