@@ -144,16 +144,16 @@ def test_generated_code_rebuilds_the_model_in_a_fresh_process(target, tmp_path):
 
 def values_read_again() -> Network:
     """A graph whose values are read again later: the input by a conv chain and by a 1x1 stride-2 shortcut, the
-    chain's ReLU by the next convolution and by the sum after it."""
+    chain's ReLU (named ``x``, as generated forwards name their input) by the next convolution and by the sum."""
     w = np.random.default_rng(4).standard_normal
     shortcut = conv(3, 4, 1, stride=2, weight=w((4, 3, 1, 1)).astype(np.float32))
     return Network(
         (3, 9, 9),
         [
             conv(3, 4, 3, stride=2, padding=1, weight=w((4, 3, 3, 3)).astype(np.float32)),
-            Layer("relu", name="act"),
+            Layer("relu", name="x"),
             conv(4, 4, 3, padding=1, weight=w((4, 4, 3, 3)).astype(np.float32)),
-            Layer("add", name="inner", inputs=("conv2d_2", "act")),
+            Layer("add", name="inner", inputs=("conv2d_2", "x")),
             Layer("conv2d", shortcut.args, shortcut.weights, name="shortcut", inputs=(INPUT,)),
             Layer("add", name="outer", inputs=("inner", "shortcut")),
             Layer("global_avg_pool", {"keepdims": False}),

@@ -1,6 +1,6 @@
 """Plumbing every tab shares that is not the book's code: how a tab's package gathers its sections, how
 ``vjp`` picks the op's tensor inputs and calls the tab's op on them (with the explicit arguments the public
-function would pass), how ``network_code`` writes a pair.
+function would pass), how ``network_code`` writes a pair and names a generated forward's variables.
 The book's code (each framework's autograd call, its layers, its training loop) stays in the tab."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from ..book.batch_norm import batch_norm_options
 from ..core.args import avg_pool2d_args, conv2d_args, conv_transpose2d_args, pool2d_args
 from ..core.checks import TENSOR_INPUTS, same_dtype_tensors
+from ..core.network import INPUT, Network
 
 Op = TypeVar("Op", bound=Callable[..., Any])
 
@@ -136,3 +137,22 @@ def pair_source(value: tuple[int, int], sequence: type = tuple) -> str:
     """A (height, width) argument as source code: ``3`` when both are equal, else ``(3, 5)`` (``[3, 5]``
     with ``sequence=list``)."""
     return str(value[0]) if value[0] == value[1] else str(sequence(value))
+
+
+def forward_variables(net: Network, identifier: Callable[[str], str]) -> dict[str, str]:
+    """Node name (``INPUT`` included) -> the variable a generated ``forward`` keeps its value in. A value only
+    the next node reads goes into one running variable, as the book writes ``x = layer(x)``, so that the
+    framework frees it once it is read and reuses its memory at once; a value read later, or by several nodes,
+    keeps its node's name (``identifier(name)``, which must keep clear of ``x`` and ``y``). The input is ``x``;
+    the running variable is ``x`` too unless a later node reads the input (then ``y``). Named values for every
+    node kept a ported MobileNetV2's 87 MB of activations alive until ``forward`` returned: 1.10-1.18x the time
+    of Paddle's own at batch 8 and 1; in PyTorch, 1.8x and 1.7x the time of the same graph run in one variable."""
+    readers = {name: list(nodes) for name, nodes in net.consumers().items()}
+    for name in net.outputs:
+        readers[name].append("return")
+    steps = [INPUT, *(layer.name for layer in net.layers), "return"]
+    running = "x" if readers[INPUT] == [steps[1]] else "y"
+    names = {INPUT: "x"}
+    for name, following in zip(steps[1:-1], steps[2:], strict=True):
+        names[name] = running if readers[name] == [following] else identifier(name)
+    return names

@@ -7,8 +7,8 @@ in the padding (``d2lconv.core.plan.plan`` writes that overhang out as padding),
 ``BatchNorm2D`` momentum (0.9) weighs the running value (the description's is the new batch's).
 Convolutions take 4-value (top, bottom, left, right) padding directly. A sequential network
 is written as the book writes one, an ``nn.Sequential``; a graph as an ``nn.Layer`` class whose
-``forward`` runs the nodes in order. Each model is built from the same source text
-``network_code`` shows.
+``forward`` runs the nodes in order, each chain in one variable (``_shared.forward_variables``).
+Each model is built from the same source text ``network_code`` shows.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ...core.conventions import momentum_kept
-from ...core.network import INPUT, Layer, Network
+from ...core.network import Layer, Network
 from ...core.plan import plan
 from .. import FACTS
-from .._shared import pair_source
+from .._shared import forward_variables, pair_source
 from .network_read import read_traced
 from .ops import NAME
 
@@ -148,24 +148,6 @@ def _expression(layer: Layer, inputs: list[str]) -> str:
     raise AssertionError(f"no expression for {kind}")
 
 
-def _variables(net: Network) -> dict[str, str]:
-    """Node name (``INPUT`` included) -> the forward's variable for its value. A value only the next node reads
-    goes into the running variable, as the book writes ``x = layer(x)``, so that Paddle frees it once it is
-    read and reuses its memory at once (named values kept a ported MobileNetV2's 87 MB of activations alive
-    until ``forward`` returned: 1.10-1.18x the time of Paddle's own); a value read later, or by several
-    nodes, keeps its node's name. The input is ``x``; the running variable is ``x`` too unless a later node
-    reads the input (then ``y``)."""
-    readers = {name: list(nodes) for name, nodes in net.consumers().items()}
-    for name in net.outputs:
-        readers[name].append("return")
-    steps = [INPUT, *(layer.name for layer in net.layers), "return"]
-    running = "x" if readers[INPUT] == [steps[1]] else "y"
-    names = {INPUT: "x"}
-    for name, following in zip(steps[1:-1], steps[2:], strict=True):
-        names[name] = running if readers[name] == [following] else _identifier(name)
-    return names
-
-
 def _sequential(net: Network, shapes: dict[str, tuple[int, ...]]) -> bool:
     return net.is_sequential and all(_layer_source(layer, shapes[layer.inputs[0]]) for layer in net.layers)
 
@@ -176,7 +158,7 @@ def _source(net: Network) -> str:
     if _sequential(net, shapes):
         lines = "".join(f"    {_layer_source(layer, shapes[layer.inputs[0]])},\n" for layer in net.layers)
         return f"net = nn.Sequential(\n{lines})"
-    names = _variables(net)
+    names = forward_variables(net, _identifier)
     init, forward = [], []
     for layer in net.layers:
         source, inputs = _layer_source(layer, shapes[layer.inputs[0]]), [names[name] for name in layer.inputs]

@@ -3,9 +3,9 @@ an ``nn.Module`` of torch's own layers with a generated ``forward`` over named n
 
 The reader traces the model symbolically (``torch.fx.symbolic_trace``), so functional calls
 (``F.relu``, ``torch.cat``, ``+``, ``*``, ``torch.flatten``, ``x.mean((2, 3))``) read as well as
-modules; a node it cannot express is a ``ValueError`` naming it. The writer's forward keeps the
-description's node names as attribute and variable names, so ``network_code`` reads like a
-hand-written PyTorch model.
+modules; a node it cannot express is a ``ValueError`` naming it. The writer keeps the description's
+node names as attribute names and as the names of the values its forward reads again later (a chain
+runs in one variable, ``x = layer(x)``), so ``network_code`` reads like a hand-written PyTorch model.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch import fx, nn
 
 from ...core.network import INPUT, Layer, Network, batch_norm, infer_input_shape, pool
 from ...core.plan import SUPPORTED
+from .._shared import forward_variables
 
 # Modules with no arguments to read, and functions of one tensor: kind.
 _MODULE_KINDS: dict[type, str] = {
@@ -217,7 +218,7 @@ def _rank_after(layer: Layer, rank: int) -> int:
 
 # --- the writer: a graph as an nn.Module with a generated forward ---
 
-_RESERVED = {"self", "torch", "nn", "F", INPUT}
+_RESERVED = {"self", "torch", "nn", "F", INPUT, "x", "y"}  # Python's and the forward's own names
 
 
 def attribute(name: str) -> str:
@@ -273,18 +274,20 @@ def module_source(layer: Layer, rank: int, sequential_source: Any) -> str:
 
 
 def graph_source(net: Network, sequential_source: Any) -> str:
-    """``class Net(nn.Module)`` with one attribute per node that has a layer and a forward over named nodes."""
+    """``class Net(nn.Module)`` with one attribute per node that has a layer and a forward that runs each chain
+    in one variable (``_shared.forward_variables``), naming the values read again later."""
     shapes = net.node_shapes()
+    names = forward_variables(net, attribute)
     init, forward = [], []
     for layer in net.layers:
-        args = [attribute(name) if name != INPUT else "x" for name in layer.inputs]
+        args = [names[name] for name in layer.inputs]
         expression = _expression(layer, args)
         if expression is None:
             rank = 1 + len(shapes[layer.inputs[0]])
             init.append(f"        self.{attribute(layer.name)} = {module_source(layer, rank, sequential_source)}")
             expression = f"self.{attribute(layer.name)}({args[0]})"
-        forward.append(f"        {attribute(layer.name)} = {expression}")
-    result = ", ".join(attribute(name) if name != INPUT else "x" for name in net.outputs)
+        forward.append(f"        {names[layer.name]} = {expression}")
+    result = ", ".join(names[name] for name in net.outputs)
     return (
         "class Net(nn.Module):\n"
         "    def __init__(self):\n"
