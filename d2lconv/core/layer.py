@@ -22,6 +22,8 @@ def float32_attribute(value: float) -> float:
     1/6 of hard-sigmoid is 0.16666667163372 in float32 and comes back as 1/6 (a writer then writes the
     framework's own layer, which PyTorch's has only for 1/6); 0.8999999761581421 comes back as 0.9."""
     stored = np.float32(value)
+    if not np.isfinite(stored):
+        return float(stored)
     simplest = Fraction(str(stored)).limit_denominator(100)
     return float(simplest) if np.float32(float(simplest)) == stored else float(str(stored))
 

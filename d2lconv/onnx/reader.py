@@ -63,6 +63,12 @@ def _identifier(name: str, taken: set[str]) -> str:
     return unique
 
 
+def _attribute(attribute: onnx.AttributeProto) -> Any:
+    """A node attribute's value; a float one (ONNX stores them as float32) as the number it was written as."""
+    value = helper.get_attribute_value(attribute)
+    return float32_attribute(value) if attribute.type == onnx.AttributeProto.FLOAT else value
+
+
 class _Reader:
     """Reads one graph node by node, keeping the description's nodes and the ONNX values they produce."""
 
@@ -134,7 +140,7 @@ class _Reader:
         for extra in node.output[1:]:
             if extra and self.uses.get(extra):
                 raise self.unsupported(node, f"its output {extra!r} is used (only the first output can be)")
-        attributes = {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
+        attributes = {attribute.name: _attribute(attribute) for attribute in node.attribute}
         op = node.op_type
         if op == "Constant":
             self.constants[node.output[0]] = (
@@ -174,18 +180,11 @@ class _Reader:
                 raise self.unsupported(node, f"Clip({low}, {high}); only Clip(0, 6) (ReLU6) and Clip(0) (ReLU)")
             self.add(node, Layer("relu6" if high == 6.0 else "relu"), [source])
         elif op == "LeakyRelu":
-            self.add(
-                node,
-                Layer("leaky_relu", {"negative_slope": float32_attribute(attributes.get("alpha", 0.01))}),
-                [source],
-            )
+            self.add(node, Layer("leaky_relu", {"negative_slope": attributes.get("alpha", 0.01)}), [source])
         elif op == "Elu":
-            self.add(node, Layer("elu", {"alpha": float32_attribute(attributes.get("alpha", 1.0))}), [source])
+            self.add(node, Layer("elu", {"alpha": attributes.get("alpha", 1.0)}), [source])
         elif op == "HardSigmoid":
-            args = {
-                "alpha": float32_attribute(attributes.get("alpha", 0.2)),
-                "beta": float32_attribute(attributes.get("beta", 0.5)),
-            }
+            args = {"alpha": attributes.get("alpha", 0.2), "beta": attributes.get("beta", 0.5)}
             self.add(node, Layer("hard_sigmoid", args), [source])
         elif op == "Gelu":
             approximate = attributes.get("approximate", b"none")
@@ -255,10 +254,8 @@ class _Reader:
         assert gamma is not None
         layer = batch_norm(
             gamma.shape[0],
-            eps=float32_attribute(attributes.get("epsilon", 1e-5)),
-            momentum=momentum_new_batch(
-                float32_attribute(attributes.get("momentum", 0.9))
-            ),  # ONNX weighs the old value
+            eps=attributes.get("epsilon", 1e-5),
+            momentum=momentum_new_batch(attributes.get("momentum", 0.9)),  # ONNX weighs the old value
             variance="biased",  # ONNX's running variance is the population (biased) one
             weight=gamma,
             bias=beta,
