@@ -1,8 +1,9 @@
 """dc.port on hypothesis-drawn small graphs, in every one of the 30 directions between the six tabs.
 
-A drawn graph has the graph kinds (BatchNorm, depthwise convolution, sums, squeeze-excite products,
-concatenations, the activations, dropout) in stages joined by stride-2 convolutions and poolings, with
-an optional dense head. Each is built by the source tab's writer, ported to the target (the source's
+A drawn graph has the graph kinds (BatchNorm, grouped, depthwise and dilated convolutions, sums,
+squeeze-excite products, concatenations, every activation, dropout) in stages joined by stride-2
+convolutions, poolings, stride-2 transposed convolutions and asymmetric zero paddings, with an optional
+dense head. Each is built by the source tab's writer, ported to the target (the source's
 reader, the target's writer), compared with NumPy's run of the description, then ported back to the
 source (the target's reader, the source's writer) and compared again: NumPy -> each tab -> NumPy, and
 every direction that does not go through NumPy. Each direction draws its own few graphs from a fixed seed
@@ -34,7 +35,7 @@ if backends.is_installed("paddle"):
     dc.load_backend("paddle")  # before anything imports tensorflow
 
 KINDS = ["conv", "depthwise", "batch_norm", "relu6", "leaky_relu", "elu", "gelu", "silu", "hard_swish"]
-KINDS += ["hard_sigmoid", "softmax", "add", "mul", "concat", "dropout"]
+KINDS += ["hard_sigmoid", "softmax", "add", "mul", "concat", "dropout", "relu", "sigmoid", "tanh"]
 FLOAT32_CONSTANTS = {  # kind -> the tabs whose op for it computes with a float32 constant (leaky ReLU's slope, ...)
     "leaky_relu": ("tensorflow", "mxnet"),
     "gelu": ("tensorflow", "mxnet"),
@@ -43,14 +44,14 @@ FLOAT32_CONSTANTS = {  # kind -> the tabs whose op for it computes with a float3
     "hard_swish": ("mxnet",),
 }
 PAIRS = list(itertools.permutations(backends.BACKENDS, 2))
-EXAMPLES = {"float32": 5, "float64": 3}  # per direction
+EXAMPLES = {"float32": 4, "float64": 3}  # per direction (210 graphs in all)
 
 
 @st.composite
 def graphs(draw: st.DrawFn, dtype: str, kinds: list[str]) -> Network:
     """Small graphs of ``kinds`` in ``dtype``, sizes odd and even, in stages: each node reads nodes of its stage
-    of fitting shapes; a stride-2 convolution or a pooling (padded or not, ceil mode or not) reads the
-    concatenation of the stage's loose ends and starts the next; the last stage's loose ends are concatenated
+    of fitting shapes; a layer that changes the size (``resizings``) reads the concatenation of the stage's
+    loose ends and starts the next; the last stage's loose ends are concatenated
     into the output, or into a dense head (after global pooling or a flatten), so that every node counts."""
     rng = np.random.default_rng(draw(st.integers(0, 100)))
     channels, size = draw(st.sampled_from([2, 4])), draw(st.integers(3, 7))
@@ -71,27 +72,23 @@ def graphs(draw: st.DrawFn, dtype: str, kinds: list[str]) -> Network:
 
     for index in range(draw(st.integers(2, 7))):
         name = f"n{index}"
-        kind = draw(st.sampled_from([*kinds, "downsample", "downsample"] if shapes[stage[-1]][1] >= 3 else kinds))
-        if kind == "downsample":
+        kind = draw(st.sampled_from([*kinds, "resize", "resize"] if 3 <= shapes[stage[-1]][1] <= 9 else kinds))
+        if kind == "resize":
             source = joined(f"{name}_join")
             stage.clear()
-            c, k = shapes[source][0], draw(st.sampled_from([2, 3]))
-            if draw(st.booleans()):  # PyTorch's symmetric padding at stride 2: not Keras's 'same' on even sizes
-                weight = rng.standard_normal((c, c, 3, 3))
-                add(conv(c, c, 3, stride=2, padding=1, weight=weight, bias=rng.standard_normal(c)), name, (source,))
-            else:
-                kind = draw(st.sampled_from(["max_pool2d", "avg_pool2d"]))
-                padding, ceil_mode = draw(st.integers(0, k // 2)), draw(st.booleans())
-                options = {"count_include_pad": draw(st.booleans())} if kind == "avg_pool2d" else {}
-                add(pool(kind, k, stride=2, padding=padding, ceil_mode=ceil_mode, **options), name, (source,))
+            add(draw(resizings(shapes[source][0], rng)), name, (source,))
             continue
         source = draw(st.sampled_from(stage))
         c = shapes[source][0]
         if kind in ("conv", "depthwise"):
-            out, groups = (draw(st.sampled_from([2, 4])), 1) if kind == "conv" else (2 * c, c)
-            k = draw(st.sampled_from([1, 3]))
-            weight = rng.standard_normal((out, c // groups, k, k))
-            add(conv(c, out, k, padding=k // 2, groups=groups, weight=weight), name, (source,))
+            if kind == "conv":
+                out, groups = draw(st.sampled_from([2, 4])), draw(st.sampled_from([1, 2]))
+            else:
+                out, groups = 2 * c, c
+            k, dilation = draw(st.sampled_from([1, 3])), draw(st.sampled_from([1, 2]))
+            weight, bias = rng.standard_normal((out, c // groups, k, k)), rng.standard_normal(out)
+            options = {"dilation": dilation, "groups": groups, "bias": bias if draw(st.booleans()) else None}
+            add(conv(c, out, k, padding=dilation * (k // 2), weight=weight, **options), name, (source,))
         elif kind == "batch_norm":
             layer = batch_norm(
                 c,
@@ -125,6 +122,26 @@ def graphs(draw: st.DrawFn, dtype: str, kinds: list[str]) -> Network:
         weights = {"weight": rng.standard_normal((3, features)) / np.sqrt(features), "bias": rng.standard_normal(3)}
         add(Layer("linear", {"in_features": features, "out_features": 3, "bias": True}, weights), "dense", (flat,))
     return Network((channels, size, size), layers).astype(dtype)
+
+
+@st.composite
+def resizings(draw: st.DrawFn, c: int, rng: np.random.Generator) -> Layer:
+    """A layer that changes the spatial size: a stride-2 convolution with PyTorch's symmetric padding (not
+    Keras's 'same' on even sizes), a max or average pooling (padded or not, ceil mode or not), a stride-2
+    transposed convolution, or an asymmetric zero padding."""
+    kind, k = draw(st.sampled_from(["conv2d", "pool", "conv_transpose2d", "zero_pad2d"])), draw(st.sampled_from([2, 3]))
+    if kind == "zero_pad2d":
+        return Layer(kind, {"padding": tuple(draw(st.integers(0, 1)) for _ in range(4))})
+    if kind == "pool":
+        kind = draw(st.sampled_from(["max_pool2d", "avg_pool2d"]))
+        padding, ceil_mode = draw(st.integers(0, k // 2)), draw(st.booleans())
+        options = {"count_include_pad": draw(st.booleans())} if kind == "avg_pool2d" else {}
+        return pool(kind, k, stride=2, padding=padding, ceil_mode=ceil_mode, **options)
+    weight, bias = rng.standard_normal((c, c, k, k)), rng.standard_normal(c)  # OIHW, or IOHW transposed: C -> C
+    layer = conv(c, c, k, stride=2, padding=k // 2, weight=weight, bias=bias)
+    if kind == "conv2d":
+        return layer
+    return Layer(kind, {**layer.args, "output_padding": (draw(st.integers(0, 1)),) * 2}, layer.weights)
 
 
 def installed(*names: str) -> None:
