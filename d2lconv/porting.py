@@ -263,8 +263,11 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
                 )
     planned = plan(net, FACTS[target])
     steps = layout_steps(FACTS[source], FACTS[target], net) + planned.steps
+    rounded: list[str] = []
     if net.dtype == np.float64:
         steps.append(f"dtype: the weights are float64, and so is the {FACTS[target].display} network")
+        rounded = _float32_constants(net, FACTS[source], FACTS[target])
+        steps += rounded
     writer = _tab(target)
     built = writer.build_network(net)
     max_diff, relative = _difference(source, model, target, built, seeded_batch(net.input_shape, net.dtype, seed))
@@ -280,13 +283,26 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
         source_model=model,
         size_dependent=planned.size_dependent,
     )
-    tolerance = 1e-9 if net.dtype == np.float64 else 1e-4
+    tolerance = (1e-6 if rounded else 1e-9) if net.dtype == np.float64 else 1e-4
     if not relative <= tolerance:
         raise RuntimeError(
             f"the {target} port of this {source} network differs from it by {ported.max_diff:.3g} "
             f"({relative:.3g} relative) on a random batch: a porting rule is missing (a bug)"
         )
     return ported
+
+
+def _float32_constants(net: Network, *sides: FrameworkFacts) -> list[str]:
+    """A step per framework whose op for a kind in ``net`` takes its constant as float32: in float64 those
+    nodes differ from the description by that rounding (1e-10 to 4e-8 relative, measured), which ``port``'s
+    check allows (1e-6 instead of 1e-9)."""
+    kinds = {layer.kind for layer in net.layers}
+    return [
+        f"dtype: {facts.display}'s {', '.join(sorted(kinds & set(facts.float32_constants)))} take their constant "
+        "(slope, alpha, epsilon) as float32: in float64 these nodes compute with it rounded to float32"
+        for facts in sides
+        if kinds & set(facts.float32_constants)
+    ]
 
 
 def demo_network(seed: int = SEED) -> Network:

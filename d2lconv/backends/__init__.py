@@ -57,16 +57,19 @@ FACTS: dict[str, FrameworkFacts] = {
         BatchNormFacts("kept", 1e-3, "biased"),
         conv_padding="valid_or_same", same_padding="any", pool_padding="valid_or_same", ceil_mode="none",
         adaptive_pooling=False, grouped_conv_transpose=False, stride_with_dilation=False,
+        float32_constants=("leaky_relu", "gelu"),  # the exact GELU's
     ),
     "mxnet": FrameworkFacts(
         "mxnet", "MXNet Gluon", CHANNELS_FIRST, BatchNormFacts("kept", 1e-5, "biased"),
         conv_padding="symmetric", same_padding="none", pool_padding="symmetric", ceil_mode="keeps_overhang",
         adaptive_pooling=False, same_padding_why="Gluon has no 'same'", pool_padding_limit="window_fits",
+        float32_constants=("leaky_relu", "elu", "gelu", "hard_sigmoid", "hard_swish"),
     ),
     "paddle": FrameworkFacts(
         "paddle", "PaddlePaddle", {**CHANNELS_FIRST, "linear": "(in, out)"}, BatchNormFacts("kept", 1e-5, "biased"),
         conv_padding="explicit", same_padding="ignores_dilation", pool_padding="explicit", ceil_mode="keeps_overhang",
         adaptive_pooling=True, same_padding_why="Paddle's 'SAME' silently ignores dilation",
+        float32_constants=("elu", "hard_sigmoid", "batch_norm"),  # BatchNorm's epsilon
     ),
     "jax": FrameworkFacts(
         "jax", "Flax", {**_NHWC, "conv_transpose2d": "(kh, kw, in, out), spatially flipped"},

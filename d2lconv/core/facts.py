@@ -50,6 +50,8 @@ class FrameworkFacts:
       padding is dropped, as the description does), ``"keeps_overhang"`` (kept) or ``"none"`` (no ceil
       mode). A target with explicit pooling padding gets the overhang written out as padding instead.
     - ``adaptive_pooling``: whether it has an adaptive average pooling layer (else a plain one is used).
+    - ``float32_constants``: the layer kinds whose op takes a constant as a float32 attribute (leaky ReLU's
+      slope, BatchNorm's epsilon), so that in a float64 network they compute with it rounded to float32.
     """
 
     name: str
@@ -66,6 +68,7 @@ class FrameworkFacts:
     dilated_pooling: bool = False
     grouped_conv_transpose: bool = True
     stride_with_dilation: bool = True
+    float32_constants: tuple[str, ...] = ()
 
 
 CHANNELS_FIRST: Mapping[str, str] = {
