@@ -1,6 +1,6 @@
 """dc.port on graphs: residual, MobileNet-style and Inception-style networks written as ordinary PyTorch classes,
-in every direction; training-mode comparison, one SGD step, per-node differences, bad input (drawn graphs:
-test_port_drawn.py).
+from every tab to PyTorch; training-mode comparison, one SGD step, per-node differences, bad input (all 30
+directions: test_port_directions.py; drawn graphs: test_port_drawn.py).
 
 A tab takes part once it can run graphs node by node and train them (its ``port_checks`` module, see
 ``d2lconv.core.network``); until then its directions are expected failures, so that they run as soon as
@@ -51,19 +51,6 @@ def batch(shape: tuple[int, ...], n: int = 4, dtype: type = np.float32, seed: in
 def torch_output(model: nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return model(torch.from_numpy(x)).numpy()
-
-
-@pytest.mark.cross  # PyTorch and the target together
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("net", sorted(NETS))
-def test_torch_class_to_every_backend_and_back(net, target):
-    graph_tab(target)
-    model = seeded(NETS[net])
-    x = batch(model.input_shape)
-    ported = dc.port(model, to=target, input_shape=model.input_shape)  # Keras's 'same' depends on the size
-    assert ported.compare(x)[1] <= 1e-4
-    back = dc.port(ported.model, to="torch", input_shape=model.input_shape)
-    agree(torch_output(model, x), dc.load_backend("torch").run_network(back.model, x))
 
 
 @pytest.mark.cross  # the source and PyTorch together
