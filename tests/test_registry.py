@@ -161,8 +161,9 @@ def _public_names(module) -> list[str]:
 def _sections(tab) -> list[str]:
     """The tab's section modules (its submodules), in the order its package imports them. The NumPy tab's
     ``layers`` and ``layers_graph`` are its framework (what ``torch.nn`` is to PyTorch), and a tab's
-    ``network_graph``, ``network_read`` and ``port_checks`` are the porting section's graph half, its reader
-    and its hooks for ``dc.port``'s checks (``d2lconv.core.network``), not sections."""
+    ``network_graph``, ``network_read`` (with MXNet's ``network_expressions``, the part of its reader that
+    reads elementwise expressions) and ``port_checks`` are the porting section's graph half, its reader and
+    its hooks for ``dc.port``'s checks (``d2lconv.core.network``), not sections."""
     return [
         name
         for name, value in vars(tab).items()
@@ -170,7 +171,7 @@ def _sections(tab) -> list[str]:
     ]
 
 
-_NOT_SECTIONS = ("layers", "layers_graph", "network_graph", "network_read", "port_checks")
+_NOT_SECTIONS = ("layers", "layers_graph", "network_graph", "network_read", "network_expressions", "port_checks")
 
 
 def test_every_tab_defines_the_contract_in_the_same_order(backend, reference):
