@@ -203,11 +203,13 @@ def _checks(name: str) -> ModuleType:
 
 
 TOLERANCE = 1e-4  # relative, float32: max |diff| <= TOLERANCE * max(1, max |reference|)
+FLOAT64_TOLERANCE = 1e-9  # relative, float64
+ROUNDED_TOLERANCE = 1e-6  # relative, float64 through an op that holds its constant as float32
 
 
 def _tolerance(reference: np.ndarray) -> float:
     scale = max(1.0, float(np.max(np.abs(reference))) if reference.size else 0.0)
-    return (1e-9 if reference.dtype == np.float64 else TOLERANCE) * scale
+    return (FLOAT64_TOLERANCE if reference.dtype == np.float64 else TOLERANCE) * scale
 
 
 def _max_diff(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -283,7 +285,7 @@ def port(model: Any, to: str, input_shape: tuple[int, ...] | None = None, seed: 
         source_model=model,
         size_dependent=planned.size_dependent,
     )
-    tolerance = (1e-6 if rounded else 1e-9) if net.dtype == np.float64 else 1e-4
+    tolerance = (ROUNDED_TOLERANCE if rounded else FLOAT64_TOLERANCE) if net.dtype == np.float64 else TOLERANCE
     if not relative <= tolerance:
         raise RuntimeError(
             f"the {target} port of this {source} network differs from it by {ported.max_diff:.3g} "

@@ -205,9 +205,6 @@ def _valid_avg_pool(x: tf.Tensor, args: PoolArgs) -> tf.Tensor:
     return tf.raw_ops.AvgPool(value=x, ksize=_nhwc_pair(args.kernel), strides=_nhwc_pair(args.stride), padding="VALID")
 
 
-# The kernels are called through ``tf.raw_ops`` with their attributes as the kernels take them:
-# d2lconv has normalised the arguments once, and ``tf.nn``'s second normalisation costs 5-20 us a
-# call (measured on this project's machine), a third of a small pooling.
 @functools.lru_cache(maxsize=256)
 def _nhwc_pair(pair: tuple[int, int]) -> list[int]:
     """A (height, width) stride or window as the NHWC kernels' four values."""
